@@ -1,0 +1,309 @@
+package datamodel
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Unmarshal decodes one strict DAG-CBOR value into the data model: nil,
+// bool, int64, string, []byte, [cid.Cid], []any or map[string]any.
+//
+// Only canonical DAG-CBOR is accepted, so that a successful decode always
+// re-encodes with [Marshal] to exactly b. Unmarshal rejects, with an error
+// wrapping [ErrInvalidCBOR] and a more specific sentinel: truncated input
+// ([ErrTruncated]); integers or lengths not in shortest form and map keys out
+// of canonical order ([ErrNonCanonical]); duplicate keys ([ErrDuplicateKey]);
+// non-text keys ([ErrMapKey]); indefinite lengths ([ErrIndefiniteLength]);
+// tags other than 42 ([ErrUnsupportedTag]); tag 42 not holding a byte string
+// of 0x00 followed by a valid CID ([ErrInvalidCID]); floats of any width
+// ([ErrFloat]); simple values other than false, true and null
+// ([ErrUnsupportedSimple]); integers outside int64 ([ErrIntegerRange]);
+// invalid UTF-8 ([ErrInvalidUTF8]); nesting deeper than [MaxDepth]
+// ([ErrTooDeep]); and bytes after the value ([ErrTrailingBytes]).
+//
+// Tag 42 may hold any CID that go-cid parses exactly (CIDv1 of any codec and
+// hash, or CIDv0); use [CIDFromBytes] or check the codec where only blessed
+// CIDs are acceptable. Returned strings and byte slices never alias b.
+// Lengths are checked against the remaining input before anything is
+// allocated, so memory use is bounded by a small multiple of len(b).
+func Unmarshal(b []byte) (any, error) {
+	d := decoder{data: b}
+	v, err := d.value(0)
+	if err != nil {
+		return nil, err
+	}
+	if d.pos != len(d.data) {
+		return nil, fmt.Errorf("%w: %d bytes after the value", ErrTrailingBytes, len(d.data)-d.pos)
+	}
+	return v, nil
+}
+
+// UnmarshalMap is like [Unmarshal] but requires the top-level value to be a
+// map, returning [ErrNotMap] otherwise.
+func UnmarshalMap(b []byte) (map[string]any, error) {
+	if len(b) > 0 && b[0]&0xe0 != majMap {
+		return nil, fmt.Errorf("%w: major type %d", ErrNotMap, b[0]>>5)
+	}
+	v, err := Unmarshal(b)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: got %T", ErrNotMap, v)
+	}
+	return m, nil
+}
+
+// decoder reads strict DAG-CBOR from data.
+type decoder struct {
+	data []byte
+	pos  int
+}
+
+// errAt wraps kind (and, when kind does not already wrap it,
+// ErrInvalidCBOR) with the offset where the problem was found.
+func errAt(off int, kind error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	switch kind {
+	case ErrFloat, ErrIntegerRange, ErrInvalidUTF8, ErrTooDeep, ErrInvalidCID:
+		return fmt.Errorf("%w: %w at offset %d: %s", ErrInvalidCBOR, kind, off, msg)
+	}
+	return fmt.Errorf("%w at offset %d: %s", kind, off, msg)
+}
+
+// head reads an initial byte and its argument. It returns the major type,
+// the additional information and the argument. Arguments not in shortest
+// form and reserved additional information values are rejected; for
+// additional information 31 (indefinite length or break) arg is 0 and the
+// caller decides.
+func (d *decoder) head() (major, info byte, arg uint64, err error) {
+	start := d.pos
+	if d.pos >= len(d.data) {
+		return 0, 0, 0, errAt(start, ErrTruncated, "missing value")
+	}
+	ib := d.data[d.pos]
+	d.pos++
+	major, info = ib&0xe0, ib&0x1f
+	switch {
+	case info < 24:
+		return major, info, uint64(info), nil
+	case info == 24:
+		if len(d.data)-d.pos < 1 {
+			return 0, 0, 0, errAt(start, ErrTruncated, "1-byte argument")
+		}
+		arg = uint64(d.data[d.pos])
+		d.pos++
+		if arg < 24 && major != majSimple {
+			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 1 byte", arg)
+		}
+	case info == 25:
+		if len(d.data)-d.pos < 2 {
+			return 0, 0, 0, errAt(start, ErrTruncated, "2-byte argument")
+		}
+		arg = uint64(binary.BigEndian.Uint16(d.data[d.pos:]))
+		d.pos += 2
+		if arg <= math.MaxUint8 && major != majSimple {
+			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 2 bytes", arg)
+		}
+	case info == 26:
+		if len(d.data)-d.pos < 4 {
+			return 0, 0, 0, errAt(start, ErrTruncated, "4-byte argument")
+		}
+		arg = uint64(binary.BigEndian.Uint32(d.data[d.pos:]))
+		d.pos += 4
+		if arg <= math.MaxUint16 && major != majSimple {
+			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 4 bytes", arg)
+		}
+	case info == 27:
+		if len(d.data)-d.pos < 8 {
+			return 0, 0, 0, errAt(start, ErrTruncated, "8-byte argument")
+		}
+		arg = binary.BigEndian.Uint64(d.data[d.pos:])
+		d.pos += 8
+		if arg <= math.MaxUint32 && major != majSimple {
+			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 8 bytes", arg)
+		}
+	case info == 31:
+		if major == majSimple {
+			return 0, 0, 0, errAt(start, ErrIndefiniteLength, "unexpected break")
+		}
+		if major == majUint || major == majNegint || major == majTag {
+			return 0, 0, 0, errAt(start, ErrInvalidCBOR, "additional information 31 for major type %d", major>>5)
+		}
+		return 0, 0, 0, errAt(start, ErrIndefiniteLength, "major type %d", major>>5)
+	default: // 28, 29, 30
+		return 0, 0, 0, errAt(start, ErrInvalidCBOR, "reserved additional information %d", info)
+	}
+	return major, info, arg, nil
+}
+
+// length checks that a length argument fits in the remaining input, given
+// that each item takes at least unit bytes, and returns it as an int.
+func (d *decoder) length(start int, arg uint64, unit uint64, what string) (int, error) {
+	remaining := uint64(len(d.data) - d.pos)
+	if arg > remaining/unit {
+		return 0, errAt(start, ErrTruncated, "%s of length %d with %d bytes left", what, arg, remaining)
+	}
+	return int(arg), nil
+}
+
+func (d *decoder) value(depth int) (any, error) {
+	start := d.pos
+	major, info, arg, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	switch major {
+	case majUint:
+		if arg > math.MaxInt64 {
+			return nil, errAt(start, ErrIntegerRange, "%d", arg)
+		}
+		return int64(arg), nil
+	case majNegint:
+		if arg > math.MaxInt64 {
+			return nil, errAt(start, ErrIntegerRange, "-1-%d", arg)
+		}
+		return -1 - int64(arg), nil
+	case majBytes:
+		n, err := d.length(start, arg, 1, "byte string")
+		if err != nil {
+			return nil, err
+		}
+		b := make([]byte, n)
+		copy(b, d.data[d.pos:])
+		d.pos += n
+		return b, nil
+	case majText:
+		return d.text(start, arg)
+	case majArray:
+		if depth >= MaxDepth {
+			return nil, errAt(start, ErrTooDeep, "more than %d levels", MaxDepth)
+		}
+		n, err := d.length(start, arg, 1, "array")
+		if err != nil {
+			return nil, err
+		}
+		a := make([]any, n)
+		for i := range a {
+			if a[i], err = d.value(depth + 1); err != nil {
+				return nil, err
+			}
+		}
+		return a, nil
+	case majMap:
+		if depth >= MaxDepth {
+			return nil, errAt(start, ErrTooDeep, "more than %d levels", MaxDepth)
+		}
+		n, err := d.length(start, arg, 2, "map")
+		if err != nil {
+			return nil, err
+		}
+		return d.mapEntries(n, depth)
+	case majTag:
+		if arg != tagCID {
+			return nil, errAt(start, ErrUnsupportedTag, "tag %d", arg)
+		}
+		return d.cid(start)
+	default: // majSimple
+		switch info {
+		case 20:
+			return false, nil
+		case 21:
+			return true, nil
+		case 22:
+			return nil, nil
+		case 25, 26, 27:
+			return nil, errAt(start, ErrFloat, "%d-byte float", 1<<(info-24))
+		case 23:
+			return nil, errAt(start, ErrUnsupportedSimple, "undefined")
+		default:
+			return nil, errAt(start, ErrUnsupportedSimple, "simple value %d", arg)
+		}
+	}
+}
+
+// text reads the body of a text string whose head has been read.
+func (d *decoder) text(start int, arg uint64) (string, error) {
+	n, err := d.length(start, arg, 1, "text string")
+	if err != nil {
+		return "", err
+	}
+	b := d.data[d.pos : d.pos+n]
+	if !utf8.Valid(b) {
+		return "", errAt(start, ErrInvalidUTF8, "text string %q", b)
+	}
+	d.pos += n
+	return string(b), nil
+}
+
+// mapEntries reads n key/value pairs, checking that keys are text strings in
+// strictly increasing canonical order.
+func (d *decoder) mapEntries(n int, depth int) (map[string]any, error) {
+	m := make(map[string]any, n)
+	var prev []byte
+	for i := 0; i < n; i++ {
+		start := d.pos
+		major, _, arg, err := d.head()
+		if err != nil {
+			return nil, err
+		}
+		if major != majText {
+			return nil, errAt(start, ErrMapKey, "major type %d", major>>5)
+		}
+		kl, err := d.length(start, arg, 1, "map key")
+		if err != nil {
+			return nil, err
+		}
+		kb := d.data[d.pos : d.pos+kl]
+		if i > 0 {
+			switch c := compareKeys(string(prev), string(kb)); {
+			case c == 0:
+				return nil, errAt(start, ErrDuplicateKey, "%q", kb)
+			case c > 0:
+				return nil, errAt(start, ErrNonCanonical, "map key %q after %q", kb, prev)
+			}
+		}
+		k, err := d.text(start, arg)
+		if err != nil {
+			return nil, err
+		}
+		prev = kb
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// cid reads the content of tag 42: a byte string holding 0x00 and a CID.
+func (d *decoder) cid(start int) (cid.Cid, error) {
+	bstart := d.pos
+	major, _, arg, err := d.head()
+	if err != nil {
+		return cid.Undef, err
+	}
+	if major != majBytes {
+		return cid.Undef, errAt(bstart, ErrInvalidCID, "tag 42 content has major type %d, want byte string", major>>5)
+	}
+	n, err := d.length(bstart, arg, 1, "cid")
+	if err != nil {
+		return cid.Undef, err
+	}
+	b := d.data[d.pos : d.pos+n]
+	if n == 0 || b[0] != 0 {
+		return cid.Undef, errAt(bstart, ErrInvalidCID, "tag 42 content does not start with 0x00")
+	}
+	c, err := cid.Cast(b[1:])
+	if err != nil {
+		return cid.Undef, errAt(bstart, ErrInvalidCID, "%v", err)
+	}
+	d.pos += n
+	return c, nil
+}
