@@ -1,0 +1,183 @@
+package atlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/jmoiron/sqlx"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/atlite-dev/atlite/datamodel"
+)
+
+// Block is a content-addressed block: a commit, an MST node or a record.
+type Block struct {
+	CID  cid.Cid
+	Data []byte
+}
+
+var errNoRows = sql.ErrNoRows
+
+func datamodelCID(b []byte) cid.Cid { return datamodel.CBORCID(b) }
+
+// blockKey is the blocks.k column for c: the first 8 bytes of its digest.
+func blockKey(c cid.Cid) int64 {
+	b := c.Bytes()
+	// CIDv1, one-byte codec, sha2-256: 01 <codec> 12 20 <digest>.
+	if len(b) == 36 && b[0] == 1 && b[2] == 0x12 && b[3] == 0x20 {
+		return int64(binary.BigEndian.Uint64(b[4:12]))
+	}
+	if dm, err := multihash.Decode(c.Hash()); err == nil && len(dm.Digest) >= 8 {
+		return int64(binary.BigEndian.Uint64(dm.Digest[:8]))
+	}
+	var d [8]byte
+	copy(d[:], b[len(b)-min(8, len(b)):])
+	return int64(binary.BigEndian.Uint64(d[:]))
+}
+
+const insertBlockSQL = `INSERT INTO blocks (k, cid, data) SELECT ?1, ?2, ?3
+WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE k = ?1 AND cid = ?2)`
+
+// putBlocks stores blocks that are not stored yet, inside tx.
+func (s *Store) putBlocks(ctx context.Context, tx *sqlx.Tx, blocks []Block) error {
+	st := tx.StmtxContext(ctx, s.stmts.insertBlock)
+	for _, b := range blocks {
+		if _, err := st.ExecContext(ctx, blockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
+			return fmt.Errorf("put block %s: %w", b.CID, err)
+		}
+	}
+	return nil
+}
+
+const getBlockSQL = `SELECT data FROM blocks WHERE k = ? AND cid = ?`
+
+// txBlocks reads blocks through a transaction; it implements mst.BlockSource.
+type txBlocks struct {
+	s   *Store
+	tx  *sqlx.Tx
+	st  *sqlx.Stmt
+	err error
+}
+
+func (s *Store) txBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
+	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlock)}
+}
+
+// GetBlock returns the block's bytes, or an error wrapping ErrNotFound.
+func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	var data []byte
+	err := b.st.QueryRowxContext(ctx, blockKey(c), c.Bytes()).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get block %s: %w", c, err)
+	}
+	return data, nil
+}
+
+// GetBlock returns the bytes of the block c, or ErrNotFound.
+func (s *Store) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var data []byte
+	err = s.stmts.getBlockR.QueryRowxContext(ctx, blockKey(c), c.Bytes()).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get block %s: %w", c, err)
+	}
+	return data, nil
+}
+
+// HasBlock reports whether the block c is stored.
+func (s *Store) HasBlock(ctx context.Context, c cid.Cid) (bool, error) {
+	_, err := s.GetBlock(ctx, c)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// GetBlocks returns the stored blocks among cids, in the order asked, from
+// one consistent snapshot; missing CIDs are listed in missing.
+func (s *Store) GetBlocks(ctx context.Context, cids []cid.Cid) (found []Block, missing []cid.Cid, err error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
+	err = s.view(ctx, func(tx *sqlx.Tx) error {
+		src := s.txBlocks(ctx, tx)
+		for _, c := range cids {
+			data, err := src.GetBlock(ctx, c)
+			if errors.Is(err, ErrNotFound) {
+				missing = append(missing, c)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			found = append(found, Block{CID: c, Data: data})
+		}
+		return nil
+	})
+	return found, missing, err
+}
+
+// stmts are the statements prepared once at Open for the hot paths.
+type stmts struct {
+	insertBlock *sqlx.Stmt // on the write handle
+	getBlock    *sqlx.Stmt // on the write handle, for reads inside commits
+	insertEvent *sqlx.Stmt
+	upsertRecord *sqlx.Stmt
+	deleteRecord *sqlx.Stmt
+	getBlockR   *sqlx.Stmt // on the read pool
+	all         []*sqlx.Stmt
+}
+
+func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {
+	st := &stmts{}
+	var firstErr error
+	prep := func(db *sqlx.DB, q string) *sqlx.Stmt {
+		if firstErr != nil {
+			return nil
+		}
+		p, err := db.PreparexContext(ctx, q)
+		if err != nil {
+			firstErr = fmt.Errorf("prepare %q: %w", q, err)
+			return nil
+		}
+		st.all = append(st.all, p)
+		return p
+	}
+	st.insertBlock = prep(w, insertBlockSQL)
+	st.getBlock = prep(w, getBlockSQL)
+	st.insertEvent = prep(w, insertEventSQL)
+	st.upsertRecord = prep(w, upsertRecordSQL)
+	st.deleteRecord = prep(w, deleteRecordSQL)
+	st.getBlockR = prep(r, getBlockSQL)
+	if firstErr != nil {
+		st.close()
+		return nil, firstErr
+	}
+	return st, nil
+}
+
+func (st *stmts) close() error {
+	var first error
+	for _, p := range st.all {
+		if err := p.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

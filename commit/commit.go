@@ -1,0 +1,176 @@
+package commit
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// Version is the repository format version of the commits this package
+// writes and reads.
+const Version = 3
+
+// ErrInvalidCommit is returned when commit bytes are not a well-formed
+// version 3 commit.
+var ErrInvalidCommit = errors.New("invalid commit")
+
+// ErrBadSignature is returned when a commit signature does not verify.
+var ErrBadSignature = errors.New("bad commit signature")
+
+// Commit is a signed repository commit. Its zero value is not valid.
+type Commit struct {
+	DID  syntax.DID // the repo's DID
+	Data cid.Cid    // CID of the MST root node
+	Rev  syntax.TID // the commit's rev
+	Prev cid.Cid    // previous commit, or cid.Undef for null
+	Sig  []byte     // 64-byte r||s signature, nil before Sign
+}
+
+// unsigned returns the commit as a data-model map without sig.
+func (c *Commit) unsigned() map[string]any {
+	var prev any // nil encodes as null
+	if c.Prev.Defined() {
+		prev = c.Prev
+	}
+	return map[string]any{
+		"did":     c.DID.String(),
+		"version": int64(Version),
+		"data":    c.Data,
+		"rev":     c.Rev.String(),
+		"prev":    prev,
+	}
+}
+
+func (c *Commit) check() error {
+	if c.DID.String() == "" {
+		return fmt.Errorf("%w: empty did", ErrInvalidCommit)
+	}
+	if c.Rev.String() == "" {
+		return fmt.Errorf("%w: empty rev", ErrInvalidCommit)
+	}
+	if !c.Data.Defined() {
+		return fmt.Errorf("%w: undefined data CID", ErrInvalidCommit)
+	}
+	return nil
+}
+
+// UnsignedBytes returns the DAG-CBOR bytes that the signature covers: the
+// commit without its sig key.
+func (c *Commit) UnsignedBytes() ([]byte, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return datamodel.Marshal(c.unsigned())
+}
+
+// Sign signs the commit with key, setting Sig.
+func (c *Commit) Sign(key keys.PrivateKey) error {
+	b, err := c.UnsignedBytes()
+	if err != nil {
+		return err
+	}
+	sig, err := key.Sign(b)
+	if err != nil {
+		return fmt.Errorf("sign commit: %w", err)
+	}
+	c.Sig = sig
+	return nil
+}
+
+// Verify checks the commit's signature against pub. It returns an error
+// wrapping ErrBadSignature when the signature does not verify.
+func (c *Commit) Verify(pub keys.PublicKey) error {
+	b, err := c.UnsignedBytes()
+	if err != nil {
+		return err
+	}
+	if err := pub.Verify(b, c.Sig); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	return nil
+}
+
+// Encode returns the signed commit's canonical DAG-CBOR bytes. It fails when
+// the commit is not signed.
+func (c *Commit) Encode() ([]byte, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	if len(c.Sig) == 0 {
+		return nil, fmt.Errorf("%w: not signed", ErrInvalidCommit)
+	}
+	m := c.unsigned()
+	m["sig"] = c.Sig
+	return datamodel.Marshal(m)
+}
+
+// EncodeCID encodes the signed commit and returns its bytes and CID.
+func (c *Commit) EncodeCID() ([]byte, cid.Cid, error) {
+	b, err := c.Encode()
+	if err != nil {
+		return nil, cid.Undef, err
+	}
+	return b, datamodel.CBORCID(b), nil
+}
+
+// Decode parses a signed version 3 commit. It is strict: exactly the keys
+// did, version, data, rev, prev and sig, each of its type, version 3, a
+// valid DID and TID, and a 64-byte signature.
+func Decode(b []byte) (*Commit, error) {
+	m, err := datamodel.UnmarshalMap(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCommit, err)
+	}
+	if len(m) != 6 {
+		return nil, fmt.Errorf("%w: %d keys, want did, version, data, rev, prev, sig", ErrInvalidCommit, len(m))
+	}
+	var c Commit
+	ds, ok := m["did"].(string)
+	if !ok {
+		return nil, fmt.Errorf("%w: did missing or not a string", ErrInvalidCommit)
+	}
+	if c.DID, err = syntax.ParseDID(ds); err != nil {
+		return nil, fmt.Errorf("%w: did: %v", ErrInvalidCommit, err)
+	}
+	if v, ok := m["version"].(int64); !ok || v != Version {
+		return nil, fmt.Errorf("%w: version %v, want %d", ErrInvalidCommit, m["version"], Version)
+	}
+	if c.Data, ok = m["data"].(cid.Cid); !ok {
+		return nil, fmt.Errorf("%w: data missing or not a CID", ErrInvalidCommit)
+	}
+	rs, ok := m["rev"].(string)
+	if !ok {
+		return nil, fmt.Errorf("%w: rev missing or not a string", ErrInvalidCommit)
+	}
+	if c.Rev, err = syntax.ParseTID(rs); err != nil {
+		return nil, fmt.Errorf("%w: rev: %v", ErrInvalidCommit, err)
+	}
+	prev, ok := m["prev"]
+	if !ok {
+		return nil, fmt.Errorf("%w: prev missing", ErrInvalidCommit)
+	}
+	if prev != nil {
+		if c.Prev, ok = prev.(cid.Cid); !ok {
+			return nil, fmt.Errorf("%w: prev is neither null nor a CID", ErrInvalidCommit)
+		}
+	}
+	if c.Sig, ok = m["sig"].([]byte); !ok {
+		return nil, fmt.Errorf("%w: sig missing or not bytes", ErrInvalidCommit)
+	}
+	if len(c.Sig) != 64 {
+		return nil, fmt.Errorf("%w: sig is %d bytes, want 64", ErrInvalidCommit, len(c.Sig))
+	}
+	return &c, nil
+}
+
+// NextRev returns a rev strictly greater than prev (the repo's previous rev;
+// the zero TID for a new repo) and than every rev clock handed out before,
+// even when the wall clock went back.
+func NextRev(clock *syntax.Clock, prev syntax.TID) syntax.TID {
+	return clock.NextAfter(prev)
+}

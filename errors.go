@@ -1,0 +1,60 @@
+package atlite
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is returned when a repo, record, block or event does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned when creating something that already exists: a repo
+// with a DID already in the store, or a record at a path that is taken.
+var ErrExists = errors.New("already exists")
+
+// ErrClosed is returned by every method called after [Store.Close].
+var ErrClosed = errors.New("store is closed")
+
+// ErrSchemaTooNew is returned by [Open] when the file was written by a newer
+// version of atlite whose schema this version does not know.
+var ErrSchemaTooNew = errors.New("database schema is newer than this atlite")
+
+// ErrNotAtlite is returned by [Open] when the file is a SQLite database that
+// belongs to another application.
+var ErrNotAtlite = errors.New("not an atlite database")
+
+// ErrInvalidKey is returned when a key-encryption key has the wrong size, or
+// when a stored signing key cannot be decrypted with the key given.
+var ErrInvalidKey = errors.New("invalid key")
+
+// ErrKeyEncrypted is returned when a repo's signing key is encrypted in the
+// file and the store was opened without [Options.KeyEncryptionKey].
+var ErrKeyEncrypted = errors.New("signing key is encrypted and no key-encryption key was given")
+
+// ErrBadSignature is returned when a commit signature does not verify.
+var ErrBadSignature = errors.New("bad signature")
+
+// ErrSwapMismatch is returned when a compare-and-swap on a repo head or on a
+// record CID finds another value than the one expected.
+var ErrSwapMismatch = errors.New("swap mismatch")
+
+// ErrInvalidWrite is returned when a commit's writes are invalid: too many,
+// too large, a create of an existing path, an update or delete of a missing
+// one, or a malformed record.
+var ErrInvalidWrite = errors.New("invalid write")
+
+// ErrInvalidCAR is returned when an imported or verified CAR file is
+// malformed, incomplete or does not match its commit.
+var ErrInvalidCAR = errors.New("invalid CAR")
+
+// InactiveRepoError is returned when writing to a repo whose status is not
+// active (deactivated, taken down, tombstoned or deleted).
+type InactiveRepoError struct {
+	DID    string
+	Status string
+}
+
+// Error implements error.
+func (e *InactiveRepoError) Error() string {
+	return fmt.Sprintf("repo %s is inactive (%s)", e.DID, e.Status)
+}

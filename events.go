@@ -1,0 +1,254 @@
+package atlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// EventKind names the kind of an event-stream message.
+type EventKind string
+
+// The kinds of stored events, as the subscribeRepos message types name them
+// (without the leading '#').
+const (
+	KindCommit   EventKind = "commit"
+	KindIdentity EventKind = "identity"
+	KindAccount  EventKind = "account"
+	KindSync     EventKind = "sync"
+)
+
+// Event is one stored message of the repository event stream. Which fields
+// are set depends on Kind.
+type Event struct {
+	Seq  int64
+	DID  syntax.DID
+	Kind EventKind
+	Time time.Time
+
+	// Commit and sync events.
+	Rev    syntax.TID // the commit's rev
+	Commit cid.Cid    // the commit's CID
+
+	// Commit events.
+	Since    syntax.TID    // the repo's previous rev (zero for the first commit)
+	PrevData cid.Cid       // the previous MST root (cid.Undef for the first commit)
+	Ops      []commit.Op   // record operations
+	Blocks   []cid.Cid     // blocks the firehose frame carries: new blocks and covering proofs
+
+	// Identity events.
+	Handle string // "" when the repo has no handle
+
+	// Account events.
+	Active bool
+	Status string // "" when active
+}
+
+// eventBody is the DAG-CBOR map stored in events.body.
+func (e *Event) body() ([]byte, error) {
+	m := map[string]any{}
+	switch e.Kind {
+	case KindCommit:
+		m["commit"] = e.Commit
+		if e.Since.String() != "" {
+			m["since"] = e.Since.String()
+		} else {
+			m["since"] = nil
+		}
+		if e.PrevData.Defined() {
+			m["prevData"] = e.PrevData
+		} else {
+			m["prevData"] = nil
+		}
+		ops := make([]any, len(e.Ops))
+		for i, op := range e.Ops {
+			o := map[string]any{"action": string(op.Action), "path": op.Path, "cid": nil, "prev": nil}
+			if op.CID.Defined() {
+				o["cid"] = op.CID
+			}
+			if op.Prev.Defined() {
+				o["prev"] = op.Prev
+			}
+			ops[i] = o
+		}
+		m["ops"] = ops
+		bl := make([]any, len(e.Blocks))
+		for i, c := range e.Blocks {
+			bl[i] = c
+		}
+		m["blocks"] = bl
+	case KindSync:
+		m["commit"] = e.Commit
+	case KindIdentity:
+		if e.Handle != "" {
+			m["handle"] = e.Handle
+		}
+	case KindAccount:
+		m["active"] = e.Active
+		if e.Status != "" {
+			m["status"] = e.Status
+		}
+	default:
+		return nil, fmt.Errorf("unknown event kind %q", e.Kind)
+	}
+	return datamodel.Marshal(m)
+}
+
+// decodeEventBody fills e's kind-specific fields from a stored body.
+func (e *Event) decodeBody(b []byte) error {
+	m, err := datamodel.UnmarshalMap(b)
+	if err != nil {
+		return fmt.Errorf("event %d: %w", e.Seq, err)
+	}
+	getCID := func(k string) cid.Cid {
+		c, _ := m[k].(cid.Cid)
+		return c
+	}
+	switch e.Kind {
+	case KindCommit:
+		e.Commit = getCID("commit")
+		e.PrevData = getCID("prevData")
+		if s, ok := m["since"].(string); ok {
+			if e.Since, err = syntax.ParseTID(s); err != nil {
+				return fmt.Errorf("event %d: since: %w", e.Seq, err)
+			}
+		}
+		ops, _ := m["ops"].([]any)
+		e.Ops = make([]commit.Op, 0, len(ops))
+		for _, o := range ops {
+			om, ok := o.(map[string]any)
+			if !ok {
+				return fmt.Errorf("event %d: malformed op", e.Seq)
+			}
+			a, _ := om["action"].(string)
+			p, _ := om["path"].(string)
+			op := commit.Op{Action: commit.Action(a), Path: p}
+			op.CID, _ = om["cid"].(cid.Cid)
+			op.Prev, _ = om["prev"].(cid.Cid)
+			e.Ops = append(e.Ops, op)
+		}
+		bl, _ := m["blocks"].([]any)
+		e.Blocks = make([]cid.Cid, 0, len(bl))
+		for _, c := range bl {
+			if cc, ok := c.(cid.Cid); ok {
+				e.Blocks = append(e.Blocks, cc)
+			}
+		}
+	case KindSync:
+		e.Commit = getCID("commit")
+	case KindIdentity:
+		e.Handle, _ = m["handle"].(string)
+	case KindAccount:
+		e.Active, _ = m["active"].(bool)
+		e.Status, _ = m["status"].(string)
+	}
+	return nil
+}
+
+const insertEventSQL = `INSERT INTO events (seq, did, kind, time, rev, body) VALUES (?, ?, ?, ?, ?, ?)`
+
+// writeEvent allocates the event's seq and stores it, inside tx.
+func (s *Store) writeEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
+	seq, err := allocSeq(ctx, tx, SubscribeReposNSID)
+	if err != nil {
+		return err
+	}
+	e.Seq = seq
+	if e.Time.IsZero() {
+		e.Time = s.now().UTC()
+	}
+	body, err := e.body()
+	if err != nil {
+		return err
+	}
+	var rev any
+	if e.Rev.String() != "" {
+		rev = e.Rev.String()
+	}
+	if _, err := tx.StmtxContext(ctx, s.stmts.insertEvent).ExecContext(ctx, e.Seq, e.DID.String(), string(e.Kind), e.Time.UnixMicro(), rev, body); err != nil {
+		return fmt.Errorf("insert event %d: %w", e.Seq, err)
+	}
+	return nil
+}
+
+// EventsOptions select events for [Store.Events].
+type EventsOptions struct {
+	// After is an exclusive cursor: only events with a larger seq are
+	// returned. Zero means from the start.
+	After int64
+	// DID, when set, selects one repo's events.
+	DID syntax.DID
+	// Limit caps the number of events; zero means DefaultEventsLimit.
+	Limit int
+}
+
+// DefaultEventsLimit is the number of events [Store.Events] returns when
+// EventsOptions.Limit is zero.
+const DefaultEventsLimit = 1000
+
+type eventRow struct {
+	Seq  int64   `db:"seq"`
+	DID  string  `db:"did"`
+	Kind string  `db:"kind"`
+	Time int64   `db:"time"`
+	Rev  *string `db:"rev"`
+	Body []byte  `db:"body"`
+}
+
+func (r *eventRow) event() (Event, error) {
+	e := Event{Seq: r.Seq, Kind: EventKind(r.Kind), Time: time.UnixMicro(r.Time).UTC()}
+	var err error
+	if e.DID, err = syntax.ParseDID(r.DID); err != nil {
+		return Event{}, fmt.Errorf("event %d: did: %w", r.Seq, err)
+	}
+	if r.Rev != nil {
+		if e.Rev, err = syntax.ParseTID(*r.Rev); err != nil {
+			return Event{}, fmt.Errorf("event %d: rev: %w", r.Seq, err)
+		}
+	}
+	if err := e.decodeBody(r.Body); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Events returns stored events in seq order, after an exclusive cursor,
+// for all repos or one.
+func (s *Store) Events(ctx context.Context, opts EventsOptions) ([]Event, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = DefaultEventsLimit
+	}
+	const qAll = `SELECT seq, did, kind, time, rev, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`
+	const qDID = `SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND seq > ? ORDER BY seq LIMIT ?`
+	var rows []eventRow
+	if opts.DID.String() == "" {
+		err = s.r.SelectContext(ctx, &rows, qAll, opts.After, limit)
+	} else {
+		err = s.r.SelectContext(ctx, &rows, qDID, opts.DID.String(), opts.After, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	out := make([]Event, 0, len(rows))
+	for i := range rows {
+		e, err := rows[i].event()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

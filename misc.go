@@ -1,0 +1,122 @@
+package atlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// NextTID returns a new TID from the store's clock, for record keys. TIDs
+// from one store strictly increase.
+func (s *Store) NextTID() syntax.TID { return s.clock.Next() }
+
+// Collections lists the collections that hold records in the repo did, in
+// order.
+func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]string, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	const q = `SELECT DISTINCT collection FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?) ORDER BY collection`
+	var cols []string
+	if err := s.r.SelectContext(ctx, &cols, q, did.String()); err != nil {
+		return nil, fmt.Errorf("list collections of %s: %w", did, err)
+	}
+	return cols, nil
+}
+
+// DIDDocument returns the DID document that describes the repo r: its
+// handle as alsoKnownAs, its signing key as the #atproto Multikey
+// verification method, and, when pds is not empty, the #atproto_pds service
+// endpoint. The result marshals to JSON with encoding/json.
+func DIDDocument(r *Repo, pds string) map[string]any {
+	d := r.DID.String()
+	doc := map[string]any{
+		"@context": []string{
+			"https://www.w3.org/ns/did/v1",
+			"https://w3id.org/security/multikey/v1",
+			"https://w3id.org/security/suites/secp256k1-2019/v1",
+		},
+		"id":          d,
+		"alsoKnownAs": []string{},
+	}
+	if r.Handle != "" {
+		doc["alsoKnownAs"] = []string{"at://" + r.Handle}
+	}
+	if r.SigningKey != nil {
+		doc["verificationMethod"] = []map[string]any{{
+			"id":                 d + "#atproto",
+			"type":               "Multikey",
+			"controller":         d,
+			"publicKeyMultibase": r.SigningKey.Multikey(),
+		}}
+	}
+	if pds != "" {
+		doc["service"] = []map[string]any{{
+			"id":              "#atproto_pds",
+			"type":            "AtprotoPersonalDataServer",
+			"serviceEndpoint": pds,
+		}}
+	}
+	return doc
+}
+
+// EventJSON renders an event as one line of atproto JSON, shaped like the
+// subscribeRepos message of its kind ($type "#commit", "#identity",
+// "#account" or "#sync"), with the commit's block CIDs listed rather than
+// carried.
+func EventJSON(e Event) ([]byte, error) {
+	m := map[string]any{
+		"$type": "#" + string(e.Kind),
+		"seq":   e.Seq,
+		"did":   e.DID.String(),
+		"time":  e.Time.Format("2006-01-02T15:04:05.000000Z"),
+	}
+	cidOrNil := func(c cid.Cid) any {
+		if c.Defined() {
+			return c
+		}
+		return nil
+	}
+	switch e.Kind {
+	case KindCommit:
+		m["repo"] = e.DID.String()
+		delete(m, "did")
+		m["rev"] = e.Rev.String()
+		m["commit"] = e.Commit
+		if e.Since != "" {
+			m["since"] = e.Since.String()
+		} else {
+			m["since"] = nil
+		}
+		m["prevData"] = cidOrNil(e.PrevData)
+		ops := make([]any, len(e.Ops))
+		for i, op := range e.Ops {
+			ops[i] = map[string]any{"action": string(op.Action), "path": op.Path, "cid": cidOrNil(op.CID), "prev": cidOrNil(op.Prev)}
+		}
+		m["ops"] = ops
+		bl := make([]any, len(e.Blocks))
+		for i, c := range e.Blocks {
+			bl[i] = c
+		}
+		m["blocks"] = bl
+	case KindSync:
+		m["rev"] = e.Rev.String()
+		m["commit"] = e.Commit
+	case KindIdentity:
+		if e.Handle != "" {
+			m["handle"] = e.Handle
+		}
+	case KindAccount:
+		m["active"] = e.Active
+		if e.Status != "" {
+			m["status"] = e.Status
+		}
+	}
+	return datamodel.ToJSON(m)
+}

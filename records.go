@@ -1,0 +1,124 @@
+package atlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// Record is a stored record: where it is, its CID and its DAG-CBOR bytes.
+type Record struct {
+	Collection string
+	RKey       string
+	CID        cid.Cid
+	Data       []byte // DAG-CBOR; use datamodel.Unmarshal or datamodel.ToJSON
+}
+
+// Path returns "collection/rkey".
+func (r *Record) Path() string { return r.Collection + "/" + r.RKey }
+
+type recordRow struct {
+	Collection string `db:"collection"`
+	RKey       string `db:"rkey"`
+	CID        []byte `db:"cid"`
+	Data       []byte `db:"data"`
+}
+
+func (r *recordRow) record() (Record, error) {
+	c, err := cid.Cast(r.CID)
+	if err != nil {
+		return Record{}, fmt.Errorf("stored record %s/%s: %w", r.Collection, r.RKey, err)
+	}
+	return Record{Collection: r.Collection, RKey: r.RKey, CID: c, Data: r.Data}, nil
+}
+
+// GetRecord returns the current record at collection/rkey in the repo did,
+// or ErrNotFound.
+func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection, rkey string) (*Record, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	const q = `SELECT r.collection, r.rkey, r.cid, b.data FROM repos p
+JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?
+JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+WHERE p.did = ?`
+	var row recordRow
+	if err := s.r.GetContext(ctx, &row, q, collection, rkey, did.String()); err != nil {
+		if isNoRows(err) {
+			return nil, fmt.Errorf("record %s/%s/%s: %w", did, collection, rkey, ErrNotFound)
+		}
+		return nil, fmt.Errorf("get record %s/%s/%s: %w", did, collection, rkey, err)
+	}
+	rec, err := row.record()
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// ListRecordsOptions select records for [Store.ListRecords].
+type ListRecordsOptions struct {
+	// Limit caps the number of records; zero means DefaultListLimit.
+	Limit int
+	// Cursor is an exclusive record-key cursor: listing resumes after it
+	// (before it when Reverse).
+	Cursor string
+	// Reverse lists in descending record-key order.
+	Reverse bool
+}
+
+// DefaultListLimit is the number of records [Store.ListRecords] returns when
+// ListRecordsOptions.Limit is zero.
+const DefaultListLimit = 50
+
+// ListRecords lists the records of one collection of the repo did in
+// record-key order, with their bytes, in one query.
+func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection string, opts ListRecordsOptions) ([]Record, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	const qAsc = `SELECT r.collection, r.rkey, r.cid, b.data FROM records r
+JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey > ?
+ORDER BY r.rkey LIMIT ?`
+	const qDescFrom = `SELECT r.collection, r.rkey, r.cid, b.data FROM records r
+JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey < ?
+ORDER BY r.rkey DESC LIMIT ?`
+	const qDesc = `SELECT r.collection, r.rkey, r.cid, b.data FROM records r
+JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?
+ORDER BY r.rkey DESC LIMIT ?`
+	var rows []recordRow
+	switch {
+	case !opts.Reverse:
+		err = s.r.SelectContext(ctx, &rows, qAsc, did.String(), collection, opts.Cursor, limit)
+	case opts.Cursor != "":
+		err = s.r.SelectContext(ctx, &rows, qDescFrom, did.String(), collection, opts.Cursor, limit)
+	default:
+		err = s.r.SelectContext(ctx, &rows, qDesc, did.String(), collection, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list records %s/%s: %w", did, collection, err)
+	}
+	out := make([]Record, 0, len(rows))
+	for i := range rows {
+		rec, err := rows[i].record()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}

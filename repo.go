@@ -1,0 +1,390 @@
+package atlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// Account statuses a repo can have. The empty status means active.
+const (
+	StatusActive      = ""
+	StatusDeactivated = "deactivated"
+	StatusTakendown   = "takendown"
+	StatusSuspended   = "suspended"
+	StatusTombstoned  = "tombstoned" // final
+	StatusDeleted     = "deleted"    // final
+)
+
+// Repo describes one repository as stored. It is a snapshot: later commits
+// do not change it.
+type Repo struct {
+	DID         syntax.DID
+	Handle      string     // "" when the repo has no handle
+	Head        cid.Cid    // the current commit
+	Data        cid.Cid    // the current MST root
+	Rev         syntax.TID // the current rev
+	Status      string     // StatusActive ("") or another status
+	SigningKey  keys.PublicKey
+	RotationKey keys.PublicKey // nil when the repo has none
+	Created     time.Time
+	Updated     time.Time
+}
+
+// Active reports whether the repo accepts writes and is served.
+func (r *Repo) Active() bool { return r.Status == StatusActive }
+
+// CreateRepoOptions configure [Store.CreateRepo]. A nil pointer means all
+// defaults.
+type CreateRepoOptions struct {
+	// Handle is the repo's handle; "" for none.
+	Handle string
+	// SigningKey signs the repo's commits. Default: a new K-256 key.
+	SigningKey keys.PrivateKey
+	// RotationKey is kept for DID operations; nil for none.
+	RotationKey keys.PrivateKey
+}
+
+// emptyNode is the DAG-CBOR of an empty MST node, {"e": [], "l": null}.
+var emptyNode = []byte{0xa2, 0x61, 0x65, 0x80, 0x61, 0x6c, 0xf6}
+
+// CreateRepo creates an empty repository for did. In one transaction it
+// writes the empty MST root, the first signed commit (prev null) and the repo
+// row, and emits #identity, #account (active) and the first #commit, each
+// with its own seq. It returns ErrExists if the DID is already in the store.
+func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepoOptions) (*Repo, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var o CreateRepoOptions
+	if opts != nil {
+		o = *opts
+	}
+	if did.String() == "" {
+		return nil, errors.New("create repo: empty DID")
+	}
+	if o.Handle != "" {
+		if _, err := syntax.ParseHandle(o.Handle); err != nil {
+			return nil, fmt.Errorf("create repo %s: handle: %w", did, err)
+		}
+	}
+	if o.SigningKey == nil {
+		if o.SigningKey, err = keys.GenerateK256(); err != nil {
+			return nil, fmt.Errorf("create repo %s: %w", did, err)
+		}
+	}
+	signing, signingEnc, err := s.sealKey(did.String(), o.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("create repo %s: %w", did, err)
+	}
+	var rotation []byte
+	if o.RotationKey != nil {
+		if rotation, _, err = s.sealKey(did.String(), o.RotationKey); err != nil {
+			return nil, fmt.Errorf("create repo %s: %w", did, err)
+		}
+	}
+
+	root := datamodelCID(emptyNode)
+	cmt := &commit.Commit{DID: did, Data: root, Rev: commit.NextRev(s.clock, "")}
+	if err := cmt.Sign(o.SigningKey); err != nil {
+		return nil, fmt.Errorf("create repo %s: %w", did, err)
+	}
+	cb, cc, err := cmt.EncodeCID()
+	if err != nil {
+		return nil, fmt.Errorf("create repo %s: %w", did, err)
+	}
+	now := s.now().UTC()
+	var events []Event
+	err = s.update(ctx, func(tx *sqlx.Tx) error {
+		const q = `INSERT INTO repos (did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (did) DO NOTHING`
+		res, err := tx.ExecContext(ctx, q, did.String(), nullString(o.Handle), cc.Bytes(), root.Bytes(), cmt.Rev.String(),
+			signing, rotation, signingEnc, now.UnixMicro(), now.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("insert repo: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("repo %s: %w", did, ErrExists)
+		}
+		if err := s.putBlocks(ctx, tx, []Block{{CID: root, Data: emptyNode}, {CID: cc, Data: cb}}); err != nil {
+			return err
+		}
+		events = []Event{
+			{DID: did, Kind: KindIdentity, Handle: o.Handle, Time: now},
+			{DID: did, Kind: KindAccount, Active: true, Time: now},
+			{DID: did, Kind: KindCommit, Time: now, Rev: cmt.Rev, Commit: cc, Ops: []commit.Op{}, Blocks: []cid.Cid{cc, root}},
+		}
+		for i := range events {
+			if err := s.writeEvent(ctx, tx, &events[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create repo %s: %w", did, err)
+	}
+	s.publish(events...)
+	return &Repo{
+		DID: did, Handle: o.Handle, Head: cc, Data: root, Rev: cmt.Rev,
+		SigningKey: o.SigningKey.PublicKey(), RotationKey: publicOf(o.RotationKey),
+		Created: time.UnixMicro(now.UnixMicro()).UTC(), Updated: time.UnixMicro(now.UnixMicro()).UTC(),
+	}, nil
+}
+
+func publicOf(k keys.PrivateKey) keys.PublicKey {
+	if k == nil {
+		return nil
+	}
+	return k.PublicKey()
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+type repoRow struct {
+	ID           int64   `db:"id"`
+	DID          string  `db:"did"`
+	Handle       *string `db:"handle"`
+	Head         []byte  `db:"head"`
+	Data         []byte  `db:"data"`
+	Rev          string  `db:"rev"`
+	SigningKey   []byte  `db:"signing_key"`
+	RotationKey  []byte  `db:"rotation_key"`
+	KeyEncrypted bool    `db:"key_encrypted"`
+	Status       *string `db:"status"`
+	Created      int64   `db:"created"`
+	Updated      int64   `db:"updated"`
+}
+
+const repoColumns = `id, did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated`
+
+// repo converts a row to a Repo. Public keys are derived from the stored
+// private keys, which needs the key-encryption key for encrypted rows; when
+// it is missing the keys are left nil.
+func (s *Store) repo(r *repoRow) (*Repo, error) {
+	out := &Repo{Created: time.UnixMicro(r.Created).UTC(), Updated: time.UnixMicro(r.Updated).UTC()}
+	var err error
+	if out.DID, err = syntax.ParseDID(r.DID); err != nil {
+		return nil, fmt.Errorf("stored repo %q: %w", r.DID, err)
+	}
+	if r.Handle != nil {
+		out.Handle = *r.Handle
+	}
+	if r.Status != nil {
+		out.Status = *r.Status
+	}
+	if out.Head, err = cid.Cast(r.Head); err != nil {
+		return nil, fmt.Errorf("stored repo %s: head: %w", r.DID, err)
+	}
+	if out.Data, err = cid.Cast(r.Data); err != nil {
+		return nil, fmt.Errorf("stored repo %s: data: %w", r.DID, err)
+	}
+	if out.Rev, err = syntax.ParseTID(r.Rev); err != nil {
+		return nil, fmt.Errorf("stored repo %s: rev: %w", r.DID, err)
+	}
+	if !r.KeyEncrypted || s.kek != nil {
+		k, err := s.openKey(r.DID, r.SigningKey, r.KeyEncrypted)
+		if err != nil {
+			return nil, err
+		}
+		out.SigningKey = k.PublicKey()
+		if r.RotationKey != nil {
+			rk, err := s.openKey(r.DID, r.RotationKey, r.KeyEncrypted)
+			if err != nil {
+				return nil, err
+			}
+			out.RotationKey = rk.PublicKey()
+		}
+	}
+	return out, nil
+}
+
+// LoadRepo returns the repo whose DID or handle is id. It returns ErrNotFound
+// when there is none. Inactive repos are returned too; see [Repo.Active].
+func (s *Store) LoadRepo(ctx context.Context, id string) (*Repo, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var r repoRow
+	if strings.HasPrefix(id, "did:") {
+		err = s.r.GetContext(ctx, &r, `SELECT `+repoColumns+` FROM repos WHERE did = ?`, id)
+	} else {
+		err = s.r.GetContext(ctx, &r, `SELECT `+repoColumns+` FROM repos WHERE handle = ? ORDER BY id LIMIT 1`, strings.ToLower(id))
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("repo %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load repo %s: %w", id, err)
+	}
+	return s.repo(&r)
+}
+
+// ListReposOptions select repos for [Store.ListRepos].
+type ListReposOptions struct {
+	// After is an exclusive cursor: only DIDs sorting after it are listed.
+	After string
+	// Limit caps the number of repos; zero means no limit.
+	Limit int
+}
+
+// ListRepos lists repos in DID order, inactive ones included.
+func (s *Store) ListRepos(ctx context.Context, opts ListReposOptions) ([]*Repo, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	var rows []repoRow
+	const q = `SELECT ` + repoColumns + ` FROM repos WHERE did > ? ORDER BY did LIMIT ?`
+	if err := s.r.SelectContext(ctx, &rows, q, opts.After, limit); err != nil {
+		return nil, fmt.Errorf("list repos: %w", err)
+	}
+	out := make([]*Repo, 0, len(rows))
+	for i := range rows {
+		r, err := s.repo(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// UpdateHandle sets a repo's handle ("" removes it) and emits #identity.
+func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle string) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if handle != "" {
+		if _, err := syntax.ParseHandle(handle); err != nil {
+			return fmt.Errorf("update handle of %s: %w", did, err)
+		}
+	}
+	ev := Event{DID: did, Kind: KindIdentity, Handle: handle}
+	err = s.update(ctx, func(tx *sqlx.Tx) error {
+		const q = `UPDATE repos SET handle = ?, updated = ? WHERE did = ? AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
+		res, err := tx.ExecContext(ctx, q, nullString(handle), s.now().UnixMicro(), did.String())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return s.missingOrFinal(ctx, tx, did)
+		}
+		return s.writeEvent(ctx, tx, &ev)
+	})
+	if err != nil {
+		return fmt.Errorf("update handle of %s: %w", did, err)
+	}
+	s.publish(ev)
+	return nil
+}
+
+// missingOrFinal explains why a repo update touched no row.
+func (s *Store) missingOrFinal(ctx context.Context, tx *sqlx.Tx, did syntax.DID) error {
+	var st *string
+	err := tx.QueryRowxContext(ctx, `SELECT status FROM repos WHERE did = ?`, did.String()).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("repo %s: %w", did, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	status := ""
+	if st != nil {
+		status = *st
+	}
+	return &InactiveRepoError{DID: did.String(), Status: status}
+}
+
+// Deactivate marks a repo deactivated (reversible with Activate) and emits
+// #account with active false.
+func (s *Store) Deactivate(ctx context.Context, did syntax.DID) error {
+	return s.setStatus(ctx, did, StatusDeactivated)
+}
+
+// Takedown marks a repo taken down (reversible with Activate) and emits
+// #account with active false.
+func (s *Store) Takedown(ctx context.Context, did syntax.DID) error {
+	return s.setStatus(ctx, did, StatusTakendown)
+}
+
+// Activate makes a deactivated, taken-down or suspended repo active again and
+// emits #account with active true. A tombstoned or deleted repo stays so
+// ([InactiveRepoError]).
+func (s *Store) Activate(ctx context.Context, did syntax.DID) error {
+	return s.setStatus(ctx, did, StatusActive)
+}
+
+// Tombstone marks a repo tombstoned for good (its DID is gone) and emits
+// #account with active false and status deleted. Its data stays readable by
+// admins through the file but is no longer served.
+func (s *Store) Tombstone(ctx context.Context, did syntax.DID) error {
+	return s.setStatus(ctx, did, StatusTombstoned)
+}
+
+// DeleteRepo deletes a repo for good: its record index is dropped, it is
+// marked deleted so the DID cannot be created again, and #account with
+// active false and status deleted is emitted.
+func (s *Store) DeleteRepo(ctx context.Context, did syntax.DID) error {
+	return s.setStatus(ctx, did, StatusDeleted)
+}
+
+func (s *Store) setStatus(ctx context.Context, did syntax.DID, status string) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ev := Event{DID: did, Kind: KindAccount, Active: status == StatusActive, Status: status}
+	if status == StatusTombstoned {
+		ev.Status = StatusDeleted
+	}
+	err = s.update(ctx, func(tx *sqlx.Tx) error {
+		const q = `UPDATE repos SET status = ?, updated = ? WHERE did = ? AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
+		res, err := tx.ExecContext(ctx, q, nullString(status), s.now().UnixMicro(), did.String())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return s.missingOrFinal(ctx, tx, did)
+		}
+		if status == StatusDeleted {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?)`, did.String()); err != nil {
+				return err
+			}
+		}
+		return s.writeEvent(ctx, tx, &ev)
+	})
+	if err != nil {
+		return fmt.Errorf("set status of %s to %q: %w", did, status, err)
+	}
+	s.keyCache.Delete(did.String())
+	s.publish(ev)
+	return nil
+}

@@ -1,0 +1,358 @@
+package atlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+//go:embed schema.sql
+var schemaV1 string
+
+// ApplicationID is the SQLite application_id that marks atlite files
+// ("ATLT" in ASCII).
+const ApplicationID = 0x41544c54
+
+// SchemaVersion is the schema version (PRAGMA user_version) this build writes.
+const SchemaVersion = 1
+
+// Defaults for the zero fields of [Options].
+const (
+	// DefaultBusyTimeout is how long a connection waits for a lock held by
+	// another process before failing with SQLITE_BUSY.
+	DefaultBusyTimeout = 5 * time.Second
+	// DefaultReadConns is the size of the read connection pool.
+	DefaultReadConns = 4
+)
+
+// Durability says when a committed transaction reaches the disk.
+type Durability int
+
+const (
+	// DurabilityNormal (the default) runs WAL with synchronous=NORMAL:
+	// commits are atomic and the file stays consistent across crashes and
+	// power loss, but the last transactions before a power loss may be lost.
+	DurabilityNormal Durability = iota
+	// DurabilityFull runs WAL with synchronous=FULL: a commit is on disk when
+	// it returns, at several times the cost per commit.
+	DurabilityFull
+)
+
+// Options configure [Open]. A nil *Options, and every zero field, mean the
+// documented default.
+type Options struct {
+	// KeyEncryptionKey, when set, must be 32 bytes: private keys are stored
+	// sealed with AES-256-GCM under it. A file that holds encrypted keys
+	// cannot sign commits when opened without it ([ErrKeyEncrypted]).
+	// Default: nil, keys are stored in the clear.
+	KeyEncryptionKey []byte
+
+	// Durability chooses the synchronous mode. Default: DurabilityNormal.
+	Durability Durability
+
+	// BusyTimeout is how long to wait on a lock held by another process.
+	// Default: DefaultBusyTimeout.
+	BusyTimeout time.Duration
+
+	// ReadConns is the number of read connections. Default: DefaultReadConns.
+	ReadConns int
+
+	// Logger receives diagnostics. Default: discard.
+	Logger *slog.Logger
+
+	// Now returns the current time, for event timestamps and revs.
+	// Default: time.Now.
+	Now func() time.Time
+}
+
+// Store is an open atlite database: every repository of a host in one SQLite
+// file. A Store is safe for concurrent use by multiple goroutines. Writes go
+// through one connection, so commits are serialized; reads use a separate
+// pool and never wait for the write lock.
+type Store struct {
+	w    *sqlx.DB // the single write connection
+	r    *sqlx.DB // the read pool
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	kek  []byte
+
+	mu     sync.RWMutex // held shared by every operation, exclusively by Close
+	closed bool
+	closeErr error
+
+	subsMu sync.Mutex
+	subs   map[*Subscription]struct{}
+
+	stmts *stmts
+
+	clock    *syntax.Clock // hands out revs
+	keyCache sync.Map      // DID -> keys.PrivateKey, decrypted signing keys
+}
+
+var memSeq atomic.Int64
+
+// Open opens the atlite database at path, creating it when it does not exist,
+// and migrates it to the current schema. The path ":memory:" opens a private
+// in-memory database that lives until Close. opts may be nil.
+func Open(path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = DefaultReadConns
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.KeyEncryptionKey != nil && len(o.KeyEncryptionKey) != 32 {
+		return nil, fmt.Errorf("open %s: key-encryption key is %d bytes, want 32: %w", path, len(o.KeyEncryptionKey), ErrInvalidKey)
+	}
+	if path == "" {
+		return nil, errors.New("open: empty path")
+	}
+
+	sync := "normal"
+	if o.Durability == DurabilityFull {
+		sync = "full"
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(wal)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	var base string
+	if path == ":memory:" {
+		// memdb lets the write connection and the read pool share one
+		// in-memory database; it lives while a connection is open.
+		base = fmt.Sprintf("file:/atlite-mem-%d?vfs=memdb&", memSeq.Add(1))
+	} else {
+		base = "file:" + escapePath(path) + "?"
+	}
+	wq := url.Values{}
+	for k, v := range q {
+		wq[k] = v
+	}
+	wq.Set("_txlock", "immediate")
+
+	w, err := sqlx.Open("sqlite", base+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	s := &Store{w: w, opts: o, log: o.Logger, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}}
+	s.clock = syntax.NewClockWithSource(uint(mrand.IntN(1024)), o.Now)
+	ctx := context.Background()
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+
+	rq := url.Values{}
+	for k, v := range q {
+		rq[k] = v
+	}
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sqlx.Open("sqlite", base+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(o.ReadConns)
+	r.SetMaxIdleConns(o.ReadConns)
+	r.SetConnMaxIdleTime(0)
+	s.r = r
+	if s.stmts, err = prepareStmts(ctx, w, r); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// escapePath makes a file path safe inside a file: URI.
+func escapePath(p string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return r.Replace(p)
+}
+
+// migrate brings the file to SchemaVersion. Each step runs in its own
+// immediate transaction that re-reads user_version first, so two processes
+// opening a new file at once do not both apply it.
+func (s *Store) migrate(ctx context.Context) error {
+	steps := []string{schemaV1}
+	for {
+		done, err := s.migrateStep(ctx, steps)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+func (s *Store) migrateStep(ctx context.Context, steps []string) (done bool, err error) {
+	tx, err := s.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", notDatabase(err))
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	var version, appID int64
+	if err := tx.QueryRowxContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return false, fmt.Errorf("read user_version: %w", notDatabase(err))
+	}
+	if err := tx.QueryRowxContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return false, fmt.Errorf("read application_id: %w", err)
+	}
+	if version == 0 {
+		// A new file, or a SQLite file of someone else's that has no schema
+		// version: refuse the latter rather than add our tables to it.
+		var n int
+		if err := tx.QueryRowxContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+			return false, fmt.Errorf("read schema: %w", err)
+		}
+		if n > 0 || (appID != 0 && appID != ApplicationID) {
+			return false, fmt.Errorf("%w (application_id %#x, %d tables, no atlite schema)", ErrNotAtlite, appID, n)
+		}
+	} else if appID != ApplicationID {
+		return false, fmt.Errorf("%w (application_id %#x)", ErrNotAtlite, appID)
+	}
+	if version > int64(len(steps)) {
+		return false, fmt.Errorf("%w: file has schema %d, this build knows up to %d", ErrSchemaTooNew, version, len(steps))
+	}
+	if version == int64(len(steps)) {
+		return true, tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, steps[version]); err != nil {
+		return false, fmt.Errorf("migrate to schema %d: %w", version+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", ApplicationID)); err != nil {
+		return false, fmt.Errorf("set application_id: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version+1)); err != nil {
+		return false, fmt.Errorf("set user_version: %w", err)
+	}
+	return false, tx.Commit()
+}
+
+// notDatabase turns SQLite's "file is not a database" into ErrNotAtlite.
+func notDatabase(err error) error {
+	if err != nil && strings.Contains(err.Error(), "not a database") {
+		return fmt.Errorf("%w: %v", ErrNotAtlite, err)
+	}
+	return err
+}
+
+// Close closes the store. It waits for operations in flight, runs every
+// cleanup step and returns the first error. Close is idempotent; after it
+// every method returns ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.closeErr
+	}
+	s.closed = true
+	s.subsMu.Lock()
+	for sub := range s.subs {
+		sub.closeLocked()
+	}
+	s.subs = nil
+	s.subsMu.Unlock()
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if s.stmts != nil {
+		keep(s.stmts.close())
+	}
+	if s.r != nil {
+		keep(s.r.Close())
+	}
+	if s.w != nil {
+		// Checkpoint so the file is whole without its -wal on a clean close.
+		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		keep(s.w.Close())
+	}
+	s.closeErr = first
+	return first
+}
+
+// enter marks an operation in flight; the returned func ends it.
+func (s *Store) enter() (func(), error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.mu.RUnlock, nil
+}
+
+// update runs fn in a write transaction (BEGIN IMMEDIATE on the one write
+// connection). It commits when fn returns nil and rolls back on an error or a
+// panic.
+func (s *Store) update(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := s.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// view runs fn in a read transaction on the read pool: one consistent
+// snapshot of the file for its whole duration.
+func (s *Store) view(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := s.r.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}

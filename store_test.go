@@ -1,0 +1,300 @@
+package atlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/internal/testutil"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+var ctx = context.Background()
+
+func mustDID(t testing.TB, s string) syntax.DID {
+	t.Helper()
+	d, err := syntax.ParseDID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestOpenRefusesForeignFiles(t *testing.T) {
+	dir := t.TempDir()
+
+	t.Run("not sqlite", func(t *testing.T) {
+		p := dir + "/junk.db"
+		os.WriteFile(p, []byte(strings.Repeat("this is not a database ", 500)), 0o600)
+		_, err := atlite.Open(p, nil)
+		if !errors.Is(err, atlite.ErrNotAtlite) {
+			t.Errorf("Open(junk) = %v, want ErrNotAtlite", err)
+		}
+	})
+	t.Run("other application", func(t *testing.T) {
+		p := dir + "/other.db"
+		db, _ := sql.Open("sqlite", p)
+		if _, err := db.Exec("CREATE TABLE t (a); PRAGMA application_id = 42"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		_, err := atlite.Open(p, nil)
+		if !errors.Is(err, atlite.ErrNotAtlite) {
+			t.Errorf("Open(other app) = %v, want ErrNotAtlite", err)
+		}
+	})
+	t.Run("newer schema", func(t *testing.T) {
+		p := dir + "/newer.db"
+		s, err := atlite.Open(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		db, _ := sql.Open("sqlite", p)
+		if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		_, err = atlite.Open(p, nil)
+		if !errors.Is(err, atlite.ErrSchemaTooNew) {
+			t.Errorf("Open(newer) = %v, want ErrSchemaTooNew", err)
+		}
+	})
+	t.Run("reopen", func(t *testing.T) {
+		p := dir + "/ok.db"
+		for i := 0; i < 3; i++ {
+			s, err := atlite.Open(p, nil)
+			if err != nil {
+				t.Fatalf("Open #%d = %v", i, err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close #%d = %v", i, err)
+			}
+		}
+		db, _ := sql.Open("sqlite", p)
+		defer db.Close()
+		var v, app int64
+		db.QueryRow("PRAGMA user_version").Scan(&v)
+		db.QueryRow("PRAGMA application_id").Scan(&app)
+		if v != atlite.SchemaVersion || app != atlite.ApplicationID {
+			t.Errorf("user_version, application_id = %d, %#x; want %d, %#x", v, app, atlite.SchemaVersion, atlite.ApplicationID)
+		}
+	})
+	t.Run("bad kek", func(t *testing.T) {
+		_, err := atlite.Open(":memory:", &atlite.Options{KeyEncryptionKey: []byte("short")})
+		if !errors.Is(err, atlite.ErrInvalidKey) {
+			t.Errorf("Open(short kek) = %v, want ErrInvalidKey", err)
+		}
+	})
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	s, err := atlite.Open(":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if _, err := s.LoadRepo(ctx, "did:web:a.com"); !errors.Is(err, atlite.ErrClosed) {
+		t.Errorf("LoadRepo after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestSequences(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	last, err := s.LastSeq(ctx, "x.y.z")
+	if err != nil || last != 0 {
+		t.Fatalf("LastSeq(new) = %d, %v; want 0, nil", last, err)
+	}
+	for want := int64(1); want <= 3; want++ {
+		got, err := s.AllocateSeq(ctx, "x.y.z")
+		if err != nil || got != want {
+			t.Fatalf("AllocateSeq = %d, %v; want %d", got, err, want)
+		}
+	}
+	if last, _ := s.LastSeq(ctx, "x.y.z"); last != 3 {
+		t.Errorf("LastSeq = %d, want 3", last)
+	}
+	if got, _ := s.AllocateSeq(ctx, "other"); got != 1 {
+		t.Errorf("AllocateSeq(other) = %d, want 1", got)
+	}
+}
+
+func TestCreateRepoEvents(t *testing.T) {
+	s := testutil.MustOpenStore(t, &atlite.Options{Now: testutil.FixedClock()})
+	d := mustDID(t, "did:web:user.com")
+	sub, err := s.Subscribe(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: "user.com", SigningKey: testutil.TestKey(t)})
+	if err != nil {
+		t.Fatalf("CreateRepo = %v", err)
+	}
+	if got, want := r.Data.String(), "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"; got != want {
+		t.Errorf("empty repo data = %s, want %s", got, want)
+	}
+	if got, want := r.SigningKey.DIDKey(), testutil.TestKey(t).PublicKey().DIDKey(); got != want {
+		t.Errorf("signing key = %s, want %s", got, want)
+	}
+	evs, err := s.Events(ctx, atlite.EventsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []atlite.EventKind{atlite.KindIdentity, atlite.KindAccount, atlite.KindCommit}
+	if len(evs) != len(kinds) {
+		t.Fatalf("got %d events, want %d", len(evs), len(kinds))
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) || e.Kind != kinds[i] || e.DID != d {
+			t.Errorf("event %d = seq %d %s %s, want seq %d %s %s", i, e.Seq, e.Kind, e.DID, i+1, kinds[i], d)
+		}
+		select {
+		case got := <-sub.Events():
+			if got.Seq != e.Seq {
+				t.Errorf("subscriber got seq %d, want %d", got.Seq, e.Seq)
+			}
+		default:
+			t.Errorf("subscriber missed seq %d", e.Seq)
+		}
+	}
+	if evs[0].Handle != "user.com" || !evs[1].Active || evs[2].Commit != r.Head || evs[2].Rev != r.Rev {
+		t.Errorf("event fields: %+v", evs)
+	}
+	if len(evs[2].Blocks) != 2 || len(evs[2].Ops) != 0 || evs[2].Since != "" || evs[2].PrevData.Defined() {
+		t.Errorf("first commit event = %+v", evs[2])
+	}
+	if _, err := s.CreateRepo(ctx, d, nil); !errors.Is(err, atlite.ErrExists) {
+		t.Errorf("CreateRepo(existing) = %v, want ErrExists", err)
+	}
+	if last, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID); last != 3 {
+		t.Errorf("LastSeq after failed create = %d, want 3", last)
+	}
+	byHandle, err := s.LoadRepo(ctx, "user.com")
+	if err != nil || byHandle.DID != d || byHandle.Head != r.Head {
+		t.Errorf("LoadRepo(handle) = %+v, %v", byHandle, err)
+	}
+}
+
+func TestRepoStatus(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	d := mustDID(t, "did:web:alice.com")
+	if _, err := s.CreateRepo(ctx, d, nil); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		do     func(context.Context, syntax.DID) error
+		status string
+		active bool
+	}{
+		{"deactivate", s.Deactivate, "deactivated", false},
+		{"activate", s.Activate, "", true},
+		{"tombstone", s.Tombstone, "deleted", false},
+	}
+	for _, st := range steps {
+		if err := st.do(ctx, d); err != nil {
+			t.Fatalf("%s = %v", st.name, err)
+		}
+		evs, _ := s.Events(ctx, atlite.EventsOptions{DID: d})
+		last := evs[len(evs)-1]
+		if last.Kind != atlite.KindAccount || last.Active != st.active || last.Status != st.status {
+			t.Errorf("after %s: event %+v, want account active=%v status=%q", st.name, last, st.active, st.status)
+		}
+	}
+	var inactive *atlite.InactiveRepoError
+	if err := s.Activate(ctx, d); !errors.As(err, &inactive) || inactive.Status != "tombstoned" {
+		t.Errorf("Activate(tombstoned) = %v, want InactiveRepoError tombstoned", err)
+	}
+	if err := s.Deactivate(ctx, mustDID(t, "did:web:nobody.com")); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("Deactivate(missing) = %v, want ErrNotFound", err)
+	}
+	r, _ := s.LoadRepo(ctx, d.String())
+	if r.Active() || r.Status != "tombstoned" {
+		t.Errorf("repo status = %q, want tombstoned", r.Status)
+	}
+}
+
+func TestListRepos(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	for _, d := range []string{"did:web:alice.com", "did:plc:bob"} {
+		if _, err := s.CreateRepo(ctx, mustDID(t, d), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Tombstone(ctx, mustDID(t, "did:web:alice.com"))
+	tests := []struct {
+		opts atlite.ListReposOptions
+		want []string
+	}{
+		{atlite.ListReposOptions{}, []string{"did:plc:bob", "did:web:alice.com"}},
+		{atlite.ListReposOptions{After: "did:web:a"}, []string{"did:web:alice.com"}},
+		{atlite.ListReposOptions{After: "did:plc:bob"}, []string{"did:web:alice.com"}},
+		{atlite.ListReposOptions{Limit: 1}, []string{"did:plc:bob"}},
+	}
+	for _, tt := range tests {
+		repos, err := s.ListRepos(ctx, tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range repos {
+			got = append(got, r.DID.String())
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("ListRepos(%+v) = %v, want %v", tt.opts, got, tt.want)
+		}
+	}
+}
+
+func TestEncryptedKeys(t *testing.T) {
+	kek := []byte("0123456789abcdef0123456789abcdef")
+	s, path := testutil.MustOpenFileStore(t, &atlite.Options{KeyEncryptionKey: kek})
+	d := mustDID(t, "did:web:enc.com")
+	if _, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{SigningKey: testutil.TestKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// The key is not in the file in the clear.
+	raw, _ := os.ReadFile(path)
+	if strings.Contains(string(raw), testutil.TestKey(t).Multibase()) {
+		t.Fatal("private key found in the clear in the database file")
+	}
+	noKEK, err := atlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noKEK.Close()
+	r, err := noKEK.LoadRepo(ctx, d.String())
+	if err != nil || r.SigningKey != nil {
+		t.Fatalf("LoadRepo without KEK = %+v, %v; want the repo without keys", r, err)
+	}
+	wrong, err := atlite.Open(path, &atlite.Options{KeyEncryptionKey: []byte("fedcba9876543210fedcba9876543210")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wrong.Close()
+	if _, err := wrong.LoadRepo(ctx, d.String()); !errors.Is(err, atlite.ErrInvalidKey) {
+		t.Errorf("LoadRepo with wrong KEK = %v, want ErrInvalidKey", err)
+	}
+	right, err := atlite.Open(path, &atlite.Options{KeyEncryptionKey: kek})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer right.Close()
+	r, err = right.LoadRepo(ctx, d.String())
+	if err != nil || r.SigningKey.DIDKey() != testutil.TestKey(t).PublicKey().DIDKey() {
+		t.Errorf("LoadRepo with KEK = %+v, %v", r, err)
+	}
+}

@@ -1,0 +1,288 @@
+package atlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// Limits a commit must respect (sync 1.1).
+const (
+	// MaxWritesPerCommit is the largest number of writes in one commit.
+	MaxWritesPerCommit = 200
+	// MaxRecordSize is the largest encoded record, in bytes.
+	MaxRecordSize = 1_000_000
+	// MaxCommitBlocksSize is the largest total size of the new blocks of one
+	// commit (records, MST nodes and the commit), in bytes.
+	MaxCommitBlocksSize = 2_000_000
+)
+
+// CommitOptions configure [Store.Commit]. A nil pointer means no options.
+type CommitOptions struct {
+	// SwapCommit, when defined, makes the commit apply only if the repo's
+	// head is this commit ([ErrSwapMismatch] otherwise).
+	SwapCommit cid.Cid
+}
+
+// CommitResult describes a commit that [Store.Commit] wrote.
+type CommitResult struct {
+	Commit   *commit.Commit // the signed commit
+	CID      cid.Cid        // its CID
+	Seq      int64          // the event-stream seq of its #commit event
+	Ops      []commit.Op    // the record operations, in write order
+	Blocks   []Block        // the new blocks: records, MST nodes, the commit
+	Since    syntax.TID     // the previous rev
+	PrevData cid.Cid        // the previous MST root
+}
+
+// Commit applies writes to the repo did as one signed commit. In ONE write
+// transaction it validates the writes (at most MaxWritesPerCommit, records
+// of at most MaxRecordSize, at most MaxCommitBlocksSize of new blocks, no
+// create of an existing path, no update or delete of a missing one, record
+// swaps), applies them to the repo's MST (loaded lazily from the file),
+// signs the commit with the repo's key, stores the new blocks, moves the
+// head, allocates the seq and stores the #commit event. If anything fails
+// nothing is written and no seq is consumed. Commits to one store are
+// serialized; subscribers hear of the event after it commits.
+func (s *Store) Commit(ctx context.Context, did syntax.DID, writes []commit.Write, opts *CommitOptions) (*CommitResult, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var o CommitOptions
+	if opts != nil {
+		o = *opts
+	}
+	if len(writes) > MaxWritesPerCommit {
+		return nil, fmt.Errorf("commit to %s: %d writes, at most %d allowed: %w", did, len(writes), MaxWritesPerCommit, ErrInvalidWrite)
+	}
+	// Validate and hash records before taking the write lock.
+	recs := make([]cid.Cid, len(writes))
+	size := 0
+	for i, w := range writes {
+		if err := w.Validate(); err != nil {
+			return nil, fmt.Errorf("commit to %s: %w: %v", did, ErrInvalidWrite, err)
+		}
+		if w.Action == commit.Delete {
+			continue
+		}
+		if len(w.Record) > MaxRecordSize {
+			return nil, fmt.Errorf("commit to %s: record %s is %d bytes, at most %d allowed: %w", did, w.Path(), len(w.Record), MaxRecordSize, ErrInvalidWrite)
+		}
+		recs[i] = datamodel.CBORCID(w.Record)
+		size += len(w.Record)
+	}
+	if size > MaxCommitBlocksSize {
+		return nil, fmt.Errorf("commit to %s: %d bytes of records, at most %d allowed: %w", did, size, MaxCommitBlocksSize, ErrInvalidWrite)
+	}
+
+	var res *CommitResult
+	var ev Event
+	err = s.update(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		res, ev, err = s.commitTx(ctx, tx, did, writes, recs, o)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit to %s: %w", did, err)
+	}
+	s.publish(ev)
+	return res, nil
+}
+
+type headRow struct {
+	ID           int64   `db:"id"`
+	Head         []byte  `db:"head"`
+	Data         []byte  `db:"data"`
+	Rev          string  `db:"rev"`
+	SigningKey   []byte  `db:"signing_key"`
+	KeyEncrypted bool    `db:"key_encrypted"`
+	Status       *string `db:"status"`
+}
+
+const headSQL = `SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`
+
+// signingKey returns the repo's private signing key, decrypting and caching it.
+func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.PrivateKey, error) {
+	if k, ok := s.keyCache.Load(did); ok {
+		return k.(keys.PrivateKey), nil
+	}
+	k, err := s.openKey(did, sealed, encrypted)
+	if err != nil {
+		return nil, err
+	}
+	s.keyCache.Store(did, k)
+	return k, nil
+}
+
+func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions) (*CommitResult, Event, error) {
+	var h headRow
+	if err := tx.GetContext(ctx, &h, headSQL, did.String()); err != nil {
+		if isNoRows(err) {
+			return nil, Event{}, fmt.Errorf("repo %s: %w", did, ErrNotFound)
+		}
+		return nil, Event{}, err
+	}
+	if h.Status != nil {
+		return nil, Event{}, &InactiveRepoError{DID: did.String(), Status: *h.Status}
+	}
+	head, err := cid.Cast(h.Head)
+	if err != nil {
+		return nil, Event{}, fmt.Errorf("stored head: %w", err)
+	}
+	prevData, err := cid.Cast(h.Data)
+	if err != nil {
+		return nil, Event{}, fmt.Errorf("stored data: %w", err)
+	}
+	if o.SwapCommit.Defined() && !o.SwapCommit.Equals(head) {
+		return nil, Event{}, fmt.Errorf("head is %s, not %s: %w", head, o.SwapCommit, ErrSwapMismatch)
+	}
+	key, err := s.signingKey(did.String(), h.SigningKey, h.KeyEncrypted)
+	if err != nil {
+		return nil, Event{}, err
+	}
+
+	src := s.txBlocks(ctx, tx)
+	tree, err := newRepoTree(src, prevData)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	ops := make([]commit.Op, 0, len(writes))
+	newBlocks := make([]Block, 0, len(writes)+8)
+	recRows := make([]recordChange, 0, len(writes))
+	for i, w := range writes {
+		path := w.Path()
+		cur, err := tree.get(ctx, path)
+		if err != nil {
+			return nil, Event{}, err
+		}
+		if w.SwapRecord.Defined() && !w.SwapRecord.Equals(cur) {
+			return nil, Event{}, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
+		}
+		op := commit.Op{Action: w.Action, Path: path, Prev: cur}
+		switch w.Action {
+		case commit.Create:
+			if cur.Defined() {
+				return nil, Event{}, fmt.Errorf("create %s: record exists: %w", path, ErrInvalidWrite)
+			}
+			op.CID = recs[i]
+		case commit.Update:
+			if !cur.Defined() {
+				return nil, Event{}, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
+			}
+			op.CID = recs[i]
+		case commit.Delete:
+			if !cur.Defined() {
+				return nil, Event{}, fmt.Errorf("delete %s: no such record: %w", path, ErrInvalidWrite)
+			}
+		}
+		if err := tree.set(ctx, path, op.CID); err != nil {
+			return nil, Event{}, err
+		}
+		if op.CID.Defined() {
+			newBlocks = append(newBlocks, Block{CID: op.CID, Data: w.Record})
+		}
+		ops = append(ops, op)
+		recRows = append(recRows, recordChange{collection: w.Collection.String(), rkey: w.RKey.String(), cid: op.CID})
+	}
+	root, nodes, err := tree.commit(ctx)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	newBlocks = append(newBlocks, nodes...)
+
+	cmt := &commit.Commit{DID: did, Data: root, Rev: commit.NextRev(s.clock, syntax.TID(h.Rev)), Prev: head}
+	if err := cmt.Sign(key); err != nil {
+		return nil, Event{}, err
+	}
+	cb, cc, err := cmt.EncodeCID()
+	if err != nil {
+		return nil, Event{}, err
+	}
+	newBlocks = append(newBlocks, Block{CID: cc, Data: cb})
+	total := 0
+	for _, b := range newBlocks {
+		total += len(b.Data)
+	}
+	if total > MaxCommitBlocksSize {
+		return nil, Event{}, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
+	}
+	if err := s.putBlocks(ctx, tx, newBlocks); err != nil {
+		return nil, Event{}, err
+	}
+	if err := s.applyRecords(ctx, tx, h.ID, recRows); err != nil {
+		return nil, Event{}, err
+	}
+	const moveHead = `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`
+	now := s.now().UTC()
+	if _, err := tx.ExecContext(ctx, moveHead, cc.Bytes(), root.Bytes(), cmt.Rev.String(), now.UnixMicro(), h.ID); err != nil {
+		return nil, Event{}, fmt.Errorf("move head: %w", err)
+	}
+	proofs, err := tree.proofs(ctx, ops)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	evBlocks := make([]cid.Cid, 0, len(newBlocks)+len(proofs))
+	seen := make(map[cid.Cid]bool, len(newBlocks)+len(proofs))
+	for _, b := range newBlocks {
+		if !seen[b.CID] {
+			seen[b.CID] = true
+			evBlocks = append(evBlocks, b.CID)
+		}
+	}
+	for _, c := range proofs {
+		if !seen[c] {
+			seen[c] = true
+			evBlocks = append(evBlocks, c)
+		}
+	}
+	ev := Event{DID: did, Kind: KindCommit, Time: now, Rev: cmt.Rev, Commit: cc, Since: syntax.TID(h.Rev), PrevData: prevData, Ops: ops, Blocks: evBlocks}
+	if err := s.writeEvent(ctx, tx, &ev); err != nil {
+		return nil, Event{}, err
+	}
+	return &CommitResult{Commit: cmt, CID: cc, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nil
+}
+
+func cidOrNone(c cid.Cid) string {
+	if !c.Defined() {
+		return "none"
+	}
+	return c.String()
+}
+
+type recordChange struct {
+	collection, rkey string
+	cid              cid.Cid // cid.Undef deletes
+}
+
+const (
+	upsertRecordSQL = `INSERT INTO records (repo, collection, rkey, cid, k) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`
+	deleteRecordSQL = `DELETE FROM records WHERE repo = ? AND collection = ? AND rkey = ?`
+)
+
+func (s *Store) applyRecords(ctx context.Context, tx *sqlx.Tx, repo int64, changes []recordChange) error {
+	for _, c := range changes {
+		var err error
+		if c.cid.Defined() {
+			_, err = tx.StmtxContext(ctx, s.stmts.upsertRecord).ExecContext(ctx, repo, c.collection, c.rkey, c.cid.Bytes(), blockKey(c.cid))
+		} else {
+			_, err = tx.StmtxContext(ctx, s.stmts.deleteRecord).ExecContext(ctx, repo, c.collection, c.rkey)
+		}
+		if err != nil {
+			return fmt.Errorf("index record %s/%s: %w", c.collection, c.rkey, err)
+		}
+	}
+	return nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
