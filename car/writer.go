@@ -1,0 +1,86 @@
+package car
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/ipfs/go-cid"
+)
+
+// Writer writes a CAR v1 stream. Output is buffered: call [Writer.Flush]
+// after the last block, or the end of the stream may be lost. A Writer is
+// not safe for concurrent use.
+type Writer struct {
+	bw  *bufio.Writer
+	err error
+}
+
+// NewWriter writes the CAR header for roots to w and returns a Writer for
+// the blocks. roots must hold at least one defined CID, as readers reject
+// CARs without roots; otherwise NewWriter returns [ErrInvalidHeader] and
+// writes nothing.
+func NewWriter(w io.Writer, roots []cid.Cid) (*Writer, error) {
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("%w: no roots", ErrInvalidHeader)
+	}
+	rs := make([]any, len(roots))
+	for i, c := range roots {
+		if !c.Defined() {
+			return nil, fmt.Errorf("%w: root %d is undefined", ErrInvalidHeader, i)
+		}
+		rs[i] = c
+	}
+	hb, err := datamodel.Marshal(map[string]any{"roots": rs, "version": int64(1)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidHeader, err)
+	}
+	cw := &Writer{bw: bufio.NewWriterSize(w, 64<<10)}
+	cw.section("", hb)
+	if cw.err != nil {
+		return nil, cw.err
+	}
+	return cw, nil
+}
+
+// section writes uvarint(len(prefix)+len(data)), prefix and data.
+func (w *Writer) section(prefix string, data []byte) {
+	var lb [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(lb[:], uint64(len(prefix)+len(data)))
+	if _, err := w.bw.Write(lb[:n]); err != nil {
+		w.err = err
+		return
+	}
+	if _, err := w.bw.WriteString(prefix); err != nil {
+		w.err = err
+		return
+	}
+	if _, err := w.bw.Write(data); err != nil {
+		w.err = err
+	}
+}
+
+// WriteBlock writes one block section: its CID and data. The data is not
+// checked against the CID; callers that did not compute the CID themselves
+// should verify it first. After a write error, every later call returns it.
+func (w *Writer) WriteBlock(c cid.Cid, data []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if !c.Defined() {
+		return fmt.Errorf("%w: undefined cid", ErrInvalidSection)
+	}
+	w.section(c.KeyString(), data)
+	return w.err
+}
+
+// Flush writes any buffered data to the underlying writer.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	w.err = w.bw.Flush()
+	return w.err
+}
