@@ -63,8 +63,14 @@ type txBlocks struct {
 	err error
 }
 
+// txBlocks reads blocks inside a write transaction.
 func (s *Store) txBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
 	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlock)}
+}
+
+// viewBlocks reads blocks inside a read transaction.
+func (s *Store) viewBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
+	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlockR)}
 }
 
 // GetBlock returns the block's bytes, or an error wrapping ErrNotFound.
@@ -116,7 +122,7 @@ func (s *Store) GetBlocks(ctx context.Context, cids []cid.Cid) (found []Block, m
 	}
 	defer done()
 	err = s.view(ctx, func(tx *sqlx.Tx) error {
-		src := s.txBlocks(ctx, tx)
+		src := s.viewBlocks(ctx, tx)
 		for _, c := range cids {
 			data, err := src.GetBlock(ctx, c)
 			if errors.Is(err, ErrNotFound) {

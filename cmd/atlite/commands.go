@@ -1,0 +1,472 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+func (e *env) open() (*atlite.Store, error) {
+	return atlite.Open(e.db, &atlite.Options{KeyEncryptionKey: kekFromEnv()})
+}
+
+// kekFromEnv reads an optional hex key-encryption key from $ATLITE_KEK.
+func kekFromEnv() []byte {
+	v := os.Getenv("ATLITE_KEK")
+	if v == "" {
+		return nil
+	}
+	b := make([]byte, len(v)/2)
+	if _, err := fmt.Sscanf(v, "%x", &b); err != nil {
+		return []byte(v) // wrong size: Open reports it
+	}
+	return b
+}
+
+func parseDID(s string) (syntax.DID, error) {
+	d, err := syntax.ParseDID(s)
+	if err != nil {
+		return "", usagef("%q is not a DID: %v", s, err)
+	}
+	return d, nil
+}
+
+func cmdInit(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	didFlag := fs.String("did", "", "the repo's DID (did:plc or did:web)")
+	handle := fs.String("handle", "", "the repo's handle")
+	p256 := fs.Bool("p256", false, "sign with a P-256 key instead of K-256")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *didFlag == "" {
+		return usagef("--did is required (for example --did did:web:example.com)")
+	}
+	d, err := parseDID(*didFlag)
+	if err != nil {
+		return err
+	}
+	var sk keys.PrivateKey
+	if *p256 {
+		sk, err = keys.GenerateP256()
+	} else {
+		sk, err = keys.GenerateK256()
+	}
+	if err != nil {
+		return err
+	}
+	rk, err := keys.GenerateK256()
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: *handle, SigningKey: sk, RotationKey: rk})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created %s in %s\nsigning key: %s\nrotation key: %s\nhead: %s rev %s\n",
+		r.DID, e.db, r.SigningKey.DIDKey(), r.RotationKey.DIDKey(), r.Head, r.Rev)
+	return nil
+}
+
+func cmdRepos(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("repos", flag.ContinueOnError)
+	after := fs.String("after", "", "list DIDs after this one")
+	limit := fs.Int("limit", 0, "at most this many")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	repos, err := s.ListRepos(ctx, atlite.ListReposOptions{After: *after, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	for _, r := range repos {
+		status := r.Status
+		if status == "" {
+			status = "active"
+		}
+		handle := r.Handle
+		if handle == "" {
+			handle = "-"
+		}
+		fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\t%s\n", r.DID, handle, status, r.Rev, r.Head)
+	}
+	return nil
+}
+
+func cmdDID(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(flag.NewFlagSet("did", flag.ContinueOnError), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, err := s.LoadRepo(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	doc := atlite.DIDDocument(r, "")
+	return writeJSON(e.stdout, doc)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// readRecord reads one record as atproto JSON from r.
+func readRecord(r io.Reader) (any, error) {
+	b, err := io.ReadAll(io.LimitReader(r, atlite.MaxRecordSize*4))
+	if err != nil {
+		return nil, err
+	}
+	v, err := datamodel.FromJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("record on stdin: %w (want an atproto JSON object)", err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, errors.New("record on stdin: not a JSON object")
+	}
+	return v, nil
+}
+
+func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID, writes []commit.Write) error {
+	res, err := s.Commit(ctx, d, writes, nil)
+	if err != nil {
+		return err
+	}
+	for _, op := range res.Ops {
+		c := "-"
+		if op.CID.Defined() {
+			c = op.CID.String()
+		}
+		fmt.Fprintf(e.stdout, "%s\tat://%s/%s\t%s\n", op.Action, d, op.Path, c)
+	}
+	fmt.Fprintf(e.stdout, "commit %s rev %s seq %d\n", res.CID, res.Commit.Rev, res.Seq)
+	return nil
+}
+
+func cmdCreate(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(flag.NewFlagSet("create", flag.ContinueOnError), args, 2, 3)
+	if err != nil {
+		return err
+	}
+	d, err := parseDID(pos[0])
+	if err != nil {
+		return err
+	}
+	rec, err := readRecord(e.stdin)
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rkey := ""
+	if len(pos) == 3 {
+		rkey = pos[2]
+	} else {
+		rkey = s.NextTID().String()
+	}
+	w, err := commit.NewWrite(commit.Create, pos[1], rkey, rec)
+	if err != nil {
+		return err
+	}
+	return commitAndReport(ctx, e, s, d, []commit.Write{w})
+}
+
+func cmdPut(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(flag.NewFlagSet("put", flag.ContinueOnError), args, 3, 3)
+	if err != nil {
+		return err
+	}
+	d, err := parseDID(pos[0])
+	if err != nil {
+		return err
+	}
+	rec, err := readRecord(e.stdin)
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	action := commit.Create
+	old, err := s.GetRecord(ctx, d, pos[1], pos[2])
+	switch {
+	case err == nil:
+		action = commit.Update
+	case !errors.Is(err, atlite.ErrNotFound):
+		return err
+	}
+	w, err := commit.NewWrite(action, pos[1], pos[2], rec)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		w.SwapRecord = old.CID
+	}
+	return commitAndReport(ctx, e, s, d, []commit.Write{w})
+}
+
+func cmdDelete(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(flag.NewFlagSet("delete", flag.ContinueOnError), args, 3, 3)
+	if err != nil {
+		return err
+	}
+	d, err := parseDID(pos[0])
+	if err != nil {
+		return err
+	}
+	w, err := commit.NewWrite(commit.Delete, pos[1], pos[2], nil)
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return commitAndReport(ctx, e, s, d, []commit.Write{w})
+}
+
+// jsonWrite is one line of "atlite apply".
+type jsonWrite struct {
+	Action     string          `json:"action"`
+	Collection string          `json:"collection"`
+	RKey       string          `json:"rkey"`
+	Record     json.RawMessage `json:"record"`
+}
+
+func cmdApply(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(flag.NewFlagSet("apply", flag.ContinueOnError), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	d, err := parseDID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var writes []commit.Write
+	sc := bufio.NewScanner(e.stdin)
+	sc.Buffer(make([]byte, 64*1024), 4*atlite.MaxRecordSize)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		var jw jsonWrite
+		if err := json.Unmarshal([]byte(text), &jw); err != nil {
+			return fmt.Errorf("line %d: %v", line, err)
+		}
+		a, err := commit.ParseAction(jw.Action)
+		if err != nil {
+			return fmt.Errorf("line %d: %v", line, err)
+		}
+		var rec any
+		if a != commit.Delete {
+			if rec, err = datamodel.FromJSON(jw.Record); err != nil {
+				return fmt.Errorf("line %d: record: %v", line, err)
+			}
+		}
+		if jw.RKey == "" && a == commit.Create {
+			jw.RKey = s.NextTID().String()
+		}
+		w, err := commit.NewWrite(a, jw.Collection, jw.RKey, rec)
+		if err != nil {
+			return fmt.Errorf("line %d: %v", line, err)
+		}
+		writes = append(writes, w)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return commitAndReport(ctx, e, s, d, writes)
+}
+
+func cmdGet(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(flag.NewFlagSet("get", flag.ContinueOnError), args, 3, 3)
+	if err != nil {
+		return err
+	}
+	d, err := parseDID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rec, err := s.GetRecord(ctx, d, pos[1], pos[2])
+	if err != nil {
+		return err
+	}
+	v, err := datamodel.Unmarshal(rec.Data)
+	if err != nil {
+		return err
+	}
+	j, err := datamodel.ToJSON(map[string]any{"uri": fmt.Sprintf("at://%s/%s", d, rec.Path()), "cid": rec.CID.String(), "value": v})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", j)
+	return err
+}
+
+func cmdLs(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	limit := fs.Int("limit", 0, "at most this many records (default all)")
+	pos, err := parseFlags(fs, args, 1, 2)
+	if err != nil {
+		return err
+	}
+	d, err := parseDID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if len(pos) == 1 {
+		cols, err := s.Collections(ctx, d)
+		if err != nil {
+			return err
+		}
+		for _, c := range cols {
+			fmt.Fprintln(e.stdout, c)
+		}
+		return nil
+	}
+	cursor, n := "", 0
+	for {
+		recs, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			fmt.Fprintf(e.stdout, "%s\t%s\n", r.Path(), r.CID)
+			n++
+			if *limit > 0 && n >= *limit {
+				return nil
+			}
+		}
+		if len(recs) < 500 {
+			return nil
+		}
+		cursor = recs[len(recs)-1].RKey
+	}
+}
+
+func cmdLog(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("log", flag.ContinueOnError)
+	since := fs.Int64("since", 0, "print events with a seq after this one")
+	didFlag := fs.String("did", "", "only this repo's events")
+	limit := fs.Int("limit", 0, "at most this many events (default all)")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	var d syntax.DID
+	if *didFlag != "" {
+		var err error
+		if d, err = parseDID(*didFlag); err != nil {
+			return err
+		}
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	after, n := *since, 0
+	for {
+		evs, err := s.Events(ctx, atlite.EventsOptions{After: after, DID: d, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			j, err := atlite.EventJSON(ev)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s\n", j)
+			after = ev.Seq
+			n++
+			if *limit > 0 && n >= *limit {
+				return nil
+			}
+		}
+		if len(evs) < 1000 {
+			return nil
+		}
+	}
+}
+
+func statusCmd(which string) func(ctx context.Context, e *env, args []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		pos, err := parseFlags(flag.NewFlagSet(which, flag.ContinueOnError), args, 1, 1)
+		if err != nil {
+			return err
+		}
+		d, err := parseDID(pos[0])
+		if err != nil {
+			return err
+		}
+		s, err := e.open()
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		switch which {
+		case "deactivate":
+			err = s.Deactivate(ctx, d)
+		case "activate":
+			err = s.Activate(ctx, d)
+		case "tombstone":
+			err = s.Tombstone(ctx, d)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: %sd\n", d, strings.TrimSuffix(which, "e"))
+		return nil
+	}
+}
