@@ -141,13 +141,13 @@ func (s *Store) GetBlocks(ctx context.Context, cids []cid.Cid) (found []Block, m
 
 // stmts are the statements prepared once at Open for the hot paths.
 type stmts struct {
-	insertBlock *sqlx.Stmt // on the write handle
-	getBlock    *sqlx.Stmt // on the write handle, for reads inside commits
-	insertEvent *sqlx.Stmt
+	insertBlock  *sqlx.Stmt // on the write handle
+	getBlock     *sqlx.Stmt // on the write handle, for reads inside commits
+	insertEvent  *sqlx.Stmt
 	upsertRecord *sqlx.Stmt
 	deleteRecord *sqlx.Stmt
-	getBlockR   *sqlx.Stmt // on the read pool
-	all         []*sqlx.Stmt
+	getBlockR    *sqlx.Stmt // on the read pool
+	all          []*sqlx.Stmt
 }
 
 func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {

@@ -38,10 +38,10 @@ type Event struct {
 	Commit cid.Cid    // the commit's CID
 
 	// Commit events.
-	Since    syntax.TID    // the repo's previous rev (zero for the first commit)
-	PrevData cid.Cid       // the previous MST root (cid.Undef for the first commit)
-	Ops      []commit.Op   // record operations
-	Blocks   []cid.Cid     // blocks the firehose frame carries: new blocks and covering proofs
+	Since    syntax.TID  // the repo's previous rev (zero for the first commit)
+	PrevData cid.Cid     // the previous MST root (cid.Undef for the first commit)
+	Ops      []commit.Op // record operations
+	Blocks   []cid.Cid   // blocks the firehose frame carries: new blocks and covering proofs
 
 	// Identity events.
 	Handle string // "" when the repo has no handle

@@ -92,8 +92,8 @@ type Store struct {
 	now  func() time.Time
 	kek  []byte
 
-	mu     sync.RWMutex // held shared by every operation, exclusively by Close
-	closed bool
+	mu       sync.RWMutex // held shared by every operation, exclusively by Close
+	closed   bool
 	closeErr error
 
 	subsMu sync.Mutex
