@@ -1,0 +1,413 @@
+package mst
+
+import (
+	"crypto/sha256"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+)
+
+// link points at a subtree. A link is empty (no subtree), a stub (only the
+// CID is known; the node is read from the block source when needed), or
+// resident (n is set; the CID is n.cid).
+type link struct {
+	c cid.Cid
+	n *node
+}
+
+func (l link) empty() bool { return l.n == nil && !l.c.Defined() }
+
+func (l link) cid() cid.Cid {
+	if l.n != nil {
+		return l.n.cid
+	}
+	return l.c
+}
+
+// entry is a leaf of a node and the subtree to its right.
+type entry struct {
+	key   string
+	val   cid.Cid
+	right link
+}
+
+// node is one MST node. Nodes are immutable once the batch that created them
+// has finished (tx no longer current); within a batch, nodes whose tx is the
+// batch's are modified in place.
+type node struct {
+	layer   int
+	left    link
+	entries []entry
+
+	// cid is the node's CID; undefined while the node is dirty.
+	cid cid.Cid
+	// raw is the canonical encoding, kept for nodes not known to be stored.
+	raw []byte
+	// orig is the CID the node had in the block source, when it was read
+	// from there (or copied from a stored node); a node that hashes back to
+	// its orig is stored.
+	orig cid.Cid
+	// tx is the batch that created the node; 0 for nodes read from the
+	// block source.
+	tx uint64
+}
+
+// gap returns the subtree left of entries[i] (i == len(entries): right of
+// the last entry).
+func (n *node) gap(i int) link {
+	if i == 0 {
+		return n.left
+	}
+	return n.entries[i-1].right
+}
+
+func (n *node) setGap(i int, l link) {
+	if i == 0 {
+		n.left = l
+	} else {
+		n.entries[i-1].right = l
+	}
+}
+
+// isEmpty reports whether the node holds no key at all.
+func (n *node) isEmpty() bool { return len(n.entries) == 0 && n.left.empty() }
+
+// search returns the index of the first entry whose key is >= key, and
+// whether that entry's key equals key.
+func (n *node) search(key string) (int, bool) {
+	lo, hi := 0, len(n.entries)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if n.entries[m].key < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(n.entries) && n.entries[lo].key == key
+}
+
+// CBOR constants of the fixed node shape.
+const (
+	cborNull  = 0xf6
+	cborMap2  = 0xa2
+	cborMap4  = 0xa4
+	majUint   = 0 << 5
+	majBytes  = 2 << 5
+	majArray  = 4 << 5
+	cidPrefix = "\x01\x71\x12\x20"
+	cidLen    = 36
+)
+
+// appendHeader appends a CBOR head of the given major type and argument in
+// its shortest form.
+func appendHeader(b []byte, major byte, v uint64) []byte {
+	switch {
+	case v < 24:
+		return append(b, major|byte(v))
+	case v <= 0xff:
+		return append(b, major|24, byte(v))
+	case v <= 0xffff:
+		return append(b, major|25, byte(v>>8), byte(v))
+	case v <= 0xffffffff:
+		return append(b, major|26, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	default:
+		return append(b, major|27, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32),
+			byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+}
+
+func appendCID(b []byte, c cid.Cid) []byte {
+	if !c.Defined() {
+		return append(b, cborNull)
+	}
+	s := c.KeyString()
+	b = append(b, 0xd8, 0x2a)
+	b = appendHeader(b, majBytes, uint64(len(s)+1))
+	b = append(b, 0)
+	return append(b, s...)
+}
+
+// encodedSize returns an upper bound of the node's encoding size.
+func (n *node) encodedSize() int {
+	size := 1 + 2 + 9 + 2 + 42
+	for i := range n.entries {
+		e := &n.entries[i]
+		size += 1 + 2 + 9 + len(e.key) + 2 + 9 + 2 + 42 + 2 + 5 + len(e.val.KeyString())
+	}
+	return size
+}
+
+// appendNode appends the canonical DAG-CBOR encoding of n. Every child link
+// must have a CID.
+func appendNode(b []byte, n *node) []byte {
+	b = append(b, cborMap2, 0x61, 'e')
+	b = appendHeader(b, majArray, uint64(len(n.entries)))
+	prev := ""
+	for i := range n.entries {
+		e := &n.entries[i]
+		p := commonPrefixLen(prev, e.key)
+		b = append(b, cborMap4, 0x61, 'k')
+		b = appendHeader(b, majBytes, uint64(len(e.key)-p))
+		b = append(b, e.key[p:]...)
+		b = append(b, 0x61, 'p')
+		b = appendHeader(b, majUint, uint64(p))
+		b = append(b, 0x61, 't')
+		b = appendCID(b, e.right.cid())
+		b = append(b, 0x61, 'v')
+		b = appendCID(b, e.val)
+		prev = e.key
+	}
+	b = append(b, 0x61, 'l')
+	return appendCID(b, n.left.cid())
+}
+
+// cborCID returns the CIDv1 (dag-cbor, SHA-256) of data.
+func cborCID(data []byte) cid.Cid {
+	sum := sha256.Sum256(data)
+	return cidFromDigest(&sum)
+}
+
+func cidFromDigest(sum *[32]byte) cid.Cid {
+	var b [cidLen]byte
+	copy(b[:], cidPrefix)
+	copy(b[4:], sum[:])
+	c, err := cid.Cast(b[:])
+	if err != nil {
+		panic("mst: cannot build cid: " + err.Error())
+	}
+	return c
+}
+
+// encode computes raw and cid of a node whose children all have CIDs.
+func (n *node) encode() {
+	n.raw = appendNode(make([]byte, 0, n.encodedSize()), n)
+	n.cid = cborCID(n.raw)
+}
+
+// layerUnknown asks decodeNode to take the layer from the node's keys.
+const layerUnknown = -1
+
+// decodeNode parses the canonical encoding of an MST node whose CID is c.
+// layer is the layer the node must be on, or layerUnknown to take it from the
+// keys (a node without keys then keeps layerUnknown). isRoot allows the empty
+// node and forbids a leafless node with a subtree (an untrimmed root). The
+// returned node has tx 0 and orig = cid = c; raw is not kept. Every error is
+// a *NodeError naming c. decodeNode does not check that data hashes to c.
+func decodeNode(c cid.Cid, data []byte, layer int, isRoot bool) (*node, error) {
+	d := decoder{data: data}
+	if !d.expect(cborMap2) || !d.expect(0x61) || !d.expect('e') {
+		return nil, malformed(c, "not a map with keys e and l")
+	}
+	count, ok := d.head(majArray)
+	if !ok {
+		return nil, malformed(c, "e is not an array")
+	}
+	// Each entry takes at least 12 bytes; reject absurd counts early.
+	if count > uint64(len(data))/12 {
+		return nil, malformed(c, "e is truncated")
+	}
+	n := &node{layer: layer, cid: c, orig: c}
+	if count > 0 {
+		n.entries = make([]entry, count)
+	}
+	// Keys are rebuilt into one buffer, then cut from one string.
+	var keyBuf [2048]byte
+	keys := keyBuf[:0]
+	ends := make([]int, count)
+	prevStart, prevEnd := 0, 0
+	hasSubtree := false
+	for i := range n.entries {
+		e := &n.entries[i]
+		if !d.expect(cborMap4) || !d.expect(0x61) || !d.expect('k') {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+" is not a map with keys k, p, t, v")
+		}
+		klen, ok := d.head(majBytes)
+		if !ok || klen > uint64(len(d.data)-d.off) {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": k is not a byte string")
+		}
+		suffix := d.data[d.off : d.off+int(klen)]
+		d.off += int(klen)
+		if !d.expect(0x61) || !d.expect('p') {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": missing p")
+		}
+		p, ok := d.head(majUint)
+		if !ok {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": p is not an unsigned integer")
+		}
+		prevLen := prevEnd - prevStart
+		if p > uint64(prevLen) {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": prefix length longer than the previous key")
+		}
+		start := len(keys)
+		keys = append(keys, keys[prevStart:prevStart+int(p)]...)
+		keys = append(keys, suffix...)
+		key := keys[start:]
+		prev := keys[prevStart:prevEnd]
+		if i > 0 {
+			// The prefix length must be exact and the key must sort after
+			// the previous one.
+			if int(p) < prevLen && (len(suffix) == 0 || suffix[0] <= prev[p]) {
+				if len(suffix) > 0 && suffix[0] == prev[p] {
+					return nil, malformed(c, "entry "+strconv.Itoa(i)+": prefix length is not the common prefix")
+				}
+				return nil, malformed(c, "entry "+strconv.Itoa(i)+": keys not sorted")
+			}
+			if int(p) == prevLen && len(suffix) == 0 {
+				return nil, malformed(c, "entry "+strconv.Itoa(i)+": duplicate key")
+			}
+		}
+		if msg := checkStoredKey(key); msg != "" {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": "+msg)
+		}
+		sum := sha256.Sum256(key)
+		kl := layerOfDigest(&sum)
+		if n.layer == layerUnknown {
+			n.layer = kl
+		} else if kl != n.layer {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": key on layer "+strconv.Itoa(kl)+" in a node on layer "+strconv.Itoa(n.layer))
+		}
+		ends[i] = len(keys)
+		prevStart, prevEnd = start, len(keys)
+		if !d.expect(0x61) || !d.expect('t') {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": missing t")
+		}
+		t, ok := d.link(true)
+		if !ok {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": t is not null or an MST node CID")
+		}
+		e.right.c = t
+		hasSubtree = hasSubtree || t.Defined()
+		if !d.expect(0x61) || !d.expect('v') {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": missing v")
+		}
+		v, ok := d.link(false)
+		if !ok || !v.Defined() {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": v is not a CID")
+		}
+		e.val = v
+	}
+	if !d.expect(0x61) || !d.expect('l') {
+		return nil, malformed(c, "missing l")
+	}
+	l, ok := d.link(true)
+	if !ok {
+		return nil, malformed(c, "l is not null or an MST node CID")
+	}
+	if d.off != len(d.data) {
+		return nil, malformed(c, "trailing bytes")
+	}
+	n.left.c = l
+	hasSubtree = hasSubtree || l.Defined()
+	if hasSubtree && n.layer == 0 {
+		return nil, malformed(c, "subtree below layer 0")
+	}
+	if len(n.entries) == 0 {
+		if isRoot && l.Defined() {
+			return nil, malformed(c, "root node has a subtree and no entries")
+		}
+		if !isRoot && !l.Defined() {
+			return nil, malformed(c, "empty inner node")
+		}
+	}
+	if count > 0 {
+		all := string(keys)
+		start := 0
+		for i := range n.entries {
+			n.entries[i].key = all[start:ends[i]]
+			start = ends[i]
+		}
+	}
+	return n, nil
+}
+
+// decoder reads the fixed node shape, accepting only canonical forms.
+type decoder struct {
+	data []byte
+	off  int
+}
+
+func (d *decoder) expect(b byte) bool {
+	if d.off < len(d.data) && d.data[d.off] == b {
+		d.off++
+		return true
+	}
+	return false
+}
+
+// head reads a CBOR head of the given major type in its shortest form.
+func (d *decoder) head(major byte) (uint64, bool) {
+	if d.off >= len(d.data) || d.data[d.off]&0xe0 != major {
+		return 0, false
+	}
+	ai := d.data[d.off] & 0x1f
+	d.off++
+	var n int
+	switch {
+	case ai < 24:
+		return uint64(ai), true
+	case ai == 24:
+		n = 1
+	case ai == 25:
+		n = 2
+	case ai == 26:
+		n = 4
+	case ai == 27:
+		n = 8
+	default:
+		return 0, false
+	}
+	if len(d.data)-d.off < n {
+		return 0, false
+	}
+	var v uint64
+	for _, b := range d.data[d.off : d.off+n] {
+		v = v<<8 | uint64(b)
+	}
+	d.off += n
+	// Shortest form only.
+	switch n {
+	case 1:
+		if v < 24 {
+			return 0, false
+		}
+	case 2:
+		if v <= 0xff {
+			return 0, false
+		}
+	case 4:
+		if v <= 0xffff {
+			return 0, false
+		}
+	case 8:
+		if v <= 0xffffffff {
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+// link reads null (if nullable) or a tag-42 CID. With nullable set the CID
+// must be a blessed dag-cbor SHA-256 CIDv1, since it points at a node.
+func (d *decoder) link(nullable bool) (cid.Cid, bool) {
+	if nullable && d.expect(cborNull) {
+		return cid.Undef, true
+	}
+	if !d.expect(0xd8) || !d.expect(0x2a) {
+		return cid.Undef, false
+	}
+	n, ok := d.head(majBytes)
+	if !ok || n < 2 || n > uint64(len(d.data)-d.off) || d.data[d.off] != 0 {
+		return cid.Undef, false
+	}
+	b := d.data[d.off+1 : d.off+int(n)]
+	d.off += int(n)
+	if nullable && (len(b) != cidLen || string(b[:4]) != cidPrefix) {
+		return cid.Undef, false
+	}
+	used, c, err := cid.CidFromBytes(b)
+	if err != nil || used != len(b) {
+		return cid.Undef, false
+	}
+	return c, true
+}
