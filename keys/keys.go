@@ -111,16 +111,17 @@ const (
 )
 
 // decodeBase58btc decodes a multibase string that must use base58btc ("z").
+// Its errors never quote s, which may hold a private key.
 func decodeBase58btc(s string) ([]byte, error) {
 	if len(s) > maxMultibaseLen {
 		return nil, fmt.Errorf("multibase of %d characters is too long: %w", len(s), ErrInvalidKey)
 	}
 	if s == "" || s[0] != 'z' {
-		return nil, fmt.Errorf("multibase %q is not base58btc (\"z\" prefix): %w", s, ErrInvalidKey)
+		return nil, fmt.Errorf("multibase is not base58btc (\"z\" prefix): %w", ErrInvalidKey)
 	}
 	b, err := base58.Decode(s[1:])
 	if err != nil {
-		return nil, fmt.Errorf("multibase %q: %v: %w", s, err, ErrInvalidKey)
+		return nil, fmt.Errorf("multibase is not valid base58btc: %w", ErrInvalidKey)
 	}
 	return b, nil
 }
@@ -157,7 +158,7 @@ func ParseDIDKey(s string) (PublicKey, error) {
 func ParseMultikey(s string) (PublicKey, error) {
 	b, err := decodeBase58btc(s)
 	if err != nil {
-		return nil, fmt.Errorf("parse multikey: %w", err)
+		return nil, fmt.Errorf("parse multikey %q: %w", s, err)
 	}
 	if len(b) != 2+compressedLen {
 		return nil, fmt.Errorf("parse multikey %q: %d bytes, want %d: %w", s, len(b), 2+compressedLen, ErrInvalidKey)
@@ -274,7 +275,7 @@ func ParsePublicKeyMultibase(typ, publicKeyMultibase string) (PublicKey, error) 
 	}
 	b, err := decodeBase58btc(publicKeyMultibase)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", typ, err)
+		return nil, fmt.Errorf("parse %s %q: %w", typ, publicKeyMultibase, err)
 	}
 	k, err := ParsePublicBytes(curve, b)
 	if err != nil {

@@ -602,6 +602,9 @@ func TestParsePrivateMultibaseErrors(t *testing.T) {
 			if !errors.Is(err, keys.ErrInvalidKey) || got != nil {
 				t.Errorf("ParsePrivateMultibase(%q) = %v, %v, want nil, ErrInvalidKey", s, got, err)
 			}
+			if len(s) > 8 && err != nil && strings.Contains(err.Error(), s[1:]) {
+				t.Errorf("ParsePrivateMultibase error %q quotes the input", err)
+			}
 		})
 	}
 	for _, c := range []struct {
