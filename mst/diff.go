@@ -182,8 +182,9 @@ func invert(ctx context.Context, t *Tree, ops []RecordOp, touched map[cid.Cid]st
 	return t.apply(ctx, writes, touched)
 }
 
-// pathNodes adds to set the nodes on the path from the root to key, down to
-// the node on key's layer or to an empty subtree.
+// pathNodes adds to set the nodes on the path from the root to key: down to
+// the node holding key or, for an absent key, down to an empty subtree or to
+// the first node below key's layer (the mst-test-suite's proof shape).
 func (t *Tree) pathNodes(ctx context.Context, key string, set map[cid.Cid]struct{}) error {
 	n, err := t.readRoot(ctx)
 	if err != nil {
@@ -193,7 +194,7 @@ func (t *Tree) pathNodes(ctx context.Context, key string, set map[cid.Cid]struct
 	for {
 		set[n.cid] = struct{}{}
 		i, found := n.search(key)
-		if found || n.layer <= kl {
+		if found || n.layer < kl {
 			return nil
 		}
 		g := n.gap(i)

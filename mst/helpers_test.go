@@ -119,3 +119,5 @@ func rootOf(tb testing.TB, t *mst.Tree) cid.Cid {
 	}
 	return c
 }
+
+func readFileErr(path string) ([]byte, error) { return os.ReadFile(path) }
