@@ -179,6 +179,9 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 			if !cur.Defined() {
 				return nil, Event{}, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
 			}
+			if recs[i].Equals(cur) {
+				continue // a no-op update changes nothing and records no op
+			}
 			op.CID = recs[i]
 		case commit.Delete:
 			if !cur.Defined() {

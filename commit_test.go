@@ -1,0 +1,341 @@
+package atlite_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/testutil"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+func mustWrite(t testing.TB, a commit.Action, coll, rkey string, rec any) commit.Write {
+	t.Helper()
+	w, err := commit.NewWrite(a, coll, rkey, rec)
+	if err != nil {
+		t.Fatalf("NewWrite(%s %s/%s) = %v", a, coll, rkey, err)
+	}
+	return w
+}
+
+func newRepo(t testing.TB, s *atlite.Store, d string) syntax.DID {
+	t.Helper()
+	did := mustDID(t, d)
+	if _, err := s.CreateRepo(ctx, did, &atlite.CreateRepoOptions{SigningKey: testutil.TestKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	return did
+}
+
+func cborCID(t testing.TB, v any) cid.Cid {
+	t.Helper()
+	b, err := datamodel.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return datamodel.CBORCID(b)
+}
+
+func TestCommitCreateUpdateDelete(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := newRepo(t, s, "did:web:user.com")
+	before, _ := s.LoadRepo(ctx, did.String())
+
+	// Create: one op, MST root with a single entry, commit chained to the first.
+	res, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "abc", map[string]any{"foo": "bar"})}, nil)
+	if err != nil {
+		t.Fatalf("Commit(create) = %v", err)
+	}
+	fooBar := cid.MustParse("bafyreiblaotetvwobe7cu2uqvnddr6ew2q3cu75qsoweulzku2egca4dxq")
+	if len(res.Ops) != 1 || res.Ops[0] != (commit.Op{Action: commit.Create, Path: "com.example.coll/abc", CID: fooBar}) {
+		t.Errorf("create ops = %+v", res.Ops)
+	}
+	if res.Commit.Prev != before.Head || res.Since != before.Rev || res.PrevData != before.Data {
+		t.Errorf("commit prev/since/prevData = %s %s %s, want %s %s %s", res.Commit.Prev, res.Since, res.PrevData, before.Head, before.Rev, before.Data)
+	}
+	if res.Commit.Rev.Compare(before.Rev) <= 0 {
+		t.Errorf("rev %s not after %s", res.Commit.Rev, before.Rev)
+	}
+	if err := res.Commit.Verify(testutil.TestKey(t).PublicKey()); err != nil {
+		t.Errorf("commit signature: %v", err)
+	}
+	// Blocks: the record, the one MST node, the commit.
+	if len(res.Blocks) != 3 {
+		t.Errorf("create wrote %d blocks, want 3", len(res.Blocks))
+	}
+	rec, err := s.GetRecord(ctx, did, "com.example.coll", "abc")
+	if err != nil || rec.CID != fooBar || !bytes.Equal(rec.Data, []byte("\xa1cfoocbar")) {
+		t.Errorf("GetRecord = %+v, %v", rec, err)
+	}
+
+	// Update.
+	res, err = s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Update, "com.example.coll", "abc", map[string]any{"x": "y"})}, nil)
+	if err != nil {
+		t.Fatalf("Commit(update) = %v", err)
+	}
+	xy := cborCID(t, map[string]any{"x": "y"})
+	if res.Ops[0] != (commit.Op{Action: commit.Update, Path: "com.example.coll/abc", CID: xy, Prev: fooBar}) {
+		t.Errorf("update op = %+v", res.Ops[0])
+	}
+	// A no-op update commits with no op.
+	res, err = s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Update, "com.example.coll", "abc", map[string]any{"x": "y"})}, nil)
+	if err != nil || len(res.Ops) != 0 {
+		t.Errorf("no-op update = %+v, %v; want a commit with no ops", res, err)
+	}
+	// Delete carrying a record: cid is null, prev the deleted record.
+	del := mustWrite(t, commit.Delete, "com.example.coll", "abc", nil)
+	del.Record = []byte("\xa1ax\x61y")
+	res, err = s.Commit(ctx, did, []commit.Write{del}, nil)
+	if err != nil {
+		t.Fatalf("Commit(delete) = %v", err)
+	}
+	if res.Ops[0] != (commit.Op{Action: commit.Delete, Path: "com.example.coll/abc", Prev: xy}) {
+		t.Errorf("delete op = %+v", res.Ops[0])
+	}
+	if _, err := s.GetRecord(ctx, did, "com.example.coll", "abc"); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("GetRecord after delete = %v, want ErrNotFound", err)
+	}
+	after, _ := s.LoadRepo(ctx, did.String())
+	if after.Data != before.Data {
+		t.Errorf("data after create+delete = %s, want the empty root %s", after.Data, before.Data)
+	}
+	// Events: 3 from creation, then 4 commits, gapless.
+	evs, _ := s.Events(ctx, atlite.EventsOptions{DID: did})
+	if len(evs) != 7 || evs[6].Seq != 7 || evs[6].Kind != atlite.KindCommit || evs[6].Commit != after.Head {
+		t.Errorf("events = %d, last %+v", len(evs), evs[len(evs)-1])
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("Check = %v", err)
+	}
+}
+
+func TestCommitEmpty(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := newRepo(t, s, "did:web:user.com")
+	res, err := s.Commit(ctx, did, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Ops) != 0 || len(res.Blocks) != 1 || res.Blocks[0].CID != res.CID {
+		t.Errorf("empty commit: ops %v, blocks %d", res.Ops, len(res.Blocks))
+	}
+}
+
+func TestCommitRejects(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := newRepo(t, s, "did:web:user.com")
+	if _, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "a", map[string]any{"n": 1})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	many := make([]commit.Write, 201)
+	for i := range many {
+		many[i] = mustWrite(t, commit.Create, "com.example.coll", fmt.Sprintf("k%d", i), map[string]any{"n": i})
+	}
+	big := mustWrite(t, commit.Create, "com.example.coll", "big", map[string]any{"text": strings.Repeat("x", 1_000_000)})
+	tests := []struct {
+		name   string
+		did    syntax.DID
+		writes []commit.Write
+		opts   *atlite.CommitOptions
+		want   error
+	}{
+		{"create existing", did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "a", map[string]any{"n": 2})}, nil, atlite.ErrInvalidWrite},
+		{"update missing", did, []commit.Write{mustWrite(t, commit.Update, "com.example.coll", "b", map[string]any{"n": 2})}, nil, atlite.ErrInvalidWrite},
+		{"delete missing", did, []commit.Write{mustWrite(t, commit.Delete, "com.example.coll", "b", nil)}, nil, atlite.ErrInvalidWrite},
+		{"201 writes", did, many, nil, atlite.ErrInvalidWrite},
+		{"record over the limit", did, []commit.Write{big}, nil, atlite.ErrInvalidWrite},
+		{"not a map", did, []commit.Write{{Action: commit.Create, Collection: "com.example.coll", RKey: "c", Record: []byte{0x01}}}, nil, atlite.ErrInvalidWrite},
+		{"bad cbor", did, []commit.Write{{Action: commit.Create, Collection: "com.example.coll", RKey: "c", Record: []byte{0xa1, 0x61}}}, nil, atlite.ErrInvalidWrite},
+		{"second write fails", did, []commit.Write{
+			mustWrite(t, commit.Create, "com.example.coll", "new", map[string]any{"n": 3}),
+			mustWrite(t, commit.Delete, "com.example.coll", "missing", nil)}, nil, atlite.ErrInvalidWrite},
+		{"swap commit", did, nil, &atlite.CommitOptions{SwapCommit: cborCID(t, "nope")}, atlite.ErrSwapMismatch},
+		{"unknown repo", mustDID(t, "did:web:nobody.com"), nil, nil, atlite.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := s.LoadRepo(ctx, did.String())
+			seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID)
+			_, err := s.Commit(ctx, tt.did, tt.writes, tt.opts)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Commit = %v, want %v", err, tt.want)
+			}
+			after, _ := s.LoadRepo(ctx, did.String())
+			seq2, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID)
+			if after.Head != before.Head || seq2 != seq {
+				t.Errorf("failed commit changed head %s -> %s or seq %d -> %d", before.Head, after.Head, seq, seq2)
+			}
+		})
+	}
+	// Record swaps.
+	a, _ := s.GetRecord(ctx, did, "com.example.coll", "a")
+	w := mustWrite(t, commit.Update, "com.example.coll", "a", map[string]any{"n": 9})
+	w.SwapRecord = cborCID(t, "other")
+	if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); !errors.Is(err, atlite.ErrSwapMismatch) {
+		t.Errorf("Commit(bad swapRecord) = %v, want ErrSwapMismatch", err)
+	}
+	w.SwapRecord = a.CID
+	if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); err != nil {
+		t.Errorf("Commit(good swapRecord) = %v", err)
+	}
+	// Inactive repo.
+	s.Deactivate(ctx, did)
+	var inactive *atlite.InactiveRepoError
+	if _, err := s.Commit(ctx, did, nil, nil); !errors.As(err, &inactive) {
+		t.Errorf("Commit(deactivated) = %v, want InactiveRepoError", err)
+	}
+}
+
+func TestCommitSharedRecord(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	for _, d := range []string{"did:web:alice.com", "did:web:bob.com"} {
+		did := newRepo(t, s, d)
+		res, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "x", map[string]any{"foo": "bar"})}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, b := range res.Blocks {
+			found = found || b.CID.String() == "bafyreiblaotetvwobe7cu2uqvnddr6ew2q3cu75qsoweulzku2egca4dxq"
+		}
+		if !found {
+			t.Errorf("%s: commit blocks lack the shared record", d)
+		}
+		if _, err := s.GetRecord(ctx, did, "com.example.coll", "x"); err != nil {
+			t.Errorf("%s: GetRecord = %v", d, err)
+		}
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestListRecords(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := newRepo(t, s, "did:web:user.com")
+	var writes []commit.Write
+	for _, c := range []string{"a.b.c", "x.y.z"} {
+		for i := 0; i < 6; i++ {
+			writes = append(writes, mustWrite(t, commit.Create, c, fmt.Sprintf("r%d", i), map[string]any{"i": i, "c": c}))
+		}
+	}
+	if _, err := s.Commit(ctx, did, writes, nil); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(recs []atlite.Record) string {
+		var ks []string
+		for _, r := range recs {
+			ks = append(ks, r.RKey)
+		}
+		return strings.Join(ks, ",")
+	}
+	tests := []struct {
+		opts atlite.ListRecordsOptions
+		want string
+	}{
+		{atlite.ListRecordsOptions{}, "r0,r1,r2,r3,r4,r5"},
+		{atlite.ListRecordsOptions{Limit: 2}, "r0,r1"},
+		{atlite.ListRecordsOptions{Limit: 2, Cursor: "r1"}, "r2,r3"},
+		{atlite.ListRecordsOptions{Reverse: true, Limit: 2}, "r5,r4"},
+		{atlite.ListRecordsOptions{Reverse: true, Cursor: "r4", Limit: 2}, "r3,r2"},
+		{atlite.ListRecordsOptions{Cursor: "r5"}, ""},
+	}
+	for _, tt := range tests {
+		recs, err := s.ListRecords(ctx, did, "x.y.z", tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(recs); got != tt.want {
+			t.Errorf("ListRecords(%+v) = %s, want %s", tt.opts, got, tt.want)
+		}
+		for _, r := range recs {
+			if r.Collection != "x.y.z" || datamodel.CBORCID(r.Data) != r.CID {
+				t.Errorf("record %s: collection %s, data does not hash to its CID", r.Path(), r.Collection)
+			}
+		}
+	}
+	cols, _ := s.Collections(ctx, did)
+	if strings.Join(cols, ",") != "a.b.c,x.y.z" {
+		t.Errorf("Collections = %v", cols)
+	}
+}
+
+func TestConcurrentCommits(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	dids := []syntax.DID{newRepo(t, s, "did:web:a.com"), newRepo(t, s, "did:web:b.com")}
+	perG := 200
+	if testing.Short() {
+		perG = 20
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			did := dids[g%2]
+			for i := 0; i < perG; i++ {
+				w, _ := commit.NewWrite(commit.Create, "com.example.coll", fmt.Sprintf("g%d-%04d", g, i), map[string]any{"g": g, "i": i})
+				if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, did := range dids {
+		recs, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{Limit: 10000})
+		if err != nil || len(recs) != 4*perG {
+			t.Errorf("%s: %d records, %v; want %d", did, len(recs), err, 4*perG)
+		}
+		// The prev chain is intact and revs strictly increase.
+		evs, _ := s.Events(ctx, atlite.EventsOptions{DID: did, Limit: 100000})
+		var commits []atlite.Event
+		for _, e := range evs {
+			if e.Kind == atlite.KindCommit {
+				commits = append(commits, e)
+			}
+		}
+		if len(commits) != 4*perG+1 {
+			t.Errorf("%s: %d commit events, want %d", did, len(commits), 4*perG+1)
+		}
+		for i := 1; i < len(commits); i++ {
+			if commits[i].Since != commits[i-1].Rev || commits[i].Rev.Compare(commits[i-1].Rev) <= 0 {
+				t.Fatalf("%s: commit %d since %s rev %s after rev %s", did, i, commits[i].Since, commits[i].Rev, commits[i-1].Rev)
+			}
+			b, err := s.GetBlock(ctx, commits[i].Commit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := commit.Decode(b)
+			if err != nil || c.Prev != commits[i-1].Commit {
+				t.Fatalf("%s: commit %d prev %v, want %s (%v)", did, i, c.Prev, commits[i-1].Commit, err)
+			}
+		}
+	}
+	evs, _ := s.Events(ctx, atlite.EventsOptions{Limit: 100000})
+	seqs := make([]int, len(evs))
+	for i, e := range evs {
+		seqs[i] = int(e.Seq)
+	}
+	if !sort.IntsAreSorted(seqs) || seqs[0] != 1 || seqs[len(seqs)-1] != len(seqs) {
+		t.Errorf("seqs not gapless: %d events, last %d", len(seqs), seqs[len(seqs)-1])
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Error(err)
+	}
+}
