@@ -45,11 +45,42 @@ func (s *Store) Check(ctx context.Context) error {
 		if next != maxSeq+1 {
 			return fmt.Errorf("sequence next %d does not follow the last event %d", next, maxSeq)
 		}
+		// Every commit and sync event names a stored commit of its repo.
+		evRows, err := tx.QueryxContext(ctx, `SELECT seq, did, body FROM events WHERE kind IN ('commit', 'sync') ORDER BY seq`)
+		if err != nil {
+			return err
+		}
+		src := s.viewBlocks(ctx, tx)
+		for evRows.Next() {
+			var seq int64
+			var did string
+			var body []byte
+			if err := evRows.Scan(&seq, &did, &body); err != nil {
+				evRows.Close()
+				return err
+			}
+			e := Event{Seq: seq, Kind: KindSync}
+			if err := e.decodeBody(body); err != nil {
+				evRows.Close()
+				return err
+			}
+			b, err := src.GetBlock(ctx, e.Commit)
+			if err != nil {
+				evRows.Close()
+				return fmt.Errorf("event %d: commit: %w", seq, err)
+			}
+			if c, err := commit.Decode(b); err != nil || c.DID.String() != did {
+				evRows.Close()
+				return fmt.Errorf("event %d: commit %s is not a commit of %s", seq, e.Commit, did)
+			}
+		}
+		if err := evRows.Close(); err != nil {
+			return err
+		}
 		var rows []repoRow
 		if err := tx.SelectContext(ctx, &rows, `SELECT `+repoColumns+` FROM repos ORDER BY id`); err != nil {
 			return err
 		}
-		src := s.viewBlocks(ctx, tx)
 		for i := range rows {
 			if err := s.checkRepo(ctx, tx, src, &rows[i]); err != nil {
 				return fmt.Errorf("repo %s: %w", rows[i].DID, err)

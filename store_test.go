@@ -18,7 +18,6 @@ import (
 var ctx = context.Background()
 
 func mustDID(t testing.TB, s string) syntax.DID {
-	t.Helper()
 	d, err := syntax.ParseDID(s)
 	if err != nil {
 		t.Fatal(err)
