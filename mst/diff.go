@@ -61,10 +61,10 @@ func Diff(ctx context.Context, old, new *Tree) (*DiffResult, error) {
 		return nil, err
 	}
 	top := max(oroot.layer, nroot.layer)
-	oldF := make([][]link, top+1)
-	newF := make([][]link, top+1)
-	oldF[oroot.layer] = []link{{n: oroot}}
-	newF[nroot.layer] = []link{{n: nroot}}
+	oldF := make([][]spanLink, top+1)
+	newF := make([][]spanLink, top+1)
+	oldF[oroot.layer] = []spanLink{{l: link{n: oroot}}}
+	newF[nroot.layer] = []spanLink{{l: link{n: nroot}}}
 	oldLeaves := make(map[string]cid.Cid)
 	newLeaves := make(map[string]cid.Cid)
 	var created, deleted []cid.Cid
@@ -77,34 +77,34 @@ func Diff(ctx context.Context, old, new *Tree) (*DiffResult, error) {
 			continue
 		}
 		inOld := make(map[cid.Cid]struct{}, len(os))
-		for _, l := range os {
-			inOld[l.cid()] = struct{}{}
+		for _, x := range os {
+			inOld[x.l.cid()] = struct{}{}
 		}
 		inNew := make(map[cid.Cid]struct{}, len(ns))
-		for _, l := range ns {
-			inNew[l.cid()] = struct{}{}
+		for _, x := range ns {
+			inNew[x.l.cid()] = struct{}{}
 		}
-		for _, l := range os {
-			if _, ok := inNew[l.cid()]; ok {
+		for _, x := range os {
+			if _, ok := inNew[x.l.cid()]; ok {
 				continue
 			}
-			n, err := old.read(ctx, l, layer, false)
+			n, err := old.read(ctx, x.l, layer, false, x.s)
 			if err != nil {
 				return nil, err
 			}
 			deleted = append(deleted, n.cid)
-			collect(n, oldLeaves, oldF)
+			collect(n, x.s, oldLeaves, oldF)
 		}
-		for _, l := range ns {
-			if _, ok := inOld[l.cid()]; ok {
+		for _, x := range ns {
+			if _, ok := inOld[x.l.cid()]; ok {
 				continue
 			}
-			n, err := newC.read(ctx, l, layer, false)
+			n, err := newC.read(ctx, x.l, layer, false, x.s)
 			if err != nil {
 				return nil, err
 			}
 			created = append(created, n.cid)
-			collect(n, newLeaves, newF)
+			collect(n, x.s, newLeaves, newF)
 		}
 	}
 	res.CreatedNodes = sortCIDs(created)
@@ -146,9 +146,15 @@ func Diff(ctx context.Context, old, new *Tree) (*DiffResult, error) {
 	return res, nil
 }
 
+// spanLink is a subtree and its key range.
+type spanLink struct {
+	l link
+	s span
+}
+
 // collect adds n's leaves to leaves and its subtrees to the frontier of the
 // layer below.
-func collect(n *node, leaves map[string]cid.Cid, frontier [][]link) {
+func collect(n *node, s span, leaves map[string]cid.Cid, frontier [][]spanLink) {
 	for i := range n.entries {
 		leaves[n.entries[i].key] = n.entries[i].val
 	}
@@ -157,7 +163,7 @@ func collect(n *node, leaves map[string]cid.Cid, frontier [][]link) {
 	}
 	for i := 0; i <= len(n.entries); i++ {
 		if g := n.gap(i); !g.empty() {
-			frontier[n.layer-1] = append(frontier[n.layer-1], g)
+			frontier[n.layer-1] = append(frontier[n.layer-1], spanLink{l: g, s: n.gapSpan(i, s)})
 		}
 	}
 }
@@ -191,6 +197,7 @@ func (t *Tree) pathNodes(ctx context.Context, key string, set map[cid.Cid]struct
 		return err
 	}
 	kl := Layer(key)
+	var s span
 	for {
 		set[n.cid] = struct{}{}
 		i, found := n.search(key)
@@ -201,7 +208,8 @@ func (t *Tree) pathNodes(ctx context.Context, key string, set map[cid.Cid]struct
 		if g.empty() {
 			return nil
 		}
-		if n, err = t.read(ctx, g, n.layer-1, false); err != nil {
+		s = n.gapSpan(i, s)
+		if n, err = t.read(ctx, g, n.layer-1, false, s); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,7 @@ func (t *Tree) CIDsForPath(ctx context.Context, key string) ([]cid.Cid, error) {
 	}
 	kl := Layer(key)
 	out := []cid.Cid{n.cid}
+	var s span
 	for {
 		i, found := n.search(key)
 		if found {
@@ -31,7 +32,8 @@ func (t *Tree) CIDsForPath(ctx context.Context, key string) ([]cid.Cid, error) {
 		if g.empty() {
 			return out, nil
 		}
-		if n, err = t.read(ctx, g, n.layer-1, false); err != nil {
+		s = n.gapSpan(i, s)
+		if n, err = t.read(ctx, g, n.layer-1, false, s); err != nil {
 			return nil, err
 		}
 		out = append(out, n.cid)
@@ -60,7 +62,7 @@ func (t *Tree) CoveringProof(ctx context.Context, keys []string) (map[cid.Cid][]
 			}
 			return n, nil
 		}
-		n, data, err := fetchNode(ctx, t.src, l.c, layer, isRoot)
+		n, data, err := fetchNode(ctx, t.src, l.c, layer, isRoot, span{})
 		if err != nil {
 			return nil, err
 		}

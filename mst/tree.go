@@ -71,20 +71,45 @@ func (t *Tree) Root(ctx context.Context) (cid.Cid, error) {
 // read returns the node l points at, decoding it from the block source if
 // it is not in memory. layer is the layer the node must be on (layerUnknown
 // for a root never decoded). The decoded node is not attached to the tree.
-func (t *Tree) read(ctx context.Context, l link, layer int, isRoot bool) (*node, error) {
+//
+// s is the key range the node must stay within (its parent's neighbouring
+// keys); it is checked for decoded nodes.
+func (t *Tree) read(ctx context.Context, l link, layer int, isRoot bool, s span) (*node, error) {
 	if l.n != nil {
 		return l.n, nil
 	}
-	return readNode(ctx, t.src, l.c, layer, isRoot)
+	return readNode(ctx, t.src, l.c, layer, isRoot, s)
 }
 
-func readNode(ctx context.Context, src BlockSource, c cid.Cid, layer int, isRoot bool) (*node, error) {
-	n, _, err := fetchNode(ctx, src, c, layer, isRoot)
+func readNode(ctx context.Context, src BlockSource, c cid.Cid, layer int, isRoot bool, s span) (*node, error) {
+	n, _, err := fetchNode(ctx, src, c, layer, isRoot, s)
 	return n, err
 }
 
+// span is an open key range; an empty bound is no bound.
+type span struct{ lo, hi string }
+
+// gapSpan returns the range of gap i of n, whose range is s.
+func (n *node) gapSpan(i int, s span) span {
+	if i > 0 {
+		s.lo = n.entries[i-1].key
+	}
+	if i < len(n.entries) {
+		s.hi = n.entries[i].key
+	}
+	return s
+}
+
+// holds reports whether every key of n is within s.
+func (s span) holds(n *node) bool {
+	if len(n.entries) == 0 {
+		return true
+	}
+	return n.entries[0].key > s.lo && (s.hi == "" || n.entries[len(n.entries)-1].key < s.hi)
+}
+
 // fetchNode reads, checks and decodes the node c, and returns its bytes too.
-func fetchNode(ctx context.Context, src BlockSource, c cid.Cid, layer int, isRoot bool) (*node, []byte, error) {
+func fetchNode(ctx context.Context, src BlockSource, c cid.Cid, layer int, isRoot bool, s span) (*node, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, &NodeError{CID: c, Err: err}
 	}
@@ -107,12 +132,18 @@ func fetchNode(ctx context.Context, src BlockSource, c cid.Cid, layer int, isRoo
 		return nil, nil, malformed(c, "block does not hash to its CID")
 	}
 	n, err := decodeNode(c, data, layer, isRoot)
-	return n, data, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.holds(n) {
+		return nil, nil, malformed(c, "keys outside the range of the parent's entries")
+	}
+	return n, data, nil
 }
 
 // readRoot returns the root node and fixes its layer.
 func (t *Tree) readRoot(ctx context.Context) (*node, error) {
-	n, err := t.read(ctx, t.root, t.layer, true)
+	n, err := t.read(ctx, t.root, t.layer, true, span{})
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +162,7 @@ func (t *Tree) Get(ctx context.Context, key string) (cid.Cid, error) {
 		return cid.Undef, err
 	}
 	kl := Layer(key)
+	var s span
 	for {
 		i, found := n.search(key)
 		if found {
@@ -143,7 +175,8 @@ func (t *Tree) Get(ctx context.Context, key string) (cid.Cid, error) {
 		if g.empty() {
 			return cid.Undef, ErrNotFound
 		}
-		if n, err = t.read(ctx, g, n.layer-1, false); err != nil {
+		s = n.gapSpan(i, s)
+		if n, err = t.read(ctx, g, n.layer-1, false, s); err != nil {
 			return cid.Undef, err
 		}
 	}
@@ -156,21 +189,22 @@ func (t *Tree) LeafCount(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return t.count(ctx, n)
+	return t.count(ctx, n, span{})
 }
 
-func (t *Tree) count(ctx context.Context, n *node) (int, error) {
+func (t *Tree) count(ctx context.Context, n *node, s span) (int, error) {
 	total := len(n.entries)
 	for i := 0; i <= len(n.entries); i++ {
 		g := n.gap(i)
 		if g.empty() {
 			continue
 		}
-		child, err := t.read(ctx, g, n.layer-1, false)
+		gs := n.gapSpan(i, s)
+		child, err := t.read(ctx, g, n.layer-1, false, gs)
 		if err != nil {
 			return 0, err
 		}
-		c, err := t.count(ctx, child)
+		c, err := t.count(ctx, child, gs)
 		if err != nil {
 			return 0, err
 		}

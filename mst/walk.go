@@ -58,9 +58,9 @@ func (t *Tree) List(ctx context.Context, opts ListOptions) ([]Entry, error) {
 		return nil
 	}
 	if opts.Reverse {
-		err = t.walkDown(ctx, root, opts.Before, fn)
+		err = t.walkDown(ctx, root, span{}, opts.Before, fn)
 	} else {
-		err = t.walkUp(ctx, root, opts.After, fn)
+		err = t.walkUp(ctx, root, span{}, opts.After, fn)
 	}
 	if err != nil && err != errStop {
 		return nil, err
@@ -76,7 +76,7 @@ func (t *Tree) ListWithPrefix(ctx context.Context, prefix string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	err = t.walkUp(ctx, root, prefix, func(e *entry) error {
+	err = t.walkUp(ctx, root, span{}, prefix, func(e *entry) error {
 		if !strings.HasPrefix(e.key, prefix) {
 			return errStop
 		}
@@ -101,7 +101,7 @@ func (t *Tree) Walk(ctx context.Context, from string, fn func(Entry) error) erro
 	if err != nil {
 		return err
 	}
-	err = t.walkUp(ctx, root, from, func(e *entry) error {
+	err = t.walkUp(ctx, root, span{}, from, func(e *entry) error {
 		return fn(Entry{Key: e.key, Value: e.val})
 	})
 	if err == SkipAll {
@@ -128,70 +128,70 @@ func (t *Tree) Entries(ctx context.Context, from string) iter.Seq2[Entry, error]
 
 // walkUp calls fn for every entry of n's subtree with key >= from, in
 // ascending order.
-func (t *Tree) walkUp(ctx context.Context, n *node, from string, fn func(*entry) error) error {
+func (t *Tree) walkUp(ctx context.Context, n *node, s span, from string, fn func(*entry) error) error {
 	i := 0
 	if from != "" {
 		i, _ = n.search(from)
-		if err := t.walkGapUp(ctx, n, i, from, fn); err != nil {
-			return err
-		}
-	} else if err := t.walkGapUp(ctx, n, 0, "", fn); err != nil {
+	}
+	if err := t.walkGapUp(ctx, n, s, i, from, fn); err != nil {
 		return err
 	}
 	for ; i < len(n.entries); i++ {
 		if err := fn(&n.entries[i]); err != nil {
 			return err
 		}
-		if err := t.walkGapUp(ctx, n, i+1, "", fn); err != nil {
+		if err := t.walkGapUp(ctx, n, s, i+1, "", fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *Tree) walkGapUp(ctx context.Context, n *node, i int, from string, fn func(*entry) error) error {
+func (t *Tree) walkGapUp(ctx context.Context, n *node, s span, i int, from string, fn func(*entry) error) error {
 	g := n.gap(i)
 	if g.empty() {
 		return nil
 	}
-	child, err := t.read(ctx, g, n.layer-1, false)
+	gs := n.gapSpan(i, s)
+	child, err := t.read(ctx, g, n.layer-1, false, gs)
 	if err != nil {
 		return err
 	}
-	return t.walkUp(ctx, child, from, fn)
+	return t.walkUp(ctx, child, gs, from, fn)
 }
 
 // walkDown calls fn for every entry of n's subtree with key < before (every
 // entry if before is empty), in descending order.
-func (t *Tree) walkDown(ctx context.Context, n *node, before string, fn func(*entry) error) error {
+func (t *Tree) walkDown(ctx context.Context, n *node, s span, before string, fn func(*entry) error) error {
 	i := len(n.entries)
 	if before != "" {
 		i, _ = n.search(before)
 	}
-	if err := t.walkGapDown(ctx, n, i, before, fn); err != nil {
+	if err := t.walkGapDown(ctx, n, s, i, before, fn); err != nil {
 		return err
 	}
 	for i--; i >= 0; i-- {
 		if err := fn(&n.entries[i]); err != nil {
 			return err
 		}
-		if err := t.walkGapDown(ctx, n, i, "", fn); err != nil {
+		if err := t.walkGapDown(ctx, n, s, i, "", fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *Tree) walkGapDown(ctx context.Context, n *node, i int, before string, fn func(*entry) error) error {
+func (t *Tree) walkGapDown(ctx context.Context, n *node, s span, i int, before string, fn func(*entry) error) error {
 	g := n.gap(i)
 	if g.empty() {
 		return nil
 	}
-	child, err := t.read(ctx, g, n.layer-1, false)
+	gs := n.gapSpan(i, s)
+	child, err := t.read(ctx, g, n.layer-1, false, gs)
 	if err != nil {
 		return err
 	}
-	return t.walkDown(ctx, child, before, fn)
+	return t.walkDown(ctx, child, gs, before, fn)
 }
 
 // Blocks calls fn for every node of the tree in the order of a repository
@@ -205,8 +205,8 @@ func (t *Tree) walkGapDown(ctx context.Context, n *node, i int, before string, f
 // passed to fn must not be modified or retained after fn returns.
 func (t *Tree) Blocks(ctx context.Context, records BlockSource, fn func(c cid.Cid, data []byte) error) error {
 	var scratch []byte
-	var visit func(l link, layer int, isRoot bool) error
-	visit = func(l link, layer int, isRoot bool) error {
+	var visit func(l link, layer int, isRoot bool, s span) error
+	visit = func(l link, layer int, isRoot bool, s span) error {
 		var n *node
 		var data []byte
 		if l.n != nil {
@@ -218,7 +218,7 @@ func (t *Tree) Blocks(ctx context.Context, records BlockSource, fn func(c cid.Ci
 			}
 		} else {
 			var err error
-			if n, data, err = fetchNode(ctx, t.src, l.c, layer, isRoot); err != nil {
+			if n, data, err = fetchNode(ctx, t.src, l.c, layer, isRoot, s); err != nil {
 				return err
 			}
 			if isRoot && n.layer == layerUnknown {
@@ -229,7 +229,7 @@ func (t *Tree) Blocks(ctx context.Context, records BlockSource, fn func(c cid.Ci
 			return err
 		}
 		if !n.left.empty() {
-			if err := visit(n.left, n.layer-1, false); err != nil {
+			if err := visit(n.left, n.layer-1, false, n.gapSpan(0, s)); err != nil {
 				return err
 			}
 		}
@@ -245,14 +245,14 @@ func (t *Tree) Blocks(ctx context.Context, records BlockSource, fn func(c cid.Ci
 				}
 			}
 			if !e.right.empty() {
-				if err := visit(e.right, n.layer-1, false); err != nil {
+				if err := visit(e.right, n.layer-1, false, n.gapSpan(i+1, s)); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	}
-	err := visit(t.root, t.layer, true)
+	err := visit(t.root, t.layer, true, span{})
 	if err == SkipAll {
 		return nil
 	}

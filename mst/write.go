@@ -112,7 +112,7 @@ func (t *Tree) apply(ctx context.Context, writes []Write, touched map[cid.Cid]st
 		}
 	}
 	b := &batch{ctx: ctx, t: t, tx: t.gen.Add(1), touched: touched}
-	root, err := b.own(t.root, t.layer, true)
+	root, err := b.own(t.root, t.layer, true, span{})
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +140,9 @@ type batch struct {
 }
 
 // own returns a node of this batch for l: l's node itself if the batch made
-// it, else a copy of it, else the node decoded from the block source.
-func (b *batch) own(l link, layer int, isRoot bool) (*node, error) {
+// it, else a copy of it, else the node decoded from the block source (which
+// must hold keys within s only).
+func (b *batch) own(l link, layer int, isRoot bool, s span) (*node, error) {
 	if n := l.n; n != nil {
 		if n.tx == b.tx {
 			return n, nil
@@ -157,7 +158,7 @@ func (b *batch) own(l link, layer int, isRoot bool) (*node, error) {
 		}
 		return c, nil
 	}
-	n, err := readNode(b.ctx, b.t.src, l.c, layer, isRoot)
+	n, err := readNode(b.ctx, b.t.src, l.c, layer, isRoot, s)
 	if err != nil {
 		return nil, err
 	}
@@ -168,14 +169,14 @@ func (b *batch) own(l link, layer int, isRoot bool) (*node, error) {
 	return n, nil
 }
 
-// ownGap returns a node of this batch for the subtree in gap i of n, and
-// attaches it there.
-func (b *batch) ownGap(n *node, i int) (*node, error) {
+// ownGap returns a node of this batch for the subtree in gap i of n (whose
+// range is s), and attaches it there.
+func (b *batch) ownGap(n *node, i int, s span) (*node, error) {
 	g := n.gap(i)
 	if g.n != nil && g.n.tx == b.tx {
 		return g.n, nil
 	}
-	c, err := b.own(g, n.layer-1, false)
+	c, err := b.own(g, n.layer-1, false, n.gapSpan(i, s))
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +197,7 @@ func (b *batch) write(root *node, w *Write) (*node, error) {
 		if kl > root.layer {
 			return nil, ErrNotFound
 		}
-		if err := b.del(root, w.Key, kl); err != nil {
+		if err := b.del(root, w.Key, kl, span{}); err != nil {
 			return nil, err
 		}
 		return b.trim(root)
@@ -210,7 +211,7 @@ func (b *batch) write(root *node, w *Write) (*node, error) {
 		var lt, rt link
 		if !root.isEmpty() {
 			var err error
-			if lt, rt, err = b.split(link{n: root}, root.layer, w.Key); err != nil {
+			if lt, rt, err = b.split(link{n: root}, root.layer, w.Key, span{}); err != nil {
 				return nil, err
 			}
 		}
@@ -222,7 +223,7 @@ func (b *batch) write(root *node, w *Write) (*node, error) {
 		n.entries = []entry{{key: w.Key, val: w.Value, right: rt}}
 		return n, nil
 	}
-	_, err := b.put(root, w, kl)
+	_, err := b.put(root, w, kl, span{})
 	return root, err
 }
 
@@ -234,9 +235,9 @@ func (b *batch) wrap(l link, layer int) link {
 	return link{n: &node{layer: layer, left: l, tx: b.tx}}
 }
 
-// put sets w.Key in the subtree of n (owned, n.layer >= kl). It reports
-// whether n changed.
-func (b *batch) put(n *node, w *Write, kl int) (bool, error) {
+// put sets w.Key in the subtree of n (owned, n.layer >= kl, range s). It
+// reports whether n changed.
+func (b *batch) put(n *node, w *Write, kl int, s span) (bool, error) {
 	i, found := n.search(w.Key)
 	if found {
 		if w.Action == ActionCreate {
@@ -253,7 +254,7 @@ func (b *batch) put(n *node, w *Write, kl int) (bool, error) {
 		if w.Action == ActionUpdate {
 			return false, ErrNotFound
 		}
-		lt, rt, err := b.split(n.gap(i), n.layer-1, w.Key)
+		lt, rt, err := b.split(n.gap(i), n.layer-1, w.Key, n.gapSpan(i, s))
 		if err != nil {
 			return false, err
 		}
@@ -273,29 +274,29 @@ func (b *batch) put(n *node, w *Write, kl int) (bool, error) {
 		n.setGap(i, link{n: child})
 	} else {
 		var err error
-		if child, err = b.ownGap(n, i); err != nil {
+		if child, err = b.ownGap(n, i, s); err != nil {
 			return false, err
 		}
 	}
-	changed, err := b.put(child, w, kl)
+	changed, err := b.put(child, w, kl, n.gapSpan(i, s))
 	if changed {
 		n.dirty()
 	}
 	return changed, err
 }
 
-// split cuts the subtree l (on layer) around key, which it does not hold,
-// into the part below key and the part above it.
-func (b *batch) split(l link, layer int, key string) (link, link, error) {
+// split cuts the subtree l (on layer, range s) around key, which it does not
+// hold, into the part below key and the part above it.
+func (b *batch) split(l link, layer int, key string, s span) (link, link, error) {
 	if l.empty() {
 		return link{}, link{}, nil
 	}
-	n, err := b.own(l, layer, false)
+	n, err := b.own(l, layer, false, s)
 	if err != nil {
 		return link{}, link{}, err
 	}
 	i, _ := n.search(key)
-	gl, gr, err := b.split(n.gap(i), layer-1, key)
+	gl, gr, err := b.split(n.gap(i), layer-1, key, n.gapSpan(i, s))
 	if err != nil {
 		return link{}, link{}, err
 	}
@@ -318,11 +319,11 @@ func nonEmpty(n *node) link {
 	return link{n: n}
 }
 
-// del removes key (on layer kl) from the subtree of n (owned).
-func (b *batch) del(n *node, key string, kl int) error {
+// del removes key (on layer kl) from the subtree of n (owned, range s).
+func (b *batch) del(n *node, key string, kl int, s span) error {
 	i, found := n.search(key)
 	if found {
-		m, err := b.merge(n.gap(i), n.gap(i+1), n.layer-1)
+		m, err := b.merge(n.gap(i), n.gap(i+1), n.layer-1, n.gapSpan(i, s), n.gapSpan(i+1, s))
 		if err != nil {
 			return err
 		}
@@ -334,11 +335,11 @@ func (b *batch) del(n *node, key string, kl int) error {
 	if n.layer <= kl || n.gap(i).empty() {
 		return ErrNotFound
 	}
-	child, err := b.ownGap(n, i)
+	child, err := b.ownGap(n, i, s)
 	if err != nil {
 		return err
 	}
-	if err := b.del(child, key, kl); err != nil {
+	if err := b.del(child, key, kl, n.gapSpan(i, s)); err != nil {
 		return err
 	}
 	if child.isEmpty() {
@@ -348,25 +349,25 @@ func (b *batch) del(n *node, key string, kl int) error {
 	return nil
 }
 
-// merge joins two adjacent subtrees on layer, every key of a below every
-// key of c.
-func (b *batch) merge(a, c link, layer int) (link, error) {
+// merge joins two adjacent subtrees on layer, a (range sa) below c (range
+// sc).
+func (b *batch) merge(a, c link, layer int, sa, sc span) (link, error) {
 	if a.empty() {
 		return c, nil
 	}
 	if c.empty() {
 		return a, nil
 	}
-	na, err := b.own(a, layer, false)
+	na, err := b.own(a, layer, false, sa)
 	if err != nil {
 		return link{}, err
 	}
-	nc, err := b.own(c, layer, false)
+	nc, err := b.own(c, layer, false, sc)
 	if err != nil {
 		return link{}, err
 	}
 	last := len(na.entries)
-	m, err := b.merge(na.gap(last), nc.left, layer-1)
+	m, err := b.merge(na.gap(last), nc.left, layer-1, na.gapSpan(last, sa), nc.gapSpan(0, sc))
 	if err != nil {
 		return link{}, err
 	}
@@ -379,7 +380,7 @@ func (b *batch) merge(a, c link, layer int) (link, error) {
 // trim removes leafless roots that hold a single subtree.
 func (b *batch) trim(root *node) (*node, error) {
 	for len(root.entries) == 0 && !root.left.empty() {
-		next, err := b.own(root.left, root.layer-1, false)
+		next, err := b.own(root.left, root.layer-1, false, span{})
 		if err != nil {
 			return nil, err
 		}
