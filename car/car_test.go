@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/datamodel"
@@ -306,5 +307,64 @@ func TestWriterErrors(t *testing.T) {
 	}
 	if err := w.Flush(); !errors.Is(err, errWrite) {
 		t.Errorf("Flush after a failed write error = %v, want %v", err, errWrite)
+	}
+}
+
+// TestSources reads and writes through plain io.Reader and io.Writer
+// implementations, which take the buffered paths.
+func TestSources(t *testing.T) {
+	in := readFile(t, snarfed2)
+	sources := []struct {
+		name string
+		r    io.Reader
+	}{
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(in))},
+		{"half reads", iotest.HalfReader(bytes.NewReader(in))},
+		{"data with EOF", iotest.DataErrReader(bytes.NewReader(in))},
+		{"plain reader", struct{ io.Reader }{bytes.NewReader(in)}},
+	}
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			roots, blocks, err := car.ReadAll(src.r, nil)
+			if err != nil {
+				t.Fatalf("ReadAll error: %v", err)
+			}
+			var out bytes.Buffer
+			w, err := car.NewWriter(struct{ io.Writer }{&out}, roots)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range blocks {
+				if err := w.WriteBlock(b.CID, b.Data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if out.Len() != 0 {
+				t.Errorf("buffered Writer wrote %d bytes before Flush, want 0", out.Len())
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), in) {
+				t.Errorf("rewritten CAR differs from %s", snarfed2)
+			}
+		})
+	}
+}
+
+// TestReaderStopsAtEnd checks that a Reader over an io.ByteReader leaves
+// the bytes after the CAR unread.
+func TestReaderStopsAtEnd(t *testing.T) {
+	in := join(goodHeader(t), goodBlock())
+	br := bytes.NewReader(append(in, "tail"...))
+	r, err := car.NewReader(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if br.Len() != 4 {
+		t.Errorf("after the last block, %d bytes are left unread, want 4", br.Len())
 	}
 }

@@ -49,7 +49,7 @@
 //
 // The reader wraps its source in a bufio.Reader, so it may consume bytes
 // past the end of the CAR data. CARv2 files are rejected with
-// [ErrUnsupportedVersion]. CARs with an empty roots array (which some
-// servers send from com.atproto.sync.getBlocks) are rejected, as the arroba
-// reference and go-car do.
+// [ErrUnsupportedVersion]. CARs with an empty roots array are rejected,
+// as arroba (the reference) and go-car do, and [NewWriter] refuses to write
+// them.
 package car

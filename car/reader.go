@@ -24,6 +24,13 @@ const (
 	DefaultMaxBlockSize = 2 << 20
 )
 
+// byteReader is what the Reader reads from: a bufio.Reader, or the caller's
+// reader when it can already read single bytes cheaply.
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
 // maxCIDSize is the room left for the CID on top of MaxBlockSize when a
 // section length is checked, before the CID is parsed.
 const maxCIDSize = 128
@@ -57,7 +64,7 @@ type Block struct {
 // Reader reads a CAR v1 stream block by block. It is not safe for
 // concurrent use.
 type Reader struct {
-	br           *bufio.Reader
+	br           byteReader
 	roots        []cid.Cid
 	maxBlockSize int
 	skipHash     bool
@@ -69,9 +76,11 @@ type Reader struct {
 // positioned at the first block. The header must be the canonical DAG-CBOR
 // map {"roots": [...], "version": 1} with exactly those two keys and at
 // least one root; otherwise NewReader returns an error wrapping
-// [ErrInvalidHeader] ([ErrUnsupportedVersion], [ErrHeaderTooLarge]). r is
-// wrapped in a bufio.Reader, so the Reader may read past the end of the CAR
-// data.
+// [ErrInvalidHeader] ([ErrUnsupportedVersion], [ErrHeaderTooLarge]).
+//
+// When r implements io.ByteReader (*bytes.Reader, *bufio.Reader, ...) it is
+// read directly and the Reader never reads past the end of the CAR data.
+// Otherwise r is wrapped in a bufio.Reader, which may read ahead.
 func NewReader(r io.Reader, opts *ReaderOptions) (*Reader, error) {
 	if opts == nil {
 		opts = &ReaderOptions{}
@@ -80,8 +89,12 @@ func NewReader(r io.Reader, opts *ReaderOptions) (*Reader, error) {
 	if maxHeader <= 0 {
 		maxHeader = DefaultMaxHeaderSize
 	}
+	br, ok := r.(byteReader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 32<<10)
+	}
 	cr := &Reader{
-		br:           bufio.NewReaderSize(r, 64<<10),
+		br:           br,
 		maxBlockSize: opts.MaxBlockSize,
 		skipHash:     opts.SkipHashCheck,
 	}

@@ -2,6 +2,7 @@ package car
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -11,11 +12,18 @@ import (
 )
 
 // Writer writes a CAR v1 stream. Output is buffered: call [Writer.Flush]
-// after the last block, or the end of the stream may be lost. A Writer is
+// after the last block, or the end of the stream may be lost. (When the
+// destination is a *bytes.Buffer, the Writer writes to it directly and
+// Flush has nothing to do, but calling it is still correct.) A Writer is
 // not safe for concurrent use.
 type Writer struct {
-	bw  *bufio.Writer
-	err error
+	out interface {
+		io.Writer
+		io.StringWriter
+	}
+	bw      *bufio.Writer // nil when out is a *bytes.Buffer
+	scratch [binary.MaxVarintLen64]byte
+	err     error
 }
 
 // NewWriter writes the CAR header for roots to w and returns a Writer for
@@ -37,7 +45,13 @@ func NewWriter(w io.Writer, roots []cid.Cid) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidHeader, err)
 	}
-	cw := &Writer{bw: bufio.NewWriterSize(w, 64<<10)}
+	cw := &Writer{}
+	if b, ok := w.(*bytes.Buffer); ok {
+		cw.out = b
+	} else {
+		cw.bw = bufio.NewWriterSize(w, 32<<10)
+		cw.out = cw.bw
+	}
 	cw.section("", hb)
 	if cw.err != nil {
 		return nil, cw.err
@@ -47,17 +61,16 @@ func NewWriter(w io.Writer, roots []cid.Cid) (*Writer, error) {
 
 // section writes uvarint(len(prefix)+len(data)), prefix and data.
 func (w *Writer) section(prefix string, data []byte) {
-	var lb [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(lb[:], uint64(len(prefix)+len(data)))
-	if _, err := w.bw.Write(lb[:n]); err != nil {
+	n := binary.PutUvarint(w.scratch[:], uint64(len(prefix)+len(data)))
+	if _, err := w.out.Write(w.scratch[:n]); err != nil {
 		w.err = err
 		return
 	}
-	if _, err := w.bw.WriteString(prefix); err != nil {
+	if _, err := w.out.WriteString(prefix); err != nil {
 		w.err = err
 		return
 	}
-	if _, err := w.bw.Write(data); err != nil {
+	if _, err := w.out.Write(data); err != nil {
 		w.err = err
 	}
 }
@@ -81,6 +94,8 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
-	w.err = w.bw.Flush()
+	if w.bw != nil {
+		w.err = w.bw.Flush()
+	}
 	return w.err
 }

@@ -27,7 +27,9 @@ import (
 //
 // Tag 42 may hold any CID that go-cid parses exactly (CIDv1 of any codec and
 // hash, or CIDv0); use [CIDFromBytes] or check the codec where only blessed
-// CIDs are acceptable. Returned strings and byte slices never alias b.
+// CIDs are acceptable. Returned strings and byte slices never alias b; the
+// strings share one copy of b (made once, to save an allocation per
+// string), so keeping any decoded string keeps that copy alive.
 // Lengths are checked against the remaining input before anything is
 // allocated, so memory use is bounded by a small multiple of len(b).
 func Unmarshal(b []byte) (any, error) {
@@ -62,6 +64,7 @@ func UnmarshalMap(b []byte) (map[string]any, error) {
 // decoder reads strict DAG-CBOR from data.
 type decoder struct {
 	data []byte
+	str  string // copy of data, made on first use; decoded strings are substrings of it
 	pos  int
 }
 
@@ -237,8 +240,12 @@ func (d *decoder) text(start int, arg uint64) (string, error) {
 	if !utf8.Valid(b) {
 		return "", errAt(start, ErrInvalidUTF8, "text string %q", b)
 	}
+	if d.str == "" {
+		d.str = string(d.data)
+	}
+	s := d.str[d.pos : d.pos+n]
 	d.pos += n
-	return string(b), nil
+	return s, nil
 }
 
 // mapEntries reads n key/value pairs, checking that keys are text strings in

@@ -47,8 +47,10 @@
 //
 // # Ownership and concurrency
 //
-// Decoded values never alias the input: strings and byte slices are copies,
-// and the caller owns them. Encoders return fresh slices. All functions are
+// Decoded values never alias the input, and the caller owns them: byte
+// slices are fresh copies, and the strings of one [Unmarshal] call share a
+// single copy of the input (so holding one decoded string keeps that copy
+// alive). Encoders return fresh slices. All functions are
 // safe for concurrent use; the package has no mutable state.
 //
 // # Caveats

@@ -33,8 +33,7 @@ var (
 	ErrUnsupportedTag = fmt.Errorf("%w: unsupported tag", ErrInvalidCBOR)
 
 	// ErrUnsupportedSimple is returned when a simple value other than false,
-	// true and null appears (undefined included), or a reserved additional
-	// information value is used.
+	// true and null appears, undefined included.
 	ErrUnsupportedSimple = fmt.Errorf("%w: unsupported simple value", ErrInvalidCBOR)
 
 	// ErrMapKey is returned when a map key is not a text string.

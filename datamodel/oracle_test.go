@@ -31,7 +31,7 @@ func fxModes(tb testing.TB) (cbor.EncMode, cbor.DecMode) {
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsAllowed,
-		IntDec:           cbor.IntDecConvertSigned,
+		IntDec:           cbor.IntDecConvertSignedOrFail,
 		UTF8:             cbor.UTF8RejectInvalid,
 		DefaultMapType:   reflect.TypeOf(map[string]any{}),
 		MaxNestedLevels:  datamodel.MaxDepth + 2,
