@@ -43,10 +43,6 @@ type node struct {
 	cid cid.Cid
 	// raw is the canonical encoding, kept for nodes not known to be stored.
 	raw []byte
-	// orig is the CID the node had in the block source, when it was read
-	// from there (or copied from a stored node); a node that hashes back to
-	// its orig is stored.
-	orig cid.Cid
 	// tx is the batch that created the node; 0 for nodes read from the
 	// block source.
 	tx uint64
@@ -192,7 +188,7 @@ const layerUnknown = -1
 // layer is the layer the node must be on, or layerUnknown to take it from the
 // keys (a node without keys then keeps layerUnknown). isRoot allows the empty
 // node and forbids a leafless node with a subtree (an untrimmed root). The
-// returned node has tx 0 and orig = cid = c; raw is not kept. Every error is
+// returned node has tx 0 and cid c; raw is not kept. Every error is
 // a *NodeError naming c. decodeNode does not check that data hashes to c.
 func decodeNode(c cid.Cid, data []byte, layer int, isRoot bool) (*node, error) {
 	d := decoder{data: data}
@@ -207,7 +203,7 @@ func decodeNode(c cid.Cid, data []byte, layer int, isRoot bool) (*node, error) {
 	if count > uint64(len(data))/12 {
 		return nil, malformed(c, "e is truncated")
 	}
-	n := &node{layer: layer, cid: c, orig: c}
+	n := &node{layer: layer, cid: c}
 	if count > 0 {
 		n.entries = make([]entry, count)
 	}

@@ -137,6 +137,10 @@ type batch struct {
 	t       *Tree
 	tx      uint64
 	touched map[cid.Cid]struct{}
+	// stored holds the CIDs of the stored nodes the batch read or copied:
+	// a node the batch makes with one of these CIDs is a stored node made
+	// again.
+	stored map[cid.Cid]struct{}
 }
 
 // own returns a node of this batch for l: l's node itself if the batch made
@@ -154,7 +158,7 @@ func (b *batch) own(l link, layer int, isRoot bool, s span) (*node, error) {
 		c.entries = make([]entry, len(n.entries), len(n.entries)+1)
 		copy(c.entries, n.entries)
 		if n.tx <= b.t.base {
-			c.orig = n.cid
+			b.markStored(n.cid)
 		}
 		return c, nil
 	}
@@ -165,8 +169,16 @@ func (b *batch) own(l link, layer int, isRoot bool, s span) (*node, error) {
 	if b.touched != nil {
 		b.touched[l.c] = struct{}{}
 	}
+	b.markStored(l.c)
 	n.tx = b.tx
 	return n, nil
+}
+
+func (b *batch) markStored(c cid.Cid) {
+	if b.stored == nil {
+		b.stored = make(map[cid.Cid]struct{})
+	}
+	b.stored[c] = struct{}{}
 }
 
 // ownGap returns a node of this batch for the subtree in gap i of n (whose
@@ -300,6 +312,15 @@ func (b *batch) split(l link, layer int, key string, s span) (link, link, error)
 	if err != nil {
 		return link{}, link{}, err
 	}
+	// A subtree wholly on one side is returned as it is (by induction, the
+	// gap split returned its subtree unchanged), so that no fresh copy of an
+	// existing node is made.
+	if i == 0 && gl.empty() {
+		return link{}, keep(l, n), nil
+	}
+	if i == len(n.entries) && gr.empty() {
+		return keep(l, n), link{}, nil
+	}
 	right := &node{layer: layer, left: gr, tx: b.tx}
 	if i < len(n.entries) {
 		right.entries = make([]entry, len(n.entries)-i, len(n.entries)-i+1)
@@ -310,6 +331,15 @@ func (b *batch) split(l link, layer int, key string, s span) (link, link, error)
 	n.setGap(i, gl)
 	n.dirty()
 	return nonEmpty(n), nonEmpty(right), nil
+}
+
+// keep returns l if its node is in memory, else a link to n, the node read
+// for it (clean, so that it is recognised as stored).
+func keep(l link, n *node) link {
+	if l.n != nil {
+		return l
+	}
+	return link{n: n}
 }
 
 func nonEmpty(n *node) link {
@@ -393,7 +423,7 @@ func (b *batch) trim(root *node) (*node, error) {
 }
 
 // finish encodes every node the batch changed, children first, and marks as
-// stored the nodes that came back to the CID they had in the source.
+// stored the nodes whose CID is that of a stored node the batch read.
 func (b *batch) finish(n *node) {
 	if n.tx != b.tx {
 		return
@@ -409,7 +439,7 @@ func (b *batch) finish(n *node) {
 	if !n.cid.Defined() {
 		n.encode()
 	}
-	if n.orig.Defined() && n.cid == n.orig {
+	if _, ok := b.stored[n.cid]; ok {
 		n.tx = 0
 		n.raw = nil
 	}
