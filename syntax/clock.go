@@ -10,8 +10,9 @@ import (
 // current time in microseconds, or one microsecond more than the previous
 // TID's timestamp if that is later.
 //
-// A Clock is safe for concurrent use. Create one with NewClock or
-// NewClockWithSource; the zero Clock is not usable.
+// A Clock is safe for concurrent use and must not be copied after first use.
+// Create one with NewClock or NewClockWithSource; the zero Clock reads
+// time.Now and has clock identifier 0.
 type Clock struct {
 	id  uint
 	now func() time.Time
@@ -60,8 +61,12 @@ func (c *Clock) NextAfter(prev TID) TID {
 
 // issue returns the TID for max(now, c.next, floor) and advances c.next past it.
 func (c *Clock) issue(floor uint64) TID {
+	nowFunc := c.now
+	if nowFunc == nil {
+		nowFunc = time.Now
+	}
 	var m uint64
-	if now := c.now().UnixMicro(); now > 0 {
+	if now := nowFunc().UnixMicro(); now > 0 {
 		m = uint64(now)
 	}
 	c.mu.Lock()

@@ -170,3 +170,11 @@ func TestClockConcurrent(t *testing.T) {
 		t.Errorf("TIDs do not fill [now, now+%d) µs", goroutines*perG)
 	}
 }
+
+func TestClockZeroValue(t *testing.T) {
+	var c syntax.Clock
+	a, b := c.Next(), c.Next()
+	if a >= b || a.ClockID() != 0 {
+		t.Errorf("zero Clock: Next() = %q then %q, want increasing with clock id 0", a, b)
+	}
+}
