@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
 	"github.com/multiformats/go-multihash"
@@ -56,16 +57,37 @@ func (s *Store) putBlocks(ctx context.Context, tx *sqlx.Tx, blocks []Block) erro
 const getBlockSQL = `SELECT data FROM blocks WHERE k = ? AND cid = ?`
 
 // txBlocks reads blocks through a transaction; it implements mst.BlockSource.
+// When cache is set, blocks are looked up there first and added to it when
+// read from the file.
 type txBlocks struct {
-	s   *Store
-	tx  *sqlx.Tx
-	st  *sqlx.Stmt
-	err error
+	s     *Store
+	tx    *sqlx.Tx
+	st    *sqlx.Stmt
+	cache *lru.Cache[cid.Cid, []byte]
 }
 
 // txBlocks reads blocks inside a write transaction.
 func (s *Store) txBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
 	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlock)}
+}
+
+// cachedBlocks reads MST nodes inside a write transaction through the node
+// cache. Only blocks read from the file or written by committed
+// transactions enter the cache.
+func (s *Store) cachedBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
+	b := s.txBlocks(ctx, tx)
+	b.cache = s.nodeCache
+	return b
+}
+
+// cacheNodes adds the MST nodes of a committed transaction to the cache.
+func (s *Store) cacheNodes(blocks []Block) {
+	if s.nodeCache == nil {
+		return
+	}
+	for _, b := range blocks {
+		s.nodeCache.Add(b.CID, b.Data)
+	}
 }
 
 // viewBlocks reads blocks inside a read transaction.
@@ -75,6 +97,11 @@ func (s *Store) viewBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
 
 // GetBlock returns the block's bytes, or an error wrapping ErrNotFound.
 func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if b.cache != nil {
+		if data, ok := b.cache.Get(c); ok {
+			return data, nil
+		}
+	}
 	var data []byte
 	err := b.st.QueryRowxContext(ctx, blockKey(c), c.Bytes()).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -82,6 +109,9 @@ func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get block %s: %w", c, err)
+	}
+	if b.cache != nil {
+		b.cache.Add(c, data)
 	}
 	return data, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/internal/testutil"
+	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -337,5 +338,61 @@ func TestConcurrentCommits(t *testing.T) {
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestCommitEventInverts checks sync 1.1: the blocks a #commit event
+// carries let a consumer invert its ops on the new tree and get prevData,
+// and the covering proofs are needed for that (new blocks alone do not
+// always suffice).
+func TestCommitEventInverts(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := seedRepo(t, s, "did:web:user.com", 500)
+	check := func(writes []commit.Write) (bareOK bool) {
+		t.Helper()
+		res, err := s.Commit(ctx, did, writes, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := s.Events(ctx, atlite.EventsOptions{After: res.Seq - 1, Limit: 1})
+		ev := evs[0]
+		if ev.Seq != res.Seq || ev.PrevData != res.PrevData || len(ev.Ops) != len(res.Ops) {
+			t.Fatalf("event = %+v", ev)
+		}
+		found, missing, err := s.GetBlocks(ctx, ev.Blocks)
+		if err != nil || len(missing) > 0 {
+			t.Fatalf("GetBlocks = %d missing, %v", len(missing), err)
+		}
+		ops := make([]mst.RecordOp, len(ev.Ops))
+		for i, op := range ev.Ops {
+			ops[i] = mst.RecordOp{Key: op.Path, Old: op.Prev, New: op.CID}
+		}
+		mem := mst.NewMemBlocks(nil)
+		for _, b := range found {
+			mem.Put(b.CID, b.Data)
+		}
+		if err := mst.VerifyInversion(ctx, mem, res.Commit.Data, ops, ev.PrevData); err != nil {
+			t.Fatalf("VerifyInversion over the event's blocks = %v", err)
+		}
+		bare := mst.NewMemBlocks(nil)
+		for _, b := range res.Blocks {
+			bare.Put(b.CID, b.Data)
+		}
+		return mst.VerifyInversion(ctx, bare, res.Commit.Data, ops, ev.PrevData) == nil
+	}
+	check([]commit.Write{
+		mustWrite(t, commit.Create, "app.bsky.feed.post", "3zzz", map[string]any{"new": true}),
+		mustWrite(t, commit.Update, "app.bsky.feed.like", "3k00000000001", map[string]any{"changed": true}),
+		mustWrite(t, commit.Delete, "app.bsky.graph.follow", "3k00000000002", nil),
+	})
+	bareFailed := 0
+	for i := 5; i < 500; i += 7 {
+		coll := []string{"app.bsky.feed.post", "app.bsky.feed.like", "app.bsky.graph.follow"}[i%3]
+		if !check([]commit.Write{mustWrite(t, commit.Delete, coll, fmt.Sprintf("3k%011d", i), nil)}) {
+			bareFailed++
+		}
+	}
+	if bareFailed == 0 {
+		t.Error("no delete needed proof nodes beyond the new blocks; the test does not exercise covering proofs")
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -38,6 +40,9 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 	// DefaultReadConns is the size of the read connection pool.
 	DefaultReadConns = 4
+	// DefaultNodeCacheSize is the number of MST nodes the commit path keeps
+	// in memory: the paths the last commits touched (a few MB).
+	DefaultNodeCacheSize = 16384
 )
 
 // Durability says when a committed transaction reaches the disk.
@@ -78,6 +83,11 @@ type Options struct {
 	// Now returns the current time, for event timestamps and revs.
 	// Default: time.Now.
 	Now func() time.Time
+
+	// NodeCacheSize is the number of MST nodes kept decoded-ready in memory
+	// for commits (blocks are immutable, so the cache is always correct).
+	// Default: DefaultNodeCacheSize; negative disables the cache.
+	NodeCacheSize int
 }
 
 // Store is an open atlite database: every repository of a host in one SQLite
@@ -101,8 +111,9 @@ type Store struct {
 
 	stmts *stmts
 
-	clock    *syntax.Clock // hands out revs
-	keyCache sync.Map      // DID -> keys.PrivateKey, decrypted signing keys
+	clock     *syntax.Clock // hands out revs
+	keyCache  sync.Map      // DID -> keys.PrivateKey, decrypted signing keys
+	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
 }
 
 var memSeq atomic.Int64
@@ -168,6 +179,12 @@ func Open(path string, opts *Options) (*Store, error) {
 
 	s := &Store{w: w, opts: o, log: o.Logger, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}}
 	s.clock = syntax.NewClockWithSource(uint(mrand.IntN(1024)), o.Now)
+	if o.NodeCacheSize == 0 {
+		o.NodeCacheSize = DefaultNodeCacheSize
+	}
+	if o.NodeCacheSize > 0 {
+		s.nodeCache, _ = lru.New[cid.Cid, []byte](o.NodeCacheSize)
+	}
 	ctx := context.Background()
 	if err := s.migrate(ctx); err != nil {
 		w.Close()

@@ -87,14 +87,16 @@ func (s *Store) Commit(ctx context.Context, did syntax.DID, writes []commit.Writ
 
 	var res *CommitResult
 	var ev Event
+	var nodes []Block
 	err = s.update(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		res, ev, err = s.commitTx(ctx, tx, did, writes, recs, o)
+		res, ev, nodes, err = s.commitTx(ctx, tx, did, writes, recs, o)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("commit to %s: %w", did, err)
 	}
+	s.cacheNodes(nodes)
 	s.publish(ev)
 	return res, nil
 }
@@ -124,37 +126,37 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 	return k, nil
 }
 
-func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions) (*CommitResult, Event, error) {
+func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions) (*CommitResult, Event, []Block, error) {
 	var h headRow
 	if err := tx.GetContext(ctx, &h, headSQL, did.String()); err != nil {
 		if isNoRows(err) {
-			return nil, Event{}, fmt.Errorf("repo %s: %w", did, ErrNotFound)
+			return nil, Event{}, nil, fmt.Errorf("repo %s: %w", did, ErrNotFound)
 		}
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	if h.Status != nil {
-		return nil, Event{}, &InactiveRepoError{DID: did.String(), Status: *h.Status}
+		return nil, Event{}, nil, &InactiveRepoError{DID: did.String(), Status: *h.Status}
 	}
 	head, err := cid.Cast(h.Head)
 	if err != nil {
-		return nil, Event{}, fmt.Errorf("stored head: %w", err)
+		return nil, Event{}, nil, fmt.Errorf("stored head: %w", err)
 	}
 	prevData, err := cid.Cast(h.Data)
 	if err != nil {
-		return nil, Event{}, fmt.Errorf("stored data: %w", err)
+		return nil, Event{}, nil, fmt.Errorf("stored data: %w", err)
 	}
 	if o.SwapCommit.Defined() && !o.SwapCommit.Equals(head) {
-		return nil, Event{}, fmt.Errorf("head is %s, not %s: %w", head, o.SwapCommit, ErrSwapMismatch)
+		return nil, Event{}, nil, fmt.Errorf("head is %s, not %s: %w", head, o.SwapCommit, ErrSwapMismatch)
 	}
 	key, err := s.signingKey(did.String(), h.SigningKey, h.KeyEncrypted)
 	if err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 
-	src := s.txBlocks(ctx, tx)
+	src := s.cachedBlocks(ctx, tx)
 	tree, err := newRepoTree(src, prevData)
 	if err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	ops := make([]commit.Op, 0, len(writes))
 	newBlocks := make([]Block, 0, len(writes)+8)
@@ -163,21 +165,21 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 		path := w.Path()
 		cur, err := tree.get(ctx, path)
 		if err != nil {
-			return nil, Event{}, err
+			return nil, Event{}, nil, err
 		}
 		if w.SwapRecord.Defined() && !w.SwapRecord.Equals(cur) {
-			return nil, Event{}, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
+			return nil, Event{}, nil, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
 		}
 		op := commit.Op{Action: w.Action, Path: path, Prev: cur}
 		switch w.Action {
 		case commit.Create:
 			if cur.Defined() {
-				return nil, Event{}, fmt.Errorf("create %s: record exists: %w", path, ErrInvalidWrite)
+				return nil, Event{}, nil, fmt.Errorf("create %s: record exists: %w", path, ErrInvalidWrite)
 			}
 			op.CID = recs[i]
 		case commit.Update:
 			if !cur.Defined() {
-				return nil, Event{}, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
+				return nil, Event{}, nil, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
 			}
 			if recs[i].Equals(cur) {
 				continue // a no-op update changes nothing and records no op
@@ -185,11 +187,11 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 			op.CID = recs[i]
 		case commit.Delete:
 			if !cur.Defined() {
-				return nil, Event{}, fmt.Errorf("delete %s: no such record: %w", path, ErrInvalidWrite)
+				return nil, Event{}, nil, fmt.Errorf("delete %s: no such record: %w", path, ErrInvalidWrite)
 			}
 		}
 		if err := tree.set(ctx, path, op.CID); err != nil {
-			return nil, Event{}, err
+			return nil, Event{}, nil, err
 		}
 		if op.CID.Defined() {
 			newBlocks = append(newBlocks, Block{CID: op.CID, Data: w.Record})
@@ -199,17 +201,17 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	}
 	root, nodes, err := tree.commit(ctx)
 	if err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	newBlocks = append(newBlocks, nodes...)
 
 	cmt := &commit.Commit{DID: did, Data: root, Rev: commit.NextRev(s.clock, syntax.TID(h.Rev)), Prev: head}
 	if err := cmt.Sign(key); err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	cb, cc, err := cmt.EncodeCID()
 	if err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	newBlocks = append(newBlocks, Block{CID: cc, Data: cb})
 	total := 0
@@ -217,22 +219,22 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 		total += len(b.Data)
 	}
 	if total > MaxCommitBlocksSize {
-		return nil, Event{}, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
+		return nil, Event{}, nil, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
 	}
 	if err := s.putBlocks(ctx, tx, newBlocks); err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	if err := s.applyRecords(ctx, tx, h.ID, recRows); err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	const moveHead = `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`
 	now := s.now().UTC()
 	if _, err := tx.ExecContext(ctx, moveHead, cc.Bytes(), root.Bytes(), cmt.Rev.String(), now.UnixMicro(), h.ID); err != nil {
-		return nil, Event{}, fmt.Errorf("move head: %w", err)
+		return nil, Event{}, nil, fmt.Errorf("move head: %w", err)
 	}
 	proofs, err := tree.proofs(ctx, ops)
 	if err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
 	evBlocks := make([]cid.Cid, 0, len(newBlocks)+len(proofs))
 	seen := make(map[cid.Cid]bool, len(newBlocks)+len(proofs))
@@ -250,9 +252,9 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	}
 	ev := Event{DID: did, Kind: KindCommit, Time: now, Rev: cmt.Rev, Commit: cc, Since: syntax.TID(h.Rev), PrevData: prevData, Ops: ops, Blocks: evBlocks}
 	if err := s.writeEvent(ctx, tx, &ev); err != nil {
-		return nil, Event{}, err
+		return nil, Event{}, nil, err
 	}
-	return &CommitResult{Commit: cmt, CID: cc, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nil
+	return &CommitResult{Commit: cmt, CID: cc, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nodes, nil
 }
 
 func cidOrNone(c cid.Cid) string {

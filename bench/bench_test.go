@@ -1,0 +1,366 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+var ctx = context.Background()
+
+const repoRecords = 100_000
+
+var (
+	templateOnce sync.Once
+	templateDir  string
+	templateErr  error
+	benchDID     = syntax.DID("did:plc:benchbenchbenchbenchbench")
+)
+
+func post(i int) map[string]any {
+	return map[string]any{
+		"$type":     "app.bsky.feed.post",
+		"text":      fmt.Sprintf("post number %d: a typical short post about atproto, sqlite and merkle search trees", i),
+		"createdAt": "2026-11-22T01:02:03.456Z",
+		"langs":     []any{"en"},
+	}
+}
+
+// template builds, once per process, a file database holding one repo of
+// repoRecords posts, and returns its path.
+func template(b *testing.B) string {
+	templateOnce.Do(func() {
+		// The template is kept between runs, keyed by the schema version and
+		// size; ATLITE_BENCH_REBUILD=1 rebuilds it.
+		templateDir = filepath.Join(os.TempDir(), fmt.Sprintf("atlite-bench-v%d-%d", atlite.SchemaVersion, repoRecords))
+		path := filepath.Join(templateDir, "template.db")
+		if _, err := os.Stat(path + ".done"); err == nil && os.Getenv("ATLITE_BENCH_REBUILD") == "" {
+			return
+		}
+		os.RemoveAll(templateDir)
+		if templateErr = os.MkdirAll(templateDir, 0o700); templateErr != nil {
+			return
+		}
+		defer func() {
+			if templateErr == nil {
+				templateErr = os.WriteFile(path+".done", nil, 0o600)
+			}
+		}()
+		s, err := atlite.Open(path, nil)
+		if err != nil {
+			templateErr = err
+			return
+		}
+		defer s.Close()
+		k, _ := keys.K256FromSeed(2349872879569)
+		if _, err := s.CreateRepo(ctx, benchDID, &atlite.CreateRepoOptions{SigningKey: k}); err != nil {
+			templateErr = err
+			return
+		}
+		for i := 0; i < repoRecords; i += atlite.MaxWritesPerCommit {
+			writes := make([]commit.Write, 0, atlite.MaxWritesPerCommit)
+			for j := i; j < i+atlite.MaxWritesPerCommit && j < repoRecords; j++ {
+				w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(j))
+				writes = append(writes, w)
+			}
+			if _, err := s.Commit(ctx, benchDID, writes, nil); err != nil {
+				templateErr = err
+				return
+			}
+		}
+	})
+	if templateErr != nil {
+		b.Fatal(templateErr)
+	}
+	return filepath.Join(templateDir, "template.db")
+}
+
+// openCopy opens a fresh copy of the template database.
+func openCopy(b *testing.B) *atlite.Store {
+	src := template(b)
+	dst := filepath.Join(b.TempDir(), "bench.db")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	s, err := atlite.Open(dst, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkCommitSingle: one-record commits into a 100k-record repo.
+func BenchmarkCommitSingle(b *testing.B) {
+	s := openCopy(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
+		if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+}
+
+// BenchmarkCommitBatch200: 200-record commits into a 100k-record repo.
+func BenchmarkCommitBatch200(b *testing.B) {
+	s := openCopy(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		writes := make([]commit.Write, 0, 200)
+		for j := 0; j < 200; j++ {
+			w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
+			writes = append(writes, w)
+			i++
+		}
+		if _, err := s.Commit(ctx, benchDID, writes, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*200)/b.Elapsed().Seconds(), "records/s")
+}
+
+// commitShape measures the blocks a one-record commit writes into the
+// 100k-record repo: their count and sizes.
+func commitShape(b *testing.B) []int {
+	s := openCopy(b)
+	var sizes []int
+	const samples = 50
+	for i := 0; i < samples; i++ {
+		w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
+		res, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, bl := range res.Blocks {
+			sizes = append(sizes, len(bl.Data))
+		}
+	}
+	// The average commit: len(sizes)/samples blocks, cycling through the
+	// sizes seen.
+	n := (len(sizes) + samples/2) / samples
+	out := make([]int, n)
+	for i := range out {
+		total := 0
+		cnt := 0
+		for j := i; j < len(sizes); j += n {
+			total += sizes[j]
+			cnt++
+		}
+		out[i] = total / cnt
+	}
+	return out
+}
+
+// BenchmarkFloorCommit is the floor a one-record commit is compared with: a
+// bare SQLite transaction (same driver, WAL, synchronous=NORMAL, prepared
+// statement) inserting as many new blocks of the same sizes as atlite's
+// average one-record commit into a blocks table shaped like atlite's,
+// plus one K-256 signature. The ratio CommitSingle / FloorCommit is what
+// atlite's bookkeeping (head, records index, sequence, event) and its MST
+// work cost.
+func BenchmarkFloorCommit(b *testing.B) {
+	sizes := commitShape(b)
+	dir := b.TempDir()
+	db, err := sql.Open("sqlite", "file:"+dir+"/floor.db?_pragma=journal_mode(wal)&_pragma=synchronous(normal)&_pragma=busy_timeout(5000)&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE blocks (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
+CREATE INDEX blocks_k ON blocks (k)`); err != nil {
+		b.Fatal(err)
+	}
+	ins, err := db.Prepare(`INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Pre-fill with as many blocks as the 100k-record repo holds.
+	prefill := func(n int) {
+		tx, _ := db.Begin()
+		st := tx.Stmt(ins)
+		buf := make([]byte, 300)
+		for i := 0; i < n; i++ {
+			rand.Read(buf)
+			h := sha256.Sum256(buf)
+			st.Exec(int64(binary.BigEndian.Uint64(h[:8])), h[:], buf)
+		}
+		tx.Commit()
+	}
+	prefill(repoRecords * 14 / 10)
+	key, _ := keys.K256FromSeed(2349872879569)
+	bufs := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		bufs[i] = make([]byte, n)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st := tx.Stmt(ins)
+		for _, buf := range bufs {
+			rand.Read(buf[:32])
+			h := sha256.Sum256(buf)
+			if _, err := st.Exec(int64(binary.BigEndian.Uint64(h[:8])), h[:], buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := key.Sign(bufs[len(bufs)-1]); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(sizes)), "blocks/op")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+}
+
+// BenchmarkExport: full CAR export of the 100k-record repo.
+func BenchmarkExport(b *testing.B) {
+	s := openCopy(b)
+	var st atlite.ExportStats
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if st, err = s.ExportCAR(ctx, benchDID, io.Discard, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(st.Bytes)
+	b.ReportMetric(float64(st.Blocks)*float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
+}
+
+// peakHeap samples the Go heap until stop is closed and returns the peak.
+func peakHeap(stop <-chan struct{}) func() uint64 {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { <-done; return peak.Load() }
+}
+
+// BenchmarkImport: import of the 100k-record repo's CAR into a new file.
+func BenchmarkImport(b *testing.B) {
+	s := openCopy(b)
+	var buf bytes.Buffer
+	if _, err := s.ExportCAR(ctx, benchDID, &buf, nil); err != nil {
+		b.Fatal(err)
+	}
+	carPath := filepath.Join(b.TempDir(), "repo.car")
+	if err := os.WriteFile(carPath, buf.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	buf = bytes.Buffer{}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	stop := make(chan struct{})
+	peak := peakHeap(stop)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		dst, err := atlite.Open(filepath.Join(b.TempDir(), fmt.Sprintf("import%d.db", i)), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, _ := os.Open(carPath)
+		res, err := dst.ImportCAR(ctx, bufio.NewReaderSize(f, 1<<20), nil)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Records != repoRecords {
+			b.Fatalf("imported %d records, want %d", res.Records, repoRecords)
+		}
+		dst.Close()
+		i++
+	}
+	b.StopTimer()
+	close(stop)
+	b.ReportMetric(float64(repoRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(peak()-base.HeapInuse)/1e6, "peak-heap-MB")
+}
+
+// BenchmarkGetRecord: one record by path, from the 100k-record repo.
+func BenchmarkGetRecord(b *testing.B) {
+	s := openCopy(b)
+	recs, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", atlite.ListRecordsOptions{Limit: 1000})
+	if err != nil || len(recs) == 0 {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := recs[i%len(recs)]
+		if _, err := s.GetRecord(ctx, benchDID, r.Collection, r.RKey); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkListRecords: a page of 50 records with their bytes.
+func BenchmarkListRecords(b *testing.B) {
+	s := openCopy(b)
+	recs, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", atlite.ListRecordsOptions{Limit: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		got, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", atlite.ListRecordsOptions{Limit: 50, Cursor: recs[i%len(recs)].RKey})
+		if err != nil || len(got) != 50 {
+			b.Fatal(len(got), err)
+		}
+		i++
+	}
+}
