@@ -111,8 +111,8 @@ type Store struct {
 
 	stmts *stmts
 
-	clock     *syntax.Clock // hands out revs
-	keyCache  sync.Map      // DID -> keys.PrivateKey, decrypted signing keys
+	clock     *syntax.Clock               // hands out revs
+	keyCache  sync.Map                    // DID -> keys.PrivateKey, decrypted signing keys
 	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
 }
 
