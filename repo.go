@@ -97,7 +97,11 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 	}
 
 	root := datamodelCID(emptyNode)
-	cmt := &commit.Commit{DID: did, Data: root, Rev: commit.NextRev(s.clock, "")}
+	rev, err := commit.NextRev(s.clock, "")
+	if err != nil {
+		return nil, fmt.Errorf("create repo %s: %w", did, err)
+	}
+	cmt := &commit.Commit{DID: did, Data: root, Rev: rev}
 	if err := cmt.Sign(o.SigningKey); err != nil {
 		return nil, fmt.Errorf("create repo %s: %w", did, err)
 	}

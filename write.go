@@ -205,7 +205,11 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	}
 	newBlocks = append(newBlocks, nodes...)
 
-	cmt := &commit.Commit{DID: did, Data: root, Rev: commit.NextRev(s.clock, syntax.TID(h.Rev)), Prev: head}
+	rev, err := commit.NextRev(s.clock, syntax.TID(h.Rev))
+	if err != nil {
+		return nil, Event{}, nil, err
+	}
+	cmt := &commit.Commit{DID: did, Data: root, Rev: rev, Prev: head}
 	if err := cmt.Sign(key); err != nil {
 		return nil, Event{}, nil, err
 	}

@@ -168,9 +168,17 @@ func Decode(b []byte) (*Commit, error) {
 	return &c, nil
 }
 
+// ErrRevExhausted is returned by NextRev when no rev can follow the
+// previous one (a rev beyond the year 2255, as a forged import may carry).
+var ErrRevExhausted = errors.New("no rev can follow the previous rev")
+
 // NextRev returns a rev strictly greater than prev (the repo's previous rev;
-// the zero TID for a new repo) and than every rev clock handed out before,
-// even when the wall clock went back.
-func NextRev(clock *syntax.Clock, prev syntax.TID) syntax.TID {
-	return clock.NextAfter(prev)
+// "" for a new repo) and than every rev clock handed out before, even when
+// the wall clock went back.
+func NextRev(clock *syntax.Clock, prev syntax.TID) (syntax.TID, error) {
+	rev := clock.NextAfter(prev)
+	if rev == "" {
+		return "", fmt.Errorf("%w: %s", ErrRevExhausted, prev)
+	}
+	return rev, nil
 }

@@ -466,7 +466,7 @@ func statusCmd(which string) func(ctx context.Context, e *env, args []string) er
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s: %sd\n", d, strings.TrimSuffix(which, "e"))
+		fmt.Fprintf(e.stdout, "%s: %sd\n", d, which)
 		return nil
 	}
 }
