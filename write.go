@@ -231,6 +231,9 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	if err := s.applyRecords(ctx, tx, h.ID, recRows); err != nil {
 		return nil, Event{}, nil, err
 	}
+	if err := s.updateBlobRefs(ctx, tx, h.ID, writes, ops); err != nil {
+		return nil, Event{}, nil, err
+	}
 	const moveHead = `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`
 	now := s.now().UTC()
 	if _, err := tx.ExecContext(ctx, moveHead, cc.Bytes(), root.Bytes(), cmt.Rev.String(), now.UnixMicro(), h.ID); err != nil {
