@@ -254,3 +254,66 @@ func TestImportArrobaRepo(t *testing.T) {
 		t.Errorf("export has %d blocks, the original CAR %d", len(outBlocks), len(inBlocks))
 	}
 }
+
+func TestWriteEventCAR(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := seedRepo(t, s, "did:web:user.com", 100)
+	res, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Delete, "app.bsky.feed.post", "3k00000000003", nil)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.Events(ctx, atlite.EventsOptions{After: res.Seq - 1})
+	var buf bytes.Buffer
+	if err := s.WriteEventCAR(ctx, evs[0], &buf); err != nil {
+		t.Fatal(err)
+	}
+	roots, blocks, err := car.ReadAll(&buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 1 || roots[0] != res.CID || len(blocks) != len(evs[0].Blocks) {
+		t.Errorf("event CAR: roots %v, %d blocks; want [%s], %d", roots, len(blocks), res.CID, len(evs[0].Blocks))
+	}
+	first, _ := s.Events(ctx, atlite.EventsOptions{Limit: 1})
+	if err := s.WriteEventCAR(ctx, first[0], &buf); err == nil {
+		t.Error("WriteEventCAR(#identity) = nil, want an error")
+	}
+}
+
+// TestImportNonCanonicalMST builds a signed commit over an MST node that
+// holds keys of two different layers in one node: every hash is right, but
+// the tree is not the canonical MST of its keys, so import refuses it.
+func TestImportNonCanonicalMST(t *testing.T) {
+	rec := []byte("\xa1cfoocbar")
+	rc := datamodel.CBORCID(rec)
+	// com.example.record/3jqfcqzm3fo2j is on layer 0, .../3jqfcqzm3fs2j on layer 1.
+	node := map[string]any{"l": nil, "e": []any{
+		map[string]any{"p": int64(0), "k": []byte("com.example.record/3jqfcqzm3fo2j"), "v": rc, "t": nil},
+		map[string]any{"p": int64(29), "k": []byte("s2j"), "v": rc, "t": nil},
+	}}
+	nb, err := datamodel.Marshal(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := datamodel.CBORCID(nb)
+	key := testutil.TestKey(t)
+	cmt := &commit.Commit{DID: "did:web:user.com", Data: nc, Rev: "3jzfcijpj2z2a"}
+	if err := cmt.Sign(key); err != nil {
+		t.Fatal(err)
+	}
+	cb, cc, _ := cmt.EncodeCID()
+	var buf bytes.Buffer
+	w, _ := car.NewWriter(&buf, []cid.Cid{cc})
+	w.WriteBlock(cc, cb)
+	w.WriteBlock(nc, nb)
+	w.WriteBlock(rc, rec)
+	w.Flush()
+
+	s := testutil.MustOpenStore(t, nil)
+	if _, err := s.ImportCAR(ctx, bytes.NewReader(buf.Bytes()), &atlite.ImportOptions{VerifyKey: key.PublicKey()}); !errors.Is(err, atlite.ErrInvalidCAR) {
+		t.Errorf("ImportCAR(non-canonical MST) = %v, want ErrInvalidCAR", err)
+	}
+	if repos, _ := s.ListRepos(ctx, atlite.ListReposOptions{}); len(repos) != 0 {
+		t.Errorf("failed import left %d repos", len(repos))
+	}
+}

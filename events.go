@@ -3,11 +3,13 @@ package atlite
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/syntax"
@@ -251,4 +253,39 @@ func (s *Store) Events(ctx context.Context, opts EventsOptions) ([]Event, error)
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// WriteEventCAR writes the blocks a #commit event carries as the CAR v1
+// slice of a subscribeRepos frame: root the event's commit, then the
+// commit's new blocks and its covering proofs, from one read snapshot. For
+// a #sync event the CAR holds the commit block alone.
+func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	cids := e.Blocks
+	if e.Kind == KindSync {
+		cids = []cid.Cid{e.Commit}
+	} else if e.Kind != KindCommit {
+		return fmt.Errorf("event %d is a %s event: it carries no blocks", e.Seq, e.Kind)
+	}
+	return s.view(ctx, func(tx *sqlx.Tx) error {
+		cw, err := car.NewWriter(w, []cid.Cid{e.Commit})
+		if err != nil {
+			return err
+		}
+		src := s.viewBlocks(ctx, tx)
+		for _, c := range cids {
+			b, err := src.GetBlock(ctx, c)
+			if err != nil {
+				return fmt.Errorf("event %d: %w", e.Seq, err)
+			}
+			if err := cw.WriteBlock(c, b); err != nil {
+				return err
+			}
+		}
+		return cw.Flush()
+	})
 }

@@ -1,0 +1,71 @@
+package atlite_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// Create a repo, commit a record and read it back.
+func Example() {
+	ctx := context.Background()
+	s, err := atlite.Open(":memory:", nil) // a file path in real use
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+
+	did, _ := syntax.ParseDID("did:web:alice.example")
+	key, _ := keys.K256FromSeed(2349872879569) // keys.GenerateK256() in real use
+	if _, err := s.CreateRepo(ctx, did, &atlite.CreateRepoOptions{Handle: "alice.example", SigningKey: key}); err != nil {
+		panic(err)
+	}
+	w, err := commit.NewWrite(commit.Create, "app.bsky.feed.post", "3jzfcijpj2z2a",
+		map[string]any{"$type": "app.bsky.feed.post", "text": "hello", "createdAt": "2026-11-22T00:00:00.000Z"})
+	if err != nil {
+		panic(err)
+	}
+	res, err := s.Commit(ctx, did, []commit.Write{w}, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("seq", res.Seq, res.Ops[0].Action, res.Ops[0].Path)
+
+	rec, err := s.GetRecord(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a")
+	if err != nil {
+		panic(err)
+	}
+	v, _ := datamodel.Unmarshal(rec.Data)
+	j, _ := datamodel.ToJSON(v)
+	fmt.Println(rec.CID)
+	fmt.Println(string(j))
+	// Output:
+	// seq 4 create app.bsky.feed.post/3jzfcijpj2z2a
+	// bafyreidjvbc4ldqhlyjlcpehgjyfm4wmzj5fxnouvh7fbfskpi7gikjg5e
+	// {"$type":"app.bsky.feed.post","createdAt":"2026-11-22T00:00:00.000Z","text":"hello"}
+}
+
+// Events arrive on a subscription after their transaction commits.
+func ExampleStore_Subscribe() {
+	ctx := context.Background()
+	s, _ := atlite.Open(":memory:", nil)
+	defer s.Close()
+	sub, _ := s.Subscribe(0)
+	defer sub.Close()
+
+	did, _ := syntax.ParseDID("did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+	s.CreateRepo(ctx, did, &atlite.CreateRepoOptions{Handle: "bob.example"})
+	for i := 0; i < 3; i++ {
+		e := <-sub.Events()
+		fmt.Println(e.Seq, e.Kind)
+	}
+	// Output:
+	// 1 identity
+	// 2 account
+	// 3 commit
+}
