@@ -1,7 +1,6 @@
 package mst
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -46,11 +45,10 @@ func Diff(ctx context.Context, old, new *Tree) (*DiffResult, error) {
 	if old.root.cid() == new.root.cid() {
 		return res, nil
 	}
-	// Every block read from new's source is kept so that the proofs below
-	// decode them again without reading the source twice.
-	cache := &cacheSource{inner: new.src, m: make(map[cid.Cid][]byte)}
+	// Every node read from new's source is kept so that the proofs below
+	// do not read or decode it again.
 	newC := *new
-	newC.src = cache
+	newC.nodes = make(map[cid.Cid]*node)
 
 	oroot, err := old.readRoot(ctx)
 	if err != nil {
@@ -215,26 +213,6 @@ func (t *Tree) pathNodes(ctx context.Context, key string, set map[cid.Cid]struct
 	}
 }
 
-// cacheSource keeps every block it reads from inner.
-type cacheSource struct {
-	inner BlockSource
-	m     map[cid.Cid][]byte
-}
-
-func (s *cacheSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	if b, ok := s.m[c]; ok {
-		return b, nil
-	}
-	if s.inner == nil {
-		return nil, ErrNotFound
-	}
-	b, err := s.inner.GetBlock(ctx, c)
-	if err == nil {
-		s.m[c] = b
-	}
-	return b, err
-}
-
 func keysOf(m map[cid.Cid]struct{}) []cid.Cid {
 	out := make([]cid.Cid, 0, len(m))
 	for c := range m {
@@ -246,7 +224,7 @@ func keysOf(m map[cid.Cid]struct{}) []cid.Cid {
 // sortCIDs sorts CIDs by their bytes and drops duplicates.
 func sortCIDs(cs []cid.Cid) []cid.Cid {
 	slices.SortFunc(cs, func(a, b cid.Cid) int {
-		return bytes.Compare([]byte(a.KeyString()), []byte(b.KeyString()))
+		return strings.Compare(a.KeyString(), b.KeyString())
 	})
 	return slices.Compact(cs)
 }

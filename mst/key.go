@@ -137,14 +137,28 @@ func checkStoredKey(key []byte) string {
 	return ""
 }
 
-func isCollectionChar(b byte) bool {
-	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '.' || b == '-'
-}
+// Character classes of keys.
+const (
+	classCollection = 1 << iota
+	classRecordKey
+)
 
-func isRecordKeyChar(b byte) bool {
-	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
-		b == '.' || b == '-' || b == '_' || b == ':' || b == '~'
-}
+var charClass = func() (t [256]uint8) {
+	for b := 0; b < 256; b++ {
+		alnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+		if alnum || b == '.' || b == '-' {
+			t[b] |= classCollection
+		}
+		if alnum || b == '.' || b == '-' || b == '_' || b == ':' || b == '~' {
+			t[b] |= classRecordKey
+		}
+	}
+	return t
+}()
+
+func isCollectionChar(b byte) bool { return charClass[b]&classCollection != 0 }
+
+func isRecordKeyChar(b byte) bool { return charClass[b]&classRecordKey != 0 }
 
 // commonPrefixLen returns the length in bytes of the longest common prefix of
 // a and b.

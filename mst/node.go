@@ -3,6 +3,8 @@ package mst
 import (
 	"crypto/sha256"
 	"strconv"
+	"strings"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -85,14 +87,15 @@ func (n *node) search(key string) (int, bool) {
 
 // CBOR constants of the fixed node shape.
 const (
-	cborNull  = 0xf6
-	cborMap2  = 0xa2
-	cborMap4  = 0xa4
-	majUint   = 0 << 5
-	majBytes  = 2 << 5
-	majArray  = 4 << 5
-	cidPrefix = "\x01\x71\x12\x20"
-	cidLen    = 36
+	cborNull     = 0xf6
+	cborMap2     = 0xa2
+	cborMap4     = 0xa4
+	majUint      = 0 << 5
+	majBytes     = 2 << 5
+	majArray     = 4 << 5
+	cidPrefix    = "\x01\x71\x12\x20"
+	rawCIDPrefix = "\x01\x55\x12\x20"
+	cidLen       = 36
 )
 
 // appendHeader appends a CBOR head of the given major type and argument in
@@ -168,11 +171,7 @@ func cidFromDigest(sum *[32]byte) cid.Cid {
 	var b [cidLen]byte
 	copy(b[:], cidPrefix)
 	copy(b[4:], sum[:])
-	c, err := cid.Cast(b[:])
-	if err != nil {
-		panic("mst: cannot build cid: " + err.Error())
-	}
-	return c
+	return cidFromBinary(string(b[:]))
 }
 
 // encode computes raw and cid of a node whose children all have CIDs.
@@ -184,12 +183,24 @@ func (n *node) encode() {
 // layerUnknown asks decodeNode to take the layer from the node's keys.
 const layerUnknown = -1
 
+// entryOffsets locates an entry's parts while a node is decoded: the end of
+// its key in the rebuilt key buffer and its CIDs in the block.
+type entryOffsets struct {
+	keyEnd     int
+	tOff, tLen int
+	vOff, vLen int
+}
+
 // decodeNode parses the canonical encoding of an MST node whose CID is c.
 // layer is the layer the node must be on, or layerUnknown to take it from the
 // keys (a node without keys then keeps layerUnknown). isRoot allows the empty
 // node and forbids a leafless node with a subtree (an untrimmed root). The
-// returned node has tx 0 and cid c; raw is not kept. Every error is
-// a *NodeError naming c. decodeNode does not check that data hashes to c.
+// returned node has tx 0 and cid c; raw is not kept. Every error is a
+// *NodeError naming c. decodeNode does not check that data hashes to c.
+//
+// The node's keys and CIDs are cut from one string holding a copy of the
+// block and the rebuilt keys: a node costs a handful of allocations however
+// many entries it has.
 func decodeNode(c cid.Cid, data []byte, layer int, isRoot bool) (*node, error) {
 	d := decoder{data: data}
 	if !d.expect(cborMap2) || !d.expect(0x61) || !d.expect('e') {
@@ -203,18 +214,17 @@ func decodeNode(c cid.Cid, data []byte, layer int, isRoot bool) (*node, error) {
 	if count > uint64(len(data))/12 {
 		return nil, malformed(c, "e is truncated")
 	}
-	n := &node{layer: layer, cid: c}
-	if count > 0 {
-		n.entries = make([]entry, count)
+	var offsBuf [32]entryOffsets
+	offs := offsBuf[:0]
+	if count > uint64(len(offsBuf)) {
+		offs = make([]entryOffsets, 0, count)
 	}
-	// Keys are rebuilt into one buffer, then cut from one string.
-	var keyBuf [2048]byte
+	var keyBuf [1024]byte
 	keys := keyBuf[:0]
-	ends := make([]int, count)
 	prevStart, prevEnd := 0, 0
 	hasSubtree := false
-	for i := range n.entries {
-		e := &n.entries[i]
+	nodeLayer := layer
+	for i := 0; i < int(count); i++ {
 		if !d.expect(cborMap4) || !d.expect(0x61) || !d.expect('k') {
 			return nil, malformed(c, "entry "+strconv.Itoa(i)+" is not a map with keys k, p, t, v")
 		}
@@ -258,64 +268,109 @@ func decodeNode(c cid.Cid, data []byte, layer int, isRoot bool) (*node, error) {
 		}
 		sum := sha256.Sum256(key)
 		kl := layerOfDigest(&sum)
-		if n.layer == layerUnknown {
-			n.layer = kl
-		} else if kl != n.layer {
-			return nil, malformed(c, "entry "+strconv.Itoa(i)+": key on layer "+strconv.Itoa(kl)+" in a node on layer "+strconv.Itoa(n.layer))
+		if nodeLayer == layerUnknown {
+			nodeLayer = kl
+		} else if kl != nodeLayer {
+			return nil, malformed(c, "entry "+strconv.Itoa(i)+": key on layer "+strconv.Itoa(kl)+" in a node on layer "+strconv.Itoa(nodeLayer))
 		}
-		ends[i] = len(keys)
 		prevStart, prevEnd = start, len(keys)
+		o := entryOffsets{keyEnd: len(keys)}
 		if !d.expect(0x61) || !d.expect('t') {
 			return nil, malformed(c, "entry "+strconv.Itoa(i)+": missing t")
 		}
-		t, ok := d.link(true)
-		if !ok {
+		if o.tOff, o.tLen, ok = d.link(true); !ok {
 			return nil, malformed(c, "entry "+strconv.Itoa(i)+": t is not null or an MST node CID")
 		}
-		e.right.c = t
-		hasSubtree = hasSubtree || t.Defined()
+		hasSubtree = hasSubtree || o.tLen > 0
 		if !d.expect(0x61) || !d.expect('v') {
 			return nil, malformed(c, "entry "+strconv.Itoa(i)+": missing v")
 		}
-		v, ok := d.link(false)
-		if !ok || !v.Defined() {
+		if o.vOff, o.vLen, ok = d.link(false); !ok {
 			return nil, malformed(c, "entry "+strconv.Itoa(i)+": v is not a CID")
 		}
-		e.val = v
+		offs = append(offs, o)
 	}
 	if !d.expect(0x61) || !d.expect('l') {
 		return nil, malformed(c, "missing l")
 	}
-	l, ok := d.link(true)
+	lOff, lLen, ok := d.link(true)
 	if !ok {
 		return nil, malformed(c, "l is not null or an MST node CID")
 	}
 	if d.off != len(d.data) {
 		return nil, malformed(c, "trailing bytes")
 	}
-	n.left.c = l
-	hasSubtree = hasSubtree || l.Defined()
-	if hasSubtree && n.layer == 0 {
+	hasSubtree = hasSubtree || lLen > 0
+	if hasSubtree && nodeLayer == 0 {
 		return nil, malformed(c, "subtree below layer 0")
 	}
-	if len(n.entries) == 0 {
-		if isRoot && l.Defined() {
+	if count == 0 {
+		if isRoot && lLen > 0 {
 			return nil, malformed(c, "root node has a subtree and no entries")
 		}
-		if !isRoot && !l.Defined() {
+		if !isRoot && lLen == 0 {
 			return nil, malformed(c, "empty inner node")
 		}
 	}
+
+	// Build the node from one string: the block, then the rebuilt keys.
+	all := make([]byte, len(data)+len(keys))
+	copy(all, data)
+	copy(all[len(data):], keys)
+	str := unsafe.String(unsafe.SliceData(all), len(all))
+	n := &node{layer: nodeLayer, cid: c}
+	n.left.c = cidAt(str, lOff, lLen)
 	if count > 0 {
-		all := string(keys)
-		start := 0
+		n.entries = make([]entry, count)
+		base, start := len(data), 0
 		for i := range n.entries {
-			n.entries[i].key = all[start:ends[i]]
-			start = ends[i]
+			o := &offs[i]
+			e := &n.entries[i]
+			e.key = str[base+start : base+o.keyEnd]
+			start = o.keyEnd
+			e.val = cidAt(str, o.vOff, o.vLen)
+			e.right.c = cidAt(str, o.tOff, o.tLen)
 		}
 	}
 	return n, nil
 }
+
+// cidAt returns the CID at s[off:off+n], or cid.Undef if n is 0. The bytes
+// were validated while decoding.
+func cidAt(s string, off, n int) cid.Cid {
+	if n == 0 {
+		return cid.Undef
+	}
+	return cidFromBinary(s[off : off+n])
+}
+
+// cidFromBinary returns the CID whose binary form is s, which must be valid.
+// A cid.Cid is a struct holding that very string, so when the layout check
+// at start-up holds it is built without copying; otherwise it is parsed.
+func cidFromBinary(s string) cid.Cid {
+	if cidLayoutOK {
+		return *(*cid.Cid)(unsafe.Pointer(&s))
+	}
+	c, err := cid.Cast([]byte(s))
+	if err != nil {
+		panic("mst: validated cid does not parse: " + err.Error())
+	}
+	return c
+}
+
+// cidLayoutOK reports whether a cid.Cid is laid out as a single string
+// holding the binary CID, as go-cid v0.x does.
+var cidLayoutOK = func() bool {
+	if unsafe.Sizeof(cid.Cid{}) != unsafe.Sizeof("") {
+		return false
+	}
+	want, err := cid.Cast([]byte(cidPrefix + strings.Repeat("\x07", 32)))
+	if err != nil {
+		return false
+	}
+	s := want.KeyString()
+	return *(*cid.Cid)(unsafe.Pointer(&s)) == want
+}()
 
 // decoder reads the fixed node shape, accepting only canonical forms.
 type decoder struct {
@@ -383,27 +438,36 @@ func (d *decoder) head(major byte) (uint64, bool) {
 	return v, true
 }
 
-// link reads null (if nullable) or a tag-42 CID. With nullable set the CID
-// must be a blessed dag-cbor SHA-256 CIDv1, since it points at a node.
-func (d *decoder) link(nullable bool) (cid.Cid, bool) {
+// link reads null (if nullable) or a tag-42 CID, and returns the offset and
+// length of the CID's binary form in the data (length 0 for null). With
+// nullable set the CID must be a blessed dag-cbor SHA-256 CIDv1, since it
+// points at a node.
+func (d *decoder) link(nullable bool) (int, int, bool) {
 	if nullable && d.expect(cborNull) {
-		return cid.Undef, true
+		return 0, 0, true
 	}
 	if !d.expect(0xd8) || !d.expect(0x2a) {
-		return cid.Undef, false
+		return 0, 0, false
 	}
 	n, ok := d.head(majBytes)
 	if !ok || n < 2 || n > uint64(len(d.data)-d.off) || d.data[d.off] != 0 {
-		return cid.Undef, false
+		return 0, 0, false
 	}
-	b := d.data[d.off+1 : d.off+int(n)]
+	off := d.off + 1
+	b := d.data[off : d.off+int(n)]
 	d.off += int(n)
-	if nullable && (len(b) != cidLen || string(b[:4]) != cidPrefix) {
-		return cid.Undef, false
+	if len(b) == cidLen && (string(b[:4]) == cidPrefix || string(b[:4]) == rawCIDPrefix) {
+		if nullable && b[1] != 0x71 {
+			return 0, 0, false
+		}
+		return off, len(b), true
 	}
-	used, c, err := cid.CidFromBytes(b)
+	if nullable {
+		return 0, 0, false
+	}
+	used, _, err := cid.CidFromBytes(b)
 	if err != nil || used != len(b) {
-		return cid.Undef, false
+		return 0, 0, false
 	}
-	return c, true
+	return off, len(b), true
 }

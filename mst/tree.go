@@ -34,6 +34,9 @@ type Tree struct {
 	// are known to be in the block source.
 	tx, base uint64
 	gen      *atomic.Uint64
+	// nodes, if not nil, keeps the nodes read from the block source. Only
+	// private copies of a Tree made for one call (Diff) set it.
+	nodes map[cid.Cid]*node
 }
 
 // emptyNodeCID is the CID of the empty tree {"e": [], "l": null}.
@@ -78,7 +81,19 @@ func (t *Tree) read(ctx context.Context, l link, layer int, isRoot bool, s span)
 	if l.n != nil {
 		return l.n, nil
 	}
-	return readNode(ctx, t.src, l.c, layer, isRoot, s)
+	if t.nodes != nil {
+		if n, ok := t.nodes[l.c]; ok {
+			return n, nil
+		}
+	}
+	n, err := readNode(ctx, t.src, l.c, layer, isRoot, s)
+	if err == nil && t.nodes != nil {
+		if isRoot && n.layer == layerUnknown {
+			n.layer = 0
+		}
+		t.nodes[l.c] = n
+	}
+	return n, err
 }
 
 func readNode(ctx context.Context, src BlockSource, c cid.Cid, layer int, isRoot bool, s span) (*node, error) {

@@ -147,6 +147,14 @@ type batch struct {
 // it, else a copy of it, else the node decoded from the block source (which
 // must hold keys within s only).
 func (b *batch) own(l link, layer int, isRoot bool, s span) (*node, error) {
+	if l.n == nil && b.t.nodes != nil {
+		// Copy the node from the tree's cache rather than decode it again.
+		n, err := b.t.read(b.ctx, l, layer, isRoot, s)
+		if err != nil {
+			return nil, err
+		}
+		l.n = n
+	}
 	if n := l.n; n != nil {
 		if n.tx == b.tx {
 			return n, nil
