@@ -13,6 +13,9 @@ const MaxKeyLen = 1024
 // allows.
 const maxRecordKeyLen = 512
 
+// maxCollectionLen is the longest NSID the NSID specification allows.
+const maxCollectionLen = 317
+
 // maxLayer is the highest layer a key can have: a SHA-256 digest has 256
 // leading zero bits at most, counted in 2-bit units.
 const maxLayer = 128
@@ -48,10 +51,10 @@ func layerOfDigest(sum *[32]byte) int {
 // ValidateKey reports whether key may be written to an MST: a collection
 // NSID, a slash, and a record key, as the repository specification requires.
 //
-// The collection must be non-empty and made of ASCII letters, digits, '.'
-// and '-' (NSID-shaped; the segment structure of a full NSID is not checked,
-// so the short collections used by the interop fixtures, such as "A0", are
-// accepted). The record key must be 1 to 512 characters of
+// The collection must be 1 to 317 characters of ASCII letters, digits, '.'
+// and '-', not starting or ending with '.' (NSID-shaped; the segment
+// structure of a full NSID is not checked, so the short collections of the
+// interop fixtures, such as "A0", are accepted). The record key must be 1 to 512 characters of
 // [A-Za-z0-9._:~-] and must not be "." or "..". The whole key is at most
 // [MaxKeyLen] bytes. The error wraps [ErrInvalidKey].
 func ValidateKey(key string) error {
@@ -83,6 +86,9 @@ func checkKey(key string) string {
 	coll, rkey := key[:slash], key[slash+1:]
 	if coll == "" {
 		return "empty collection"
+	}
+	if len(coll) > maxCollectionLen {
+		return "collection longer than 317 characters"
 	}
 	for i := 0; i < len(coll); i++ {
 		if !isCollectionChar(coll[i]) {

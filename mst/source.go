@@ -8,8 +8,9 @@ import (
 )
 
 // BlockSource reads blocks by CID. GetBlock returns an error wrapping
-// [ErrNotFound] when it does not hold the block. The returned bytes are
-// only read, never modified or retained past the call, by this package.
+// [ErrNotFound] when it does not hold the block. This package never modifies
+// the returned bytes and keeps no reference to them, except to hand them
+// back to its own caller ([Tree.CoveringProof], [Tree.Blocks]).
 // Implementations must be safe for concurrent use if the trees reading them
 // are used concurrently.
 type BlockSource interface {

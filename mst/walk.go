@@ -196,13 +196,14 @@ func (t *Tree) walkGapDown(ctx context.Context, n *node, s span, i int, before s
 
 // Blocks calls fn for every node of the tree in the order of a repository
 // CAR export: pre-order, a node first, then its left subtree, then for each
-// entry in key order the entry's record and the subtree to its right. If
-// records is not nil, each record block is read from it and passed to fn
-// right after the node holding the entry's subtree on its left has been
-// fully visited; if records is nil, only nodes are visited. A record that
-// several keys share is passed each time. If fn returns [SkipAll], Blocks
-// stops and returns nil. Blocks keeps O(depth) nodes in memory; the data
-// passed to fn must not be modified or retained after fn returns.
+// entry in key order the entry's record and the subtree to its right. So
+// every block comes after the block that links to it, and a reader can
+// check a CAR in one pass. If records is not nil, each entry's record block
+// is read from it and passed to fn in that place (a record several keys
+// share is passed each time); if records is nil, only nodes are visited. If
+// fn returns [SkipAll], Blocks stops and returns nil. Blocks keeps O(depth)
+// nodes in memory; the data passed to fn must not be modified or retained
+// after fn returns.
 func (t *Tree) Blocks(ctx context.Context, records BlockSource, fn func(c cid.Cid, data []byte) error) error {
 	var scratch []byte
 	var visit func(l link, layer int, isRoot bool, s span) error
