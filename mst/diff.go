@@ -36,18 +36,18 @@ type DiffResult struct {
 	InductiveProofNodes []cid.Cid
 }
 
-// Diff returns the difference from old to new. It reads only nodes whose
-// CIDs differ between the trees (and, for the proofs, the few neighbours an
-// inversion needs), so its cost grows with the size of the change, not of
-// the trees. The two trees may use different block sources.
-func Diff(ctx context.Context, old, new *Tree) (*DiffResult, error) {
+// Diff returns the difference from the tree old to the tree next. It reads
+// only nodes whose CIDs differ between the trees (and, for the proofs, the
+// few neighbours an inversion needs), so its cost grows with the size of the
+// change, not of the trees. The two trees may use different block sources.
+func Diff(ctx context.Context, old, next *Tree) (*DiffResult, error) {
 	res := &DiffResult{}
-	if old.root.cid() == new.root.cid() {
+	if old.root.cid() == next.root.cid() {
 		return res, nil
 	}
 	// Every node read from new's source is kept so that the proofs below
 	// do not read or decode it again.
-	newC := *new
+	newC := *next
 	newC.nodes = make(map[cid.Cid]*node)
 
 	oroot, err := old.readRoot(ctx)

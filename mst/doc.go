@@ -78,8 +78,9 @@
 // # Caveats
 //
 // [Tree.UnstoredBlocks] reports the nodes built since the tree was loaded
-// or last marked with [Tree.MarkStored]; a change that happens to rebuild a
-// node the source already holds, without having read it, reports it again
-// (storing a block twice is harmless). [Tree.LeafCount] reads the whole
-// tree.
+// or last marked with [Tree.MarkStored]. A node rebuilt identical to one the
+// source holds (a key added, then deleted) is not reported when the tree, or
+// a tree it derives from, read that node from the source, which is always
+// the case when the trees were loaded from it; storing a block twice is
+// harmless anyway. [Tree.LeafCount] reads the whole tree.
 package mst

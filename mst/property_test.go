@@ -457,3 +457,53 @@ func allNodes(tb testing.TB, t *mst.Tree) map[cid.Cid][]byte {
 	}
 	return out
 }
+
+// TestConcurrentUse reads and derives trees from one shared tree in
+// parallel (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(11, 11))
+	m := map[string]cid.Cid{}
+	for i, k := range randomKeys(r, 2000) {
+		m[k] = valueCID(i)
+	}
+	s := &mst.MemBlocks{}
+	base := buildMap(t, m)
+	loaded := store(t, s, base)
+	keys := slices.Sorted(maps.Keys(m))
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			var err error
+			defer func() { done <- err }()
+			tr := []*mst.Tree{base, loaded}[g%2]
+			for i := range 50 {
+				k := keys[(g*97+i*31)%len(keys)]
+				if _, err = tr.Get(ctx, k); err != nil {
+					return
+				}
+				if _, err = tr.List(ctx, mst.ListOptions{After: k, Limit: 10}); err != nil {
+					return
+				}
+				var next *mst.Tree
+				if next, err = tr.Put(ctx, k, valueCID(-g)); err != nil {
+					return
+				}
+				if _, err = next.UnstoredBlocks(ctx); err != nil {
+					return
+				}
+				if _, err = mst.Diff(ctx, tr, next); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rootOf(t, base); got != rootOf(t, buildMap(t, m)) {
+		t.Errorf("shared tree changed")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
@@ -33,10 +34,26 @@ type Tree struct {
 	// tx is the batch that produced this version; nodes with tx <= base
 	// are known to be in the block source.
 	tx, base uint64
-	gen      *atomic.Uint64
+	lin      *lineage
 	// nodes, if not nil, keeps the nodes read from the block source. Only
 	// private copies of a Tree made for one call (Diff) set it.
 	nodes map[cid.Cid]*node
+}
+
+// lineage is shared by a tree and the trees derived from it: the counter of
+// batches, and the CIDs known to be in the block source because a batch read
+// them there (knowledge that stays true, so that a later batch rebuilding
+// such a node does not report it as unstored).
+type lineage struct {
+	gen    atomic.Uint64
+	mu     sync.Mutex
+	stored map[cid.Cid]struct{}
+}
+
+func newLineage(gen uint64) *lineage {
+	l := &lineage{}
+	l.gen.Store(gen)
+	return l
 }
 
 // emptyNodeCID is the CID of the empty tree {"e": [], "l": null}.
@@ -50,11 +67,11 @@ func EmptyRoot() cid.Cid { return emptyNodeCID }
 // empty tree reads none; src may be nil until the tree is used with nodes
 // that are not in memory). Its single node is unstored.
 func New(src BlockSource) *Tree {
-	gen := new(atomic.Uint64)
-	tx := gen.Add(1)
+	lin := newLineage(0)
+	tx := lin.gen.Add(1)
 	n := &node{layer: 0, tx: tx}
 	n.encode()
-	return &Tree{src: src, root: link{n: n}, layer: 0, tx: tx, gen: gen}
+	return &Tree{src: src, root: link{n: n}, layer: 0, tx: tx, lin: lin}
 }
 
 // Load returns the tree whose root node has CID root, reading nodes from src
@@ -62,7 +79,7 @@ func New(src BlockSource) *Tree {
 // reported by the first operation that reads it. The tree has no unstored
 // blocks.
 func Load(src BlockSource, root cid.Cid) *Tree {
-	return &Tree{src: src, root: link{c: root}, layer: layerUnknown, gen: new(atomic.Uint64)}
+	return &Tree{src: src, root: link{c: root}, layer: layerUnknown, lin: newLineage(0)}
 }
 
 // Root returns the CID of the tree's root node. It reads nothing: CIDs are
@@ -240,11 +257,10 @@ func (t *Tree) Layer(ctx context.Context) (int, error) {
 
 // UnstoredBlocks returns the encoded nodes that are part of the tree but not
 // known to be in its block source: those created by New, Build and every
-// change since the tree was loaded or last marked with [Tree.MarkStored].
-// A change that recreates a node identical to one read from the source
-// (adding then deleting a key, say) reports it only when it cannot tell.
-// The returned byte slices are shared with the tree and must not be
-// modified.
+// change since the tree was loaded or last marked with [Tree.MarkStored],
+// except nodes rebuilt identical to nodes read from the source (adding then
+// deleting a key reports nothing). The returned byte slices are shared with
+// the tree and must not be modified.
 func (t *Tree) UnstoredBlocks(ctx context.Context) (map[cid.Cid][]byte, error) {
 	out := make(map[cid.Cid][]byte)
 	var visit func(l link)
@@ -269,6 +285,9 @@ func (t *Tree) UnstoredBlocks(ctx context.Context) (map[cid.Cid][]byte, error) {
 func (t *Tree) MarkStored() *Tree {
 	t2 := *t
 	t2.base = t.tx
+	// A new lineage forgets the CIDs seen so far; its batches still number
+	// above every node of t.
+	t2.lin = newLineage(t.lin.gen.Load())
 	return &t2
 }
 
@@ -289,9 +308,9 @@ func Build(src BlockSource, entries []Entry) (*Tree, error) {
 			return nil, errorf(ErrInvalidKey, "keys not strictly increasing at index "+strconv.Itoa(i), entries[i].Key)
 		}
 	}
-	gen := new(atomic.Uint64)
-	tx := gen.Add(1)
-	t := &Tree{src: src, tx: tx, gen: gen}
+	lin := newLineage(0)
+	tx := lin.gen.Add(1)
+	t := &Tree{src: src, tx: tx, lin: lin}
 	if len(entries) == 0 {
 		n := &node{layer: 0, tx: tx}
 		n.encode()

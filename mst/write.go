@@ -111,7 +111,7 @@ func (t *Tree) apply(ctx context.Context, writes []Write, touched map[cid.Cid]st
 			return nil, fmt.Errorf("%s %s: unknown action", w.Action, truncate(w.Key))
 		}
 	}
-	b := &batch{ctx: ctx, t: t, tx: t.gen.Add(1), touched: touched}
+	b := &batch{ctx: ctx, t: t, tx: t.lin.gen.Add(1), touched: touched}
 	root, err := b.own(t.root, t.layer, true, span{})
 	if err != nil {
 		return nil, err
@@ -125,8 +125,28 @@ func (t *Tree) apply(ctx context.Context, writes []Write, touched map[cid.Cid]st
 			return nil, fmt.Errorf("%s %s: %w", w.Action, truncate(w.Key), err)
 		}
 	}
-	b.finish(root)
-	t2 := &Tree{src: t.src, root: link{n: root}, layer: root.layer, tx: b.tx, base: t.base, gen: t.gen}
+	built := b.finish(root, nil)
+	// Nodes rebuilt with the CID of a node the lineage read from the source
+	// are stored.
+	t.lin.mu.Lock()
+	if len(b.stored) > 0 {
+		if t.lin.stored == nil {
+			t.lin.stored = make(map[cid.Cid]struct{}, len(b.stored))
+		}
+		for c := range b.stored {
+			t.lin.stored[c] = struct{}{}
+		}
+	}
+	if len(t.lin.stored) > 0 {
+		for _, n := range built {
+			if _, ok := t.lin.stored[n.cid]; ok {
+				n.tx = 0
+				n.raw = nil
+			}
+		}
+	}
+	t.lin.mu.Unlock()
+	t2 := &Tree{src: t.src, root: link{n: root}, layer: root.layer, tx: b.tx, base: t.base, lin: t.lin}
 	return t2, nil
 }
 
@@ -137,9 +157,8 @@ type batch struct {
 	t       *Tree
 	tx      uint64
 	touched map[cid.Cid]struct{}
-	// stored holds the CIDs of the stored nodes the batch read or copied:
-	// a node the batch makes with one of these CIDs is a stored node made
-	// again.
+	// stored holds the CIDs of the stored nodes the batch read or copied;
+	// they join the lineage's set when the batch ends.
 	stored map[cid.Cid]struct{}
 }
 
@@ -430,25 +449,22 @@ func (b *batch) trim(root *node) (*node, error) {
 	return root, nil
 }
 
-// finish encodes every node the batch changed, children first, and marks as
-// stored the nodes whose CID is that of a stored node the batch read.
-func (b *batch) finish(n *node) {
+// finish encodes every node the batch changed, children first, and appends
+// to built every node of the batch in the tree.
+func (b *batch) finish(n *node, built []*node) []*node {
 	if n.tx != b.tx {
-		return
+		return built
 	}
 	if l := n.left.n; l != nil {
-		b.finish(l)
+		built = b.finish(l, built)
 	}
 	for i := range n.entries {
 		if r := n.entries[i].right.n; r != nil {
-			b.finish(r)
+			built = b.finish(r, built)
 		}
 	}
 	if !n.cid.Defined() {
 		n.encode()
 	}
-	if _, ok := b.stored[n.cid]; ok {
-		n.tx = 0
-		n.raw = nil
-	}
+	return append(built, n)
 }
