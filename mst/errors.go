@@ -45,6 +45,8 @@ var (
 
 // SkipAll is returned by a Walk or Blocks callback to stop the iteration
 // early; the walk then returns nil.
+//
+//lint:ignore ST1012 named like fs.SkipAll: a signal, not a failure.
 var SkipAll = errors.New("skip everything and stop the walk")
 
 // NodeError reports a node that could not be read: it names the node's CID.

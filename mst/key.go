@@ -24,7 +24,8 @@ const maxLayer = 128
 // zero bits of SHA-256(key), counted in 2-bit units. Layer 0 is the bottom of
 // the tree. Layer does not validate key.
 func Layer(key string) int {
-	sum := sha256.Sum256([]byte(key))
+	var buf [128]byte
+	sum := sha256.Sum256(append(buf[:0], key...))
 	return layerOfDigest(&sum)
 }
 
