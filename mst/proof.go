@@ -50,7 +50,11 @@ func (t *Tree) CIDsForPath(ctx context.Context, key string) ([]cid.Cid, error) {
 // must not be modified.
 func (t *Tree) CoveringProof(ctx context.Context, keys []string) (map[cid.Cid][]byte, error) {
 	out := make(map[cid.Cid][]byte)
+	nodes := make(map[cid.Cid]*node)
 	get := func(l link, layer int, isRoot bool) (*node, error) {
+		if n, ok := nodes[l.c]; ok && l.n == nil {
+			return n, nil
+		}
 		if l.n != nil {
 			n := l.n
 			if _, ok := out[n.cid]; !ok {
@@ -70,6 +74,7 @@ func (t *Tree) CoveringProof(ctx context.Context, keys []string) (map[cid.Cid][]
 			n.layer = 0
 		}
 		out[l.c] = data
+		nodes[l.c] = n
 		return n, nil
 	}
 	for _, key := range keys {
