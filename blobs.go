@@ -1,18 +1,228 @@
 package atlite
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/syntax"
 )
 
+// Blob limits and policies.
+const (
+	// DefaultBlobMaxBytes is the largest blob accepted, uploaded or fetched
+	// (arroba's BLOB_MAX_BYTES).
+	DefaultBlobMaxBytes = 100_000_000
+	// MaxVideoDuration is the longest video a blob may hold; exactly this
+	// long passes.
+	MaxVideoDuration = 3 * time.Minute
+	// DefaultBlobGracePeriod is how long an uploaded blob that no record
+	// cites is kept: the grace period to pass to [Store.GCBlobs].
+	DefaultBlobGracePeriod = time.Hour
+)
+
+// ErrBlobTooLarge is returned when a blob is larger than the limit that
+// applies: the upload or fetch limit, or a lexicon's maxSize.
+var ErrBlobTooLarge = errors.New("blob too large")
+
+// ErrBlobType is returned when a blob's MIME type is not in a lexicon's
+// accept list, or is not a valid MIME type.
+var ErrBlobType = errors.New("blob type not accepted")
+
+// ErrBlobTooLong is returned when a video blob is longer than
+// [MaxVideoDuration].
+var ErrBlobTooLong = errors.New("video too long")
+
+// ErrBlobInactive is returned when a remote blob is marked inactive (its URL
+// answered 4xx, or never answered); it is not fetched again.
+var ErrBlobInactive = errors.New("blob is inactive")
+
+// ErrBlobFetch is returned when a remote blob cannot be fetched: a bad URL,
+// a network error or timeout, a redirect to a non-HTTP scheme, or a response
+// status other than 2xx.
+var ErrBlobFetch = errors.New("cannot fetch blob")
+
+// BlobRefs returns the blobs a record cites, each once, sorted by their
+// binary form: maps with "$type": "blob" and a "ref" link, and legacy blob maps of
+// exactly a "cid" string and a "mimeType" string. record is a decoded
+// data-model value ([datamodel.Unmarshal]).
+func BlobRefs(record any) []cid.Cid {
+	var out []cid.Cid
+	seen := map[cid.Cid]bool{}
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		if depth > datamodel.MaxDepth {
+			return
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			if c, ok := blobRef(v); ok {
+				if !seen[c] {
+					seen[c] = true
+					out = append(out, c)
+				}
+				return
+			}
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(record, 0)
+	// Map iteration order is random: sort for a stable result.
+	slices.SortFunc(out, func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
+	return out
+}
+
+// blobRef returns the CID of a blob object m, if it is one.
+func blobRef(m map[string]any) (cid.Cid, bool) {
+	if t, ok := m["$type"]; ok {
+		if t != "blob" {
+			return cid.Undef, false
+		}
+		c, ok := m["ref"].(cid.Cid)
+		return c, ok && c.Defined()
+	}
+	if len(m) != 2 {
+		return cid.Undef, false
+	}
+	s, ok := m["cid"].(string)
+	if _, isStr := m["mimeType"].(string); !ok || !isStr {
+		return cid.Undef, false
+	}
+	c, err := datamodel.ParseCID(s)
+	return c, err == nil
+}
+
+// mayCiteBlobs reports whether the DAG-CBOR record could hold a blob object:
+// both kinds have a "mimeType" key, and "$type": "blob" has the text "blob".
+// It lets commits skip decoding records that cite no blob.
+func mayCiteBlobs(record []byte) bool {
+	return bytes.Contains(record, []byte("\x68mimeType")) || bytes.Contains(record, []byte("\x64blob"))
+}
+
+// recordBlobRefs decodes a DAG-CBOR record and returns the blobs it cites.
+func recordBlobRefs(record []byte) ([]cid.Cid, error) {
+	if !mayCiteBlobs(record) {
+		return nil, nil
+	}
+	v, err := datamodel.Unmarshal(record)
+	if err != nil {
+		return nil, err
+	}
+	return BlobRefs(v), nil
+}
+
+const insertBlobRefSQL = `INSERT INTO blob_refs (repo, path, cid, rev) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+
 // updateBlobRefs records, inside a commit's transaction, which blobs the
-// commit's records cite: references from created and updated records are
-// added, those of updated and deleted records (ops[i].Prev) are dropped.
-// writes[i] and ops are those of commitTx; an op is missing for a no-op
-// update, so match ops by path.
+// commit's records cite: the references of updated and deleted records are
+// dropped (by path, so the old record need not be read), and those of
+// created and updated records added. ops are those of commitTx, in write
+// order (a no-op update has no op); an op's record is found among writes by
+// its CID. The new rows get rev NULL; the blob_refs_rev trigger sets the
+// commit's rev when commitTx moves the repo's head.
+//
+// A record may cite a blob that is not stored here (never uploaded, or
+// served from elsewhere): the commit is accepted and the reference kept, so
+// that a later upload of that blob counts as cited; [Store.ListBlobs] lists
+// only stored blobs.
 func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, writes []commit.Write, ops []commit.Op) error {
+	var drop []any
+	var records map[cid.Cid][]byte
+	for _, w := range writes {
+		if w.Action != commit.Delete && mayCiteBlobs(w.Record) {
+			if records == nil {
+				records = map[cid.Cid][]byte{}
+			}
+			records[datamodel.CBORCID(w.Record)] = w.Record
+		}
+	}
+	for _, op := range ops {
+		if op.Action != commit.Create {
+			drop = append(drop, op.Path)
+		}
+	}
+	if len(drop) > 0 {
+		q := `DELETE FROM blob_refs WHERE repo = ? AND path IN (?` + strings.Repeat(", ?", len(drop)-1) + `)`
+		if _, err := tx.ExecContext(ctx, q, append([]any{repoID}, drop...)...); err != nil {
+			return fmt.Errorf("drop blob refs: %w", err)
+		}
+	}
+	if records == nil {
+		return nil
+	}
+	for _, op := range ops {
+		rec, ok := records[op.CID]
+		if !op.CID.Defined() || !ok {
+			continue
+		}
+		refs, err := recordBlobRefs(rec)
+		if err != nil {
+			return fmt.Errorf("blob refs of %s: %w", op.Path, err)
+		}
+		for _, c := range refs {
+			if _, err := tx.ExecContext(ctx, insertBlobRefSQL, repoID, op.Path, c.Bytes(), nil); err != nil {
+				return fmt.Errorf("add blob ref %s of %s: %w", c, op.Path, err)
+			}
+		}
+	}
+	return nil
+}
+
+// indexRepoBlobRefs rebuilds, inside tx, the blob references of a repo from
+// its current records (the records table and the blocks it points to), all
+// at rev. Import calls it after indexing the imported records.
+func (s *Store) indexRepoBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, rev syntax.TID) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_refs WHERE repo = ?`, repoID); err != nil {
+		return fmt.Errorf("drop blob refs: %w", err)
+	}
+	const q = `SELECT r.collection, r.rkey, b.data FROM records r JOIN blocks b ON b.k = r.k AND b.cid = r.cid WHERE r.repo = ?`
+	rows, err := tx.QueryxContext(ctx, q, repoID)
+	if err != nil {
+		return fmt.Errorf("read records: %w", err)
+	}
+	defer rows.Close()
+	type ref struct {
+		path string
+		c    cid.Cid
+	}
+	var refs []ref
+	for rows.Next() {
+		var coll, rkey string
+		var data []byte
+		if err := rows.Scan(&coll, &rkey, &data); err != nil {
+			return fmt.Errorf("read records: %w", err)
+		}
+		cs, err := recordBlobRefs(data)
+		if err != nil {
+			return fmt.Errorf("blob refs of %s/%s: %w", coll, rkey, err)
+		}
+		for _, c := range cs {
+			refs = append(refs, ref{coll + "/" + rkey, c})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read records: %w", err)
+	}
+	rows.Close()
+	for _, r := range refs {
+		if _, err := tx.ExecContext(ctx, insertBlobRefSQL, repoID, r.path, r.c.Bytes(), rev.String()); err != nil {
+			return fmt.Errorf("add blob ref %s of %s: %w", r.c, r.path, err)
+		}
+	}
 	return nil
 }

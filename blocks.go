@@ -1,6 +1,7 @@
 package atlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -21,10 +22,6 @@ type Block struct {
 	Data []byte
 }
 
-var errNoRows = sql.ErrNoRows
-
-func datamodelCID(b []byte) cid.Cid { return datamodel.CBORCID(b) }
-
 // blockKey is the blocks.k column for c: the first 8 bytes of its digest.
 func blockKey(c cid.Cid) int64 {
 	b := c.Bytes()
@@ -40,21 +37,67 @@ func blockKey(c cid.Cid) int64 {
 	return int64(binary.BigEndian.Uint64(d[:]))
 }
 
-const insertBlockSQL = `INSERT INTO blocks (k, cid, data) SELECT ?1, ?2, ?3
-WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE k = ?1 AND cid = ?2)`
+const (
+	insertBlockSQL    = `INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?) ON CONFLICT (k) DO NOTHING`
+	cidAtKSQL         = `SELECT cid FROM blocks WHERE k = ?`
+	insertOverflowSQL = `INSERT OR IGNORE INTO blocks_overflow (cid, data) VALUES (?, ?)`
+	getBlockSQL       = `SELECT cid, data FROM blocks WHERE k = ?`
+	getOverflowSQL    = `SELECT data FROM blocks_overflow WHERE cid = ?`
+)
+
+// blockWriter stores blocks inside one write transaction.
+type blockWriter struct {
+	ins, at, ov *sqlx.Stmt
+}
+
+func (s *Store) blockWriter(ctx context.Context, tx *sqlx.Tx) *blockWriter {
+	return &blockWriter{
+		ins: tx.StmtxContext(ctx, s.stmts.insertBlock),
+		at:  tx.StmtxContext(ctx, s.stmts.cidAtK),
+		ov:  tx.StmtxContext(ctx, s.stmts.insertOverflow),
+	}
+}
+
+// put stores a block unless it is stored already: one unique-index insert
+// in the common case; when the key is taken, a look at which CID holds it,
+// and the overflow table if it is another one.
+func (w *blockWriter) put(ctx context.Context, c cid.Cid, data []byte) error {
+	cb := c.Bytes()
+	k := blockKey(c)
+	res, err := w.ins.ExecContext(ctx, k, cb, data)
+	if err != nil {
+		return fmt.Errorf("put block %s: %w", c, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var have []byte
+	if err := w.at.QueryRowxContext(ctx, k).Scan(&have); err != nil {
+		return fmt.Errorf("put block %s: %w", c, err)
+	}
+	if bytes.Equal(have, cb) {
+		return nil // stored already
+	}
+	if _, err := w.ov.ExecContext(ctx, cb, data); err != nil {
+		return fmt.Errorf("put block %s: %w", c, err)
+	}
+	return nil
+}
 
 // putBlocks stores blocks that are not stored yet, inside tx.
 func (s *Store) putBlocks(ctx context.Context, tx *sqlx.Tx, blocks []Block) error {
-	st := tx.StmtxContext(ctx, s.stmts.insertBlock)
+	w := s.blockWriter(ctx, tx)
 	for _, b := range blocks {
-		if _, err := st.ExecContext(ctx, blockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
-			return fmt.Errorf("put block %s: %w", b.CID, err)
+		if err := w.put(ctx, b.CID, b.Data); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-const getBlockSQL = `SELECT data FROM blocks WHERE k = ? AND cid = ?`
+var errNoRows = sql.ErrNoRows
+
+func datamodelCID(b []byte) cid.Cid { return datamodel.CBORCID(b) }
 
 // txBlocks reads blocks through a transaction; it implements mst.BlockSource.
 // When cache is set, blocks are looked up there first and added to it when
@@ -63,12 +106,13 @@ type txBlocks struct {
 	s     *Store
 	tx    *sqlx.Tx
 	st    *sqlx.Stmt
+	ov    *sqlx.Stmt
 	cache *lru.Cache[cid.Cid, []byte]
 }
 
 // txBlocks reads blocks inside a write transaction.
 func (s *Store) txBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
-	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlock)}
+	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlock), ov: tx.StmtxContext(ctx, s.stmts.getOverflow)}
 }
 
 // cachedBlocks reads MST nodes inside a write transaction through the node
@@ -92,7 +136,7 @@ func (s *Store) cacheNodes(blocks []Block) {
 
 // viewBlocks reads blocks inside a read transaction.
 func (s *Store) viewBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
-	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlockR)}
+	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlockR), ov: tx.StmtxContext(ctx, s.stmts.getOverflowR)}
 }
 
 // GetBlock returns the block's bytes, or an error wrapping ErrNotFound.
@@ -102,16 +146,30 @@ func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 			return data, nil
 		}
 	}
-	var data []byte
-	err := b.st.QueryRowxContext(ctx, blockKey(c), c.Bytes()).Scan(&data)
+	data, err := readBlock(ctx, b.st, b.ov, c)
+	if err != nil {
+		return nil, err
+	}
+	if b.cache != nil {
+		b.cache.Add(c, data)
+	}
+	return data, nil
+}
+
+// readBlock looks c up by its key, then in the overflow table when another
+// CID holds the key.
+func readBlock(ctx context.Context, st, ov *sqlx.Stmt, c cid.Cid) ([]byte, error) {
+	var have, data []byte
+	cb := c.Bytes()
+	err := st.QueryRowxContext(ctx, blockKey(c)).Scan(&have, &data)
+	if err == nil && !bytes.Equal(have, cb) {
+		err = ov.QueryRowxContext(ctx, cb).Scan(&data)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get block %s: %w", c, err)
-	}
-	if b.cache != nil {
-		b.cache.Add(c, data)
 	}
 	return data, nil
 }
@@ -123,15 +181,7 @@ func (s *Store) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, err
 	}
 	defer done()
-	var data []byte
-	err = s.stmts.getBlockR.QueryRowxContext(ctx, blockKey(c), c.Bytes()).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get block %s: %w", c, err)
-	}
-	return data, nil
+	return readBlock(ctx, s.stmts.getBlockR, s.stmts.getOverflowR, c)
 }
 
 // HasBlock reports whether the block c is stored.
@@ -171,13 +221,19 @@ func (s *Store) GetBlocks(ctx context.Context, cids []cid.Cid) (found []Block, m
 
 // stmts are the statements prepared once at Open for the hot paths.
 type stmts struct {
-	insertBlock  *sqlx.Stmt // on the write handle
-	getBlock     *sqlx.Stmt // on the write handle, for reads inside commits
-	insertEvent  *sqlx.Stmt
-	upsertRecord *sqlx.Stmt
-	deleteRecord *sqlx.Stmt
-	getBlockR    *sqlx.Stmt // on the read pool
-	all          []*sqlx.Stmt
+	insertBlock    *sqlx.Stmt // on the write handle
+	cidAtK         *sqlx.Stmt
+	insertOverflow *sqlx.Stmt
+	getBlock       *sqlx.Stmt // on the write handle, for reads inside commits
+	getOverflow    *sqlx.Stmt
+	getOverflowR   *sqlx.Stmt // on the read pool
+	insertEvent    *sqlx.Stmt
+	upsertRecord   *sqlx.Stmt
+	deleteRecord   *sqlx.Stmt
+	head           *sqlx.Stmt
+	moveHead       *sqlx.Stmt
+	getBlockR      *sqlx.Stmt // on the read pool
+	all            []*sqlx.Stmt
 }
 
 func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {
@@ -196,10 +252,16 @@ func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {
 		return p
 	}
 	st.insertBlock = prep(w, insertBlockSQL)
+	st.cidAtK = prep(w, cidAtKSQL)
+	st.insertOverflow = prep(w, insertOverflowSQL)
 	st.getBlock = prep(w, getBlockSQL)
+	st.getOverflow = prep(w, getOverflowSQL)
+	st.getOverflowR = prep(r, getOverflowSQL)
 	st.insertEvent = prep(w, insertEventSQL)
 	st.upsertRecord = prep(w, upsertRecordSQL)
 	st.deleteRecord = prep(w, deleteRecordSQL)
+	st.head = prep(w, headSQL)
+	st.moveHead = prep(w, moveHeadSQL)
 	st.getBlockR = prep(r, getBlockSQL)
 	if firstErr != nil {
 		st.close()

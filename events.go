@@ -154,15 +154,14 @@ func (e *Event) decodeBody(b []byte) error {
 	return nil
 }
 
-const insertEventSQL = `INSERT INTO events (seq, did, kind, time, rev, body) VALUES (?, ?, ?, ?, ?, ?)`
+// insertEventSQL allocates the event's seq (the last seq plus one; the write
+// transaction holds the file's write lock, so no other writer can take it)
+// and stores the event in one statement.
+const insertEventSQL = `INSERT INTO events (seq, did, kind, time, rev, body)
+VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq`
 
 // writeEvent allocates the event's seq and stores it, inside tx.
 func (s *Store) writeEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
-	seq, err := allocSeq(ctx, tx, SubscribeReposNSID)
-	if err != nil {
-		return err
-	}
-	e.Seq = seq
 	if e.Time.IsZero() {
 		e.Time = s.now().UTC()
 	}
@@ -174,8 +173,8 @@ func (s *Store) writeEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
 	if e.Rev.String() != "" {
 		rev = e.Rev.String()
 	}
-	if _, err := tx.StmtxContext(ctx, s.stmts.insertEvent).ExecContext(ctx, e.Seq, e.DID.String(), string(e.Kind), e.Time.UnixMicro(), rev, body); err != nil {
-		return fmt.Errorf("insert event %d: %w", e.Seq, err)
+	if err := tx.StmtxContext(ctx, s.stmts.insertEvent).QueryRowxContext(ctx, e.DID.String(), string(e.Kind), e.Time.UnixMicro(), rev, body).Scan(&e.Seq); err != nil {
+		return fmt.Errorf("insert event: %w", err)
 	}
 	return nil
 }

@@ -179,13 +179,10 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 	// canonical and hash-checked (mst checks), every record present. Copy
 	// what the repo reaches into blocks.
 	tree := mst.Load(src, cmt.Data)
-	put := tx.StmtxContext(ctx, s.stmts.insertBlock)
+	bw := s.blockWriter(ctx, tx)
 	copyBlock := func(c cid.Cid, data []byte) error {
 		res.Blocks++
-		if _, err := put.ExecContext(ctx, blockKey(c), c.Bytes(), data); err != nil {
-			return fmt.Errorf("put block %s: %w", c, err)
-		}
-		return nil
+		return bw.put(ctx, c, data)
 	}
 	if err := copyBlock(roots[0], cb); err != nil {
 		return res, Event{}, err

@@ -43,9 +43,10 @@ func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection, rkey 
 		return nil, err
 	}
 	defer done()
-	const q = `SELECT r.collection, r.rkey, r.cid, b.data FROM repos p
+	const q = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM repos p
 JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?
-JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 WHERE p.did = ?`
 	var row recordRow
 	if err := s.r.GetContext(ctx, &row, q, collection, rkey, did.String()); err != nil {
@@ -88,16 +89,19 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection stri
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
-	const qAsc = `SELECT r.collection, r.rkey, r.cid, b.data FROM records r
-JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+	const qAsc = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey > ?
 ORDER BY r.rkey LIMIT ?`
-	const qDescFrom = `SELECT r.collection, r.rkey, r.cid, b.data FROM records r
-JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+	const qDescFrom = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey < ?
 ORDER BY r.rkey DESC LIMIT ?`
-	const qDesc = `SELECT r.collection, r.rkey, r.cid, b.data FROM records r
-JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+	const qDesc = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?
 ORDER BY r.rkey DESC LIMIT ?`
 	var rows []recordRow

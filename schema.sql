@@ -33,14 +33,23 @@ CREATE INDEX repos_handle ON repos (handle);
 -- blocks: content-addressed blocks (commits, MST nodes, records), each stored
 -- once for the whole file whichever repos reference it. The rowid grows with
 -- inserts; k is the first 8 bytes of the CID's sha2-256 digest as a signed
--- big-endian integer, a compact index key (a lookup checks cid too).
+-- big-endian integer, a compact unique key (a lookup checks cid too). Two
+-- different CIDs whose digests share their first 8 bytes (odds about
+-- N^2/2^65 for N blocks) cannot both have a row here: the second one goes to
+-- blocks_overflow.
 CREATE TABLE blocks (
 	id   INTEGER PRIMARY KEY,
 	k    INTEGER NOT NULL,
 	cid  BLOB    NOT NULL,
 	data BLOB    NOT NULL
 );
-CREATE INDEX blocks_k ON blocks (k);
+CREATE UNIQUE INDEX blocks_k ON blocks (k);
+
+-- blocks_overflow: blocks whose k is taken by another CID in blocks.
+CREATE TABLE blocks_overflow (
+	cid  BLOB PRIMARY KEY,
+	data BLOB NOT NULL
+) WITHOUT ROWID;
 
 -- records: the current records of each repo, from (repo, collection, rkey) to
 -- the record's CID; kept in step with the MST in the same transaction so
@@ -55,13 +64,16 @@ CREATE TABLE records (
 ) WITHOUT ROWID;
 
 -- sequences: gapless counters by NSID; next is the next value to hand out.
--- The firehose counter is com.atproto.sync.subscribeRepos.
+-- The firehose's own sequence (com.atproto.sync.subscribeRepos) is not kept
+-- here: it is events.seq, allocated as max(seq) + 1 by the transaction that
+-- writes the event.
 CREATE TABLE sequences (
 	nsid TEXT    PRIMARY KEY,
 	next INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- events: the event stream (subscribeRepos), one row per sequence number.
+-- events: the event stream (subscribeRepos), one row per sequence number;
+-- seqs run 1, 2, 3, ... with no gap.
 -- kind is commit, identity, account or sync; body is the DAG-CBOR map of the
 -- kind's fields (for commits: rev, since, commit, prevData, ops and the CIDs
 -- of the blocks a firehose frame carries, which live in blocks).
@@ -96,3 +108,53 @@ CREATE TABLE remote_blob_repos (
 	did  TEXT NOT NULL,
 	PRIMARY KEY (url, did)
 ) WITHOUT ROWID;
+
+-- ---------------------------------------------------------------------------
+-- Local blobs (blobs.go, blobs_local.go). Uploaded blob bytes live in this
+-- file, content-addressed and shared by every repo of the file.
+-- ---------------------------------------------------------------------------
+
+-- blobs: one row per stored blob. cid is the raw-codec CID, NULL while an
+-- upload is in progress (its chunks are being written). uploaded is the time
+-- of the last upload of these bytes, or of the last chunk written for an
+-- upload in progress: the grace period of GCBlobs starts there.
+CREATE TABLE blobs (
+	id        INTEGER PRIMARY KEY,
+	cid       BLOB    UNIQUE,
+	mime_type TEXT    NOT NULL,
+	size      INTEGER NOT NULL,          -- bytes (so far, while uploading)
+	uploaded  INTEGER NOT NULL
+);
+CREATE INDEX blobs_uploaded ON blobs (uploaded);
+
+-- blob_chunks: a blob's bytes in chunks of 256 KiB (the last one shorter),
+-- n = 0, 1, ... A rowid table: chunks are large, so they stay out of the
+-- index b-tree.
+CREATE TABLE blob_chunks (
+	blob INTEGER NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+	n    INTEGER NOT NULL,
+	data BLOB    NOT NULL,
+	PRIMARY KEY (blob, n)
+);
+
+-- blob_refs: the blobs each current record cites (maps with $type "blob"
+-- and a ref link, and legacy {cid, mimeType} maps), kept in step with the
+-- records in the commit transaction. cid need not be stored here (a record
+-- may cite a blob never uploaded, or one served elsewhere). rev is the rev
+-- of the commit that wrote the record; rows are inserted with rev NULL and
+-- the trigger below sets it when the same transaction moves the repo's rev.
+CREATE TABLE blob_refs (
+	repo INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,
+	path TEXT    NOT NULL,               -- collection/rkey of the record
+	cid  BLOB    NOT NULL,
+	rev  TEXT,
+	PRIMARY KEY (repo, path, cid)
+) WITHOUT ROWID;
+CREATE INDEX blob_refs_cid ON blob_refs (cid);
+CREATE INDEX blob_refs_repo_cid ON blob_refs (repo, cid);
+CREATE INDEX blob_refs_norev ON blob_refs (repo) WHERE rev IS NULL;
+
+CREATE TRIGGER blob_refs_rev AFTER UPDATE OF rev ON repos
+BEGIN
+	UPDATE blob_refs SET rev = NEW.rev WHERE repo = NEW.id AND rev IS NULL;
+END;

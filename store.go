@@ -40,6 +40,14 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 	// DefaultReadConns is the size of the read connection pool.
 	DefaultReadConns = 4
+	// DefaultCacheSize is the write connection's page cache: 32 MiB.
+	DefaultCacheSize = 32 << 20
+	// DefaultMmapSize is how much of the file the read connections map:
+	// 256 MiB of address space, shared with the OS page cache.
+	DefaultMmapSize = 256 << 20
+	// DefaultCheckpointPages lets the WAL grow to 8192 pages (32 MiB with
+	// 4 KiB pages) between checkpoints; SQLite's default is 1000.
+	DefaultCheckpointPages = 8192
 	// DefaultNodeCacheSize is the number of MST nodes the commit path keeps
 	// in memory: the paths the last commits touched (a few MB).
 	DefaultNodeCacheSize = 16384
@@ -83,6 +91,22 @@ type Options struct {
 	// Now returns the current time, for event timestamps and revs.
 	// Default: time.Now.
 	Now func() time.Time
+
+	// CacheSize is SQLite's page cache of the write connection, in bytes;
+	// commits touch random pages of the block index, so a cache that holds
+	// the index saves a read syscall a block. Default: DefaultCacheSize.
+	CacheSize int64
+
+	// MmapSize is how much of the file read connections map into memory
+	// (PRAGMA mmap_size), in bytes; 0 means DefaultMmapSize, negative
+	// disables it.
+	MmapSize int64
+
+	// CheckpointPages is the WAL size, in pages, past which a commit copies
+	// the WAL back into the database file (PRAGMA wal_autocheckpoint). Commits
+	// rewrite the same hot pages, so a larger WAL coalesces more writes.
+	// Default: DefaultCheckpointPages.
+	CheckpointPages int
 
 	// NodeCacheSize is the number of MST nodes kept decoded-ready in memory
 	// for commits (blocks are immutable, so the cache is always correct).
@@ -132,6 +156,15 @@ func Open(path string, opts *Options) (*Store, error) {
 	if o.ReadConns <= 0 {
 		o.ReadConns = DefaultReadConns
 	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.MmapSize == 0 {
+		o.MmapSize = DefaultMmapSize
+	}
+	if o.CheckpointPages <= 0 {
+		o.CheckpointPages = DefaultCheckpointPages
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -167,6 +200,8 @@ func Open(path string, opts *Options) (*Store, error) {
 		wq[k] = v
 	}
 	wq.Set("_txlock", "immediate")
+	wq.Add("_pragma", fmt.Sprintf("cache_size(%d)", -o.CacheSize/1024))
+	wq.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", o.CheckpointPages))
 
 	w, err := sqlx.Open("sqlite", base+wq.Encode())
 	if err != nil {
@@ -196,6 +231,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		rq[k] = v
 	}
 	rq.Add("_pragma", "query_only(1)")
+	if o.MmapSize > 0 {
+		rq.Add("_pragma", fmt.Sprintf("mmap_size(%d)", o.MmapSize))
+	}
 	r, err := sqlx.Open("sqlite", base+rq.Encode())
 	if err != nil {
 		w.Close()

@@ -2,6 +2,7 @@ package atlite_test
 
 import (
 	"context"
+	"encoding/binary"
 	"database/sql"
 	"errors"
 	"os"
@@ -11,6 +12,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -126,6 +128,10 @@ func TestSequences(t *testing.T) {
 	}
 	if got, _ := s.AllocateSeq(ctx, "other"); got != 1 {
 		t.Errorf("AllocateSeq(other) = %d, want 1", got)
+	}
+	// The event stream's seqs belong to its events.
+	if _, err := s.AllocateSeq(ctx, atlite.SubscribeReposNSID); err == nil {
+		t.Error("AllocateSeq(subscribeRepos) = nil error, want a refusal")
 	}
 }
 
@@ -295,5 +301,51 @@ func TestEncryptedKeys(t *testing.T) {
 	r, err = right.LoadRepo(ctx, d.String())
 	if err != nil || r.SigningKey.DIDKey() != testutil.TestKey(t).PublicKey().DIDKey() {
 		t.Errorf("LoadRepo with KEK = %+v, %v", r, err)
+	}
+}
+
+// TestBlockKeyCollision plants a row whose 64-bit key equals that of a
+// record about to be committed but holds another CID, and checks that the
+// record still round-trips (through blocks_overflow).
+func TestBlockKeyCollision(t *testing.T) {
+	s, path := testutil.MustOpenFileStore(t, nil)
+	did := newRepo(t, s, "did:web:user.com")
+	fooBar := cborCID(t, map[string]any{"foo": "bar"})
+	k := int64(binary.BigEndian.Uint64(fooBar.Bytes()[4:12]))
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := cborCID(t, "some other block")
+	if _, err := db.Exec(`INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?)`, k, fake.Bytes(), []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	w := mustWrite(t, commit.Create, "com.example.coll", "x", map[string]any{"foo": "bar"})
+	if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.GetRecord(ctx, did, "com.example.coll", "x")
+	if err != nil || rec.CID != fooBar || string(rec.Data) != "\xa1cfoocbar" {
+		t.Fatalf("GetRecord = %+v, %v", rec, err)
+	}
+	if b, err := s.GetBlock(ctx, fooBar); err != nil || string(b) != "\xa1cfoocbar" {
+		t.Errorf("GetBlock(record) = %q, %v", b, err)
+	}
+	recs, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{})
+	if err != nil || len(recs) != 1 || string(recs[0].Data) != "\xa1cfoocbar" {
+		t.Errorf("ListRecords = %+v, %v", recs, err)
+	}
+	// Storing it again is a no-op.
+	if _, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "y", map[string]any{"foo": "bar"})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, _ = sql.Open("sqlite", path)
+	defer db.Close()
+	var n int
+	db.QueryRow(`SELECT count(*) FROM blocks_overflow`).Scan(&n)
+	if n != 1 {
+		t.Errorf("blocks_overflow has %d rows, want 1", n)
 	}
 }

@@ -111,7 +111,10 @@ type headRow struct {
 	Status       *string `db:"status"`
 }
 
-const headSQL = `SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`
+const (
+	headSQL     = `SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`
+	moveHeadSQL = `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`
+)
 
 // signingKey returns the repo's private signing key, decrypting and caching it.
 func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.PrivateKey, error) {
@@ -128,7 +131,7 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 
 func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions) (*CommitResult, Event, []Block, error) {
 	var h headRow
-	if err := tx.GetContext(ctx, &h, headSQL, did.String()); err != nil {
+	if err := tx.StmtxContext(ctx, s.stmts.head).GetContext(ctx, &h, did.String()); err != nil {
 		if isNoRows(err) {
 			return nil, Event{}, nil, fmt.Errorf("repo %s: %w", did, ErrNotFound)
 		}
@@ -234,9 +237,8 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	if err := s.updateBlobRefs(ctx, tx, h.ID, writes, ops); err != nil {
 		return nil, Event{}, nil, err
 	}
-	const moveHead = `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`
 	now := s.now().UTC()
-	if _, err := tx.ExecContext(ctx, moveHead, cc.Bytes(), root.Bytes(), cmt.Rev.String(), now.UnixMicro(), h.ID); err != nil {
+	if _, err := tx.StmtxContext(ctx, s.stmts.moveHead).ExecContext(ctx, cc.Bytes(), root.Bytes(), cmt.Rev.String(), now.UnixMicro(), h.ID); err != nil {
 		return nil, Event{}, nil, fmt.Errorf("move head: %w", err)
 	}
 	proofs, err := tree.proofs(ctx, ops)

@@ -50,9 +50,11 @@ func post(i int) map[string]any {
 // repoRecords posts, and returns its path.
 func template(b *testing.B) string {
 	templateOnce.Do(func() {
-		// The template is kept between runs, keyed by the schema version and
+		// The template is kept between runs, keyed by the schema text and
 		// size; ATLITE_BENCH_REBUILD=1 rebuilds it.
-		templateDir = filepath.Join(os.TempDir(), fmt.Sprintf("atlite-bench-v%d-%d", atlite.SchemaVersion, repoRecords))
+		schema, _ := os.ReadFile("../schema.sql")
+		sum := sha256.Sum256(schema)
+		templateDir = filepath.Join(os.TempDir(), fmt.Sprintf("atlite-bench-%x-%d", sum[:6], repoRecords))
 		path := filepath.Join(templateDir, "template.db")
 		if _, err := os.Stat(path + ".done"); err == nil && os.Getenv("ATLITE_BENCH_REBUILD") == "" {
 			return
@@ -188,64 +190,122 @@ func commitShape(b *testing.B) []int {
 // atlite's bookkeeping (head, records index, sequence, event) and its MST
 // work cost.
 func BenchmarkFloorCommit(b *testing.B) {
-	sizes := commitShape(b)
+	f := newFloor(b, commitShape(b), false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		f.commit(b)
+	}
+	b.ReportMetric(float64(len(f.bufs)), "blocks/op")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+}
+
+// floor is a bare SQLite database shaped like atlite's blocks table.
+type floor struct {
+	db   *sql.DB
+	ins  *sql.Stmt
+	key  keys.PrivateKey
+	bufs [][]byte
+}
+
+// newFloor opens the floor database with SQLite's default settings (WAL,
+// synchronous=NORMAL), or, when tuned, with atlite's page cache and
+// checkpoint size too.
+func newFloor(b *testing.B, sizes []int, tuned bool) *floor {
 	dir := b.TempDir()
-	db, err := sql.Open("sqlite", "file:"+dir+"/floor.db?_pragma=journal_mode(wal)&_pragma=synchronous(normal)&_pragma=busy_timeout(5000)&_txlock=immediate")
+	dsn := "file:" + dir + "/floor.db?_pragma=journal_mode(wal)&_pragma=synchronous(normal)&_pragma=busy_timeout(5000)&_txlock=immediate"
+	if tuned {
+		dsn += fmt.Sprintf("&_pragma=cache_size(%d)&_pragma=wal_autocheckpoint(%d)", -atlite.DefaultCacheSize/1024, atlite.DefaultCheckpointPages)
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(`CREATE TABLE blocks (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
-CREATE INDEX blocks_k ON blocks (k)`); err != nil {
+CREATE UNIQUE INDEX blocks_k ON blocks (k)`); err != nil {
 		b.Fatal(err)
 	}
-	ins, err := db.Prepare(`INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?)`)
+	ins, err := db.Prepare(`INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?) ON CONFLICT (k) DO NOTHING`)
 	if err != nil {
 		b.Fatal(err)
 	}
 	// Pre-fill with as many blocks as the 100k-record repo holds.
-	prefill := func(n int) {
-		tx, _ := db.Begin()
-		st := tx.Stmt(ins)
-		buf := make([]byte, 300)
-		for i := 0; i < n; i++ {
-			rand.Read(buf)
-			h := sha256.Sum256(buf)
-			st.Exec(int64(binary.BigEndian.Uint64(h[:8])), h[:], buf)
-		}
-		tx.Commit()
+	tx, _ := db.Begin()
+	st := tx.Stmt(ins)
+	buf := make([]byte, 300)
+	for i := 0; i < repoRecords*14/10; i++ {
+		rand.Read(buf)
+		h := sha256.Sum256(buf)
+		st.Exec(int64(binary.BigEndian.Uint64(h[:8])), h[:], buf)
 	}
-	prefill(repoRecords * 14 / 10)
+	tx.Commit()
 	key, _ := keys.K256FromSeed(2349872879569)
-	bufs := make([][]byte, len(sizes))
-	for i, n := range sizes {
-		bufs[i] = make([]byte, n)
+	f := &floor{db: db, ins: ins, key: key}
+	for _, n := range sizes {
+		f.bufs = append(f.bufs, make([]byte, n))
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
+	return f
+}
+
+// commit runs one floor transaction: the blocks and one signature.
+func (f *floor) commit(b *testing.B) {
+	tx, err := f.db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := tx.Stmt(f.ins)
+	for _, buf := range f.bufs {
+		rand.Read(buf[:32])
+		h := sha256.Sum256(buf)
+		if _, err := st.Exec(int64(binary.BigEndian.Uint64(h[:8])), h[:], buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := f.key.Sign(f.bufs[len(f.bufs)-1]); err != nil {
+		b.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkCommitVsFloor interleaves one atlite single-record commit and one
+// floor transaction per iteration, so that the load of a shared machine
+// weighs on both alike, and reports each one's time and their ratio. The
+// floor runs with SQLite's defaults ("default") or with atlite's page cache
+// and checkpoint settings ("tuned").
+func BenchmarkCommitVsFloor(b *testing.B) {
+	for _, tuned := range []bool{false, true} {
+		name := "default"
+		if tuned {
+			name = "tuned"
+		}
+		b.Run(name, func(b *testing.B) { commitVsFloor(b, tuned) })
+	}
+}
+
+func commitVsFloor(b *testing.B, tuned bool) {
+	f := newFloor(b, commitShape(b), tuned)
+	s := openCopy(b)
+	var ta, tf time.Duration
+	i := 0
 	for b.Loop() {
-		tx, err := db.Begin()
-		if err != nil {
+		w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
+		t0 := time.Now()
+		if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
 			b.Fatal(err)
 		}
-		st := tx.Stmt(ins)
-		for _, buf := range bufs {
-			rand.Read(buf[:32])
-			h := sha256.Sum256(buf)
-			if _, err := st.Exec(int64(binary.BigEndian.Uint64(h[:8])), h[:], buf); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if _, err := key.Sign(bufs[len(bufs)-1]); err != nil {
-			b.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
+		t1 := time.Now()
+		f.commit(b)
+		tf += time.Since(t1)
+		ta += t1.Sub(t0)
+		i++
 	}
-	b.ReportMetric(float64(len(sizes)), "blocks/op")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+	b.ReportMetric(float64(ta.Nanoseconds())/float64(b.N), "ns/atlite-commit")
+	b.ReportMetric(float64(tf.Nanoseconds())/float64(b.N), "ns/floor-commit")
+	b.ReportMetric(float64(ta)/float64(tf), "ratio")
 }
 
 // BenchmarkExport: full CAR export of the 100k-record repo.
