@@ -2,8 +2,8 @@ package atlite_test
 
 import (
 	"context"
-	"encoding/binary"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
