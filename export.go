@@ -95,12 +95,16 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		if err := put(head, cb); err != nil {
 			return err
 		}
-		tree := mst.Load(src, data)
 		if o.Since == "" {
-			if err := tree.Blocks(ctx, src, put); err != nil {
+			pf, err := s.prefetcher(ctx, tx)
+			if err != nil {
+				return err
+			}
+			defer pf.close()
+			if err := mst.Load(pf, data).Blocks(ctx, pf.records(), put); err != nil {
 				return fmt.Errorf("walk repo: %w", err)
 			}
-		} else if err := s.exportSince(ctx, tx, src, did, o.Since, tree, put); err != nil {
+		} else if err := s.exportSince(ctx, tx, src, did, o.Since, mst.Load(src, data), put); err != nil {
 			return err
 		}
 		return carw.Flush()

@@ -1,6 +1,7 @@
 package atlite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,10 +75,16 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader, opts *ImportOptions)
 }
 
 const (
-	createStageSQL = `CREATE TEMP TABLE IF NOT EXISTS import_stage (cid BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID`
+	// The stage is a plain append-only table while the CAR streams in; its
+	// index is built afterwards, which sorts once instead of inserting at
+	// random places for every block.
+	createStageSQL = `CREATE TEMP TABLE IF NOT EXISTS import_stage (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL)`
 	clearStageSQL  = `DELETE FROM temp.import_stage`
-	stageBlockSQL  = `INSERT OR IGNORE INTO temp.import_stage (cid, data) VALUES (?, ?)`
-	stagedSQL      = `SELECT data FROM temp.import_stage WHERE cid = ?`
+	dropStageKSQL  = `DROP INDEX IF EXISTS temp.import_stage_k`
+	indexStageSQL  = `CREATE INDEX temp.import_stage_k ON import_stage (k)`
+	stageBlockSQL  = `INSERT INTO temp.import_stage (k, cid, data) VALUES (?, ?, ?)`
+	stagedSQL      = `SELECT cid, data FROM temp.import_stage WHERE k = ?`
+	stagedManySQL  = `SELECT cid, data FROM temp.import_stage WHERE k IN (SELECT value FROM json_each(?))`
 )
 
 // stageBlocks reads blocks from the staging table.
@@ -86,12 +93,25 @@ type stageBlocks struct {
 }
 
 func (b *stageBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	var data []byte
-	err := b.st.QueryRowxContext(ctx, c.Bytes()).Scan(&data)
-	if isNoRows(err) {
-		return nil, fmt.Errorf("block %s: %w", c, mst.ErrNotFound)
+	rows, err := b.st.QueryxContext(ctx, blockKey(c))
+	if err != nil {
+		return nil, err
 	}
-	return data, err
+	defer rows.Close()
+	cb := c.Bytes()
+	for rows.Next() {
+		var have, data []byte
+		if err := rows.Scan(&have, &data); err != nil {
+			return nil, err
+		}
+		if bytes.Equal(have, cb) {
+			return data, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("block %s: %w", c, mst.ErrNotFound)
 }
 
 func invalidCAR(format string, args ...any) error {
@@ -100,7 +120,7 @@ func invalidCAR(format string, args ...any) error {
 
 func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o ImportOptions) (ImportResult, Event, error) {
 	var res ImportResult
-	for _, q := range []string{createStageSQL, clearStageSQL} {
+	for _, q := range []string{createStageSQL, clearStageSQL, dropStageKSQL} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return res, Event{}, fmt.Errorf("stage: %w", err)
 		}
@@ -128,9 +148,12 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 		if err != nil {
 			return res, Event{}, fmt.Errorf("%w: %v", ErrInvalidCAR, err)
 		}
-		if _, err := stage.ExecContext(ctx, b.CID.Bytes(), b.Data); err != nil {
+		if _, err := stage.ExecContext(ctx, blockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
 			return res, Event{}, fmt.Errorf("stage block: %w", err)
 		}
+	}
+	if _, err := tx.ExecContext(ctx, indexStageSQL); err != nil {
+		return res, Event{}, fmt.Errorf("index stage: %w", err)
 	}
 	staged, err := tx.PreparexContext(ctx, stagedSQL)
 	if err != nil {
@@ -175,22 +198,7 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 		}
 	}
 
-	// Walk the whole tree from the staged blocks: every node must be there,
-	// canonical and hash-checked (mst checks), every record present. Copy
-	// what the repo reaches into blocks.
-	tree := mst.Load(src, cmt.Data)
-	bw := s.blockWriter(ctx, tx)
-	copyBlock := func(c cid.Cid, data []byte) error {
-		res.Blocks++
-		return bw.put(ctx, c, data)
-	}
-	if err := copyBlock(roots[0], cb); err != nil {
-		return res, Event{}, err
-	}
-	if err := tree.Blocks(ctx, src, copyBlock); err != nil {
-		return res, Event{}, fmt.Errorf("%w: repo tree: %v", ErrInvalidCAR, err)
-	}
-
+	// The repo row first: the record index refers to it.
 	now := s.now().UTC()
 	var repoID int64
 	if exists {
@@ -225,19 +233,58 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(strin
 			return res, Event{}, err
 		}
 	}
-	up := tx.StmtxContext(ctx, s.stmts.upsertRecord)
-	err = tree.Walk(ctx, "", func(e mst.Entry) error {
-		coll, rkey, ok := strings.Cut(e.Key, "/")
-		if !ok {
-			return invalidCAR("record key %q has no collection", e.Key)
-		}
-		res.Records++
-		_, err := up.ExecContext(ctx, repoID, coll, rkey, e.Value.Bytes(), blockKey(e.Value))
-		return err
-	})
+
+	// Walk the whole tree once from the staged blocks: every node must be
+	// there, canonical and hash-checked (mst checks), every record present.
+	// Copy what the repo reaches into blocks, and index the records from
+	// each node as it is read (mst checks the keys it reconstructs the same
+	// way; a node it rejects fails the import).
+	pf, err := newPrefetcher(ctx, tx, stagedManySQL, src)
 	if err != nil {
-		return res, Event{}, fmt.Errorf("index records: %w", err)
+		return res, Event{}, err
 	}
+	defer pf.close()
+	up := tx.StmtxContext(ctx, s.stmts.upsertRecord)
+	pf.onNode = func(m map[string]any) error {
+		entries, _ := m["e"].([]any)
+		var prev []byte
+		for _, e := range entries {
+			em, _ := e.(map[string]any)
+			p, _ := em["p"].(int64)
+			suffix, _ := em["k"].([]byte)
+			v, ok := em["v"].(cid.Cid)
+			if !ok || p < 0 || int(p) > len(prev) {
+				return nil // malformed: left for mst to report
+			}
+			key := append(append([]byte{}, prev[:p]...), suffix...)
+			prev = key
+			coll, rkey, ok := strings.Cut(string(key), "/")
+			if !ok {
+				return invalidCAR("record key %q has no collection", key)
+			}
+			res.Records++
+			if _, err := up.ExecContext(ctx, repoID, coll, rkey, v.Bytes(), blockKey(v)); err != nil {
+				return fmt.Errorf("index record %s: %w", key, err)
+			}
+		}
+		return nil
+	}
+	tree := mst.Load(pf, cmt.Data)
+	bw := s.blockWriter(ctx, tx)
+	copyBlock := func(c cid.Cid, data []byte) error {
+		res.Blocks++
+		return bw.put(ctx, c, data)
+	}
+	if err := copyBlock(roots[0], cb); err != nil {
+		return res, Event{}, err
+	}
+	if err := tree.Blocks(ctx, pf.records(), copyBlock); err != nil {
+		if errors.Is(err, ErrInvalidCAR) {
+			return res, Event{}, err
+		}
+		return res, Event{}, fmt.Errorf("%w: repo tree: %v", ErrInvalidCAR, err)
+	}
+
 	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: roots[0]}
 	if err := s.writeEvent(ctx, tx, &ev); err != nil {
 		return res, Event{}, err
