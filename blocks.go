@@ -227,6 +227,10 @@ type stmts struct {
 	getBlock       *sqlx.Stmt // on the write handle, for reads inside commits
 	getOverflow    *sqlx.Stmt
 	getOverflowR   *sqlx.Stmt // on the read pool
+	getRecord      *sqlx.Stmt
+	listAsc        *sqlx.Stmt
+	listDesc       *sqlx.Stmt
+	listDescFrom   *sqlx.Stmt
 	insertEvent    *sqlx.Stmt
 	upsertRecord   *sqlx.Stmt
 	deleteRecord   *sqlx.Stmt
@@ -257,6 +261,10 @@ func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {
 	st.getBlock = prep(w, getBlockSQL)
 	st.getOverflow = prep(w, getOverflowSQL)
 	st.getOverflowR = prep(r, getOverflowSQL)
+	st.getRecord = prep(r, getRecordSQL)
+	st.listAsc = prep(r, listAscSQL)
+	st.listDesc = prep(r, listDescSQL)
+	st.listDescFrom = prep(r, listDescFromSQL)
 	st.insertEvent = prep(w, insertEventSQL)
 	st.upsertRecord = prep(w, upsertRecordSQL)
 	st.deleteRecord = prep(w, deleteRecordSQL)

@@ -43,13 +43,8 @@ func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection, rkey 
 		return nil, err
 	}
 	defer done()
-	const q = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM repos p
-JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE p.did = ?`
 	var row recordRow
-	if err := s.r.GetContext(ctx, &row, q, collection, rkey, did.String()); err != nil {
+	if err := s.stmts.getRecord.GetContext(ctx, &row, collection, rkey, did.String()); err != nil {
 		if isNoRows(err) {
 			return nil, fmt.Errorf("record %s/%s/%s: %w", did, collection, rkey, ErrNotFound)
 		}
@@ -61,6 +56,29 @@ WHERE p.did = ?`
 	}
 	return &rec, nil
 }
+
+const (
+	getRecordSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM repos p
+JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
+WHERE p.did = ?`
+	listAscSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
+WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey > ?
+ORDER BY r.rkey LIMIT ?`
+	listDescFromSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
+WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey < ?
+ORDER BY r.rkey DESC LIMIT ?`
+	listDescSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
+WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?
+ORDER BY r.rkey DESC LIMIT ?`
+)
 
 // ListRecordsOptions select records for [Store.ListRecords].
 type ListRecordsOptions struct {
@@ -89,29 +107,14 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection stri
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
-	const qAsc = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey > ?
-ORDER BY r.rkey LIMIT ?`
-	const qDescFrom = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey < ?
-ORDER BY r.rkey DESC LIMIT ?`
-	const qDesc = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?
-ORDER BY r.rkey DESC LIMIT ?`
 	var rows []recordRow
 	switch {
 	case !opts.Reverse:
-		err = s.r.SelectContext(ctx, &rows, qAsc, did.String(), collection, opts.Cursor, limit)
+		err = s.stmts.listAsc.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit)
 	case opts.Cursor != "":
-		err = s.r.SelectContext(ctx, &rows, qDescFrom, did.String(), collection, opts.Cursor, limit)
+		err = s.stmts.listDescFrom.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit)
 	default:
-		err = s.r.SelectContext(ctx, &rows, qDesc, did.String(), collection, limit)
+		err = s.stmts.listDesc.SelectContext(ctx, &rows, did.String(), collection, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list records %s/%s: %w", did, collection, err)
