@@ -255,3 +255,20 @@ func slicesSortEntries(es []Entry) {
 		}
 	}
 }
+
+// TestCIDLayout checks the assumption behind the allocation-free CIDs of
+// decoded nodes (a cid.Cid is one string holding the binary CID), and that
+// both ways of building a CID agree.
+func TestCIDLayout(t *testing.T) {
+	if !cidLayoutOK {
+		t.Error("cid.Cid is not a single string: decoded CIDs take the slow path")
+	}
+	c := cborCID([]byte("x"))
+	want, err := cid.Cast([]byte(c.KeyString()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cidFromBinary(c.KeyString()); got != want || got.String() != want.String() {
+		t.Errorf("cidFromBinary() = %s, want %s", got, want)
+	}
+}
