@@ -1,12 +1,58 @@
 // Package atlite is an embedded, single-file, SQLite-backed store for AT Protocol
 // (Bluesky) data repositories.
 //
-// Every repository of a host lives in one SQLite file: tables for repos, blocks,
-// records, sequences and events. Each repository is a Merkle Search Tree (see
-// package [github.com/atlite-dev/atlite/mst]) of records under signed commits
-// (package [github.com/atlite-dev/atlite/commit]). Each commit is one SQL
-// transaction that writes all of its new blocks, the new head and exactly one
-// sequence number for the event stream, so nothing half-written survives a crash.
+// Every repo of a host lives in one SQLite file, opened with [Open]. Each
+// repository is a Merkle Search Tree (package [github.com/atlite-dev/atlite/mst])
+// of records under signed commits (package [github.com/atlite-dev/atlite/commit]).
+// [Store.Commit] is one SQL transaction that writes the commit's new blocks, the
+// new head, the record index and exactly one event with the next sequence
+// number, so nothing half-written survives a crash and a failed commit leaves
+// no gap in the event stream.
+//
+// # Reading and writing
+//
+// [Store.CreateRepo] creates a repo and emits #identity, #account and its first
+// #commit. [Store.Commit] applies up to [MaxWritesPerCommit] writes.
+// [Store.GetRecord] and [Store.ListRecords] read records through an index kept
+// in step with the tree. [Store.ExportCAR] streams a repo as a CAR file in the
+// repository spec's block order from one read snapshot; [Store.ImportCAR]
+// verifies and stores one, and [VerifyCAR] checks one without keeping it.
+// [Store.Events] reads the event stream after a cursor and [Store.Subscribe]
+// delivers new events as they commit. [Store.Check] verifies a whole file.
+//
+// # Concurrency
+//
+// A [Store] is safe for concurrent use. Writes go through one SQLite
+// connection (BEGIN IMMEDIATE), so commits are serialized, including with
+// other processes that open the same file; reads use a pool of read-only
+// connections in WAL mode and never wait for writers. Every read method sees
+// one consistent snapshot.
+//
+// # Durability
+//
+// The file runs in WAL mode with synchronous=NORMAL by default: commits are
+// atomic and the file stays consistent across crashes and power loss, but the
+// last transactions before a power loss may be lost. [DurabilityFull] makes a
+// commit durable when it returns, at a cost per commit.
+//
+// # On-disk format
+//
+// The schema (schema.sql, embedded) is versioned with PRAGMA user_version and
+// the file is marked with PRAGMA application_id [ApplicationID]. [Open]
+// migrates older files, and refuses files of other applications
+// ([ErrNotAtlite]) and of newer atlite versions ([ErrSchemaTooNew]). Blocks are
+// stored once per file whichever repos cite them; CIDs are stored in binary.
+//
+// # Caveats
+//
+//   - Blocks are never deleted: records deleted from a repo, and the nodes of
+//     old trees, stay in the file (there is no garbage collection of blocks
+//     yet).
+//   - Private keys are stored in the file, sealed with AES-256-GCM only when
+//     [Options.KeyEncryptionKey] is set.
+//   - A subscriber that falls behind its buffer is dropped
+//     ([ErrSubscriberTooSlow]) rather than slow down commits; it resumes with
+//     [Store.Events].
 //
 // The building blocks are usable on their own:
 //
@@ -14,9 +60,10 @@
 //   - [github.com/atlite-dev/atlite/car]: streaming CAR v1 reader and writer;
 //   - [github.com/atlite-dev/atlite/syntax]: validated identifiers (DID, handle, NSID, record key, TID, AT-URI, ...);
 //   - [github.com/atlite-dev/atlite/keys]: K-256 and P-256 keys, signatures, did:key and Multikey;
-//   - [github.com/atlite-dev/atlite/mst]: the Merkle Search Tree, diffs and sync proofs.
+//   - [github.com/atlite-dev/atlite/mst]: the Merkle Search Tree, diffs and sync proofs;
+//   - [github.com/atlite-dev/atlite/commit]: signed commits, writes and revs.
 //
-// Encodings are byte-identical to the AT Protocol reference implementations: the
-// same CIDs, the same CAR bytes for the same blocks, and signatures that verify
-// anywhere.
+// Encodings are byte-identical to the AT Protocol reference implementations:
+// the same CIDs, the same CAR bytes for the same blocks, and signatures that
+// verify anywhere.
 package atlite
