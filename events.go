@@ -288,3 +288,28 @@ func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
 		return cw.Flush()
 	})
 }
+
+// BlocksBySeq returns the blocks that the event with this seq carries (see
+// [Event.Blocks]; for a #sync event, its commit), or ErrNotFound when there
+// is no such event.
+func (s *Store) BlocksBySeq(ctx context.Context, seq int64) ([]Block, error) {
+	evs, err := s.Events(ctx, EventsOptions{After: seq - 1, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 || evs[0].Seq != seq {
+		return nil, fmt.Errorf("event %d: %w", seq, ErrNotFound)
+	}
+	cids := evs[0].Blocks
+	if evs[0].Kind == KindSync {
+		cids = []cid.Cid{evs[0].Commit}
+	}
+	found, missing, err := s.GetBlocks(ctx, cids)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("event %d: block %s: %w", seq, missing[0], ErrNotFound)
+	}
+	return found, nil
+}

@@ -76,9 +76,11 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 		return nil, errors.New("create repo: empty DID")
 	}
 	if o.Handle != "" {
-		if _, err := syntax.ParseHandle(o.Handle); err != nil {
+		h, err := syntax.ParseHandle(o.Handle)
+		if err != nil {
 			return nil, fmt.Errorf("create repo %s: handle: %w", did, err)
 		}
+		o.Handle = h.Normalize().String()
 	}
 	if o.SigningKey == nil {
 		if o.SigningKey, err = keys.GenerateK256(); err != nil {
@@ -286,9 +288,11 @@ func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle string)
 	}
 	defer done()
 	if handle != "" {
-		if _, err := syntax.ParseHandle(handle); err != nil {
+		h, err := syntax.ParseHandle(handle)
+		if err != nil {
 			return fmt.Errorf("update handle of %s: %w", did, err)
 		}
+		handle = h.Normalize().String()
 	}
 	ev := Event{DID: did, Kind: KindIdentity, Handle: handle}
 	err = s.update(ctx, func(tx *sqlx.Tx) error {

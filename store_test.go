@@ -349,3 +349,30 @@ func TestBlockKeyCollision(t *testing.T) {
 		t.Errorf("blocks_overflow has %d rows, want 1", n)
 	}
 }
+
+func TestUpdateHandleAndBlocksBySeq(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := newRepo(t, s, "did:web:user.com")
+	if err := s.UpdateHandle(ctx, did, "New.Example.COM"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.LoadRepo(ctx, "new.example.com")
+	if err != nil || r.DID != did || r.Handle != "new.example.com" {
+		t.Errorf("LoadRepo(new handle) = %+v, %v", r, err)
+	}
+	evs, _ := s.Events(ctx, atlite.EventsOptions{After: 3})
+	if len(evs) != 1 || evs[0].Kind != atlite.KindIdentity || evs[0].Handle != "new.example.com" || evs[0].Seq != 4 {
+		t.Errorf("events after UpdateHandle = %+v", evs)
+	}
+	if err := s.UpdateHandle(ctx, did, "not a handle"); err == nil {
+		t.Error("UpdateHandle(invalid) = nil")
+	}
+	// The first commit event (seq 3) carries the commit and the empty root.
+	blocks, err := s.BlocksBySeq(ctx, 3)
+	if err != nil || len(blocks) != 2 || blocks[0].CID != r.Head {
+		t.Errorf("BlocksBySeq(3) = %d blocks, %v", len(blocks), err)
+	}
+	if _, err := s.BlocksBySeq(ctx, 99); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("BlocksBySeq(99) = %v, want ErrNotFound", err)
+	}
+}
