@@ -69,23 +69,8 @@ func (e *Event) body() ([]byte, error) {
 		} else {
 			m["prevData"] = nil
 		}
-		ops := make([]any, len(e.Ops))
-		for i, op := range e.Ops {
-			o := map[string]any{"action": string(op.Action), "path": op.Path, "cid": nil, "prev": nil}
-			if op.CID.Defined() {
-				o["cid"] = op.CID
-			}
-			if op.Prev.Defined() {
-				o["prev"] = op.Prev
-			}
-			ops[i] = o
-		}
-		m["ops"] = ops
-		bl := make([]any, len(e.Blocks))
-		for i, c := range e.Blocks {
-			bl[i] = c
-		}
-		m["blocks"] = bl
+		m["ops"] = opsValue(e.Ops)
+		m["blocks"] = cidsValue(e.Blocks)
 	case KindSync:
 		m["commit"] = e.Commit
 	case KindIdentity:
@@ -312,4 +297,30 @@ func (s *Store) BlocksBySeq(ctx context.Context, seq int64) ([]Block, error) {
 		return nil, fmt.Errorf("event %d: block %s: %w", seq, missing[0], ErrNotFound)
 	}
 	return found, nil
+}
+
+// opsValue renders ops as data-model values: action, path, and cid and
+// prev as CIDs or null.
+func opsValue(ops []commit.Op) []any {
+	out := make([]any, len(ops))
+	for i, op := range ops {
+		out[i] = map[string]any{"action": string(op.Action), "path": op.Path, "cid": cidOrNil(op.CID), "prev": cidOrNil(op.Prev)}
+	}
+	return out
+}
+
+func cidsValue(cids []cid.Cid) []any {
+	out := make([]any, len(cids))
+	for i, c := range cids {
+		out[i] = c
+	}
+	return out
+}
+
+// cidOrNil returns c, or nil (null) when c is undefined.
+func cidOrNil(c cid.Cid) any {
+	if c.Defined() {
+		return c
+	}
+	return nil
 }

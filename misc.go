@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ipfs/go-cid"
-
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -77,12 +75,6 @@ func EventJSON(e Event) ([]byte, error) {
 		"did":   e.DID.String(),
 		"time":  e.Time.Format("2006-01-02T15:04:05.000000Z"),
 	}
-	cidOrNil := func(c cid.Cid) any {
-		if c.Defined() {
-			return c
-		}
-		return nil
-	}
 	switch e.Kind {
 	case KindCommit:
 		m["repo"] = e.DID.String()
@@ -95,16 +87,8 @@ func EventJSON(e Event) ([]byte, error) {
 			m["since"] = nil
 		}
 		m["prevData"] = cidOrNil(e.PrevData)
-		ops := make([]any, len(e.Ops))
-		for i, op := range e.Ops {
-			ops[i] = map[string]any{"action": string(op.Action), "path": op.Path, "cid": cidOrNil(op.CID), "prev": cidOrNil(op.Prev)}
-		}
-		m["ops"] = ops
-		bl := make([]any, len(e.Blocks))
-		for i, c := range e.Blocks {
-			bl[i] = c
-		}
-		m["blocks"] = bl
+		m["ops"] = opsValue(e.Ops)
+		m["blocks"] = cidsValue(e.Blocks)
 	case KindSync:
 		m["rev"] = e.Rev.String()
 		m["commit"] = e.Commit

@@ -109,76 +109,58 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func keyFlag(fs *flag.FlagSet) *string {
-	return fs.String("key", "", "did:key that must have signed the commit")
-}
-
-func parseKey(s string) (keys.PublicKey, error) {
-	if s == "" {
-		return nil, nil
-	}
-	k, err := keys.ParseDIDKey(s)
+// carCommand parses the arguments of import and verify (FILE.car and an
+// optional --key) and runs fn on the open file and the key.
+func carCommand(e *env, name string, args []string, fn func(r io.Reader, key keys.PublicKey) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	key := fs.String("key", "", "did:key that must have signed the commit")
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
-		return nil, usagef("--key %q: %v", s, err)
+		return err
 	}
-	return k, nil
+	var pub keys.PublicKey
+	if *key != "" {
+		if pub, err = keys.ParseDIDKey(*key); err != nil {
+			return usagef("--key %q: %v", *key, err)
+		}
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fn(progressReader{f, newProgress(e.stderr, name)}, pub)
 }
 
 func cmdImport(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	key := keyFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	pub, err := parseKey(*key)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(pos[0])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	res, err := s.ImportCAR(ctx, progressReader{f, newProgress(e.stderr, "import")}, &atlite.ImportOptions{VerifyKey: pub})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "imported %s: rev %s, %d records, %d blocks, seq %d\n", res.Repo.DID, res.Repo.Rev, res.Records, res.Blocks, res.Seq)
-	return nil
+	return carCommand(e, "import", args, func(r io.Reader, pub keys.PublicKey) error {
+		s, err := e.open()
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		res, err := s.ImportCAR(ctx, r, &atlite.ImportOptions{VerifyKey: pub})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "imported %s: rev %s, %d records, %d blocks, seq %d\n", res.Repo.DID, res.Repo.Rev, res.Records, res.Blocks, res.Seq)
+		return nil
+	})
 }
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	key := keyFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	pub, err := parseKey(*key)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(pos[0])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	res, err := atlite.VerifyCAR(ctx, progressReader{f, newProgress(e.stderr, "verify")}, pub)
-	if err != nil {
-		return err
-	}
-	sig := "signature not checked (no --key)"
-	if pub != nil {
-		sig = "signature ok"
-	}
-	fmt.Fprintf(e.stdout, "ok: %s rev %s commit %s: %d records, %d blocks; %s\n", res.DID, res.Rev, res.Commit, res.Records, res.Blocks, sig)
-	return nil
+	return carCommand(e, "verify", args, func(r io.Reader, pub keys.PublicKey) error {
+		res, err := atlite.VerifyCAR(ctx, r, pub)
+		if err != nil {
+			return err
+		}
+		sig := "signature not checked (no --key)"
+		if pub != nil {
+			sig = "signature ok"
+		}
+		fmt.Fprintf(e.stdout, "ok: %s rev %s commit %s: %d records, %d blocks; %s\n", res.DID, res.Rev, res.Commit, res.Records, res.Blocks, sig)
+		return nil
+	})
 }
 
 var demoWords = []string{"atproto", "sqlite", "merkle", "search", "tree", "commit", "firehose", "record", "repo",

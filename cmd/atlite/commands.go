@@ -116,21 +116,37 @@ func cmdRepos(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdDID(ctx context.Context, e *env, args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("did", flag.ContinueOnError), args, 1, 1)
+	return onRepo(e, flag.NewFlagSet("did", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
+		r, err := s.LoadRepo(ctx, d.String())
+		if err != nil {
+			return err
+		}
+		return writeJSON(e.stdout, atlite.DIDDocument(r, ""))
+	})
+}
+
+func onRepo(e *env, fs *flag.FlagSet, args []string, min, max int, withRecord bool,
+	fn func(s *atlite.Store, d syntax.DID, pos []string, rec any) error) error {
+	pos, err := parseFlags(fs, args, min, max)
 	if err != nil {
 		return err
+	}
+	d, err := parseDID(pos[0])
+	if err != nil {
+		return err
+	}
+	var rec any
+	if withRecord {
+		if rec, err = readRecord(e.stdin); err != nil {
+			return err
+		}
 	}
 	s, err := e.open()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	r, err := s.LoadRepo(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	doc := atlite.DIDDocument(r, "")
-	return writeJSON(e.stdout, doc)
+	return fn(s, d, pos, rec)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -172,117 +188,64 @@ func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID,
 }
 
 func cmdCreate(ctx context.Context, e *env, args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("create", flag.ContinueOnError), args, 2, 3)
-	if err != nil {
-		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	rec, err := readRecord(e.stdin)
-	if err != nil {
-		return err
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	rkey := ""
-	if len(pos) == 3 {
-		rkey = pos[2]
-	} else {
-		rkey = s.NextTID().String()
-	}
-	w, err := commit.NewWrite(commit.Create, pos[1], rkey, rec)
-	if err != nil {
-		return err
-	}
-	return commitAndReport(ctx, e, s, d, []commit.Write{w})
+	return onRepo(e, flag.NewFlagSet("create", flag.ContinueOnError), args, 2, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec any) error {
+		rkey := s.NextTID().String()
+		if len(pos) == 3 {
+			rkey = pos[2]
+		}
+		w, err := commit.NewWrite(commit.Create, pos[1], rkey, rec)
+		if err != nil {
+			return err
+		}
+		return commitAndReport(ctx, e, s, d, []commit.Write{w})
+	})
 }
 
 func cmdPut(ctx context.Context, e *env, args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("put", flag.ContinueOnError), args, 3, 3)
-	if err != nil {
-		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	rec, err := readRecord(e.stdin)
-	if err != nil {
-		return err
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	action := commit.Create
-	old, err := s.GetRecord(ctx, d, pos[1], pos[2])
-	switch {
-	case err == nil:
-		action = commit.Update
-	case !errors.Is(err, atlite.ErrNotFound):
-		return err
-	}
-	w, err := commit.NewWrite(action, pos[1], pos[2], rec)
-	if err != nil {
-		return err
-	}
-	if old != nil {
-		w.SwapRecord = old.CID
-	}
-	return commitAndReport(ctx, e, s, d, []commit.Write{w})
+	return onRepo(e, flag.NewFlagSet("put", flag.ContinueOnError), args, 3, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec any) error {
+		action := commit.Create
+		old, err := s.GetRecord(ctx, d, pos[1], pos[2])
+		switch {
+		case err == nil:
+			action = commit.Update
+		case !errors.Is(err, atlite.ErrNotFound):
+			return err
+		}
+		w, err := commit.NewWrite(action, pos[1], pos[2], rec)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			w.SwapRecord = old.CID
+		}
+		return commitAndReport(ctx, e, s, d, []commit.Write{w})
+	})
 }
 
 func cmdDelete(ctx context.Context, e *env, args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("delete", flag.ContinueOnError), args, 3, 3)
-	if err != nil {
-		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	w, err := commit.NewWrite(commit.Delete, pos[1], pos[2], nil)
-	if err != nil {
-		return err
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return commitAndReport(ctx, e, s, d, []commit.Write{w})
-}
-
-// jsonWrite is one line of "atlite apply".
-type jsonWrite struct {
-	Action     string          `json:"action"`
-	Collection string          `json:"collection"`
-	RKey       string          `json:"rkey"`
-	Record     json.RawMessage `json:"record"`
+	return onRepo(e, flag.NewFlagSet("delete", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
+		w, err := commit.NewWrite(commit.Delete, pos[1], pos[2], nil)
+		if err != nil {
+			return err
+		}
+		return commitAndReport(ctx, e, s, d, []commit.Write{w})
+	})
 }
 
 func cmdApply(ctx context.Context, e *env, args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("apply", flag.ContinueOnError), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	return onRepo(e, flag.NewFlagSet("apply", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
+		writes, err := readWrites(s, e.stdin)
+		if err != nil {
+			return err
+		}
+		return commitAndReport(ctx, e, s, d, writes)
+	})
+}
+
+// readWrites reads JSON lines of writes.
+func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
 	var writes []commit.Write
-	sc := bufio.NewScanner(e.stdin)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 4*atlite.MaxRecordSize)
 	line := 0
 	for sc.Scan() {
@@ -293,16 +256,16 @@ func cmdApply(ctx context.Context, e *env, args []string) error {
 		}
 		var jw jsonWrite
 		if err := json.Unmarshal([]byte(text), &jw); err != nil {
-			return fmt.Errorf("line %d: %v", line, err)
+			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
 		a, err := commit.ParseAction(jw.Action)
 		if err != nil {
-			return fmt.Errorf("line %d: %v", line, err)
+			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
 		var rec any
 		if a != commit.Delete {
 			if rec, err = datamodel.FromJSON(jw.Record); err != nil {
-				return fmt.Errorf("line %d: record: %v", line, err)
+				return nil, fmt.Errorf("line %d: record: %v", line, err)
 			}
 		}
 		if jw.RKey == "" && a == commit.Create {
@@ -310,90 +273,65 @@ func cmdApply(ctx context.Context, e *env, args []string) error {
 		}
 		w, err := commit.NewWrite(a, jw.Collection, jw.RKey, rec)
 		if err != nil {
-			return fmt.Errorf("line %d: %v", line, err)
+			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
 		writes = append(writes, w)
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return commitAndReport(ctx, e, s, d, writes)
+	return writes, sc.Err()
 }
 
 func cmdGet(ctx context.Context, e *env, args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("get", flag.ContinueOnError), args, 3, 3)
-	if err != nil {
+	return onRepo(e, flag.NewFlagSet("get", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
+		rec, err := s.GetRecord(ctx, d, pos[1], pos[2])
+		if err != nil {
+			return err
+		}
+		v, err := datamodel.Unmarshal(rec.Data)
+		if err != nil {
+			return err
+		}
+		j, err := datamodel.ToJSON(map[string]any{"uri": fmt.Sprintf("at://%s/%s", d, rec.Path()), "cid": rec.CID.String(), "value": v})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", j)
 		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	rec, err := s.GetRecord(ctx, d, pos[1], pos[2])
-	if err != nil {
-		return err
-	}
-	v, err := datamodel.Unmarshal(rec.Data)
-	if err != nil {
-		return err
-	}
-	j, err := datamodel.ToJSON(map[string]any{"uri": fmt.Sprintf("at://%s/%s", d, rec.Path()), "cid": rec.CID.String(), "value": v})
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(e.stdout, "%s\n", j)
-	return err
+	})
 }
 
 func cmdLs(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
 	limit := fs.Int("limit", 0, "at most this many records (default all)")
-	pos, err := parseFlags(fs, args, 1, 2)
-	if err != nil {
-		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if len(pos) == 1 {
-		cols, err := s.Collections(ctx, d)
-		if err != nil {
-			return err
-		}
-		for _, c := range cols {
-			fmt.Fprintln(e.stdout, c)
-		}
-		return nil
-	}
-	cursor, n := "", 0
-	for {
-		recs, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			fmt.Fprintf(e.stdout, "%s\t%s\n", r.Path(), r.CID)
-			n++
-			if *limit > 0 && n >= *limit {
-				return nil
+	return onRepo(e, fs, args, 1, 2, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
+		if len(pos) == 1 {
+			cols, err := s.Collections(ctx, d)
+			if err != nil {
+				return err
 			}
-		}
-		if len(recs) < 500 {
+			for _, c := range cols {
+				fmt.Fprintln(e.stdout, c)
+			}
 			return nil
 		}
-		cursor = recs[len(recs)-1].RKey
-	}
+		cursor, n := "", 0
+		for {
+			recs, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				fmt.Fprintf(e.stdout, "%s\t%s\n", r.Path(), r.CID)
+				n++
+				if *limit > 0 && n >= *limit {
+					return nil
+				}
+			}
+			if len(recs) < 500 {
+				return nil
+			}
+			cursor = recs[len(recs)-1].RKey
+		}
+	})
 }
 
 func cmdLog(ctx context.Context, e *env, args []string) error {
@@ -442,31 +380,29 @@ func cmdLog(ctx context.Context, e *env, args []string) error {
 
 func statusCmd(which string) func(ctx context.Context, e *env, args []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(flag.NewFlagSet(which, flag.ContinueOnError), args, 1, 1)
-		if err != nil {
-			return err
-		}
-		d, err := parseDID(pos[0])
-		if err != nil {
-			return err
-		}
-		s, err := e.open()
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		switch which {
-		case "deactivate":
-			err = s.Deactivate(ctx, d)
-		case "activate":
-			err = s.Activate(ctx, d)
-		case "tombstone":
-			err = s.Tombstone(ctx, d)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s: %sd\n", d, which)
-		return nil
+		return onRepo(e, flag.NewFlagSet(which, flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
+			var err error
+			switch which {
+			case "deactivate":
+				err = s.Deactivate(ctx, d)
+			case "activate":
+				err = s.Activate(ctx, d)
+			case "tombstone":
+				err = s.Tombstone(ctx, d)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: %sd\n", d, which)
+			return nil
+		})
 	}
+}
+
+// jsonWrite is one line of "atlite apply".
+type jsonWrite struct {
+	Action     string          `json:"action"`
+	Collection string          `json:"collection"`
+	RKey       string          `json:"rkey"`
+	Record     json.RawMessage `json:"record"`
 }
