@@ -312,6 +312,11 @@ func commitVsFloor(b *testing.B, tuned bool) {
 func BenchmarkExport(b *testing.B) {
 	s := openCopy(b)
 	var st atlite.ExportStats
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	stop := make(chan struct{})
+	peak := peakHeap(stop)
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
@@ -319,8 +324,11 @@ func BenchmarkExport(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	close(stop)
 	b.SetBytes(st.Bytes)
 	b.ReportMetric(float64(st.Blocks)*float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
+	b.ReportMetric(float64(peak()-base.HeapInuse)/1e6, "peak-heap-MB")
 }
 
 // peakHeap samples the Go heap until stop is closed and returns the peak.
