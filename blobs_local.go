@@ -3,6 +3,7 @@ package atlite
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -317,7 +318,7 @@ func (s *Store) OpenBlob(ctx context.Context, c cid.Cid) (*BlobReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BlobReader{s: s, ctx: ctx, blob: *b, key: c.Bytes()}, nil
+	return &BlobReader{s: s, ctx: ctx, blob: *b, key: c.Bytes(), n: -1}, nil
 }
 
 // BlobReader reads a stored blob; see [Store.OpenBlob]. Its methods are safe
@@ -406,7 +407,7 @@ const getChunkSQL = `SELECT data FROM blob_chunks WHERE blob = (SELECT id FROM b
 
 // load makes chunk n the one in buf.
 func (r *BlobReader) load(n int64) error {
-	if r.buf != nil && r.n == n {
+	if r.n == n {
 		return nil
 	}
 	done, err := r.s.enter()
@@ -414,15 +415,24 @@ func (r *BlobReader) load(n int64) error {
 		return err
 	}
 	defer done()
-	var data []byte
-	if err := r.s.r.QueryRowxContext(r.ctx, getChunkSQL, r.key, n).Scan(&data); err != nil {
-		if isNoRows(err) {
-			return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, ErrNotFound)
-		}
+	rows, err := r.s.r.QueryContext(r.ctx, getChunkSQL, r.key, n)
+	if err != nil {
 		return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, err)
 	}
-	r.buf, r.n = data, n
-	return nil
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, err)
+		}
+		return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, ErrNotFound)
+	}
+	// RawBytes and one reused buffer: no copy allocated per chunk.
+	var data sql.RawBytes
+	if err := rows.Scan(&data); err != nil {
+		return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, err)
+	}
+	r.buf, r.n = append(r.buf[:0], data...), n
+	return rows.Close()
 }
 
 // Seek implements io.Seeker.
@@ -451,7 +461,7 @@ func (r *BlobReader) Seek(offset int64, whence int) (int64, error) {
 func (r *BlobReader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.closed, r.buf = true, nil
+	r.closed, r.buf, r.n = true, nil, -1
 	return nil
 }
 
@@ -489,8 +499,12 @@ func (s *Store) ListBlobs(ctx context.Context, did syntax.DID, since syntax.TID,
 			}
 			return err
 		}
+		// The cursor is compared as a blob: x'' is less than any CID.
 		const q = `SELECT DISTINCT r.cid FROM blob_refs r JOIN blobs b ON b.cid = r.cid
 WHERE r.repo = ? AND r.cid > ? AND (r.rev IS NULL OR r.rev > ?) ORDER BY r.cid LIMIT ?`
+		if after == nil {
+			after = []byte{}
+		}
 		var keys [][]byte
 		if err := tx.SelectContext(ctx, &keys, q, repo, after, since.String(), limit); err != nil {
 			return err

@@ -277,7 +277,7 @@ func TestAcceptsMIMEType(t *testing.T) {
 		{nil, "foo/bar", true},
 		{[]string{"*/*"}, "", true},
 		{[]string{"image/*"}, "image/png", true},
-		{[]string{"image/*"}, "image", false},
+		{[]string{"image/*"}, "image", true}, // as arroba: the major type is what precedes any "/"
 		{[]string{"image/*"}, "", false},
 		{[]string{"image/png"}, "image/png", true},
 		{[]string{"image/png"}, "image/jpeg", false},
