@@ -226,3 +226,25 @@ func (s *Store) indexRepoBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64
 	}
 	return nil
 }
+
+// updateOpen is s.update for methods that do not hold enter() for their
+// whole duration (they wait on the network or on a caller's reader between
+// transactions): it enters for the one transaction, or returns ErrClosed.
+func (s *Store) updateOpen(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return s.update(ctx, fn)
+}
+
+// viewOpen is s.view as updateOpen is s.update.
+func (s *Store) viewOpen(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return s.view(ctx, fn)
+}

@@ -67,11 +67,8 @@ type UploadBlobOptions struct {
 // invisible (no CID), and [Store.GCBlobs] removes them if the process dies
 // in the middle.
 func (s *Store) UploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mimeType string, opts *UploadBlobOptions) (*Blob, error) {
-	done, err := s.enter()
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+	// No enter() for the whole call: reading r may take long, and Close
+	// must not wait for a slow client. Each transaction enters on its own.
 	var o UploadBlobOptions
 	if opts != nil {
 		o = *opts
@@ -123,7 +120,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 	var b *Blob
 	if last { // the whole blob in one transaction
 		c := rawCID(h.Sum(nil))
-		err := s.update(ctx, func(tx *sqlx.Tx) error {
+		err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
 			if _, err := activeRepoID(ctx, tx, did); err != nil {
 				return err
 			}
@@ -135,7 +132,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 	}
 
 	var id int64
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.updateOpen(ctx, func(tx *sqlx.Tx) error {
 		if _, err := activeRepoID(ctx, tx, did); err != nil {
 			return err
 		}
@@ -151,7 +148,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 	defer func() {
 		if b == nil { // failed: drop what was written
 			bg := context.WithoutCancel(ctx)
-			_ = s.update(bg, func(tx *sqlx.Tx) error {
+			_ = s.updateOpen(bg, func(tx *sqlx.Tx) error {
 				_, err := tx.ExecContext(bg, `DELETE FROM blobs WHERE id = ? AND cid IS NULL`, id)
 				return err
 			})
@@ -165,7 +162,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 		if last {
 			c := rawCID(h.Sum(nil))
 			var out *Blob
-			err := s.update(ctx, func(tx *sqlx.Tx) error {
+			err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
 				if len(chunk) > 0 {
 					if err := putChunk(ctx, tx, id, n, size, chunk, s.now()); err != nil {
 						return err
@@ -181,7 +178,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 			b = out
 			return b, nil
 		}
-		if err := s.update(ctx, func(tx *sqlx.Tx) error { return putChunk(ctx, tx, id, n, size, chunk, s.now()) }); err != nil {
+		if err := s.updateOpen(ctx, func(tx *sqlx.Tx) error { return putChunk(ctx, tx, id, n, size, chunk, s.now()) }); err != nil {
 			return nil, err
 		}
 	}
@@ -537,21 +534,16 @@ const gcBatch = 16
 // DefaultBlobGracePeriod; 0 collects every uncited blob), and the
 // leftovers of uploads that stopped that long ago. It returns the number of
 // blobs deleted. It runs in batches of short transactions, so commits are
-// not held up; a blob cited again, or uploaded again, before its batch
-// runs is kept.
+// not held up (nor Close); a blob cited again, or uploaded again, before
+// its batch runs is kept.
 func (s *Store) GCBlobs(ctx context.Context, gracePeriod time.Duration) (int, error) {
-	done, err := s.enter()
-	if err != nil {
-		return 0, err
-	}
-	defer done()
 	cutoff := s.now().Add(-gracePeriod).UnixMicro()
 	const q = `DELETE FROM blobs WHERE id IN (SELECT b.id FROM blobs b WHERE b.uploaded <= ?
 AND (b.cid IS NULL OR NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.cid = b.cid)) LIMIT ?)`
 	total := 0
 	for {
 		var n int64
-		err := s.update(ctx, func(tx *sqlx.Tx) error {
+		err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
 			res, err := tx.ExecContext(ctx, q, cutoff, gcBatch)
 			if err != nil {
 				return err

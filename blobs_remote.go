@@ -167,11 +167,8 @@ func deref(p *int64) int64 {
 // concurrent calls for one URL may both fetch it. A cancelled ctx stops the
 // fetch and records nothing about it.
 func (s *Store) RemoteBlob(ctx context.Context, rawURL string, opts *RemoteBlobOptions) (*RemoteBlob, error) {
-	done, err := s.enter()
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+	// No enter() for the whole call: Close must not wait for a fetch. The
+	// transactions before and after it enter on their own.
 	o := remoteBlobDefaults(opts, s.now)
 	if err := checkBlobURL(rawURL); err != nil {
 		return nil, err
@@ -188,10 +185,10 @@ func (s *Store) RemoteBlob(ctx context.Context, rawURL string, opts *RemoteBlobO
 		f := fetchBlob(ctx, o.Client, rawURL, o.MaxBytes)
 		ferr := f.err
 		if ferr != nil && ctx.Err() != nil {
-			return b, fmt.Errorf("remote blob %s: %w", rawURL, ctx.Err())
+			return nil, fmt.Errorf("remote blob %s: %w", rawURL, ctx.Err())
 		}
 		f.apply(b, o.Now().UTC())
-		if err := s.update(ctx, func(tx *sqlx.Tx) error { return saveRemoteBlob(ctx, tx, b) }); err != nil {
+		if err := s.updateOpen(ctx, func(tx *sqlx.Tx) error { return saveRemoteBlob(ctx, tx, b) }); err != nil {
 			return nil, fmt.Errorf("remote blob %s: %w", rawURL, err)
 		}
 		if ferr != nil {
@@ -348,7 +345,7 @@ const (
 // o.Repo in a write transaction only when needed.
 func (s *Store) remoteBlobGetOrCreate(ctx context.Context, rawURL string, o remoteBlobOpts) (*RemoteBlob, error) {
 	var b *RemoteBlob
-	err := s.view(ctx, func(tx *sqlx.Tx) error {
+	err := s.viewOpen(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		b, err = readRemoteBlob(ctx, tx, rawURL)
 		return err
@@ -359,7 +356,7 @@ func (s *Store) remoteBlobGetOrCreate(ctx context.Context, rawURL string, o remo
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.updateOpen(ctx, func(tx *sqlx.Tx) error {
 		now := o.Now().UTC().UnixMicro()
 		const insert = `INSERT INTO remote_blobs (url, created, updated) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING`
 		if _, err := tx.ExecContext(ctx, insert, rawURL, now, now); err != nil {

@@ -356,7 +356,7 @@ func TestRemoteBlobStatus(t *testing.T) {
 	}
 
 	// 500 before any fetch succeeded: inactive too.
-	u = bs.handle("/broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 500) })
+	u = bs.handle("/broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", http.StatusInternalServerError) })
 	if _, err := s.RemoteBlob(ctx, u, opts); !errors.Is(err, atlite.ErrBlobFetch) {
 		t.Fatalf("RemoteBlob(500) = %v, want ErrBlobFetch", err)
 	}
@@ -371,7 +371,7 @@ func TestRemoteBlobStatus(t *testing.T) {
 	if _, err := s.RemoteBlob(ctx, u, opts); err != nil {
 		t.Fatal(err)
 	}
-	bs.handle("/img.png", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 503) })
+	bs.handle("/img.png", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", http.StatusServiceUnavailable) })
 	c.Advance(8 * 24 * time.Hour)
 	b, err = s.RemoteBlob(ctx, u, opts)
 	if !errors.Is(err, atlite.ErrBlobFetch) {
@@ -381,7 +381,7 @@ func TestRemoteBlobStatus(t *testing.T) {
 		t.Errorf("after a 503 refetch: status %q, CID %s, last fetched %v; want active, %s, %v", b.Status, b.CID, b.LastFetched, keyboardCID, c.Now())
 	}
 	// A 4xx on refetch makes it inactive.
-	bs.handle("/img.png", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", 410) })
+	bs.handle("/img.png", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusGone) })
 	c.Advance(8 * 24 * time.Hour)
 	if _, err := s.RemoteBlob(ctx, u, opts); !errors.Is(err, atlite.ErrBlobFetch) {
 		t.Fatalf("RemoteBlob(refetch 410) = %v, want ErrBlobFetch", err)

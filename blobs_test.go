@@ -522,3 +522,44 @@ func TestBlobsClosed(t *testing.T) {
 		t.Errorf("GCBlobs after Close = %v, want ErrClosed", err)
 	}
 }
+
+// TestCloseDuringUpload checks that Close does not wait for an upload whose
+// client stalls, and that the leftovers are collected after a reopen.
+func TestCloseDuringUpload(t *testing.T) {
+	s, path := testutil.MustOpenFileStore(t, nil)
+	did := newRepo(t, s, "did:plc:alice")
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.UploadBlob(ctx, did, pr, "", nil)
+		done <- err
+	}()
+	if _, err := pw.Write(make([]byte, atlite.BlobChunkSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a stalled upload")
+	}
+	pw.Close()
+	if err := <-done; !errors.Is(err, atlite.ErrClosed) {
+		t.Errorf("UploadBlob across Close = %v, want ErrClosed", err)
+	}
+	s2, err := atlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if n, err := s2.GCBlobs(ctx, 0); err != nil || n != 1 {
+		t.Errorf("GCBlobs after reopen = %d, %v, want 1 (the unfinished upload)", n, err)
+	}
+	if n := countRows(t, path, "blob_chunks"); n != 0 {
+		t.Errorf("%d chunks left, want none", n)
+	}
+}
