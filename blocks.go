@@ -108,6 +108,8 @@ type txBlocks struct {
 	st    *sqlx.Stmt
 	ov    *sqlx.Stmt
 	cache *lru.Cache[cid.Cid, []byte]
+	// overlay, when set, holds blocks written earlier in the transaction.
+	overlay map[cid.Cid][]byte
 }
 
 // txBlocks reads blocks inside a write transaction.
@@ -141,6 +143,9 @@ func (s *Store) viewBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
 
 // GetBlock returns the block's bytes, or an error wrapping ErrNotFound.
 func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if data, ok := b.overlay[c]; ok {
+		return data, nil
+	}
 	if b.cache != nil {
 		if data, ok := b.cache.Get(c); ok {
 			return data, nil

@@ -396,3 +396,70 @@ func TestCommitEventInverts(t *testing.T) {
 		t.Error("no delete needed proof nodes beyond the new blocks; the test does not exercise covering proofs")
 	}
 }
+
+// TestGroupCommitIsolation commits from many goroutines at once, every
+// other commit bound to fail, and checks that commits sharing a
+// transaction stay atomic: each failure leaves nothing, each success is
+// whole, seqs stay gapless.
+func TestGroupCommitIsolation(t *testing.T) {
+	s, _ := testutil.MustOpenFileStore(t, nil)
+	did := newRepo(t, s, "did:web:group.example")
+	if _, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "taken", map[string]any{"x": 1})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, per = 16, 30
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := map[string]bool{}
+	failed := 0
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				key := fmt.Sprintf("g%02d-%03d", g, i)
+				writes := []commit.Write{mustWrite(t, commit.Create, "com.example.coll", key, map[string]any{"g": g, "i": i})}
+				if i%2 == 1 {
+					// Valid first write, then a create of an existing key:
+					// the whole commit must fail, its first write included.
+					writes = append(writes, mustWrite(t, commit.Create, "com.example.coll", "taken", map[string]any{"x": 2}))
+				}
+				_, err := s.Commit(ctx, did, writes, nil)
+				mu.Lock()
+				switch {
+				case i%2 == 0 && err == nil:
+					ok[key] = true
+				case i%2 == 1 && errors.Is(err, atlite.ErrInvalidWrite):
+					failed++
+				default:
+					t.Errorf("commit %s: %v", key, err)
+				}
+				mu.Unlock()
+			}
+		}(g)
+	}
+	wg.Wait()
+	recs, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(ok)+1 || failed != goroutines*per/2 {
+		t.Errorf("%d records, want %d; %d failures, want %d", len(recs), len(ok)+1, failed, goroutines*per/2)
+	}
+	for _, r := range recs {
+		if r.RKey != "taken" && !ok[r.RKey] {
+			t.Errorf("record %s from a failed commit is present", r.RKey)
+		}
+	}
+	seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID)
+	if want := int64(3 + 1 + len(ok)); seq != want {
+		t.Errorf("last seq %d, want %d (one per successful commit)", seq, want)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Error(err)
+	}
+	t.Logf("largest group: %d commits in one transaction", s.LargestGroup())
+	if s.LargestGroup() < 2 {
+		t.Error("no two commits ever shared a transaction")
+	}
+}

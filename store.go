@@ -108,6 +108,12 @@ type Options struct {
 	// Default: DefaultCheckpointPages.
 	CheckpointPages int
 
+	// MaxGroupCommits is the largest number of concurrent commits that may
+	// share one transaction (each still atomic, in its own savepoint); 1
+	// runs every commit in a transaction of its own. Default:
+	// DefaultMaxGroupCommits.
+	MaxGroupCommits int
+
 	// NodeCacheSize is the number of MST nodes kept decoded-ready in memory
 	// for commits (blocks are immutable, so the cache is always correct).
 	// Default: DefaultNodeCacheSize; negative disables the cache.
@@ -138,6 +144,7 @@ type Store struct {
 	clock     *syntax.Clock               // hands out revs
 	keyCache  sync.Map                    // DID -> keys.PrivateKey, decrypted signing keys
 	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
+	group     committer                   // queue of concurrent commits
 }
 
 var memSeq atomic.Int64
@@ -161,6 +168,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if o.MmapSize == 0 {
 		o.MmapSize = DefaultMmapSize
+	}
+	if o.MaxGroupCommits <= 0 {
+		o.MaxGroupCommits = DefaultMaxGroupCommits
 	}
 	if o.CheckpointPages <= 0 {
 		o.CheckpointPages = DefaultCheckpointPages

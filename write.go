@@ -51,7 +51,10 @@ type CommitResult struct {
 // signs the commit with the repo's key, stores the new blocks, moves the
 // head, allocates the seq and stores the #commit event. If anything fails
 // nothing is written and no seq is consumed. Commits to one store are
-// serialized; subscribers hear of the event after it commits.
+// serialized; when several goroutines commit at once, their commits share
+// one SQLite transaction (each in its own savepoint, so each is still
+// atomic; see Options.MaxGroupCommits). Subscribers hear of the event after it
+// commits.
 func (s *Store) Commit(ctx context.Context, did syntax.DID, writes []commit.Write, opts *CommitOptions) (*CommitResult, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -85,20 +88,12 @@ func (s *Store) Commit(ctx context.Context, did syntax.DID, writes []commit.Writ
 		return nil, fmt.Errorf("commit to %s: %d bytes of records, at most %d allowed: %w", did, size, MaxCommitBlocksSize, ErrInvalidWrite)
 	}
 
-	var res *CommitResult
-	var ev Event
-	var nodes []Block
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		res, ev, nodes, err = s.commitTx(ctx, tx, did, writes, recs, o)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("commit to %s: %w", did, err)
+	req := &commitReq{ctx: ctx, did: did, writes: writes, recs: recs, opts: o, wake: make(chan bool, 1)}
+	s.runCommit(req)
+	if req.err != nil {
+		return nil, fmt.Errorf("commit to %s: %w", did, req.err)
 	}
-	s.cacheNodes(nodes)
-	s.publish(ev)
-	return res, nil
+	return req.res, nil
 }
 
 type headRow struct {
@@ -130,6 +125,12 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 }
 
 func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions) (*CommitResult, Event, []Block, error) {
+	return s.commitTxOverlay(ctx, tx, did, writes, recs, o, nil)
+}
+
+// commitTxOverlay is commitTx reading MST nodes from overlay first (nodes
+// that earlier commits of the same transaction wrote).
+func (s *Store) commitTxOverlay(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
 	var h headRow
 	if err := tx.StmtxContext(ctx, s.stmts.head).GetContext(ctx, &h, did.String()); err != nil {
 		if isNoRows(err) {
@@ -157,6 +158,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	}
 
 	src := s.cachedBlocks(ctx, tx)
+	src.overlay = overlay
 	tree, err := newRepoTree(src, prevData)
 	if err != nil {
 		return nil, Event{}, nil, err

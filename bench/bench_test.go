@@ -98,7 +98,9 @@ func template(b *testing.B) string {
 }
 
 // openCopy opens a fresh copy of the template database.
-func openCopy(b *testing.B) *atlite.Store {
+func openCopy(b *testing.B) *atlite.Store { return openCopyWith(b, nil) }
+
+func openCopyWith(b *testing.B, opts *atlite.Options) *atlite.Store {
 	src := template(b)
 	dst := filepath.Join(b.TempDir(), "bench.db")
 	data, err := os.ReadFile(src)
@@ -108,7 +110,7 @@ func openCopy(b *testing.B) *atlite.Store {
 	if err := os.WriteFile(dst, data, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	s, err := atlite.Open(dst, nil)
+	s, err := atlite.Open(dst, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -431,4 +433,36 @@ func BenchmarkListRecords(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkCommitParallel: one-record commits from 8 goroutines into the
+// 100k-record repo, each in its own transaction (group=1) or sharing
+// transactions (group=64, the default), with the default durability and
+// with DurabilityFull (an fsync per transaction).
+func BenchmarkCommitParallel(b *testing.B) {
+	for _, d := range []atlite.Durability{atlite.DurabilityNormal, atlite.DurabilityFull} {
+		for _, group := range []int{1, atlite.DefaultMaxGroupCommits} {
+			b.Run(fmt.Sprintf("full=%v/group=%d", d == atlite.DurabilityFull, group), func(b *testing.B) {
+				commitParallel(b, &atlite.Options{MaxGroupCommits: group, Durability: d})
+			})
+		}
+	}
+}
+
+func commitParallel(b *testing.B, opts *atlite.Options) {
+	s := openCopyWith(b, opts)
+	b.ReportAllocs()
+	b.SetParallelism(4) // 4 x GOMAXPROCS(2) = 8 goroutines
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(int(i)))
+			if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
 }

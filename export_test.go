@@ -1,0 +1,9 @@
+package atlite
+
+// LargestGroup returns the largest number of commits that have shared one
+// transaction so far.
+func (s *Store) LargestGroup() int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return s.group.largest
+}
