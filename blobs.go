@@ -133,14 +133,13 @@ const insertBlobRefSQL = `INSERT INTO blob_refs (repo, path, cid, rev) VALUES (?
 // dropped (by path, so the old record need not be read), and those of
 // created and updated records added. ops are those of commitTx, in write
 // order (a no-op update has no op); an op's record is found among writes by
-// its CID. The new rows get rev NULL; the blob_refs_rev trigger sets the
-// commit's rev when commitTx moves the repo's head.
+// its CID. The new rows carry rev, the commit's rev.
 //
 // A record may cite a blob that is not stored here (never uploaded, or
 // served from elsewhere): the commit is accepted and the reference kept, so
 // that a later upload of that blob counts as cited; [Store.ListBlobs] lists
 // only stored blobs.
-func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, writes []commit.Write, ops []commit.Op) error {
+func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, rev syntax.TID, writes []commit.Write, ops []commit.Op) error {
 	var drop []any
 	var records map[cid.Cid][]byte
 	for _, w := range writes {
@@ -175,7 +174,7 @@ func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, w
 			return fmt.Errorf("blob refs of %s: %w", op.Path, err)
 		}
 		for _, c := range refs {
-			if _, err := tx.ExecContext(ctx, insertBlobRefSQL, repoID, op.Path, c.Bytes(), nil); err != nil {
+			if _, err := tx.ExecContext(ctx, insertBlobRefSQL, repoID, op.Path, c.Bytes(), rev.String()); err != nil {
 				return fmt.Errorf("add blob ref %s of %s: %w", c, op.Path, err)
 			}
 		}
@@ -190,7 +189,10 @@ func (s *Store) indexRepoBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64
 	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_refs WHERE repo = ?`, repoID); err != nil {
 		return fmt.Errorf("drop blob refs: %w", err)
 	}
-	const q = `SELECT r.collection, r.rkey, b.data FROM records r JOIN blocks b ON b.k = r.k AND b.cid = r.cid WHERE r.repo = ?`
+	const q = `SELECT r.collection, r.rkey, coalesce(b.data, o.data) FROM records r
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
+WHERE r.repo = ?`
 	rows, err := tx.QueryxContext(ctx, q, repoID)
 	if err != nil {
 		return fmt.Errorf("read records: %w", err)
@@ -206,6 +208,9 @@ func (s *Store) indexRepoBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64
 		var data []byte
 		if err := rows.Scan(&coll, &rkey, &data); err != nil {
 			return fmt.Errorf("read records: %w", err)
+		}
+		if !mayCiteBlobs(data) {
+			continue
 		}
 		cs, err := recordBlobRefs(data)
 		if err != nil {

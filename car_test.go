@@ -317,3 +317,57 @@ func TestImportNonCanonicalMST(t *testing.T) {
 		t.Errorf("failed import left %d repos", len(repos))
 	}
 }
+
+// TestImportAndDeleteKeepBlobRefs checks blob references across an export
+// and import, and that deleting a repo lets its blobs be collected.
+func TestImportAndDeleteKeepBlobRefs(t *testing.T) {
+	src := testutil.MustOpenStore(t, nil)
+	did := newRepo(t, src, "did:web:user.com")
+	png, err := os.ReadFile("testdata/arroba/keyboard.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := src.UploadBlob(ctx, did, bytes.NewReader(png), "image/png", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]any{"$type": "app.bsky.feed.post", "text": "look", "embed": map[string]any{
+		"$type": "app.bsky.embed.images", "images": []any{map[string]any{"alt": "", "image": map[string]any{
+			"$type": "blob", "ref": blob.CID, "mimeType": "image/png", "size": int64(len(png))}}}}}
+	if _, err := src.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "app.bsky.feed.post", "p1", rec)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	list := func(s *atlite.Store) []cid.Cid {
+		t.Helper()
+		cids, _, err := s.ListBlobs(ctx, did, "", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cids
+	}
+	if got := list(src); len(got) != 1 || got[0] != blob.CID {
+		t.Fatalf("ListBlobs(src) = %v, want [%s]", got, blob.CID)
+	}
+
+	dst := testutil.MustOpenStore(t, nil)
+	if _, err := dst.ImportCAR(ctx, bytes.NewReader(exportCAR(t, src, did, nil)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.UploadBlob(ctx, did, bytes.NewReader(png), "image/png", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(dst); len(got) != 1 || got[0] != blob.CID {
+		t.Errorf("ListBlobs after import = %v, want [%s]", got, blob.CID)
+	}
+
+	// Cited blobs survive GC; after DeleteRepo they go.
+	if n, err := src.GCBlobs(ctx, -1); err != nil || n != 0 {
+		t.Errorf("GCBlobs with the blob cited = %d, %v; want 0", n, err)
+	}
+	if err := src.DeleteRepo(ctx, did); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := src.GCBlobs(ctx, -1); err != nil || n != 1 {
+		t.Errorf("GCBlobs after DeleteRepo = %d, %v; want 1", n, err)
+	}
+}

@@ -285,6 +285,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(strin
 		return res, Event{}, fmt.Errorf("%w: repo tree: %v", ErrInvalidCAR, err)
 	}
 
+	if err := s.indexRepoBlobRefs(ctx, tx, repoID, cmt.Rev); err != nil {
+		return res, Event{}, err
+	}
 	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: roots[0]}
 	if err := s.writeEvent(ctx, tx, &ev); err != nil {
 		return res, Event{}, err

@@ -356,7 +356,8 @@ func (s *Store) Tombstone(ctx context.Context, did syntax.DID) error {
 	return s.setStatus(ctx, did, StatusTombstoned)
 }
 
-// DeleteRepo deletes a repo for good: its record index is dropped, it is
+// DeleteRepo deletes a repo for good: its record index and blob references
+// are dropped (its blobs become collectable by [Store.GCBlobs]), it is
 // marked deleted so the DID cannot be created again, and #account with
 // active false and status deleted is emitted.
 func (s *Store) DeleteRepo(ctx context.Context, did syntax.DID) error {
@@ -383,8 +384,13 @@ func (s *Store) setStatus(ctx context.Context, did syntax.DID, status string) er
 			return s.missingOrFinal(ctx, tx, did)
 		}
 		if status == StatusDeleted {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?)`, did.String()); err != nil {
-				return err
+			for _, q := range []string{
+				`DELETE FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?)`,
+				`DELETE FROM blob_refs WHERE repo = (SELECT id FROM repos WHERE did = ?)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, did.String()); err != nil {
+					return err
+				}
 			}
 		}
 		return s.writeEvent(ctx, tx, &ev)

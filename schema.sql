@@ -141,8 +141,7 @@ CREATE TABLE blob_chunks (
 -- and a ref link, and legacy {cid, mimeType} maps), kept in step with the
 -- records in the commit transaction. cid need not be stored here (a record
 -- may cite a blob never uploaded, or one served elsewhere). rev is the rev
--- of the commit that wrote the record; rows are inserted with rev NULL and
--- the trigger below sets it when the same transaction moves the repo's rev.
+-- of the commit (or import) that wrote the record.
 CREATE TABLE blob_refs (
 	repo INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,
 	path TEXT    NOT NULL,               -- collection/rkey of the record
@@ -152,9 +151,3 @@ CREATE TABLE blob_refs (
 ) WITHOUT ROWID;
 CREATE INDEX blob_refs_cid ON blob_refs (cid);
 CREATE INDEX blob_refs_repo_cid ON blob_refs (repo, cid);
-CREATE INDEX blob_refs_norev ON blob_refs (repo) WHERE rev IS NULL;
-
-CREATE TRIGGER blob_refs_rev AFTER UPDATE OF rev ON repos
-BEGIN
-	UPDATE blob_refs SET rev = NEW.rev WHERE repo = NEW.id AND rev IS NULL;
-END;

@@ -236,7 +236,7 @@ func (s *Store) commitTxOverlay(ctx context.Context, tx *sqlx.Tx, did syntax.DID
 	if err := s.applyRecords(ctx, tx, h.ID, recRows); err != nil {
 		return nil, Event{}, nil, err
 	}
-	if err := s.updateBlobRefs(ctx, tx, h.ID, writes, ops); err != nil {
+	if err := s.updateBlobRefs(ctx, tx, h.ID, cmt.Rev, writes, ops); err != nil {
 		return nil, Event{}, nil, err
 	}
 	now := s.now().UTC()
