@@ -66,7 +66,9 @@
 // [Resolver] resolves did:plc through the directory and did:web over HTTPS
 // ([WebURL]: /.well-known/did.json, or the path form, with %3A for a port),
 // and handles through the DNS TXT record "_atproto.<handle>." ("did=...")
-// and then https://<handle>/.well-known/atproto-did. [Resolver.LookupDID]
+// and then https://<handle>/.well-known/atproto-did (handles under reserved
+// top-level domains such as .invalid or .local are not looked up at all).
+// [Resolver.LookupDID]
 // and [Resolver.LookupHandle] add the bidirectional check: the handle a
 // document claims must resolve back to its DID.
 //

@@ -14,10 +14,14 @@ import (
 
 // JSON-LD contexts of the DID documents a PLC directory renders.
 const (
-	ContextDID       = "https://www.w3.org/ns/did/v1"
-	ContextMultikey  = "https://w3id.org/security/multikey/v1"
+	// ContextDID is the DID Core v1 context, always first.
+	ContextDID = "https://www.w3.org/ns/did/v1"
+	// ContextMultikey is the Multikey context, always second.
+	ContextMultikey = "https://w3id.org/security/multikey/v1"
+	// ContextSecp256k1 is added when a verification method is a K-256 key.
 	ContextSecp256k1 = "https://w3id.org/security/suites/secp256k1-2019/v1"
-	ContextP256      = "https://w3id.org/security/suites/ecdsa-2019/v1"
+	// ContextP256 is added when a verification method is a P-256 key.
+	ContextP256 = "https://w3id.org/security/suites/ecdsa-2019/v1"
 )
 
 // Document is the part of a DID document that atproto uses.

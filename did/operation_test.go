@@ -84,6 +84,21 @@ func TestGenesisVector(t *testing.T) {
 	if got := mustJSON(t, doc); got != genesisDoc {
 		t.Errorf("Document() = %s\nwant %s", got, genesisDoc)
 	}
+
+	// SPEC 19.4 #24: extra alsoKnownAs entries follow the handle.
+	extra, err := did.NewGenesis([]keys.PublicKey{k.PublicKey()}, k.PublicKey(), "han.dull", "https://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra.AlsoKnownAs = append(extra.AlsoKnownAs, "abc", "xyz")
+	signed(t, extra, k)
+	doc, err = extra.Document(genesisDID)
+	if err != nil || !reflect.DeepEqual(doc.AlsoKnownAs, []string{"at://han.dull", "abc", "xyz"}) {
+		t.Errorf("alsoKnownAs = %q, %v", doc.AlsoKnownAs, err)
+	}
+	if err := extra.Verify(k.PublicKey()); err != nil {
+		t.Errorf("Verify() = %v", err)
+	}
 }
 
 // TestGenesisOracle recomputes the signed genesis bytes, the DID and the

@@ -215,7 +215,9 @@ func WebURL(d syntax.DID) (string, error) {
 
 // ResolveHandle returns the DID a handle points to, without the reverse
 // check (see [Resolver.LookupHandle]). The handle is validated and
-// lower-cased first. The DNS TXT records of "_atproto.<handle>." are
+// lower-cased first; handles under the reserved top-level domains refused
+// by [syntax.Handle.AllowedTLD] (.invalid, .local, .onion, ...) are not
+// looked up and give [ErrNotFound]. The DNS TXT records of "_atproto.<handle>." are
 // consulted first: exactly one DID among the "did=<DID>" records wins, and
 // several different ones are an error. If DNS gives nothing (NXDOMAIN, no
 // such record, a failure), https://<handle>/.well-known/atproto-did is
@@ -227,6 +229,9 @@ func (r *Resolver) ResolveHandle(ctx context.Context, h syntax.Handle) (syntax.D
 		return "", err
 	}
 	h = h.Normalize()
+	if !h.AllowedTLD() {
+		return "", fmt.Errorf("%w: handle %s: reserved top-level domain", ErrNotFound, h)
+	}
 	if r.handles != nil {
 		if d, ok := r.handles.Get(h); ok {
 			return d, nil

@@ -365,6 +365,8 @@ func TestResolveHandle(t *testing.T) {
 		{"missing.example.com", "", did.ErrNotFound},
 		{"two.example.com", "", did.ErrNotFound},
 		{"big.example.com", "", did.ErrNotFound},
+		{"handle.invalid", "", did.ErrNotFound},
+		{"alice.local", "", did.ErrNotFound},
 		{"foo", "", syntax.ErrInvalidHandle},
 		{"did:plc:x", "", syntax.ErrInvalidHandle},
 		{"a b.com", "", syntax.ErrInvalidHandle},
@@ -385,6 +387,11 @@ func TestResolveHandle(t *testing.T) {
 				t.Errorf("ResolveHandle(%q) = %q, %v; want %q", tt.h, d, err, tt.want)
 			}
 		})
+	}
+	for _, q := range dns.queries {
+		if strings.HasSuffix(q, ".invalid.") || strings.HasSuffix(q, ".local.") {
+			t.Errorf("reserved handle looked up in DNS: %s", q)
+		}
 	}
 	// A DNS failure other than NXDOMAIN falls through to HTTPS.
 	failing := newResolver(t, w, nil, &did.ResolverOptions{CacheTTL: -1, LookupTXT: func(context.Context, string) ([]string, error) {
