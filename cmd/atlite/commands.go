@@ -14,6 +14,7 @@ import (
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/did"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -45,20 +46,16 @@ func parseDID(s string) (syntax.DID, error) {
 
 func cmdInit(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	didFlag := fs.String("did", "", "the repo's DID (did:plc or did:web)")
+	didFlag := fs.String("did", "", "the repo's DID; default: a did:plc derived offline from a signed genesis operation")
 	handle := fs.String("handle", "", "the repo's handle")
+	pds := fs.String("pds", "http://localhost:2583", "the PDS endpoint written in a new did:plc's genesis operation")
+	plc := fs.String("plc", "", "publish the new did:plc's genesis operation to this PLC directory URL")
 	p256 := fs.Bool("p256", false, "sign with a P-256 key instead of K-256")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if *didFlag == "" {
-		return usagef("--did is required (for example --did did:web:example.com)")
-	}
-	d, err := parseDID(*didFlag)
-	if err != nil {
-		return err
-	}
 	var sk keys.PrivateKey
+	var err error
 	if *p256 {
 		sk, err = keys.GenerateP256()
 	} else {
@@ -71,6 +68,34 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var d syntax.DID
+	var genesis *did.Operation
+	switch {
+	case *didFlag != "":
+		if *plc != "" {
+			return usagef("--plc publishes a new did:plc: it does not go with --did")
+		}
+		if d, err = parseDID(*didFlag); err != nil {
+			return err
+		}
+	default:
+		if *handle == "" {
+			return usagef("--handle is required to derive a did:plc (or give --did)")
+		}
+		h, err := syntax.ParseHandle(*handle)
+		if err != nil {
+			return usagef("--handle %q: %v", *handle, err)
+		}
+		if genesis, err = did.NewGenesis([]keys.PublicKey{rk.PublicKey()}, sk.PublicKey(), h, *pds); err != nil {
+			return err
+		}
+		if err := genesis.Sign(rk); err != nil {
+			return err
+		}
+		if d, err = genesis.DID(); err != nil {
+			return err
+		}
+	}
 	s, err := e.open()
 	if err != nil {
 		return err
@@ -82,6 +107,19 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "created %s in %s\nsigning key: %s\nrotation key: %s\nhead: %s rev %s\n",
 		r.DID, e.db, r.SigningKey.DIDKey(), r.RotationKey.DIDKey(), r.Head, r.Rev)
+	if genesis != nil {
+		fmt.Fprintf(e.stdout, "did:plc derived offline from its signed genesis operation (PDS %s)\n", *pds)
+		if *plc != "" {
+			c, err := did.NewPLCClient(&did.PLCOptions{URL: *plc})
+			if err != nil {
+				return err
+			}
+			if _, err := c.Create(ctx, genesis); err != nil {
+				return fmt.Errorf("publish %s to %s: %w (the repo is created; publish the operation again later)", d, *plc, err)
+			}
+			fmt.Fprintf(e.stdout, "published to %s\n", *plc)
+		}
+	}
 	return nil
 }
 

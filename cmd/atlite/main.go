@@ -49,7 +49,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"init", "--did DID [--handle HANDLE] [--p256]", "create a repo with new keys", cmdInit},
+		{"init", "[--did DID] [--handle HANDLE] [--pds URL] [--plc URL] [--p256]", "create a repo with new keys (default DID: a did:plc derived offline)", cmdInit},
 		{"repos", "[--after DID] [--limit N]", "list repos", cmdRepos},
 		{"did", "DID", "print a repo's DID document with its signing key", cmdDID},
 		{"create", "DID COLLECTION [RKEY] < record.json", "create a record (rkey defaults to a new TID)", cmdCreate},

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+
 	"context"
+	"github.com/atlite-dev/atlite/did/didtest"
+	"github.com/atlite-dev/atlite/syntax"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +36,7 @@ func TestCLI(t *testing.T) {
 		{"no command", "", nil, 2, "", "usage"},
 		{"unknown command", "", []string{"frobnicate"}, 2, "", "unknown command"},
 		{"help", "", []string{"help"}, 0, "commands:", ""},
-		{"init needs did", "", []string{"init"}, 2, "", "--did is required"},
+		{"init plc with did", "", []string{"init", "--did", did, "--plc", "http://127.0.0.1:1"}, 2, "", "--plc"},
 		{"init bad did", "", []string{"init", "--did", "nope"}, 2, "", "not a DID"},
 		{"init", "", []string{"init", "--did", did, "--handle", "cli.example"}, 0, "created " + did, ""},
 		{"init again", "", []string{"init", "--did", did}, 1, "", "already exists"},
@@ -115,4 +118,54 @@ func TestDefaultDB(t *testing.T) {
 	if _, err := os.Stat(os.Getenv("ATLITE_DB")); err != nil {
 		t.Errorf("$ATLITE_DB was not used: %v", err)
 	}
+}
+
+func TestInitPLC(t *testing.T) {
+	dir := directory(t)
+	db := filepath.Join(t.TempDir(), "plc.db")
+	code, out, errText := runCLI(t, db, "", "init", "--handle", "alice.example.com", "--plc", dir.URL())
+	if code != 0 {
+		t.Fatalf("init = %d\n%s\n%s", code, out, errText)
+	}
+	var d string
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "did:plc:") {
+			d = f
+			break
+		}
+	}
+	if len(d) != 32 || !strings.Contains(out, "published to "+dir.URL()) {
+		t.Fatalf("init output lacks a did:plc (len 32) or the publication:\n%s", out)
+	}
+	// The directory holds the genesis operation, signed with the rotation
+	// key init printed, naming the signing key and the handle.
+	log := dir.AuditLog(syntax.DID(d))
+	if len(log) != 1 {
+		t.Fatalf("directory has %d operations for %s, want 1", len(log), d)
+	}
+	doc, err := log[0].Operation.Document(syntax.DID(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := doc.Handle(); h != "alice.example.com" {
+		t.Errorf("document handle = %q", h)
+	}
+	code, out, _ = runCLI(t, db, "", "did", d)
+	if code != 0 || !strings.Contains(out, `"at://alice.example.com"`) {
+		t.Errorf("atlite did %s = %d\n%s", d, code, out)
+	}
+	// Offline: no --plc, nothing published.
+	code, out, _ = runCLI(t, filepath.Join(t.TempDir(), "off.db"), "", "init", "--handle", "bob.example.com")
+	if code != 0 || !strings.Contains(out, "created did:plc:") || strings.Contains(out, "published") {
+		t.Errorf("offline init = %d\n%s", code, out)
+	}
+	if code, _, errText := runCLI(t, filepath.Join(t.TempDir(), "x.db"), "", "init"); code != 2 || !strings.Contains(errText, "--handle is required") {
+		t.Errorf("init without --handle or --did = %d %s", code, errText)
+	}
+}
+
+func directory(t *testing.T) *didtest.Directory {
+	d := didtest.NewDirectory()
+	t.Cleanup(d.Close)
+	return d
 }
