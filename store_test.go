@@ -285,6 +285,13 @@ func TestEncryptedKeys(t *testing.T) {
 	if err != nil || r.SigningKey != nil {
 		t.Fatalf("LoadRepo without KEK = %+v, %v; want the repo without keys", r, err)
 	}
+	w := mustWrite(t, commit.Create, "com.example.coll", "x", map[string]any{"a": 1})
+	if _, err := noKEK.Commit(ctx, d, []commit.Write{w}, nil); !errors.Is(err, atlite.ErrKeyEncrypted) {
+		t.Errorf("Commit without KEK = %v, want ErrKeyEncrypted", err)
+	}
+	if seq, _ := noKEK.LastSeq(ctx, atlite.SubscribeReposNSID); seq != 3 {
+		t.Errorf("refused commit consumed a seq: last %d, want 3", seq)
+	}
 	wrong, err := atlite.Open(path, &atlite.Options{KeyEncryptionKey: []byte("fedcba9876543210fedcba9876543210")})
 	if err != nil {
 		t.Fatal(err)
@@ -292,6 +299,9 @@ func TestEncryptedKeys(t *testing.T) {
 	defer wrong.Close()
 	if _, err := wrong.LoadRepo(ctx, d.String()); !errors.Is(err, atlite.ErrInvalidKey) {
 		t.Errorf("LoadRepo with wrong KEK = %v, want ErrInvalidKey", err)
+	}
+	if _, err := wrong.Commit(ctx, d, []commit.Write{w}, nil); !errors.Is(err, atlite.ErrInvalidKey) {
+		t.Errorf("Commit with wrong KEK = %v, want ErrInvalidKey", err)
 	}
 	right, err := atlite.Open(path, &atlite.Options{KeyEncryptionKey: kek})
 	if err != nil {
@@ -301,6 +311,13 @@ func TestEncryptedKeys(t *testing.T) {
 	r, err = right.LoadRepo(ctx, d.String())
 	if err != nil || r.SigningKey.DIDKey() != testutil.TestKey(t).PublicKey().DIDKey() {
 		t.Errorf("LoadRepo with KEK = %+v, %v", r, err)
+	}
+	res, err := right.Commit(ctx, d, []commit.Write{w}, nil)
+	if err != nil {
+		t.Fatalf("Commit with KEK = %v", err)
+	}
+	if err := res.Commit.Verify(testutil.TestKey(t).PublicKey()); err != nil {
+		t.Errorf("commit signed with the decrypted key: %v", err)
 	}
 }
 
