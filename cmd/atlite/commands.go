@@ -444,3 +444,23 @@ type jsonWrite struct {
 	RKey       string          `json:"rkey"`
 	Record     json.RawMessage `json:"record"`
 }
+
+func cmdCheck(ctx context.Context, e *env, args []string) error {
+	if _, err := parseFlags(flag.NewFlagSet("check", flag.ContinueOnError), args, 0, 0); err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Check(ctx); err != nil {
+		return fmt.Errorf("%s is damaged: %w", e.db, err)
+	}
+	seq, err := s.LastSeq(ctx, atlite.SubscribeReposNSID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: ok (%d events)\n", e.db, seq)
+	return nil
+}

@@ -61,6 +61,7 @@ func init() {
 		{"export", "DID [--since REV] [-o FILE]", "write the repo as a CAR file", cmdExport},
 		{"import", "FILE.car [--key did:key:...]", "import a repo from a CAR file", cmdImport},
 		{"verify", "FILE.car [--key did:key:...]", "check a CAR file: hashes, MST, records, signature", cmdVerify},
+		{"check", "", "verify the whole file: SQLite integrity, gapless seqs, every repo's tree and records", cmdCheck},
 		{"log", "[--since SEQ] [--did DID] [--limit N]", "print events as JSON lines", cmdLog},
 		{"deactivate", "DID", "deactivate a repo", statusCmd("deactivate")},
 		{"activate", "DID", "activate a deactivated repo", statusCmd("activate")},

@@ -68,6 +68,7 @@ func TestCLI(t *testing.T) {
 		{"verify garbage", "", []string{"verify", filepath.Join(dir, "cli.db")}, 1, "", "invalid CAR"},
 		{"verify bad key", "", []string{"verify", filepath.Join(dir, "out.car"), "--key", "did:key:nope"}, 2, "", "--key"},
 		{"export since bad", "", []string{"export", did, "--since", "x"}, 2, "", "not a rev"},
+		{"check", "", []string{"check"}, 0, ": ok (", ""},
 		{"tombstone", "", []string{"tombstone", did}, 0, "tombstoned", ""},
 		{"activate tombstoned", "", []string{"activate", did}, 1, "", "inactive"},
 		{"wrong args", "", []string{"get", did}, 2, "", "wrong number of arguments"},
