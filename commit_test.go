@@ -463,3 +463,62 @@ func TestGroupCommitIsolation(t *testing.T) {
 		t.Error("no two commits ever shared a transaction")
 	}
 }
+
+// TestCommitSequentialWrites checks that writes within one commit see the
+// earlier ones (create then update then delete of one path, delete then
+// re-create) and end in the same tree as the same writes committed one by
+// one.
+func TestCommitSequentialWrites(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	batch, single := newRepo(t, s, "did:web:batch.example"), newRepo(t, s, "did:web:single.example")
+	base := []commit.Write{
+		mustWrite(t, commit.Create, "com.example.coll", "keep", map[string]any{"v": 0}),
+		mustWrite(t, commit.Create, "com.example.coll", "gone", map[string]any{"v": 0}),
+		mustWrite(t, commit.Create, "com.example.coll", "again", map[string]any{"v": 0}),
+	}
+	for _, d := range []syntax.DID{batch, single} {
+		if _, err := s.Commit(ctx, d, base, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes := []commit.Write{
+		mustWrite(t, commit.Create, "com.example.coll", "tmp", map[string]any{"v": 1}),
+		mustWrite(t, commit.Update, "com.example.coll", "tmp", map[string]any{"v": 2}),
+		mustWrite(t, commit.Delete, "com.example.coll", "tmp", nil),
+		mustWrite(t, commit.Delete, "com.example.coll", "gone", nil),
+		mustWrite(t, commit.Delete, "com.example.coll", "again", nil),
+		mustWrite(t, commit.Create, "com.example.coll", "again", map[string]any{"v": 3}),
+		mustWrite(t, commit.Update, "com.example.coll", "keep", map[string]any{"v": 4}),
+		mustWrite(t, commit.Create, "com.example.coll", "new", map[string]any{"v": 5}),
+	}
+	res, err := s.Commit(ctx, batch, writes, nil)
+	if err != nil {
+		t.Fatalf("Commit(sequence) = %v", err)
+	}
+	if len(res.Ops) != len(writes) {
+		t.Errorf("%d ops, want %d", len(res.Ops), len(writes))
+	}
+	if res.Ops[1].Prev != res.Ops[0].CID || res.Ops[2].Prev != res.Ops[1].CID || res.Ops[5].Prev.Defined() {
+		t.Errorf("ops do not chain within the commit: %+v", res.Ops)
+	}
+	var last *atlite.CommitResult
+	for _, w := range writes {
+		if last, err = s.Commit(ctx, single, []commit.Write{w}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res.Commit.Data != last.Commit.Data {
+		t.Errorf("data after one commit %s, after one commit a write %s", res.Commit.Data, last.Commit.Data)
+	}
+	for _, rk := range []string{"tmp", "gone"} {
+		if _, err := s.GetRecord(ctx, batch, "com.example.coll", rk); !errors.Is(err, atlite.ErrNotFound) {
+			t.Errorf("GetRecord(%s) = %v, want ErrNotFound", rk, err)
+		}
+	}
+	if r, err := s.GetRecord(ctx, batch, "com.example.coll", "again"); err != nil || r.CID != cborCID(t, map[string]any{"v": 3}) {
+		t.Errorf("GetRecord(again) = %+v, %v", r, err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Error(err)
+	}
+}

@@ -12,17 +12,30 @@ import (
 )
 
 // repoTree is the MST of one repo during a commit: loaded lazily from the
-// file through the write transaction, changed copy-on-write in memory.
+// file through the write transaction. Writes are collected (later writes
+// to a path see earlier ones) and applied to the tree in one batch by
+// commit, which touches each affected node once.
 type repoTree struct {
-	t *mst.Tree
+	t       *mst.Tree
+	pending map[string]cid.Cid // path -> new value, cid.Undef for deleted
+	order   []string           // paths in the order first written
 }
 
 func newRepoTree(src mst.BlockSource, root cid.Cid) (*repoTree, error) {
-	return &repoTree{t: mst.Load(src, root)}, nil
+	return &repoTree{t: mst.Load(src, root), pending: map[string]cid.Cid{}}, nil
 }
 
-// get returns the CID at path, or cid.Undef when there is none.
+// get returns the CID at path as the commit's earlier writes left it, or
+// cid.Undef when there is none.
 func (t *repoTree) get(ctx context.Context, path string) (cid.Cid, error) {
+	if c, ok := t.pending[path]; ok {
+		return c, nil
+	}
+	return t.base(ctx, path)
+}
+
+// base returns the CID at path in the tree as loaded.
+func (t *repoTree) base(ctx context.Context, path string) (cid.Cid, error) {
 	c, err := t.t.Get(ctx, path)
 	if errors.Is(err, mst.ErrNotFound) {
 		return cid.Undef, nil
@@ -33,28 +46,49 @@ func (t *repoTree) get(ctx context.Context, path string) (cid.Cid, error) {
 	return c, nil
 }
 
-// set puts v at path, or deletes path when v is undefined.
+// set puts v at path, or deletes path when v is undefined. The key is
+// checked now so that a bad one fails before anything is applied.
 func (t *repoTree) set(ctx context.Context, path string, v cid.Cid) error {
-	var err error
-	var nt *mst.Tree
-	if v.Defined() {
-		nt, err = t.t.Put(ctx, path, v)
-	} else {
-		nt, err = t.t.Delete(ctx, path)
+	if err := mst.ValidateKey(path); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidWrite, err)
 	}
-	if err != nil {
-		if errors.Is(err, mst.ErrInvalidKey) {
-			return fmt.Errorf("%w: %v", ErrInvalidWrite, err)
-		}
-		return fmt.Errorf("mst %s: %w", path, err)
+	if _, ok := t.pending[path]; !ok {
+		t.order = append(t.order, path)
 	}
-	t.t = nt
+	t.pending[path] = v
 	return nil
 }
 
-// commit returns the new root and the nodes created since the tree was
-// loaded.
+// commit applies the collected writes and returns the new root and the
+// nodes created since the tree was loaded.
 func (t *repoTree) commit(ctx context.Context) (cid.Cid, []Block, error) {
+	writes := make([]mst.Write, 0, len(t.order))
+	for _, path := range t.order {
+		v := t.pending[path]
+		if v.Defined() {
+			writes = append(writes, mst.Write{Action: mst.ActionPut, Key: path, Value: v})
+			continue
+		}
+		// A delete: only if the path is in the tree as loaded (a path
+		// created and deleted within the commit is simply absent).
+		was, err := t.base(ctx, path)
+		if err != nil {
+			return cid.Undef, nil, err
+		}
+		if was.Defined() {
+			writes = append(writes, mst.Write{Action: mst.ActionDelete, Key: path})
+		}
+	}
+	if len(writes) > 0 {
+		nt, err := t.t.Apply(ctx, writes)
+		if err != nil {
+			if errors.Is(err, mst.ErrInvalidKey) {
+				return cid.Undef, nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
+			}
+			return cid.Undef, nil, fmt.Errorf("mst apply: %w", err)
+		}
+		t.t = nt
+	}
 	root, err := t.t.Root(ctx)
 	if err != nil {
 		return cid.Undef, nil, fmt.Errorf("mst root: %w", err)
@@ -72,6 +106,7 @@ func (t *repoTree) commit(ctx context.Context) (cid.Cid, []Block, error) {
 
 // proofs returns the CIDs of the nodes a sync 1.1 #commit event must carry
 // so a consumer can invert ops on the new tree and find the previous root.
+// It must run after commit.
 func (t *repoTree) proofs(ctx context.Context, ops []commit.Op) ([]cid.Cid, error) {
 	return coveringProofs(ctx, t.t, ops)
 }
