@@ -77,6 +77,9 @@ func TestCommitCreateUpdateDelete(t *testing.T) {
 	if err != nil || rec.CID != fooBar || !bytes.Equal(rec.Data, []byte("\xa1cfoocbar")) {
 		t.Errorf("GetRecord = %+v, %v", rec, err)
 	}
+	if v, err := rec.Value(); err != nil || len(v) != 1 || v["foo"] != "bar" {
+		t.Errorf("Record.Value = %v, %v", v, err)
+	}
 
 	// Update.
 	res, err = s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Update, "com.example.coll", "abc", map[string]any{"x": "y"})}, nil)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -19,6 +20,17 @@ type Record struct {
 
 // Path returns "collection/rkey".
 func (r *Record) Path() string { return r.Collection + "/" + r.RKey }
+
+// Value decodes the record into the data model: a map whose values are
+// nil, bool, int64, string, []byte, cid.Cid, []any and map[string]any (see
+// package datamodel; datamodel.ToJSON renders it as atproto JSON).
+func (r *Record) Value() (map[string]any, error) {
+	m, err := datamodel.UnmarshalMap(r.Data)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Path(), err)
+	}
+	return m, nil
+}
 
 type recordRow struct {
 	Collection string `db:"collection"`
