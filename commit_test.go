@@ -271,6 +271,16 @@ func TestListRecords(t *testing.T) {
 	if strings.Join(cols, ",") != "a.b.c,x.y.z" {
 		t.Errorf("Collections = %v", cols)
 	}
+	if recs, err := s.ListRecords(ctx, did, "no.such.coll", atlite.ListRecordsOptions{}); err != nil || len(recs) != 0 {
+		t.Errorf("ListRecords(empty collection) = %v, %v; want an empty list", recs, err)
+	}
+	nobody := mustDID(t, "did:web:nobody.example")
+	if _, err := s.ListRecords(ctx, nobody, "x.y.z", atlite.ListRecordsOptions{}); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("ListRecords(unknown repo) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Collections(ctx, nobody); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("Collections(unknown repo) = %v, want ErrNotFound", err)
+	}
 }
 
 func TestConcurrentCommits(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 func (s *Store) NextTID() syntax.TID { return s.clock.Next() }
 
 // Collections lists the collections that hold records in the repo did, in
-// order.
+// order, or returns ErrNotFound when there is no such repo.
 func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]string, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -24,6 +24,11 @@ func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]string, erro
 	var cols []string
 	if err := s.r.SelectContext(ctx, &cols, q, did.String()); err != nil {
 		return nil, fmt.Errorf("list collections of %s: %w", did, err)
+	}
+	if len(cols) == 0 {
+		if err := s.repoExists(ctx, did); err != nil {
+			return nil, err
+		}
 	}
 	return cols, nil
 }

@@ -108,7 +108,8 @@ type ListRecordsOptions struct {
 const DefaultListLimit = 50
 
 // ListRecords lists the records of one collection of the repo did in
-// record-key order, with their bytes, in one query.
+// record-key order, with their bytes, in one query. It returns ErrNotFound
+// when there is no such repo (an empty collection is an empty list).
 func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection string, opts ListRecordsOptions) ([]Record, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -131,6 +132,11 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection stri
 	if err != nil {
 		return nil, fmt.Errorf("list records %s/%s: %w", did, collection, err)
 	}
+	if len(rows) == 0 {
+		if err := s.repoExists(ctx, did); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]Record, 0, len(rows))
 	for i := range rows {
 		rec, err := rows[i].record()
@@ -140,4 +146,16 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection stri
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// repoExists returns ErrNotFound when the store has no repo did.
+func (s *Store) repoExists(ctx context.Context, did syntax.DID) error {
+	var n int
+	if err := s.r.QueryRowxContext(ctx, `SELECT count(*) FROM repos WHERE did = ?`, did.String()).Scan(&n); err != nil {
+		return fmt.Errorf("repo %s: %w", did, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("repo %s: %w", did, ErrNotFound)
+	}
+	return nil
 }
