@@ -14,6 +14,7 @@ import (
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
@@ -278,7 +279,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(strin
 	if err := copyBlock(roots[0], cb); err != nil {
 		return res, Event{}, err
 	}
-	if err := tree.Blocks(ctx, pf.records(), copyBlock); err != nil {
+	if err := tree.Blocks(ctx, checkedRecords{pf.records()}, copyBlock); err != nil {
 		if errors.Is(err, ErrInvalidCAR) {
 			return res, Event{}, err
 		}
@@ -329,4 +330,22 @@ func VerifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyRes
 		return nil, err
 	}
 	return &VerifyResult{DID: res.Repo.DID, Rev: res.Repo.Rev, Commit: res.Repo.Head, Data: res.Repo.Data, Records: res.Records, Blocks: res.Blocks}, nil
+}
+
+// checkedRecords serves record blocks for an import and refuses those that
+// are not DAG-CBOR maps, as every repo record must be.
+type checkedRecords struct{ src recordSource }
+
+func (r checkedRecords) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := r.src.GetBlock(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if c.Prefix().Codec != datamodel.CodecDagCBOR {
+		return nil, invalidCAR("record %s is not dag-cbor", c)
+	}
+	if _, err := datamodel.UnmarshalMap(data); err != nil {
+		return nil, invalidCAR("record %s: %v", c, err)
+	}
+	return data, nil
 }
