@@ -53,22 +53,18 @@ type Event struct {
 	Status string // "" when active
 }
 
-// eventBody is the DAG-CBOR map stored in events.body.
-func (e *Event) body() ([]byte, error) {
-	m := map[string]any{}
+// fields puts the event's kind-specific fields into m: for commits commit,
+// since, prevData (null when absent), ops and blocks; for syncs commit; for
+// identity events handle; for account events active and status.
+func (e *Event) fields(m map[string]any) error {
 	switch e.Kind {
 	case KindCommit:
 		m["commit"] = e.Commit
-		if e.Since.String() != "" {
+		m["since"] = nil
+		if e.Since != "" {
 			m["since"] = e.Since.String()
-		} else {
-			m["since"] = nil
 		}
-		if e.PrevData.Defined() {
-			m["prevData"] = e.PrevData
-		} else {
-			m["prevData"] = nil
-		}
+		m["prevData"] = cidOrNil(e.PrevData)
 		m["ops"] = opsValue(e.Ops)
 		m["blocks"] = cidsValue(e.Blocks)
 	case KindSync:
@@ -83,7 +79,16 @@ func (e *Event) body() ([]byte, error) {
 			m["status"] = e.Status
 		}
 	default:
-		return nil, fmt.Errorf("unknown event kind %q", e.Kind)
+		return fmt.Errorf("unknown event kind %q", e.Kind)
+	}
+	return nil
+}
+
+// body is the DAG-CBOR map stored in events.body: the kind's fields.
+func (e *Event) body() ([]byte, error) {
+	m := map[string]any{}
+	if err := e.fields(m); err != nil {
+		return nil, err
 	}
 	return datamodel.Marshal(m)
 }
@@ -228,15 +233,7 @@ func (s *Store) Events(ctx context.Context, opts EventsOptions) ([]Event, error)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
-	out := make([]Event, 0, len(rows))
-	for i := range rows {
-		e, err := rows[i].event()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return convertRows(rows, (*eventRow).event)
 }
 
 // WriteEventCAR writes the blocks a #commit event carries as the CAR v1

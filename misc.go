@@ -80,32 +80,16 @@ func EventJSON(e Event) ([]byte, error) {
 		"did":   e.DID.String(),
 		"time":  e.Time.Format("2006-01-02T15:04:05.000000Z"),
 	}
+	if err := e.fields(m); err != nil {
+		return nil, err
+	}
 	switch e.Kind {
 	case KindCommit:
-		m["repo"] = e.DID.String()
+		m["repo"] = m["did"] // #commit names the repo "repo"
 		delete(m, "did")
 		m["rev"] = e.Rev.String()
-		m["commit"] = e.Commit
-		if e.Since != "" {
-			m["since"] = e.Since.String()
-		} else {
-			m["since"] = nil
-		}
-		m["prevData"] = cidOrNil(e.PrevData)
-		m["ops"] = opsValue(e.Ops)
-		m["blocks"] = cidsValue(e.Blocks)
 	case KindSync:
 		m["rev"] = e.Rev.String()
-		m["commit"] = e.Commit
-	case KindIdentity:
-		if e.Handle != "" {
-			m["handle"] = e.Handle
-		}
-	case KindAccount:
-		m["active"] = e.Active
-		if e.Status != "" {
-			m["status"] = e.Status
-		}
 	}
 	return datamodel.ToJSON(m)
 }

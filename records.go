@@ -137,15 +137,7 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection stri
 			return nil, err
 		}
 	}
-	out := make([]Record, 0, len(rows))
-	for i := range rows {
-		rec, err := rows[i].record()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, nil
+	return convertRows(rows, (*recordRow).record)
 }
 
 // repoExists returns ErrNotFound when the store has no repo did.

@@ -269,15 +269,7 @@ func (s *Store) ListRepos(ctx context.Context, opts ListReposOptions) ([]*Repo, 
 	if err := s.r.SelectContext(ctx, &rows, q, opts.After, limit); err != nil {
 		return nil, fmt.Errorf("list repos: %w", err)
 	}
-	out := make([]*Repo, 0, len(rows))
-	for i := range rows {
-		r, err := s.repo(&rows[i])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return convertRows(rows, s.repo)
 }
 
 // UpdateHandle sets a repo's handle ("" removes it) and emits #identity.

@@ -421,3 +421,17 @@ func (s *Store) view(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error
 	defer tx.Rollback()
 	return fn(tx)
 }
+
+// convertRows converts scanned rows to exported values, stopping at the
+// first error.
+func convertRows[R, T any](rows []R, conv func(*R) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(rows))
+	for i := range rows {
+		v, err := conv(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
