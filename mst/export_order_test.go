@@ -128,3 +128,43 @@ func TestBlocksOrder(t *testing.T) {
 		}
 	}
 }
+
+// keyedRecords records the keys Blocks reads records for.
+type keyedRecords struct {
+	*MemBlocks
+	keys []string
+}
+
+func (k *keyedRecords) GetRecord(ctx context.Context, key string, c cid.Cid) ([]byte, error) {
+	k.keys = append(k.keys, key)
+	return k.GetBlock(ctx, c)
+}
+
+// TestBlocksRecordSource checks that a RecordSource is told every key, in
+// key order, once per entry.
+func TestBlocksRecordSource(t *testing.T) {
+	ctx := context.Background()
+	rec := []byte{0xa0}
+	rc := cborCID(rec)
+	var entries []Entry
+	for i := 0; i < 300; i++ {
+		entries = append(entries, Entry{Key: fmt.Sprintf("com.example.record/k%04d", i), Value: rc})
+	}
+	src := NewMemBlocks(nil)
+	tr, err := Build(src, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := &keyedRecords{MemBlocks: NewMemBlocks(map[cid.Cid][]byte{rc: rec})}
+	if err := tr.Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs.keys) != len(entries) {
+		t.Fatalf("GetRecord called %d times, want %d", len(recs.keys), len(entries))
+	}
+	for i, k := range recs.keys {
+		if k != entries[i].Key {
+			t.Fatalf("GetRecord #%d for %q, want %q", i, k, entries[i].Key)
+		}
+	}
+}

@@ -17,6 +17,16 @@ type BlockSource interface {
 	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
 }
 
+// RecordSource is a [BlockSource] for record blocks that also learns which
+// key each record is read for. When the records source given to
+// [Tree.Blocks] implements it, Blocks calls GetRecord, with the entry's full
+// key, instead of GetBlock; a caller can then index or check records in the
+// same pass.
+type RecordSource interface {
+	BlockSource
+	GetRecord(ctx context.Context, key string, c cid.Cid) ([]byte, error)
+}
+
 // BlockSourceFunc adapts a function to a [BlockSource].
 type BlockSourceFunc func(ctx context.Context, c cid.Cid) ([]byte, error)
 

@@ -200,11 +200,13 @@ func (t *Tree) walkGapDown(ctx context.Context, n *node, s span, i int, before s
 // every block comes after the block that links to it, and a reader can
 // check a CAR in one pass. If records is not nil, each entry's record block
 // is read from it and passed to fn in that place (a record several keys
-// share is passed each time); if records is nil, only nodes are visited. If
+// share is passed each time; a [RecordSource] is told each key); if records
+// is nil, only nodes are visited. If
 // fn returns [SkipAll], Blocks stops and returns nil. Blocks keeps O(depth)
 // nodes in memory; the data passed to fn must not be modified or retained
 // after fn returns.
 func (t *Tree) Blocks(ctx context.Context, records BlockSource, fn func(c cid.Cid, data []byte) error) error {
+	keyed, _ := records.(RecordSource)
 	var scratch []byte
 	var visit func(l link, layer int, isRoot bool, s span) error
 	visit = func(l link, layer int, isRoot bool, s span) error {
@@ -237,7 +239,13 @@ func (t *Tree) Blocks(ctx context.Context, records BlockSource, fn func(c cid.Ci
 		for i := range n.entries {
 			e := &n.entries[i]
 			if records != nil {
-				rec, err := records.GetBlock(ctx, e.val)
+				var rec []byte
+				var err error
+				if keyed != nil {
+					rec, err = keyed.GetRecord(ctx, e.key, e.val)
+				} else {
+					rec, err = records.GetBlock(ctx, e.val)
+				}
 				if err != nil {
 					return &recordError{key: e.key, c: e.val, err: err}
 				}
