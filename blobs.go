@@ -126,44 +126,49 @@ func recordBlobRefs(record []byte) ([]cid.Cid, error) {
 	return BlobRefs(v), nil
 }
 
-const insertBlobRefSQL = `INSERT INTO blob_refs (repo, path, cid, rev) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+const (
+	insertBlobRefSQL = `INSERT INTO blob_refs (repo, path, cid, rev) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	dropBlobRefsSQL  = `DELETE FROM blob_refs WHERE repo = ? AND path = ?`
+)
 
 // updateBlobRefs records, inside a commit's transaction, which blobs the
 // commit's records cite: the references of updated and deleted records are
 // dropped (by path, so the old record need not be read), and those of
-// created and updated records added. ops are those of commitTx, in write
-// order (a no-op update has no op); an op's record is found among writes by
-// its CID. The new rows carry rev, the commit's rev.
+// created and updated records added with the commit's rev. recs[i] is the
+// CID of writes[i].Record; ops are those of commitTx, in write order (a
+// no-op update has no op), and an op's record is found by its CID. Imports
+// index references as they walk the tree (importRecords).
 //
 // A record may cite a blob that is not stored here (never uploaded, or
 // served from elsewhere): the commit is accepted and the reference kept, so
 // that a later upload of that blob counts as cited; [Store.ListBlobs] lists
 // only stored blobs.
-func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, rev syntax.TID, writes []commit.Write, ops []commit.Op) error {
-	var drop []any
+func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, rev syntax.TID, writes []commit.Write, recs []cid.Cid, ops []commit.Op) error {
+	var drop *sqlx.Stmt
+	for _, op := range ops {
+		if op.Action == commit.Create {
+			continue
+		}
+		if drop == nil {
+			drop = tx.StmtxContext(ctx, s.stmts.dropBlobRefs)
+		}
+		if _, err := drop.ExecContext(ctx, repoID, op.Path); err != nil {
+			return fmt.Errorf("drop blob refs of %s: %w", op.Path, err)
+		}
+	}
 	var records map[cid.Cid][]byte
-	for _, w := range writes {
+	for i, w := range writes {
 		if w.Action != commit.Delete && mayCiteBlobs(w.Record) {
 			if records == nil {
 				records = map[cid.Cid][]byte{}
 			}
-			records[datamodel.CBORCID(w.Record)] = w.Record
-		}
-	}
-	for _, op := range ops {
-		if op.Action != commit.Create {
-			drop = append(drop, op.Path)
-		}
-	}
-	if len(drop) > 0 {
-		q := `DELETE FROM blob_refs WHERE repo = ? AND path IN (?` + strings.Repeat(", ?", len(drop)-1) + `)`
-		if _, err := tx.ExecContext(ctx, q, append([]any{repoID}, drop...)...); err != nil {
-			return fmt.Errorf("drop blob refs: %w", err)
+			records[recs[i]] = w.Record
 		}
 	}
 	if records == nil {
 		return nil
 	}
+	ins := tx.StmtxContext(ctx, s.stmts.insertBlobRef)
 	for _, op := range ops {
 		rec, ok := records[op.CID]
 		if !op.CID.Defined() || !ok {
@@ -174,59 +179,9 @@ func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, r
 			return fmt.Errorf("blob refs of %s: %w", op.Path, err)
 		}
 		for _, c := range refs {
-			if _, err := tx.ExecContext(ctx, insertBlobRefSQL, repoID, op.Path, c.Bytes(), rev.String()); err != nil {
+			if _, err := ins.ExecContext(ctx, repoID, op.Path, c.Bytes(), rev.String()); err != nil {
 				return fmt.Errorf("add blob ref %s of %s: %w", c, op.Path, err)
 			}
-		}
-	}
-	return nil
-}
-
-// indexRepoBlobRefs rebuilds, inside tx, the blob references of a repo from
-// its current records (the records table and the blocks it points to), all
-// at rev. Import calls it after indexing the imported records.
-func (s *Store) indexRepoBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, rev syntax.TID) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_refs WHERE repo = ?`, repoID); err != nil {
-		return fmt.Errorf("drop blob refs: %w", err)
-	}
-	const q = `SELECT r.collection, r.rkey, coalesce(b.data, o.data) FROM records r
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE r.repo = ?`
-	rows, err := tx.QueryxContext(ctx, q, repoID)
-	if err != nil {
-		return fmt.Errorf("read records: %w", err)
-	}
-	defer rows.Close()
-	type ref struct {
-		path string
-		c    cid.Cid
-	}
-	var refs []ref
-	for rows.Next() {
-		var coll, rkey string
-		var data []byte
-		if err := rows.Scan(&coll, &rkey, &data); err != nil {
-			return fmt.Errorf("read records: %w", err)
-		}
-		if !mayCiteBlobs(data) {
-			continue
-		}
-		cs, err := recordBlobRefs(data)
-		if err != nil {
-			return fmt.Errorf("blob refs of %s/%s: %w", coll, rkey, err)
-		}
-		for _, c := range cs {
-			refs = append(refs, ref{coll + "/" + rkey, c})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read records: %w", err)
-	}
-	rows.Close()
-	for _, r := range refs {
-		if _, err := tx.ExecContext(ctx, insertBlobRefSQL, repoID, r.path, r.c.Bytes(), rev.String()); err != nil {
-			return fmt.Errorf("add blob ref %s of %s: %w", r.c, r.path, err)
 		}
 	}
 	return nil

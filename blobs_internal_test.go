@@ -13,8 +13,8 @@ import (
 	"github.com/atlite-dev/atlite/syntax"
 )
 
-// TestIndexRepoBlobRefs rebuilds a repo's blob references from its records,
-// as an import does.
+// TestIndexRepoBlobRefs rebuilds a repo's blob references from its records
+// by importing the repo's own CAR over it.
 func TestIndexRepoBlobRefs(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(":memory:", nil)
@@ -75,13 +75,18 @@ func TestIndexRepoBlobRefs(t *testing.T) {
 			t.Errorf("ref %s has rev %q, want the commit's %s", r.Path, r.Rev, res.Commit.Rev)
 		}
 	}
+	var buf bytes.Buffer
+	if _, err := s.ExportCAR(ctx, did, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
 	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM blob_refs`); err != nil {
-			return err
-		}
-		return s.indexRepoBlobRefs(ctx, tx, 1, res.Commit.Rev)
+		_, err := tx.ExecContext(ctx, `DELETE FROM blob_refs`)
+		return err
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImportCAR(ctx, &buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := refs(); !slices.EqualFunc(got, want, func(a, b ref) bool {

@@ -12,8 +12,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
 	"github.com/multiformats/go-multihash"
-
-	"github.com/atlite-dev/atlite/datamodel"
 )
 
 // Block is a content-addressed block: a commit, an MST node or a record.
@@ -96,8 +94,6 @@ func (s *Store) putBlocks(ctx context.Context, tx *sqlx.Tx, blocks []Block) erro
 }
 
 var errNoRows = sql.ErrNoRows
-
-func datamodelCID(b []byte) cid.Cid { return datamodel.CBORCID(b) }
 
 // txBlocks reads blocks through a transaction; it implements mst.BlockSource.
 // When cache is set, blocks are looked up there first and added to it when
@@ -239,6 +235,8 @@ type stmts struct {
 	insertEvent    *sqlx.Stmt
 	upsertRecord   *sqlx.Stmt
 	deleteRecord   *sqlx.Stmt
+	insertBlobRef  *sqlx.Stmt
+	dropBlobRefs   *sqlx.Stmt
 	head           *sqlx.Stmt
 	moveHead       *sqlx.Stmt
 	getBlockR      *sqlx.Stmt // on the read pool
@@ -273,6 +271,8 @@ func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {
 	st.insertEvent = prep(w, insertEventSQL)
 	st.upsertRecord = prep(w, upsertRecordSQL)
 	st.deleteRecord = prep(w, deleteRecordSQL)
+	st.insertBlobRef = prep(w, insertBlobRefSQL)
+	st.dropBlobRefs = prep(w, dropBlobRefsSQL)
 	st.head = prep(w, headSQL)
 	st.moveHead = prep(w, moveHeadSQL)
 	st.getBlockR = prep(r, getBlockSQL)

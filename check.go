@@ -122,27 +122,18 @@ func (s *Store) checkRepo(ctx context.Context, tx *sqlx.Tx, src *txBlocks, r *re
 			return err
 		}
 	}
-	tree := mst.Load(src, cmt.Data)
-	leaves := 0
-	if err := tree.Blocks(ctx, src, func(cid.Cid, []byte) error { return nil }); err != nil {
-		return fmt.Errorf("tree: %w", err)
-	}
-	err = tree.Walk(ctx, "", func(e mst.Entry) error {
-		leaves++
-		var got []byte
-		coll, rkey, _ := strings.Cut(e.Key, "/")
-		const q = `SELECT cid FROM records WHERE repo = ? AND collection = ? AND rkey = ?`
-		if err := tx.QueryRowxContext(ctx, q, r.ID, coll, rkey).Scan(&got); err != nil {
-			return fmt.Errorf("record index lacks %s: %w", e.Key, err)
-		}
-		if !cidOrUndef(got).Equals(e.Value) {
-			return fmt.Errorf("record index has another CID for %s", e.Key)
-		}
-		return nil
-	})
+	// One walk: every node and record must be present and valid, and each
+	// record must be in the index under its key with its CID.
+	lookup, err := tx.PreparexContext(ctx, `SELECT cid FROM records WHERE repo = ? AND collection = ? AND rkey = ?`)
 	if err != nil {
 		return err
 	}
+	defer lookup.Close()
+	recs := &checkRecords{src: src, lookup: lookup, repo: r.ID}
+	if err := mst.Load(src, cmt.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
+		return fmt.Errorf("tree: %w", err)
+	}
+	leaves := recs.n
 	var indexed int
 	if err := tx.QueryRowxContext(ctx, `SELECT count(*) FROM records WHERE repo = ?`, r.ID).Scan(&indexed); err != nil {
 		return err
@@ -159,4 +150,30 @@ func cidOrUndef(b []byte) cid.Cid {
 		return cid.Undef
 	}
 	return c
+}
+
+// checkRecords reads record blocks for Check's tree walk (mst.RecordSource)
+// and checks each one against the record index.
+type checkRecords struct {
+	src    *txBlocks
+	lookup *sqlx.Stmt
+	repo   int64
+	n      int
+}
+
+func (c *checkRecords) GetBlock(ctx context.Context, id cid.Cid) ([]byte, error) {
+	return c.src.GetBlock(ctx, id)
+}
+
+func (c *checkRecords) GetRecord(ctx context.Context, key string, id cid.Cid) ([]byte, error) {
+	c.n++
+	coll, rkey, _ := strings.Cut(key, "/")
+	var got []byte
+	if err := c.lookup.QueryRowxContext(ctx, c.repo, coll, rkey).Scan(&got); err != nil {
+		return nil, fmt.Errorf("record index lacks %s: %w", key, err)
+	}
+	if !cidOrUndef(got).Equals(id) {
+		return nil, fmt.Errorf("record index has another CID for %s", key)
+	}
+	return c.src.GetBlock(ctx, id)
 }

@@ -91,7 +91,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 	err := s.update(ctx, func(tx *sqlx.Tx) error {
 		if len(batch) == 1 {
 			r := batch[0]
-			r.res, r.ev, r.nodes, r.err = s.commitTx(r.ctx, tx, r.did, r.writes, r.recs, r.opts)
+			r.res, r.ev, r.nodes, r.err = s.commitTx(r.ctx, tx, r.did, r.writes, r.recs, r.opts, nil)
 			return r.err
 		}
 		// Nodes written by the group's earlier commits are not in the node
@@ -105,7 +105,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT c"); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			r.res, r.ev, r.nodes, r.err = s.commitTxOverlay(r.ctx, tx, r.did, r.writes, r.recs, r.opts, overlay)
+			r.res, r.ev, r.nodes, r.err = s.commitTx(r.ctx, tx, r.did, r.writes, r.recs, r.opts, overlay)
 			if r.err != nil {
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO c"); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", err)

@@ -208,8 +208,10 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 			roots[0].Bytes(), cmt.Data.Bytes(), cmt.Rev.String(), now.UnixMicro(), repoID); err != nil {
 			return res, Event{}, err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE repo = ?`, repoID); err != nil {
-			return res, Event{}, err
+		for _, q := range []string{`DELETE FROM records WHERE repo = ?`, `DELETE FROM blob_refs WHERE repo = ?`} {
+			if _, err := tx.ExecContext(ctx, q, repoID); err != nil {
+				return res, Event{}, err
+			}
 		}
 	} else {
 		sk := o.SigningKey
@@ -236,39 +238,19 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(strin
 	}
 
 	// Walk the whole tree once from the staged blocks: every node must be
-	// there, canonical and hash-checked (mst checks), every record present.
-	// Copy what the repo reaches into blocks, and index the records from
-	// each node as it is read (mst checks the keys it reconstructs the same
-	// way; a node it rejects fails the import).
+	// there, canonical and hash-checked (mst checks), every record present
+	// and a DAG-CBOR map. Copy what the repo reaches into blocks; the
+	// records reader indexes each record and its blob references as the
+	// walk reads it.
 	pf, err := newPrefetcher(ctx, tx, stagedManySQL, src)
 	if err != nil {
 		return res, Event{}, err
 	}
 	defer pf.close()
-	up := tx.StmtxContext(ctx, s.stmts.upsertRecord)
-	pf.onNode = func(m map[string]any) error {
-		entries, _ := m["e"].([]any)
-		var prev []byte
-		for _, e := range entries {
-			em, _ := e.(map[string]any)
-			p, _ := em["p"].(int64)
-			suffix, _ := em["k"].([]byte)
-			v, ok := em["v"].(cid.Cid)
-			if !ok || p < 0 || int(p) > len(prev) {
-				return nil // malformed: left for mst to report
-			}
-			key := append(append([]byte{}, prev[:p]...), suffix...)
-			prev = key
-			coll, rkey, ok := strings.Cut(string(key), "/")
-			if !ok {
-				return invalidCAR("record key %q has no collection", key)
-			}
-			res.Records++
-			if _, err := up.ExecContext(ctx, repoID, coll, rkey, v.Bytes(), blockKey(v)); err != nil {
-				return fmt.Errorf("index record %s: %w", key, err)
-			}
-		}
-		return nil
+	records := &importRecords{
+		src: pf.records(), tx: tx, repo: repoID, rev: cmt.Rev.String(),
+		index: tx.StmtxContext(ctx, s.stmts.upsertRecord),
+		refs:  tx.StmtxContext(ctx, s.stmts.insertBlobRef),
 	}
 	tree := mst.Load(pf, cmt.Data)
 	bw := s.blockWriter(ctx, tx)
@@ -279,16 +261,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(strin
 	if err := copyBlock(roots[0], cb); err != nil {
 		return res, Event{}, err
 	}
-	if err := tree.Blocks(ctx, checkedRecords{pf.records()}, copyBlock); err != nil {
+	if err := tree.Blocks(ctx, records, copyBlock); err != nil {
 		if errors.Is(err, ErrInvalidCAR) {
 			return res, Event{}, err
 		}
 		return res, Event{}, fmt.Errorf("%w: repo tree: %v", ErrInvalidCAR, err)
 	}
+	res.Records = records.n
 
-	if err := s.indexRepoBlobRefs(ctx, tx, repoID, cmt.Rev); err != nil {
-		return res, Event{}, err
-	}
 	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: roots[0]}
 	if err := s.writeEvent(ctx, tx, &ev); err != nil {
 		return res, Event{}, err
@@ -332,11 +312,24 @@ func VerifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyRes
 	return &VerifyResult{DID: res.Repo.DID, Rev: res.Repo.Rev, Commit: res.Repo.Head, Data: res.Repo.Data, Records: res.Records, Blocks: res.Blocks}, nil
 }
 
-// checkedRecords serves record blocks for an import and refuses those that
-// are not DAG-CBOR maps, as every repo record must be.
-type checkedRecords struct{ src recordSource }
+// importRecords serves record blocks to an import's tree walk
+// (mst.RecordSource): it refuses records that are not DAG-CBOR maps, as
+// every repo record must be, and indexes each record and the blobs it
+// cites under the key the walk reads it for.
+type importRecords struct {
+	src         recordSource
+	tx          *sqlx.Tx
+	repo        int64
+	rev         string
+	index, refs *sqlx.Stmt
+	n           int // records indexed
+}
 
-func (r checkedRecords) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (r *importRecords) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return nil, fmt.Errorf("import: record %s read without its key", c)
+}
+
+func (r *importRecords) GetRecord(ctx context.Context, key string, c cid.Cid) ([]byte, error) {
 	data, err := r.src.GetBlock(ctx, c)
 	if err != nil {
 		return nil, err
@@ -344,8 +337,24 @@ func (r checkedRecords) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
 	if c.Prefix().Codec != datamodel.CodecDagCBOR {
 		return nil, invalidCAR("record %s is not dag-cbor", c)
 	}
-	if _, err := datamodel.UnmarshalMap(data); err != nil {
+	m, err := datamodel.UnmarshalMap(data)
+	if err != nil {
 		return nil, invalidCAR("record %s: %v", c, err)
+	}
+	coll, rkey, ok := strings.Cut(key, "/")
+	if !ok {
+		return nil, invalidCAR("record key %q has no collection", key)
+	}
+	r.n++
+	if _, err := r.index.ExecContext(ctx, r.repo, coll, rkey, c.Bytes(), blockKey(c)); err != nil {
+		return nil, fmt.Errorf("index record %s: %w", key, err)
+	}
+	if mayCiteBlobs(data) {
+		for _, b := range BlobRefs(m) {
+			if _, err := r.refs.ExecContext(ctx, r.repo, key, b.Bytes(), r.rev); err != nil {
+				return nil, fmt.Errorf("add blob ref %s of %s: %w", b, key, err)
+			}
+		}
 	}
 	return data, nil
 }

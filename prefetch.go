@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/mst"
 )
 
 // manyBlocksSQL reads the blocks whose keys are listed in a JSON array.
@@ -22,14 +23,8 @@ const manyBlocksSQL = `SELECT cid, data FROM blocks WHERE k IN (SELECT value FRO
 // nodes and records its records.
 type prefetcher struct {
 	many  *sqlx.Stmt
-	one   mstBlockSource
+	one   mst.BlockSource
 	ready map[cid.Cid][]byte
-	// onNode, when set, sees every node's decoded map as it is read.
-	onNode func(m map[string]any) error
-}
-
-type mstBlockSource interface {
-	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
 }
 
 func (s *Store) prefetcher(ctx context.Context, tx *sqlx.Tx) (*prefetcher, error) {
@@ -38,7 +33,7 @@ func (s *Store) prefetcher(ctx context.Context, tx *sqlx.Tx) (*prefetcher, error
 
 // newPrefetcher prefetches with manySQL, which takes a JSON array of block
 // keys and returns (cid, data) rows, and reads single blocks from one.
-func newPrefetcher(ctx context.Context, tx *sqlx.Tx, manySQL string, one mstBlockSource) (*prefetcher, error) {
+func newPrefetcher(ctx context.Context, tx *sqlx.Tx, manySQL string, one mst.BlockSource) (*prefetcher, error) {
 	many, err := tx.PreparexContext(ctx, manySQL)
 	if err != nil {
 		return nil, err
@@ -85,11 +80,6 @@ func (p *prefetcher) prefetchLinks(ctx context.Context, node []byte) error {
 	m, err := datamodel.UnmarshalMap(node)
 	if err != nil {
 		return nil
-	}
-	if p.onNode != nil {
-		if err := p.onNode(m); err != nil {
-			return err
-		}
 	}
 	var want []cid.Cid
 	add := func(v any) {

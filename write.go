@@ -124,13 +124,11 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 	return k, nil
 }
 
-func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions) (*CommitResult, Event, []Block, error) {
-	return s.commitTxOverlay(ctx, tx, did, writes, recs, o, nil)
-}
-
-// commitTxOverlay is commitTx reading MST nodes from overlay first (nodes
-// that earlier commits of the same transaction wrote).
-func (s *Store) commitTxOverlay(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
+// commitTx runs one commit inside tx: see Commit. recs[i] is the CID of
+// writes[i].Record. overlay, when not nil, holds MST nodes that earlier
+// commits of the same transaction wrote (group commit); they are read from
+// it first.
+func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
 	var h headRow
 	if err := tx.StmtxContext(ctx, s.stmts.head).GetContext(ctx, &h, did.String()); err != nil {
 		if isNoRows(err) {
@@ -236,7 +234,7 @@ func (s *Store) commitTxOverlay(ctx context.Context, tx *sqlx.Tx, did syntax.DID
 	if err := s.applyRecords(ctx, tx, h.ID, recRows); err != nil {
 		return nil, Event{}, nil, err
 	}
-	if err := s.updateBlobRefs(ctx, tx, h.ID, cmt.Rev, writes, ops); err != nil {
+	if err := s.updateBlobRefs(ctx, tx, h.ID, cmt.Rev, writes, recs, ops); err != nil {
 		return nil, Event{}, nil, err
 	}
 	now := s.now().UTC()
