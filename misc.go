@@ -33,42 +33,6 @@ func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]string, erro
 	return cols, nil
 }
 
-// DIDDocument returns the DID document that describes the repo r: its
-// handle as alsoKnownAs, its signing key as the #atproto Multikey
-// verification method, and, when pds is not empty, the #atproto_pds service
-// endpoint. The result marshals to JSON with encoding/json.
-func DIDDocument(r *Repo, pds string) map[string]any {
-	d := r.DID.String()
-	doc := map[string]any{
-		"@context": []string{
-			"https://www.w3.org/ns/did/v1",
-			"https://w3id.org/security/multikey/v1",
-			"https://w3id.org/security/suites/secp256k1-2019/v1",
-		},
-		"id":          d,
-		"alsoKnownAs": []string{},
-	}
-	if r.Handle != "" {
-		doc["alsoKnownAs"] = []string{"at://" + r.Handle}
-	}
-	if r.SigningKey != nil {
-		doc["verificationMethod"] = []map[string]any{{
-			"id":                 d + "#atproto",
-			"type":               "Multikey",
-			"controller":         d,
-			"publicKeyMultibase": r.SigningKey.Multikey(),
-		}}
-	}
-	if pds != "" {
-		doc["service"] = []map[string]any{{
-			"id":              "#atproto_pds",
-			"type":            "AtprotoPersonalDataServer",
-			"serviceEndpoint": pds,
-		}}
-	}
-	return doc
-}
-
 // EventJSON renders an event as one line of atproto JSON, shaped like the
 // subscribeRepos message of its kind ($type "#commit", "#identity",
 // "#account" or "#sync"), with the commit's block CIDs listed rather than

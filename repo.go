@@ -13,6 +13,7 @@ import (
 
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -55,7 +56,8 @@ type CreateRepoOptions struct {
 	RotationKey keys.PrivateKey
 }
 
-// emptyNode is the DAG-CBOR of an empty MST node, {"e": [], "l": null}.
+// emptyNode is the DAG-CBOR of an empty MST node, {"e": [], "l": null},
+// whose CID is mst.EmptyRoot().
 var emptyNode = []byte{0xa2, 0x61, 0x65, 0x80, 0x61, 0x6c, 0xf6}
 
 // CreateRepo creates an empty repository for did. In one transaction it
@@ -98,7 +100,7 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 		}
 	}
 
-	root := datamodelCID(emptyNode)
+	root := mst.EmptyRoot()
 	rev, err := commit.NextRev(s.clock, "")
 	if err != nil {
 		return nil, fmt.Errorf("create repo %s: %w", did, err)

@@ -19,10 +19,11 @@ type repoTree struct {
 	t       *mst.Tree
 	pending map[string]cid.Cid // path -> new value, cid.Undef for deleted
 	order   []string           // paths in the order first written
+	was     map[string]cid.Cid // path -> value in the tree as loaded, as read
 }
 
 func newRepoTree(src mst.BlockSource, root cid.Cid) (*repoTree, error) {
-	return &repoTree{t: mst.Load(src, root), pending: map[string]cid.Cid{}}, nil
+	return &repoTree{t: mst.Load(src, root), pending: map[string]cid.Cid{}, was: map[string]cid.Cid{}}, nil
 }
 
 // get returns the CID at path as the commit's earlier writes left it, or
@@ -34,15 +35,20 @@ func (t *repoTree) get(ctx context.Context, path string) (cid.Cid, error) {
 	return t.base(ctx, path)
 }
 
-// base returns the CID at path in the tree as loaded.
+// base returns the CID at path in the tree as loaded, reading the tree once
+// per path.
 func (t *repoTree) base(ctx context.Context, path string) (cid.Cid, error) {
+	if c, ok := t.was[path]; ok {
+		return c, nil
+	}
 	c, err := t.t.Get(ctx, path)
 	if errors.Is(err, mst.ErrNotFound) {
-		return cid.Undef, nil
+		c, err = cid.Undef, nil
 	}
 	if err != nil {
 		return cid.Undef, fmt.Errorf("mst get %s: %w", path, err)
 	}
+	t.was[path] = c
 	return c, nil
 }
 

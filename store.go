@@ -6,8 +6,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	mrand "math/rand/v2"
 	"net/url"
 	"strings"
@@ -85,9 +83,6 @@ type Options struct {
 	// ReadConns is the number of read connections. Default: DefaultReadConns.
 	ReadConns int
 
-	// Logger receives diagnostics. Default: discard.
-	Logger *slog.Logger
-
 	// Now returns the current time, for event timestamps and revs.
 	// Default: time.Now.
 	Now func() time.Time
@@ -128,7 +123,6 @@ type Store struct {
 	w    *sqlx.DB // the single write connection
 	r    *sqlx.DB // the read pool
 	opts Options
-	log  *slog.Logger
 	now  func() time.Time
 	kek  []byte
 
@@ -175,9 +169,6 @@ func Open(path string, opts *Options) (*Store, error) {
 	if o.CheckpointPages <= 0 {
 		o.CheckpointPages = DefaultCheckpointPages
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -222,7 +213,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{w: w, opts: o, log: o.Logger, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}}
+	s := &Store{w: w, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}}
 	s.clock = syntax.NewClockWithSource(uint(mrand.IntN(1024)), o.Now)
 	if o.NodeCacheSize == 0 {
 		o.NodeCacheSize = DefaultNodeCacheSize

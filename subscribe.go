@@ -18,12 +18,11 @@ const DefaultSubscriptionBuffer = 1024
 // commit, in seq order. Events delivers them; it is closed when the
 // subscription ends (Close, Store.Close, or a full buffer).
 type Subscription struct {
-	s      *Store
-	ch     chan Event
-	once   sync.Once
-	mu     sync.Mutex
-	err    error
-	closed bool
+	s    *Store
+	ch   chan Event
+	once sync.Once
+	mu   sync.Mutex
+	err  error
 }
 
 // Subscribe starts delivering every event committed from now on. buffer is
@@ -75,7 +74,6 @@ func (sub *Subscription) finish(err error) {
 	sub.once.Do(func() {
 		sub.mu.Lock()
 		sub.err = err
-		sub.closed = true
 		sub.mu.Unlock()
 		close(sub.ch)
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,20 +21,24 @@ import (
 )
 
 func (e *env) open() (*atlite.Store, error) {
-	return atlite.Open(e.db, &atlite.Options{KeyEncryptionKey: kekFromEnv()})
+	kek, err := kekFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return atlite.Open(e.db, &atlite.Options{KeyEncryptionKey: kek})
 }
 
 // kekFromEnv reads an optional hex key-encryption key from $ATLITE_KEK.
-func kekFromEnv() []byte {
+func kekFromEnv() ([]byte, error) {
 	v := os.Getenv("ATLITE_KEK")
 	if v == "" {
-		return nil
+		return nil, nil
 	}
-	b := make([]byte, len(v)/2)
-	if _, err := fmt.Sscanf(v, "%x", &b); err != nil {
-		return []byte(v) // wrong size: Open reports it
+	b, err := hex.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("$ATLITE_KEK is not hex (want 64 hex digits): %v", err)
 	}
-	return b
+	return b, nil
 }
 
 func parseDID(s string) (syntax.DID, error) {
@@ -159,7 +164,14 @@ func cmdDID(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(e.stdout, atlite.DIDDocument(r, ""))
+		st := &did.State{DID: r.DID, VerificationMethods: map[string]string{}, AlsoKnownAs: []string{}}
+		if r.SigningKey != nil {
+			st.VerificationMethods["atproto"] = r.SigningKey.DIDKey()
+		}
+		if r.Handle != "" {
+			st.AlsoKnownAs = []string{"at://" + r.Handle}
+		}
+		return writeJSON(e.stdout, st.Document())
 	})
 }
 
