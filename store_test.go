@@ -393,3 +393,50 @@ func TestUpdateHandleAndBlocksBySeq(t *testing.T) {
 		t.Errorf("BlocksBySeq(99) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestCheckFindsDamage damages a file in several ways, each on a fresh
+// copy, and checks that Check reports every one: the tests that rely on
+// Check passing (the crash test among them) depend on it failing here.
+func TestCheckFindsDamage(t *testing.T) {
+	damage := []struct {
+		name, sql string
+	}{
+		{"record missing from the index", `DELETE FROM records WHERE rkey = '3k00000000005'`},
+		{"index holds another CID", `UPDATE records SET cid = (SELECT cid FROM records WHERE rkey = '3k00000000001') WHERE rkey = '3k00000000002'`},
+		{"extra index row", `INSERT INTO records (repo, collection, rkey, cid, k) SELECT repo, collection, 'zzz', cid, k FROM records LIMIT 1`},
+		{"gap in the event seqs", `DELETE FROM events WHERE seq = 4`},
+		{"head commit without its event", `DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)`},
+		{"missing MST node", `DELETE FROM blocks WHERE cid = (SELECT data FROM repos)`},
+		{"missing record block", `DELETE FROM blocks WHERE cid = (SELECT cid FROM records WHERE rkey = '3k00000000007')`},
+	}
+	for _, d := range damage {
+		t.Run(d.name, func(t *testing.T) {
+			s, path := testutil.MustOpenFileStore(t, nil)
+			seedRepo(t, s, "did:web:user.com", 20)
+			if err := s.Check(ctx); err != nil {
+				t.Fatalf("Check before damage = %v", err)
+			}
+			s.Close()
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := db.Exec(d.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				t.Fatalf("damage touched %d rows, want 1", n)
+			}
+			db.Close()
+			s2, err := atlite.Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			if err := s2.Check(ctx); err == nil {
+				t.Error("Check = nil, want the damage reported")
+			}
+		})
+	}
+}
