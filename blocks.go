@@ -103,6 +103,7 @@ type txBlocks struct {
 	tx    *sqlx.Tx
 	st    *sqlx.Stmt
 	ov    *sqlx.Stmt
+	many  *sqlx.Stmt // read transactions only: manyBlocksSQL
 	cache *lru.Cache[cid.Cid, []byte]
 	// overlay, when set, holds blocks written earlier in the transaction.
 	overlay map[cid.Cid][]byte
@@ -134,7 +135,8 @@ func (s *Store) cacheNodes(blocks []Block) {
 
 // viewBlocks reads blocks inside a read transaction.
 func (s *Store) viewBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
-	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlockR), ov: tx.StmtxContext(ctx, s.stmts.getOverflowR)}
+	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlockR), ov: tx.StmtxContext(ctx, s.stmts.getOverflowR),
+		many: tx.StmtxContext(ctx, s.stmts.getManyR)}
 }
 
 // GetBlock returns the block's bytes, or an error wrapping ErrNotFound.
@@ -155,6 +157,29 @@ func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 		b.cache.Add(c, data)
 	}
 	return data, nil
+}
+
+// getMany returns the blocks among cids that are stored, with one query for
+// all of them (a block in the overflow table costs one more).
+func (b *txBlocks) getMany(ctx context.Context, cids []cid.Cid) (map[cid.Cid][]byte, error) {
+	got := make(map[cid.Cid][]byte, len(cids))
+	if err := fetchMany(ctx, b.many, cids, got); err != nil {
+		return nil, fmt.Errorf("get blocks: %w", err)
+	}
+	for _, c := range cids {
+		if _, ok := got[c]; ok {
+			continue
+		}
+		data, err := readBlock(ctx, b.st, b.ov, c)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		got[c] = data
+	}
+	return got, nil
 }
 
 // readBlock looks c up by its key, then in the overflow table when another
@@ -203,17 +228,16 @@ func (s *Store) GetBlocks(ctx context.Context, cids []cid.Cid) (found []Block, m
 	}
 	defer done()
 	err = s.view(ctx, func(tx *sqlx.Tx) error {
-		src := s.viewBlocks(ctx, tx)
+		got, err := s.viewBlocks(ctx, tx).getMany(ctx, cids)
+		if err != nil {
+			return err
+		}
 		for _, c := range cids {
-			data, err := src.GetBlock(ctx, c)
-			if errors.Is(err, ErrNotFound) {
+			if data, ok := got[c]; ok {
+				found = append(found, Block{CID: c, Data: data})
+			} else {
 				missing = append(missing, c)
-				continue
 			}
-			if err != nil {
-				return err
-			}
-			found = append(found, Block{CID: c, Data: data})
 		}
 		return nil
 	})
@@ -228,6 +252,7 @@ type stmts struct {
 	getBlock       *sqlx.Stmt // on the write handle, for reads inside commits
 	getOverflow    *sqlx.Stmt
 	getOverflowR   *sqlx.Stmt // on the read pool
+	getManyR       *sqlx.Stmt
 	getRecord      *sqlx.Stmt
 	listAsc        *sqlx.Stmt
 	listDesc       *sqlx.Stmt
@@ -264,6 +289,7 @@ func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {
 	st.getBlock = prep(w, getBlockSQL)
 	st.getOverflow = prep(w, getOverflowSQL)
 	st.getOverflowR = prep(r, getOverflowSQL)
+	st.getManyR = prep(r, manyBlocksSQL)
 	st.getRecord = prep(r, getRecordSQL)
 	st.listAsc = prep(r, listAscSQL)
 	st.listDesc = prep(r, listDescSQL)

@@ -257,11 +257,14 @@ func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		src := s.viewBlocks(ctx, tx)
+		got, err := s.viewBlocks(ctx, tx).getMany(ctx, cids)
+		if err != nil {
+			return err
+		}
 		for _, c := range cids {
-			b, err := src.GetBlock(ctx, c)
-			if err != nil {
-				return fmt.Errorf("event %d: %w", e.Seq, err)
+			b, ok := got[c]
+			if !ok {
+				return fmt.Errorf("event %d: block %s: %w", e.Seq, c, ErrNotFound)
 			}
 			if err := cw.WriteBlock(c, b); err != nil {
 				return err

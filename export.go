@@ -2,9 +2,9 @@ package atlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
@@ -142,29 +142,25 @@ func (s *Store) exportSince(ctx context.Context, tx *sqlx.Tx, src *txBlocks, did
 	if err != nil {
 		return fmt.Errorf("diff since %s: %w", rev, err)
 	}
-	for _, c := range d.CreatedNodes {
-		b, err := src.GetBlock(ctx, c)
-		if err != nil {
-			return err
-		}
-		if err := put(c, b); err != nil {
-			return err
-		}
-	}
+	// The new nodes, then each new record once, read in one query.
+	want := slices.Clone(d.CreatedNodes)
 	seen := map[cid.Cid]bool{}
 	for _, op := range d.RecordOps {
-		if !op.New.Defined() || seen[op.New] {
-			continue
+		if op.New.Defined() && !seen[op.New] {
+			seen[op.New] = true
+			want = append(want, op.New)
 		}
-		seen[op.New] = true
-		b, err := src.GetBlock(ctx, op.New)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("record %s: %w", op.Key, err)
+	}
+	got, err := src.getMany(ctx, want)
+	if err != nil {
+		return err
+	}
+	for _, c := range want {
+		b, ok := got[c]
+		if !ok {
+			return fmt.Errorf("block %s: %w", c, ErrNotFound)
 		}
-		if err != nil {
-			return err
-		}
-		if err := put(op.New, b); err != nil {
+		if err := put(c, b); err != nil {
 			return err
 		}
 	}

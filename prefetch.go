@@ -1,7 +1,6 @@
 package atlite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -99,21 +98,34 @@ func (p *prefetcher) prefetchLinks(ctx context.Context, node []byte) error {
 	if len(want) == 0 {
 		return nil
 	}
-	byKey := make(map[int64]cid.Cid, len(want))
-	list := make([]byte, 0, 1+21*len(want))
+	if err := fetchMany(ctx, p.many, want, p.ready); err != nil {
+		return fmt.Errorf("prefetch blocks: %w", err)
+	}
+	return nil
+}
+
+// fetchMany runs st, a query that takes a JSON array of block keys and
+// returns (cid, data) rows, for cids in one round trip, and puts the blocks
+// it finds into into. Blocks it does not find (absent, or in the overflow
+// table) are simply not added.
+func fetchMany(ctx context.Context, st *sqlx.Stmt, cids []cid.Cid, into map[cid.Cid][]byte) error {
+	if len(cids) == 0 {
+		return nil
+	}
+	byCID := make(map[string]cid.Cid, len(cids))
+	list := make([]byte, 0, 1+21*len(cids))
 	list = append(list, '[')
-	for i, c := range want {
-		k := blockKey(c)
-		byKey[k] = c
+	for i, c := range cids {
+		byCID[c.KeyString()] = c
 		if i > 0 {
 			list = append(list, ',')
 		}
-		list = strconv.AppendInt(list, k, 10)
+		list = strconv.AppendInt(list, blockKey(c), 10)
 	}
 	list = append(list, ']')
-	rows, err := p.many.QueryxContext(ctx, string(list))
+	rows, err := st.QueryxContext(ctx, string(list))
 	if err != nil {
-		return fmt.Errorf("prefetch blocks: %w", err)
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -121,11 +133,8 @@ func (p *prefetcher) prefetchLinks(ctx context.Context, node []byte) error {
 		if err := rows.Scan(&cb, &data); err != nil {
 			return err
 		}
-		for _, c := range want {
-			if bytes.Equal(c.Bytes(), cb) {
-				p.ready[c] = data
-				break
-			}
+		if c, ok := byCID[string(cb)]; ok {
+			into[c] = data
 		}
 	}
 	return rows.Err()

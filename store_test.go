@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipfs/go-cid"
 	_ "modernc.org/sqlite"
 
 	"github.com/atlite-dev/atlite"
@@ -349,6 +350,15 @@ func TestBlockKeyCollision(t *testing.T) {
 	}
 	if b, err := s.GetBlock(ctx, fooBar); err != nil || string(b) != "\xa1cfoocbar" {
 		t.Errorf("GetBlock(record) = %q, %v", b, err)
+	}
+	// GetBlocks reads in one query, then finds overflowed blocks one by one;
+	// it keeps the order asked and lists what is missing.
+	absent := cborCID(t, "absent")
+	r0, _ := s.LoadRepo(ctx, did.String())
+	found, missing, err := s.GetBlocks(ctx, []cid.Cid{fooBar, absent, r0.Head})
+	if err != nil || len(found) != 2 || found[0].CID != fooBar || string(found[0].Data) != "\xa1cfoocbar" ||
+		found[1].CID != r0.Head || len(missing) != 1 || missing[0] != absent {
+		t.Errorf("GetBlocks = %v, missing %v, %v", found, missing, err)
 	}
 	recs, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{})
 	if err != nil || len(recs) != 1 || string(recs[0].Data) != "\xa1cfoocbar" {
