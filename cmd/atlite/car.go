@@ -180,7 +180,7 @@ func demoText(r *rand.Rand) string {
 
 // demoRecord returns a realistic record: mostly posts, some likes and
 // follows, like a real account's repo.
-func demoRecord(r *rand.Rand, s *atlite.Store, did syntax.DID, i int, posts []string) (coll string, rec map[string]any) {
+func demoRecord(r *rand.Rand, i int, posts []string) (coll string, rec map[string]any) {
 	created := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	switch {
 	case i%10 < 6 || len(posts) == 0:
@@ -228,7 +228,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	var posts []string
 	t1 := time.Now()
 	for i := 0; i < *n; i++ {
-		coll, rec := demoRecord(r, s, d, i, posts)
+		coll, rec := demoRecord(r, i, posts)
 		rkey := s.NextTID().String()
 		w, err := commit.NewWrite(commit.Create, coll, rkey, rec)
 		if err != nil {
