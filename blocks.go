@@ -253,6 +253,10 @@ type stmts struct {
 	getOverflow    *sqlx.Stmt
 	getOverflowR   *sqlx.Stmt // on the read pool
 	getManyR       *sqlx.Stmt
+	eventsAll      *sqlx.Stmt
+	eventsDID      *sqlx.Stmt
+	repoByDID      *sqlx.Stmt
+	repoByHandle   *sqlx.Stmt
 	getRecord      *sqlx.Stmt
 	listAsc        *sqlx.Stmt
 	listDesc       *sqlx.Stmt
@@ -290,6 +294,10 @@ func prepareStmts(ctx context.Context, w, r *sqlx.DB) (*stmts, error) {
 	st.getOverflow = prep(w, getOverflowSQL)
 	st.getOverflowR = prep(r, getOverflowSQL)
 	st.getManyR = prep(r, manyBlocksSQL)
+	st.eventsAll = prep(r, eventsAllSQL)
+	st.eventsDID = prep(r, eventsDIDSQL)
+	st.repoByDID = prep(r, repoByDIDSQL)
+	st.repoByHandle = prep(r, repoByHandleSQL)
 	st.getRecord = prep(r, getRecordSQL)
 	st.listAsc = prep(r, listAscSQL)
 	st.listDesc = prep(r, listDescSQL)

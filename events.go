@@ -169,6 +169,11 @@ func (s *Store) writeEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
 	return nil
 }
 
+const (
+	eventsAllSQL = `SELECT seq, did, kind, time, rev, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`
+	eventsDIDSQL = `SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND seq > ? ORDER BY seq LIMIT ?`
+)
+
 // EventsOptions select events for [Store.Events].
 type EventsOptions struct {
 	// After is an exclusive cursor: only events with a larger seq are
@@ -222,13 +227,11 @@ func (s *Store) Events(ctx context.Context, opts EventsOptions) ([]Event, error)
 	if limit <= 0 {
 		limit = DefaultEventsLimit
 	}
-	const qAll = `SELECT seq, did, kind, time, rev, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`
-	const qDID = `SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND seq > ? ORDER BY seq LIMIT ?`
 	var rows []eventRow
 	if opts.DID.String() == "" {
-		err = s.r.SelectContext(ctx, &rows, qAll, opts.After, limit)
+		err = s.stmts.eventsAll.SelectContext(ctx, &rows, opts.After, limit)
 	} else {
-		err = s.r.SelectContext(ctx, &rows, qDID, opts.DID.String(), opts.After, limit)
+		err = s.stmts.eventsDID.SelectContext(ctx, &rows, opts.DID.String(), opts.After, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)

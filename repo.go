@@ -181,7 +181,11 @@ type repoRow struct {
 	Updated      int64   `db:"updated"`
 }
 
-const repoColumns = `id, did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated`
+const (
+	repoColumns     = `id, did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated`
+	repoByDIDSQL    = `SELECT ` + repoColumns + ` FROM repos WHERE did = ?`
+	repoByHandleSQL = `SELECT ` + repoColumns + ` FROM repos WHERE handle = ? ORDER BY id LIMIT 1`
+)
 
 // repo converts a row to a Repo. Public keys are derived from the stored
 // private keys, which needs the key-encryption key for encrypted rows; when
@@ -234,9 +238,9 @@ func (s *Store) LoadRepo(ctx context.Context, id string) (*Repo, error) {
 	defer done()
 	var r repoRow
 	if strings.HasPrefix(id, "did:") {
-		err = s.r.GetContext(ctx, &r, `SELECT `+repoColumns+` FROM repos WHERE did = ?`, id)
+		err = s.stmts.repoByDID.GetContext(ctx, &r, id)
 	} else {
-		err = s.r.GetContext(ctx, &r, `SELECT `+repoColumns+` FROM repos WHERE handle = ? ORDER BY id LIMIT 1`, strings.ToLower(id))
+		err = s.stmts.repoByHandle.GetContext(ctx, &r, strings.ToLower(id))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("repo %s: %w", id, ErrNotFound)
