@@ -66,7 +66,7 @@ func (e *Event) fields(m map[string]any) error {
 		}
 		m["prevData"] = cidOrNil(e.PrevData)
 		m["ops"] = opsValue(e.Ops)
-		m["blocks"] = cidsValue(e.Blocks)
+		m["blocks"] = e.Blocks
 	case KindSync:
 		m["commit"] = e.Commit
 	case KindIdentity:
@@ -308,14 +308,6 @@ func opsValue(ops []commit.Op) []any {
 	out := make([]any, len(ops))
 	for i, op := range ops {
 		out[i] = map[string]any{"action": string(op.Action), "path": op.Path, "cid": cidOrNil(op.CID), "prev": cidOrNil(op.Prev)}
-	}
-	return out
-}
-
-func cidsValue(cids []cid.Cid) []any {
-	out := make([]any, len(cids))
-	for i, c := range cids {
-		out[i] = c
 	}
 	return out
 }

@@ -338,9 +338,9 @@ func (op *Operation) dataModel(withSig bool) (map[string]any, error) {
 		}
 		m = map[string]any{
 			"type":                op.Type,
-			"rotationKeys":        stringList(op.RotationKeys),
+			"rotationKeys":        op.RotationKeys,
 			"verificationMethods": vm,
-			"alsoKnownAs":         stringList(op.AlsoKnownAs),
+			"alsoKnownAs":         op.AlsoKnownAs,
 			"services":            svc,
 			"prev":                prev,
 		}
@@ -374,14 +374,6 @@ func (op *Operation) dataModel(withSig bool) (map[string]any, error) {
 		m["sig"] = op.Sig
 	}
 	return m, nil
-}
-
-func stringList(s []string) []any {
-	l := make([]any, len(s))
-	for i, v := range s {
-		l[i] = v
-	}
-	return l
 }
 
 // UnsignedBytes returns the DAG-CBOR encoding of op without its "sig" field:
