@@ -99,8 +99,6 @@ var errNoRows = sql.ErrNoRows
 // When cache is set, blocks are looked up there first and added to it when
 // read from the file.
 type txBlocks struct {
-	s     *Store
-	tx    *sqlx.Tx
 	st    *sqlx.Stmt
 	ov    *sqlx.Stmt
 	many  *sqlx.Stmt // read transactions only: manyBlocksSQL
@@ -111,7 +109,7 @@ type txBlocks struct {
 
 // txBlocks reads blocks inside a write transaction.
 func (s *Store) txBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
-	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlock), ov: tx.StmtxContext(ctx, s.stmts.getOverflow)}
+	return &txBlocks{st: tx.StmtxContext(ctx, s.stmts.getBlock), ov: tx.StmtxContext(ctx, s.stmts.getOverflow)}
 }
 
 // cachedBlocks reads MST nodes inside a write transaction through the node
@@ -135,7 +133,7 @@ func (s *Store) cacheNodes(blocks []Block) {
 
 // viewBlocks reads blocks inside a read transaction.
 func (s *Store) viewBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
-	return &txBlocks{s: s, tx: tx, st: tx.StmtxContext(ctx, s.stmts.getBlockR), ov: tx.StmtxContext(ctx, s.stmts.getOverflowR),
+	return &txBlocks{st: tx.StmtxContext(ctx, s.stmts.getBlockR), ov: tx.StmtxContext(ctx, s.stmts.getOverflowR),
 		many: tx.StmtxContext(ctx, s.stmts.getManyR)}
 }
 

@@ -248,7 +248,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(strin
 	}
 	defer pf.close()
 	records := &importRecords{
-		src: pf.records(), tx: tx, repo: repoID, rev: cmt.Rev.String(),
+		src: pf.records(), repo: repoID, rev: cmt.Rev.String(),
 		index: tx.StmtxContext(ctx, s.stmts.upsertRecord),
 		refs:  tx.StmtxContext(ctx, s.stmts.insertBlobRef),
 	}
@@ -318,7 +318,6 @@ func VerifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyRes
 // cites under the key the walk reads it for.
 type importRecords struct {
 	src         recordSource
-	tx          *sqlx.Tx
 	repo        int64
 	rev         string
 	index, refs *sqlx.Stmt
