@@ -58,3 +58,11 @@ type InactiveRepoError struct {
 func (e *InactiveRepoError) Error() string {
 	return fmt.Sprintf("repo %s is inactive (%s)", e.DID, e.Status)
 }
+
+// ErrHandleTaken is returned when a handle is given to a repo while another
+// repo of the file has it: handles are unique in a file.
+var ErrHandleTaken = errors.New("handle is taken")
+
+// ErrReadOnlyRepo is returned when writing to a read-only mirror: a repo
+// imported without its private signing key, which this host cannot sign for.
+var ErrReadOnlyRepo = errors.New("repo is a read-only mirror (this host does not hold its signing key)")

@@ -38,8 +38,11 @@ type Repo struct {
 	Status      string     // StatusActive ("") or another status
 	SigningKey  keys.PublicKey
 	RotationKey keys.PublicKey // nil when the repo has none
-	Created     time.Time
-	Updated     time.Time
+	// Mirror reports a read-only mirror: a repo imported without its
+	// private signing key, which refuses writes ([ErrReadOnlyRepo]).
+	Mirror  bool
+	Created time.Time
+	Updated time.Time
 }
 
 // Active reports whether the repo accepts writes and is served.
@@ -54,6 +57,10 @@ type CreateRepoOptions struct {
 	SigningKey keys.PrivateKey
 	// RotationKey is kept for DID operations; nil for none.
 	RotationKey keys.PrivateKey
+	// PLCOperation is the signed did:plc genesis operation (DAG-CBOR) that
+	// made did, kept so that it can be published later ([Store.PLCOperation]);
+	// nil for none.
+	PLCOperation []byte
 }
 
 // emptyNode is the DAG-CBOR of an empty MST node, {"e": [], "l": null},
@@ -89,6 +96,9 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 			return nil, fmt.Errorf("create repo %s: %w", did, err)
 		}
 	}
+	if err := s.clearKeysAllowed(ctx); err != nil {
+		return nil, fmt.Errorf("create repo %s: %w", did, err)
+	}
 	signing, signingEnc, err := s.sealKey(did.String(), o.SigningKey)
 	if err != nil {
 		return nil, fmt.Errorf("create repo %s: %w", did, err)
@@ -116,10 +126,13 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 	now := s.now().UTC()
 	var events []Event
 	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		const q = `INSERT INTO repos (did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (did) DO NOTHING`
+		if err := s.handleFree(ctx, tx, did, o.Handle); err != nil {
+			return err
+		}
+		const q = `INSERT INTO repos (did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated, signing_pub, plc_op)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
 		res, err := tx.ExecContext(ctx, q, did.String(), nullString(o.Handle), cc.Bytes(), root.Bytes(), cmt.Rev.String(),
-			signing, rotation, signingEnc, now.UnixMicro(), now.UnixMicro())
+			signing, rotation, signingEnc, now.UnixMicro(), now.UnixMicro(), o.SigningKey.PublicKey().DIDKey(), o.PLCOperation)
 		if err != nil {
 			return fmt.Errorf("insert repo: %w", err)
 		}
@@ -152,6 +165,23 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (did) DO NOTHING`
 	}, nil
 }
 
+// handleFree returns ErrHandleTaken when another repo than did has handle
+// (normalized; "" is always free).
+func (s *Store) handleFree(ctx context.Context, tx *sqlx.Tx, did syntax.DID, handle string) error {
+	if handle == "" {
+		return nil
+	}
+	var owner string
+	err := tx.QueryRowxContext(ctx, `SELECT did FROM repos WHERE handle = ?`, handle).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && owner == did.String()) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("handle %s belongs to %s: %w", handle, owner, ErrHandleTaken)
+}
+
 func publicOf(k keys.PrivateKey) keys.PublicKey {
 	if k == nil {
 		return nil
@@ -179,12 +209,13 @@ type repoRow struct {
 	Status       *string `db:"status"`
 	Created      int64   `db:"created"`
 	Updated      int64   `db:"updated"`
+	SigningPub   *string `db:"signing_pub"`
 }
 
 const (
-	repoColumns     = `id, did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated`
+	repoColumns     = `id, did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated, signing_pub`
 	repoByDIDSQL    = `SELECT ` + repoColumns + ` FROM repos WHERE did = ?`
-	repoByHandleSQL = `SELECT ` + repoColumns + ` FROM repos WHERE handle = ? ORDER BY id LIMIT 1`
+	repoByHandleSQL = `SELECT ` + repoColumns + ` FROM repos WHERE handle = ?`
 )
 
 // repo converts a row to a Repo. Public keys are derived from the stored
@@ -211,7 +242,13 @@ func (s *Store) repo(r *repoRow) (*Repo, error) {
 	if out.Rev, err = syntax.ParseTID(r.Rev); err != nil {
 		return nil, fmt.Errorf("stored repo %s: rev: %w", r.DID, err)
 	}
-	if !r.KeyEncrypted || s.kek != nil {
+	out.Mirror = len(r.SigningKey) == 0
+	if r.SigningPub != nil {
+		if out.SigningKey, err = keys.ParseDIDKey(*r.SigningPub); err != nil {
+			return nil, fmt.Errorf("stored repo %s: signing key: %w", r.DID, err)
+		}
+	}
+	if !out.Mirror && (!r.KeyEncrypted || s.kek != nil) {
 		k, err := s.openKey(r.DID, r.SigningKey, r.KeyEncrypted)
 		if err != nil {
 			return nil, err
@@ -240,7 +277,7 @@ func (s *Store) LoadRepo(ctx context.Context, id string) (*Repo, error) {
 	if strings.HasPrefix(id, "did:") {
 		err = s.stmts.repoByDID.GetContext(ctx, &r, id)
 	} else {
-		err = s.stmts.repoByHandle.GetContext(ctx, &r, strings.ToLower(id))
+		err = s.stmts.repoByHandle.GetContext(ctx, &r, strings.ToLower(strings.TrimPrefix(id, "@")))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("repo %s: %w", id, ErrNotFound)
@@ -294,6 +331,9 @@ func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle string)
 	}
 	ev := Event{DID: did, Kind: KindIdentity, Handle: handle}
 	err = s.update(ctx, func(tx *sqlx.Tx) error {
+		if err := s.handleFree(ctx, tx, did, handle); err != nil {
+			return err
+		}
 		const q = `UPDATE repos SET handle = ?, updated = ? WHERE did = ? AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
 		res, err := tx.ExecContext(ctx, q, nullString(handle), s.now().UnixMicro(), did.String())
 		if err != nil {

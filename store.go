@@ -6,8 +6,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	mrand "math/rand/v2"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,12 +26,15 @@ import (
 //go:embed schema.sql
 var schemaV1 string
 
+//go:embed migrations/0002_handles_keys.sql
+var schemaV2 string
+
 // ApplicationID is the SQLite application_id that marks atlite files
 // ("ATLT" in ASCII).
 const ApplicationID = 0x41544c54
 
 // SchemaVersion is the schema version (PRAGMA user_version) this build writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Defaults for the zero fields of [Options].
 const (
@@ -113,6 +118,11 @@ type Options struct {
 	// for commits (blocks are immutable, so the cache is always correct).
 	// Default: DefaultNodeCacheSize; negative disables the cache.
 	NodeCacheSize int
+
+	// NoCreate makes Open fail with an error wrapping [fs.ErrNotExist]
+	// when the file does not exist, instead of creating it. Default: false,
+	// a missing file is created (with mode 0600: it holds private keys).
+	NoCreate bool
 }
 
 // Store is an open atlite database: every repository of a host in one SQLite
@@ -178,6 +188,13 @@ func Open(path string, opts *Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open: empty path")
 	}
+	var current bool // the file exists and its schema is current: no migration lock
+	if path != ":memory:" {
+		var err error
+		if current, err = prepareFile(path, o.NoCreate); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 
 	sync := "normal"
 	if o.Durability == DurabilityFull {
@@ -222,9 +239,11 @@ func Open(path string, opts *Options) (*Store, error) {
 		s.nodeCache, _ = lru.New[cid.Cid, []byte](o.NodeCacheSize)
 	}
 	ctx := context.Background()
-	if err := s.migrate(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	if !current {
+		if err := s.migrate(ctx); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
 	}
 
 	rq := url.Values{}
@@ -257,13 +276,133 @@ func escapePath(p string) string {
 	return r.Replace(p)
 }
 
+// prepareFile runs before any connection that could change the file is
+// opened. A missing file is created empty with mode 0600 (SQLite gives its
+// -wal and -shm files the mode of the database file), or refused with
+// noCreate. An existing file is probed through a read-only connection that
+// sets no pragma, so a file of another application, or one from a newer
+// atlite, is refused before anything (journal_mode among them) changes it.
+// current reports a file whose schema is already SchemaVersion: Open then
+// skips the migration and its write lock.
+func prepareFile(path string, noCreate bool) (current bool, err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if noCreate {
+			return false, fmt.Errorf("no atlite database here: %w", fs.ErrNotExist)
+		}
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return false, err
+		}
+		if err == nil {
+			return false, f.Close()
+		}
+		// Another process created it meanwhile: probe it like any file.
+		if fi, err = os.Stat(path); err != nil {
+			return false, err
+		}
+	} else if err != nil {
+		return false, err
+	}
+	if fi.IsDir() {
+		return false, fmt.Errorf("%w: %s is a directory", ErrNotAtlite, path)
+	}
+	if fi.Size() == 0 {
+		return false, nil // an empty file is a new database
+	}
+	db, err := sql.Open("sqlite", "file:"+escapePath(path)+"?mode=ro")
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	var version, appID int64
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return false, fmt.Errorf("read user_version: %w", notDatabase(err))
+	}
+	if err := db.QueryRow("PRAGMA application_id").Scan(&appID); err != nil {
+		return false, fmt.Errorf("read application_id: %w", notDatabase(err))
+	}
+	if err := checkSchema(version, appID, func() (int, error) {
+		var n int
+		err := db.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n)
+		return n, err
+	}); err != nil {
+		return false, err
+	}
+	return version == SchemaVersion, nil
+}
+
+// checkSchema refuses a file that is not atlite's or that is newer than this
+// build; tables counts the file's schema objects, for a file with no version.
+func checkSchema(version, appID int64, tables func() (int, error)) error {
+	if version == 0 {
+		// A new file, or a SQLite file of someone else's that has no schema
+		// version: refuse the latter rather than add our tables to it.
+		n, err := tables()
+		if err != nil {
+			return fmt.Errorf("read schema: %w", notDatabase(err))
+		}
+		if n > 0 || (appID != 0 && appID != ApplicationID) {
+			return fmt.Errorf("%w (application_id %#x, %d tables, no atlite schema)", ErrNotAtlite, appID, n)
+		}
+	} else if appID != ApplicationID {
+		return fmt.Errorf("%w (application_id %#x)", ErrNotAtlite, appID)
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("%w: file has schema %d, this build knows up to %d", ErrSchemaTooNew, version, SchemaVersion)
+	}
+	return nil
+}
+
+// migration is one schema step: pre runs first (in Go, in the same
+// transaction), then the SQL.
+type migration struct {
+	pre func(ctx context.Context, tx *sqlx.Tx, now time.Time) error
+	sql string
+}
+
+// migrations[i] takes a file from schema version i to i+1.
+var migrations = []migration{
+	{sql: schemaV1},
+	{pre: dedupeHandles, sql: schemaV2},
+}
+
+// dedupeHandles prepares a version-1 file for unique handles: of the repos
+// that share a handle, the oldest (lowest id) keeps it and every other one
+// loses it, with an #identity event (no handle) so that nothing changes
+// silently.
+func dedupeHandles(ctx context.Context, tx *sqlx.Tx, now time.Time) error {
+	var dids []string
+	const q = `SELECT did FROM repos r WHERE handle IS NOT NULL AND id > (SELECT min(id) FROM repos o WHERE o.handle = r.handle) ORDER BY id`
+	if err := tx.SelectContext(ctx, &dids, q); err != nil {
+		return fmt.Errorf("find duplicate handles: %w", err)
+	}
+	for _, d := range dids {
+		if _, err := tx.ExecContext(ctx, `UPDATE repos SET handle = NULL, updated = ? WHERE did = ?`, now.UnixMicro(), d); err != nil {
+			return err
+		}
+		did, err := syntax.ParseDID(d)
+		if err != nil {
+			return fmt.Errorf("stored repo %q: %w", d, err)
+		}
+		ev := Event{DID: did, Kind: KindIdentity, Time: now}
+		body, err := ev.body()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, insertEventSQL, d, string(KindIdentity), now.UnixMicro(), nil, body); err != nil {
+			return fmt.Errorf("identity event for %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // migrate brings the file to SchemaVersion. Each step runs in its own
 // immediate transaction that re-reads user_version first, so two processes
 // opening a new file at once do not both apply it.
 func (s *Store) migrate(ctx context.Context) error {
-	steps := []string{schemaV1}
 	for {
-		done, err := s.migrateStep(ctx, steps)
+		done, err := s.migrateStep(ctx)
 		if err != nil {
 			return err
 		}
@@ -273,7 +412,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 }
 
-func (s *Store) migrateStep(ctx context.Context, steps []string) (done bool, err error) {
+func (s *Store) migrateStep(ctx context.Context) (done bool, err error) {
 	tx, err := s.w.BeginTxx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("migrate: %w", notDatabase(err))
@@ -290,26 +429,23 @@ func (s *Store) migrateStep(ctx context.Context, steps []string) (done bool, err
 	if err := tx.QueryRowxContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
 		return false, fmt.Errorf("read application_id: %w", err)
 	}
-	if version == 0 {
-		// A new file, or a SQLite file of someone else's that has no schema
-		// version: refuse the latter rather than add our tables to it.
+	if err := checkSchema(version, appID, func() (int, error) {
 		var n int
-		if err := tx.QueryRowxContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
-			return false, fmt.Errorf("read schema: %w", err)
-		}
-		if n > 0 || (appID != 0 && appID != ApplicationID) {
-			return false, fmt.Errorf("%w (application_id %#x, %d tables, no atlite schema)", ErrNotAtlite, appID, n)
-		}
-	} else if appID != ApplicationID {
-		return false, fmt.Errorf("%w (application_id %#x)", ErrNotAtlite, appID)
+		err := tx.QueryRowxContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
+		return n, err
+	}); err != nil {
+		return false, err
 	}
-	if version > int64(len(steps)) {
-		return false, fmt.Errorf("%w: file has schema %d, this build knows up to %d", ErrSchemaTooNew, version, len(steps))
-	}
-	if version == int64(len(steps)) {
+	if version == SchemaVersion {
 		return true, tx.Commit()
 	}
-	if _, err := tx.ExecContext(ctx, steps[version]); err != nil {
+	m := migrations[version]
+	if m.pre != nil {
+		if err := m.pre(ctx, tx, s.now().UTC()); err != nil {
+			return false, fmt.Errorf("migrate to schema %d: %w", version+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, fmt.Errorf("migrate to schema %d: %w", version+1, err)
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", ApplicationID)); err != nil {

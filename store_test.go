@@ -283,8 +283,9 @@ func TestEncryptedKeys(t *testing.T) {
 	}
 	defer noKEK.Close()
 	r, err := noKEK.LoadRepo(ctx, d.String())
-	if err != nil || r.SigningKey != nil {
-		t.Fatalf("LoadRepo without KEK = %+v, %v; want the repo without keys", r, err)
+	// The public key is stored in the clear (signing_pub): it is public.
+	if err != nil || r.SigningKey == nil || r.SigningKey.DIDKey() != testutil.TestKey(t).PublicKey().DIDKey() || r.Mirror {
+		t.Fatalf("LoadRepo without KEK = %+v, %v; want the repo with its public signing key", r, err)
 	}
 	w := mustWrite(t, commit.Create, "com.example.coll", "x", map[string]any{"a": 1})
 	if _, err := noKEK.Commit(ctx, d, []commit.Write{w}, nil); !errors.Is(err, atlite.ErrKeyEncrypted) {

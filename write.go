@@ -116,6 +116,9 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 	if k, ok := s.keyCache.Load(did); ok {
 		return k.(keys.PrivateKey), nil
 	}
+	if len(sealed) == 0 {
+		return nil, fmt.Errorf("repo %s: %w", did, ErrReadOnlyRepo)
+	}
 	k, err := s.openKey(did, sealed, encrypted)
 	if err != nil {
 		return nil, err

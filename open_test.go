@@ -1,0 +1,352 @@
+package atlite_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/internal/testutil"
+	"github.com/atlite-dev/atlite/keys"
+)
+
+// copyFixture copies a testdata file into a temporary directory.
+func copyFixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestMigrateV1 opens testdata/schema-v1.db, made by the version-1 code
+// (commit d62d71a) with two repos sharing the handle alice.test, and checks
+// the migration to version 2: the oldest repo keeps the handle, the other
+// loses it with an #identity event, handles are unique from then on, and
+// everything else reads as before.
+func TestMigrateV1(t *testing.T) {
+	p := copyFixture(t, "schema-v1.db")
+	s, err := atlite.Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := sql.Open("sqlite", "file:"+p+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	db.QueryRow("PRAGMA user_version").Scan(&v)
+	if v != 2 || atlite.SchemaVersion != 2 {
+		t.Fatalf("user_version = %d, SchemaVersion = %d; want 2", v, atlite.SchemaVersion)
+	}
+	want := map[string]string{"did:web:one.example": "alice.test", "did:web:two.example": "", "did:web:three.example": "bob.test"}
+	repos, err := s.ListRepos(ctx, atlite.ListReposOptions{})
+	if err != nil || len(repos) != 3 {
+		t.Fatalf("ListRepos = %d repos, %v", len(repos), err)
+	}
+	for _, r := range repos {
+		if r.Handle != want[r.DID.String()] {
+			t.Errorf("%s: handle %q, want %q", r.DID, r.Handle, want[r.DID.String()])
+		}
+		if r.SigningKey == nil || r.Mirror {
+			t.Errorf("%s: signing key %v, mirror %v", r.DID, r.SigningKey, r.Mirror)
+		}
+	}
+	r, err := s.LoadRepo(ctx, "alice.test")
+	if err != nil || r.DID.String() != "did:web:one.example" {
+		t.Errorf("LoadRepo(alice.test) = %v, %v", r, err)
+	}
+	// v1 wrote 3 repos x (identity, account, commit, commit) = 12 events;
+	// the migration adds one #identity for the repo that lost its handle.
+	evs, err := s.Events(ctx, atlite.EventsOptions{})
+	if err != nil || len(evs) != 13 {
+		t.Fatalf("Events = %d, %v; want 13", len(evs), err)
+	}
+	last := evs[12]
+	if last.Seq != 13 || last.Kind != atlite.KindIdentity || last.DID.String() != "did:web:two.example" || last.Handle != "" {
+		t.Errorf("migration event = %+v", last)
+	}
+	rec, err := s.GetRecord(ctx, mustDID(t, "did:web:two.example"), "app.bsky.feed.post", "3kaaaaaaaaa21")
+	if err != nil || rec.CID.String() == "" {
+		t.Errorf("GetRecord after migration = %v, %v", rec, err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("Check after migration: %v", err)
+	}
+	if err := s.UpdateHandle(ctx, mustDID(t, "did:web:two.example"), "Bob.test"); !errors.Is(err, atlite.ErrHandleTaken) {
+		t.Errorf("UpdateHandle to a taken handle = %v, want ErrHandleTaken", err)
+	}
+	if err := s.UpdateHandle(ctx, mustDID(t, "did:web:three.example"), "bob.test"); err != nil {
+		t.Errorf("UpdateHandle to its own handle = %v", err)
+	}
+	if _, err := s.CreateRepo(ctx, mustDID(t, "did:web:four.example"), &atlite.CreateRepoOptions{Handle: "ALICE.test"}); !errors.Is(err, atlite.ErrHandleTaken) {
+		t.Errorf("CreateRepo with a taken handle = %v, want ErrHandleTaken", err)
+	}
+	if _, err := s.LoadRepo(ctx, "did:web:four.example"); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("refused CreateRepo left a repo: %v", err)
+	}
+	if seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID); seq != 14 {
+		t.Errorf("last seq %d, want 14 (13 + one #identity from the handle update)", seq)
+	}
+}
+
+func TestHandlesUnique(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	if _, err := s.CreateRepo(ctx, mustDID(t, "did:web:a.example"), &atlite.CreateRepoOptions{Handle: "alice.test"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.CreateRepo(ctx, mustDID(t, "did:web:b.example"), &atlite.CreateRepoOptions{Handle: "alice.test"})
+	if !errors.Is(err, atlite.ErrHandleTaken) {
+		t.Fatalf("second repo with alice.test = %v, want ErrHandleTaken", err)
+	}
+	if seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID); seq != 3 {
+		t.Errorf("refused CreateRepo used seqs: last %d, want 3", seq)
+	}
+	// A repo without a handle may repeat.
+	for _, d := range []string{"did:web:c.example", "did:web:d.example"} {
+		if _, err := s.CreateRepo(ctx, mustDID(t, d), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A handle given up can be taken.
+	if err := s.UpdateHandle(ctx, mustDID(t, "did:web:a.example"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateHandle(ctx, mustDID(t, "did:web:c.example"), "alice.test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.LoadRepo(ctx, "@Alice.Test")
+	if err != nil || r.DID.String() != "did:web:c.example" {
+		t.Errorf("LoadRepo(@Alice.Test) = %v, %v", r, err)
+	}
+}
+
+func TestOpenFileModes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "new.db")
+	s, err := atlite.Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateRepo(ctx, mustDID(t, "did:web:a.example"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{p, p + "-wal", p + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %o, want 600", filepath.Base(f), m)
+		}
+	}
+}
+
+func TestOpenNoCreate(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "typo.db")
+	_, err := atlite.Open(p, &atlite.Options{NoCreate: true})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open(missing, NoCreate) = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("refused Open created the file: %v", err)
+	}
+	s, err := atlite.Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = atlite.Open(p, &atlite.Options{NoCreate: true})
+	if err != nil {
+		t.Fatalf("Open(existing, NoCreate) = %v", err)
+	}
+	s.Close()
+}
+
+// TestOpenForeignFileUnchanged checks that a refused file is not changed:
+// before the fix the DSN switched it to WAL before the check.
+func TestOpenForeignFileUnchanged(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "other.db")
+	db, err := sql.Open("sqlite", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE t (a); INSERT INTO t VALUES (1); PRAGMA application_id = 42"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, _ := os.ReadFile(p)
+	if _, err := atlite.Open(p, nil); !errors.Is(err, atlite.ErrNotAtlite) {
+		t.Fatalf("Open = %v, want ErrNotAtlite", err)
+	}
+	after, _ := os.ReadFile(p)
+	if !bytes.Equal(before, after) {
+		t.Error("the refused file's bytes changed")
+	}
+	db, _ = sql.Open("sqlite", p)
+	defer db.Close()
+	var mode string
+	db.QueryRow("PRAGMA journal_mode").Scan(&mode)
+	if mode != "delete" {
+		t.Errorf("journal_mode = %q, want delete (untouched)", mode)
+	}
+	for _, f := range []string{p + "-wal", p + "-shm"} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s was created", filepath.Base(f))
+		}
+	}
+}
+
+// TestOpenDuringWriteLock opens a file while another connection holds its
+// write lock (as a long import in another process does): Open, reads and the
+// wait for the lock must not fail. Before the fix Open ran its migration
+// check in BEGIN IMMEDIATE and failed with "database is locked".
+func TestOpenDuringWriteLock(t *testing.T) {
+	s, p := testutil.MustOpenFileStore(t, nil)
+	d := newRepo(t, s, "did:web:user.com")
+	s.Close()
+
+	db, err := sql.Open("sqlite", "file:"+p+"?_pragma=busy_timeout(100)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	start := time.Now()
+	s2, err := atlite.Open(p, &atlite.Options{BusyTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open while another connection writes: %v", err)
+	}
+	defer s2.Close()
+	if r, err := s2.LoadRepo(ctx, d.String()); err != nil || r.DID != d {
+		t.Errorf("LoadRepo while locked = %v, %v", r, err)
+	}
+	if _, err := s2.Events(ctx, atlite.EventsOptions{}); err != nil {
+		t.Errorf("Events while locked: %v", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("Open and reads took %v", el)
+	}
+}
+
+func TestSealAndRotateKeys(t *testing.T) {
+	kek1 := bytes.Repeat([]byte{1}, 32)
+	kek2 := bytes.Repeat([]byte{2}, 32)
+	s, p := testutil.MustOpenFileStore(t, nil)
+	k1, _ := keys.K256FromSeed(11)
+	k2, _ := keys.K256FromSeed(12)
+	rk, _ := keys.K256FromSeed(13)
+	a, b := mustDID(t, "did:web:a.example"), mustDID(t, "did:web:b.example")
+	if _, err := s.CreateRepo(ctx, a, &atlite.CreateRepoOptions{SigningKey: k1, RotationKey: rk}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRepo(ctx, b, &atlite.CreateRepoOptions{SigningKey: k2}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.KeyCounts(ctx); err != nil || c != (atlite.KeyCounts{Clear: 2}) {
+		t.Errorf("KeyCounts = %+v, %v", c, err)
+	}
+	if _, err := s.SealKeys(ctx); !errors.Is(err, atlite.ErrNoKeyEncryptionKey) {
+		t.Errorf("SealKeys without KEK = %v", err)
+	}
+	s.Close()
+
+	s, err := atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SealKeys(ctx); n != 2 || err != nil {
+		t.Fatalf("SealKeys = %d, %v; want 2", n, err)
+	}
+	if n, err := s.SealKeys(ctx); n != 0 || err != nil {
+		t.Errorf("SealKeys again = %d, %v; want 0", n, err)
+	}
+	if c, _ := s.KeyCounts(ctx); c != (atlite.KeyCounts{Sealed: 2}) {
+		t.Errorf("KeyCounts after seal = %+v", c)
+	}
+	s.Close()
+	raw, _ := os.ReadFile(p)
+	for _, k := range []keys.PrivateKey{k1, k2, rk} {
+		if bytes.Contains(raw, []byte(k.Multibase())) {
+			t.Error("a private key is still in the clear in the file")
+		}
+	}
+
+	// Without the KEK, a clear key may not join the sealed ones.
+	s, _ = atlite.Open(p, nil)
+	if _, err := s.CreateRepo(ctx, mustDID(t, "did:web:c.example"), nil); !errors.Is(err, atlite.ErrKeyEncrypted) {
+		t.Errorf("CreateRepo with clear keys into a sealed file = %v, want ErrKeyEncrypted", err)
+	}
+	if _, err := s.RotateKeyEncryptionKey(ctx, kek2); !errors.Is(err, atlite.ErrKeyEncrypted) {
+		t.Errorf("Rotate without the current KEK = %v, want ErrKeyEncrypted", err)
+	}
+	s.Close()
+
+	s, _ = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek1})
+	if n, err := s.RotateKeyEncryptionKey(ctx, kek2); n != 2 || err != nil {
+		t.Fatalf("RotateKeyEncryptionKey = %d, %v", n, err)
+	}
+	// The same store goes on signing with the new key.
+	if got, err := s.RotationKey(ctx, a); err != nil || got.Multibase() != rk.Multibase() {
+		t.Errorf("RotationKey after rotate = %v, %v", got, err)
+	}
+	s.Close()
+	s, _ = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek1})
+	if _, err := s.RotationKey(ctx, a); !errors.Is(err, atlite.ErrInvalidKey) {
+		t.Errorf("old KEK after rotate = %v, want ErrInvalidKey", err)
+	}
+	s.Close()
+	s, _ = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek2})
+	defer s.Close()
+	for d, k := range map[string]keys.PrivateKey{a.String(): k1, b.String(): k2} {
+		r, err := s.LoadRepo(ctx, d)
+		if err != nil || r.SigningKey.DIDKey() != k.PublicKey().DIDKey() {
+			t.Errorf("%s after rotate: %v, %v", d, r, err)
+		}
+	}
+	if _, err := s.RotationKey(ctx, b); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("RotationKey of a repo without one = %v, want ErrNotFound", err)
+	}
+}
+
+func TestPLCOperationKept(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	op := []byte{0xa1, 0x61, 0x61, 0x01}
+	d := mustDID(t, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
+	if _, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{PLCOperation: op}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.PLCOperation(ctx, d)
+	if err != nil || !bytes.Equal(got, op) {
+		t.Errorf("PLCOperation = %x, %v; want %x", got, err, op)
+	}
+	other := newRepo(t, s, "did:web:user.com")
+	if _, err := s.PLCOperation(ctx, other); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("PLCOperation of a repo without one = %v", err)
+	}
+	if _, err := s.PLCOperation(ctx, mustDID(t, "did:web:nobody.example")); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("PLCOperation of no repo = %v", err)
+	}
+}
