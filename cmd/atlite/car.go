@@ -3,277 +3,327 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/atlite-dev/atlite"
-	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
-// progress reports on stderr how far a long copy went.
-type progress struct {
-	w     io.Writer
-	n     int64
-	what  string
-	last  time.Time
-	start time.Time
+// exportJSON is the --json result of export.
+type exportJSON struct {
+	DID    syntax.DID `json:"did"`
+	Rev    string     `json:"rev"`
+	File   string     `json:"file"`
+	Blocks int        `json:"blocks"`
+	Bytes  int64      `json:"bytes"`
 }
 
-func newProgress(w io.Writer, what string) *progress {
-	return &progress{w: w, what: what, start: time.Now(), last: time.Now()}
-}
-
-func (p *progress) add(n int) {
-	p.n += int64(n)
-	if time.Since(p.last) > time.Second {
-		p.last = time.Now()
-		fmt.Fprintf(p.w, "%s: %.1f MB (%.1f MB/s)\n", p.what, float64(p.n)/1e6, float64(p.n)/1e6/time.Since(p.start).Seconds())
-	}
-}
-
-type progressWriter struct {
-	w io.Writer
-	p *progress
-}
-
-func (pw progressWriter) Write(b []byte) (int, error) {
-	n, err := pw.w.Write(b)
-	pw.p.add(n)
-	return n, err
-}
-
-type progressReader struct {
-	r io.Reader
-	p *progress
-}
-
-func (pr progressReader) Read(b []byte) (int, error) {
-	n, err := pr.r.Read(b)
-	pr.p.add(n)
-	return n, err
-}
-
-func cmdExport(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	since := fs.String("since", "", "only what changed after this rev")
-	out := fs.String("o", "", "write to this file instead of stdout")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	var opts atlite.ExportOptions
-	if *since != "" {
-		if opts.Since, err = syntax.ParseTID(*since); err != nil {
-			return usagef("--since %q is not a rev: %v", *since, err)
-		}
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	var w io.Writer = e.stdout
-	var f *os.File
-	if *out != "" {
-		if f, err = os.Create(*out); err != nil {
+func cmdExport(fl *flag.FlagSet, e *env) runner {
+	since := fl.String("since", "", "export only what changed after the commit of rev `REV`")
+	out := fl.String("o", "", "write the CAR to `FILE` (through a temporary file renamed when complete) instead of stdout")
+	force := fl.Bool("force", false, "overwrite the -o file if it exists")
+	return func(ctx context.Context, pos []string) error {
+		id, err := parseRepoID(pos[0])
+		if err != nil {
 			return err
 		}
-		defer f.Close()
-		w = f
-	}
-	bw := bufio.NewWriterSize(progressWriter{w, newProgress(e.stderr, "export")}, 256<<10)
-	st, err := s.ExportCAR(ctx, d, bw, &opts)
-	if err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return err
+		var opts atlite.ExportOptions
+		if *since != "" {
+			if opts.Since, err = syntax.ParseTID(*since); err != nil {
+				return usagef("--since %q is not a rev: %v", *since, err)
+			}
 		}
-		fmt.Fprintf(e.stderr, "wrote %s: %d blocks, %d bytes\n", *out, st.Blocks, st.Bytes)
-	}
-	return nil
-}
-
-// carCommand parses the arguments of import and verify (FILE.car and an
-// optional --key) and runs fn on the open file and the key.
-func carCommand(e *env, name string, args []string, fn func(r io.Reader, key keys.PublicKey) error) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	key := fs.String("key", "", "did:key that must have signed the commit")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	var pub keys.PublicKey
-	if *key != "" {
-		if pub, err = keys.ParseDIDKey(*key); err != nil {
-			return usagef("--key %q: %v", *key, err)
+		if e.json && (*out == "" || *out == "-") {
+			return usagef("--json needs -o FILE: stdout holds the CAR")
 		}
-	}
-	f, err := os.Open(pos[0])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return fn(progressReader{f, newProgress(e.stderr, name)}, pub)
-}
-
-func cmdImport(ctx context.Context, e *env, args []string) error {
-	return carCommand(e, "import", args, func(r io.Reader, pub keys.PublicKey) error {
-		s, err := e.open()
+		s, err := e.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		res, err := s.ImportCAR(ctx, r, &atlite.ImportOptions{VerifyKey: pub})
+		r, err := e.loadRepo(ctx, s, id)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "imported %s: rev %s, %d records, %d blocks, seq %d\n", res.Repo.DID, res.Repo.Rev, res.Records, res.Blocks, res.Seq)
-		return nil
-	})
-}
-
-func cmdVerify(ctx context.Context, e *env, args []string) error {
-	return carCommand(e, "verify", args, func(r io.Reader, pub keys.PublicKey) error {
-		res, err := atlite.VerifyCAR(ctx, r, pub)
+		o, err := e.createOutput(*out, *force, "a CAR file")
 		if err != nil {
 			return err
 		}
-		sig := "signature not checked (no --key)"
-		if pub != nil {
-			sig = "signature ok"
+		defer o.abort()
+		p := e.progress("export", -1, "bytes")
+		bw := bufio.NewWriterSize(&countingWriter{w: o.w, p: p}, 256<<10)
+		st, err := s.ExportCAR(ctx, r.DID, bw, &opts)
+		if err == nil {
+			err = bw.Flush()
 		}
-		fmt.Fprintf(e.stdout, "ok: %s rev %s commit %s: %d records, %d blocks; %s\n", res.DID, res.Rev, res.Commit, res.Records, res.Blocks, sig)
-		return nil
-	})
-}
-
-var demoWords = []string{"atproto", "sqlite", "merkle", "search", "tree", "commit", "firehose", "record", "repo",
-	"hello", "world", "today", "small", "server", "self-hosted", "bluesky", "sky", "garden", "coffee", "morning"}
-
-func demoText(r *rand.Rand) string {
-	n := 4 + r.IntN(20)
-	b := make([]byte, 0, 160)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b = append(b, ' ')
+		p.Stop()
+		if err != nil {
+			return err
 		}
-		b = append(b, demoWords[r.IntN(len(demoWords))]...)
-	}
-	return string(b)
-}
-
-// demoRecord returns a realistic record: mostly posts, some likes and
-// follows, like a real account's repo.
-func demoRecord(r *rand.Rand, i int, posts []string) (coll string, rec map[string]any) {
-	created := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	switch {
-	case i%10 < 6 || len(posts) == 0:
-		rec = map[string]any{"$type": "app.bsky.feed.post", "text": demoText(r), "createdAt": created, "langs": []any{"en"}}
-		if len(posts) > 0 && r.IntN(3) == 0 {
-			p := posts[r.IntN(len(posts))]
-			ref := map[string]any{"uri": p, "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}
-			rec["reply"] = map[string]any{"root": ref, "parent": ref}
+		if err := o.commit(); err != nil {
+			return err
 		}
-		return "app.bsky.feed.post", rec
-	case i%10 < 9:
-		return "app.bsky.feed.like", map[string]any{"$type": "app.bsky.feed.like", "createdAt": created,
-			"subject": map[string]any{"uri": posts[r.IntN(len(posts))], "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}}
-	default:
-		return "app.bsky.graph.follow", map[string]any{"$type": "app.bsky.graph.follow", "createdAt": created,
-			"subject": fmt.Sprintf("did:plc:%024d", r.IntN(1_000_000))}
-	}
-}
-
-func cmdDemo(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	n := fs.Int("records", 1000, "how many records to write")
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		if *out == "" || *out == "-" {
+			return nil
+		}
+		if e.json {
+			return writeJSON(e.stdout, exportJSON{DID: r.DID, Rev: r.Rev.String(), File: *out, Blocks: st.Blocks, Bytes: st.Bytes})
+		}
+		_, err = fmt.Fprintf(e.stdout, "wrote %s: %s rev %s, %d blocks, %d bytes\n", *out, r.DID, r.Rev, st.Blocks, st.Bytes)
 		return err
 	}
-	if *n < 1 {
-		return usagef("--records must be at least 1")
+}
+
+// readCAR opens FILE or stdin and returns a reader that reports progress:
+// bytes read, then, once the whole CAR is in, the time the library spends
+// checking and storing it (which it does not let us observe).
+func (e *env) readCAR(name, phase string) (io.Reader, func(), error) {
+	f, size, err := e.openInput(name)
+	if err != nil {
+		return nil, nil, err
 	}
-	t0 := time.Now()
-	s, err := e.open()
+	p := e.progress(phase+": reading", size, "bytes")
+	cr := &countingReader{r: f, p: p, atEOF: func() { p.Phase(phase+": checking the tree, records and signature", -1, "") }}
+	return bufio.NewReaderSize(cr, 256<<10), func() { p.Stop(); f.Close() }, nil
+}
+
+func parseKeyFlag(key string) (keys.PublicKey, error) {
+	if key == "" {
+		return nil, nil
+	}
+	pub, err := keys.ParseDIDKey(key)
+	if err != nil {
+		return nil, usagef("--key %q is not a did:key: %v", key, err)
+	}
+	return pub, nil
+}
+
+// importJSON is the --json result of import.
+type importJSON struct {
+	DID              syntax.DID `json:"did"`
+	Handle           string     `json:"handle,omitempty"`
+	Rev              string     `json:"rev"`
+	CID              string     `json:"cid"`
+	Records          int        `json:"records"`
+	Blocks           int        `json:"blocks"`
+	Seq              int64      `json:"seq"`
+	SignatureChecked bool       `json:"signatureChecked"`
+	Mirror           bool       `json:"mirror"`
+}
+
+func cmdImport(fl *flag.FlagSet, e *env) runner {
+	key := fl.String("key", "", "the did:key (`did:key:...`) that must have signed the CAR's commit (default: the stored key of a known repo; none for a new one)")
+	handle := fl.String("handle", "", "the `HANDLE` of a repo the import creates")
+	// TODO(lead): --force (ImportOptions.Force) once it lands: allow importing an older rev.
+	return func(ctx context.Context, pos []string) error {
+		pub, err := parseKeyFlag(*key)
+		if err != nil {
+			return err
+		}
+		if *handle != "" {
+			h, err := syntax.ParseHandle(*handle)
+			if err != nil {
+				return usagef("--handle %q is not a handle: %v", *handle, err)
+			}
+			*handle = h.String()
+		}
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		r, done, err := e.readCAR(pos[0], "import")
+		if err != nil {
+			return err
+		}
+		res, err := s.ImportCAR(ctx, r, &atlite.ImportOptions{VerifyKey: pub, Handle: *handle})
+		done()
+		if err != nil {
+			return err
+		}
+		// TODO(lead): use ImportResult.SignatureChecked and NoOp once they land.
+		checked := pub != nil
+		out := importJSON{DID: res.Repo.DID, Handle: res.Repo.Handle, Rev: res.Repo.Rev.String(), CID: res.Repo.Head.String(),
+			Records: res.Records, Blocks: res.Blocks, Seq: res.Seq, SignatureChecked: checked, Mirror: res.Repo.Mirror}
+		if e.json {
+			return writeJSON(e.stdout, out)
+		}
+		fmt.Fprintf(e.stdout, "imported %s: rev %s, %d records, %d blocks, seq %d; %s\n", out.DID, out.Rev, out.Records, out.Blocks, out.Seq, sigText(checked))
+		if out.Mirror {
+			fmt.Fprintf(e.stdout, "%s is a read-only mirror: this file does not hold its signing key\n", out.DID)
+		}
+		return nil
+	}
+}
+
+func sigText(checked bool) string {
+	if checked {
+		return "signature ok"
+	}
+	return "signature not checked (no key to check it with; give --key)"
+}
+
+// verifyJSON is the --json result of verify.
+type verifyJSON struct {
+	DID              syntax.DID `json:"did"`
+	Rev              string     `json:"rev"`
+	CID              string     `json:"cid"`
+	Data             string     `json:"data"`
+	Records          int        `json:"records"`
+	Blocks           int        `json:"blocks"`
+	SignatureChecked bool       `json:"signatureChecked"`
+}
+
+func cmdVerify(fl *flag.FlagSet, e *env) runner {
+	key := fl.String("key", "", "the did:key (`did:key:...`) that must have signed the CAR's commit (default: the signature is not checked)")
+	return func(ctx context.Context, pos []string) error {
+		pub, err := parseKeyFlag(*key)
+		if err != nil {
+			return err
+		}
+		r, done, err := e.readCAR(pos[0], "verify")
+		if err != nil {
+			return err
+		}
+		res, err := atlite.VerifyCAR(ctx, r, pub)
+		done()
+		if err != nil {
+			return err
+		}
+		// TODO(lead): use VerifyResult.SignatureChecked once it lands.
+		checked := pub != nil
+		out := verifyJSON{DID: res.DID, Rev: res.Rev.String(), CID: res.Commit.String(), Data: res.Data.String(), Records: res.Records, Blocks: res.Blocks, SignatureChecked: checked}
+		if e.json {
+			return writeJSON(e.stdout, out)
+		}
+		_, err = fmt.Fprintf(e.stdout, "ok: %s rev %s commit %s: %d records, %d blocks; %s\n", res.DID, res.Rev, res.Commit, res.Records, res.Blocks, sigText(checked))
+		return err
+	}
+}
+
+// withCARRecords imports a CAR into a temporary store in a temporary
+// directory (deleted on return), so that records are read in MST order
+// whatever the order of the CAR's blocks, with memory that does not grow with
+// the CAR, then calls fn with each record.
+func (e *env) withCARRecords(ctx context.Context, name string, fn func(d syntax.DID, rec atlite.Record) error) error {
+	dir, err := os.MkdirTemp("", "atlite-car-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	s, err := atlite.Open(filepath.Join(dir, "car.db"), nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	tid := s.NextTID()
-	d, _ := syntax.ParseDID("did:web:demo-" + tid.String() + ".atlite.example")
-	handle := "demo-" + tid.String() + ".atlite.example"
-	repo, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: handle})
+	r, done, err := e.readCAR(name, e.cmd.name)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "database %s\ncreated repo %s (%s), signing key %s\n", e.db, d, handle, repo.SigningKey.DIDKey())
+	res, err := s.ImportCAR(ctx, r, nil)
+	done()
+	if err != nil {
+		return err
+	}
+	d := res.Repo.DID
+	cols, err := s.Collections(ctx, d)
+	if err != nil {
+		return err
+	}
+	for _, coll := range cols {
+		cursor := ""
+		for {
+			recs, next, err := listRecords(ctx, s, d, coll, cursor, 500)
+			if err != nil {
+				return err
+			}
+			for _, rec := range recs {
+				if err := fn(d, rec); err != nil {
+					return err
+				}
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+	}
+	return nil
+}
 
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	var posts []string
-	t1 := time.Now()
-	for i := 0; i < *n; i++ {
-		coll, rec := demoRecord(r, i, posts)
-		rkey := s.NextTID().String()
-		w, err := commit.NewWrite(commit.Create, coll, rkey, rec)
+func cmdCarLs(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, pos []string) error {
+		return e.withCARRecords(ctx, pos[0], func(d syntax.DID, rec atlite.Record) error {
+			if e.json {
+				return writeJSON(e.stdout, map[string]string{"uri": fmt.Sprintf("at://%s/%s", d, rec.Path()), "cid": rec.CID.String()})
+			}
+			_, err := fmt.Fprintf(e.stdout, "%s\t%s\n", rec.Path(), rec.CID)
+			return err
+		})
+	}
+}
+
+func cmdCarUnpack(fl *flag.FlagSet, e *env) runner {
+	out := fl.String("o", "", "write the records under directory `DIR` (required; created if missing)")
+	force := fl.Bool("force", false, "overwrite record files that exist")
+	return func(ctx context.Context, pos []string) error {
+		if *out == "" {
+			return usagef("-o DIR is required")
+		}
+		n := 0
+		err := e.withCARRecords(ctx, pos[0], func(d syntax.DID, rec atlite.Record) error {
+			v, err := datamodel.Unmarshal(rec.Data)
+			if err != nil {
+				return err
+			}
+			j, err := datamodel.ToJSON(v)
+			if err != nil {
+				return err
+			}
+			// Collections are NSIDs and rkeys record keys: neither holds
+			// a slash, and a record key of "." or ".." is invalid.
+			dir := filepath.Join(*out, rec.Collection)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			path := filepath.Join(dir, rec.RKey+".json")
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if *force {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			}
+			f, err := os.OpenFile(path, flags, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("%s exists (use --force to overwrite it)", path)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = f.Write(append(j, '\n'))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			n++
+			if e.json {
+				return writeJSON(e.stdout, map[string]string{"uri": fmt.Sprintf("at://%s/%s", d, rec.Path()), "cid": rec.CID.String(), "file": path})
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if _, err := s.Commit(ctx, d, []commit.Write{w}, nil); err != nil {
-			return err
+		if !e.json {
+			fmt.Fprintf(e.stdout, "wrote %d records under %s\n", n, *out)
 		}
-		if coll == "app.bsky.feed.post" {
-			posts = append(posts, fmt.Sprintf("at://%s/%s/%s", d, coll, rkey))
-		}
+		return nil
 	}
-	write := time.Since(t1)
-	fmt.Fprintf(e.stdout, "wrote %d records as %d signed commits in %v (%.0f commits/s)\n", *n, *n, write.Round(time.Millisecond), float64(*n)/write.Seconds())
-
-	carPath := filepath.Join(os.TempDir(), "atlite-demo-"+tid.String()+".car")
-	f, err := os.Create(carPath)
-	if err != nil {
-		return err
-	}
-	t2 := time.Now()
-	bw := bufio.NewWriterSize(f, 256<<10)
-	st, err := s.ExportCAR(ctx, d, bw, nil)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "exported %s: %d blocks, %d bytes in %v\n", carPath, st.Blocks, st.Bytes, time.Since(t2).Round(time.Millisecond))
-
-	t3 := time.Now()
-	f, err = os.Open(carPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	vr, err := atlite.VerifyCAR(ctx, bufio.NewReader(f), repo.SigningKey)
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", carPath, err)
-	}
-	fmt.Fprintf(e.stdout, "verified the CAR in %v: %d records, %d blocks, rev %s, signature ok\n", time.Since(t3).Round(time.Millisecond), vr.Records, vr.Blocks, vr.Rev)
-	fmt.Fprintf(e.stdout, "done in %v; try: go run ./cmd/atlite ls %s app.bsky.feed.post --limit 5\n", time.Since(t0).Round(time.Millisecond), d)
-	return nil
 }

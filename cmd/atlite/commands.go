@@ -2,15 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+	"time"
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
@@ -20,205 +20,287 @@ import (
 	"github.com/atlite-dev/atlite/syntax"
 )
 
-func (e *env) open() (*atlite.Store, error) {
-	kek, err := kekFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	return atlite.Open(e.db, &atlite.Options{KeyEncryptionKey: kek})
+// runner is what a command's setup returns.
+type runner = func(ctx context.Context, pos []string) error
+
+// initJSON is the --json result of init.
+type initJSON struct {
+	DID         syntax.DID `json:"did"`
+	Handle      string     `json:"handle,omitempty"`
+	SigningKey  string     `json:"signingKey"`
+	RotationKey string     `json:"rotationKey"`
+	CID         string     `json:"cid"`
+	Rev         string     `json:"rev"`
+	PDS         string     `json:"pds,omitempty"`
+	Published   string     `json:"published,omitempty"`
 }
 
-// kekFromEnv reads an optional hex key-encryption key from $ATLITE_KEK.
-func kekFromEnv() ([]byte, error) {
-	v := os.Getenv("ATLITE_KEK")
-	if v == "" {
-		return nil, nil
-	}
-	b, err := hex.DecodeString(v)
-	if err != nil {
-		return nil, fmt.Errorf("$ATLITE_KEK is not hex (want 64 hex digits): %v", err)
-	}
-	return b, nil
-}
-
-func parseDID(s string) (syntax.DID, error) {
-	d, err := syntax.ParseDID(s)
-	if err != nil {
-		return "", usagef("%q is not a DID: %v", s, err)
-	}
-	return d, nil
-}
-
-func cmdInit(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	didFlag := fs.String("did", "", "the repo's DID; default: a did:plc derived offline from a signed genesis operation")
-	handle := fs.String("handle", "", "the repo's handle")
-	pds := fs.String("pds", "http://localhost:2583", "the PDS endpoint written in a new did:plc's genesis operation")
-	plc := fs.String("plc", "", "publish the new did:plc's genesis operation to this PLC directory URL")
-	p256 := fs.Bool("p256", false, "sign with a P-256 key instead of K-256")
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	var sk keys.PrivateKey
-	var err error
-	if *p256 {
-		sk, err = keys.GenerateP256()
-	} else {
-		sk, err = keys.GenerateK256()
-	}
-	if err != nil {
-		return err
-	}
-	rk, err := keys.GenerateK256()
-	if err != nil {
-		return err
-	}
-	var d syntax.DID
-	var genesis *did.Operation
-	switch {
-	case *didFlag != "":
-		if *plc != "" {
-			return usagef("--plc publishes a new did:plc: it does not go with --did")
+func cmdInit(fl *flag.FlagSet, e *env) runner {
+	didFlag := fl.String("did", "", "the repo's `DID`; default: a did:plc derived offline from a signed genesis operation")
+	handle := fl.String("handle", "", "the repo's `HANDLE` (required for a new did:plc)")
+	pds := fl.String("pds", "http://localhost:2583", "the PDS endpoint `URL` written in a new did:plc's genesis operation")
+	plc := fl.String("plc", "", "also publish the new did:plc's genesis operation to the PLC directory at `URL`")
+	p256 := fl.Bool("p256", false, "sign with a P-256 key instead of K-256")
+	return func(ctx context.Context, _ []string) error {
+		var h syntax.Handle
+		if *handle != "" {
+			var err error
+			if h, err = syntax.ParseHandle(strings.TrimPrefix(*handle, "@")); err != nil {
+				return usagef("--handle %q is not a handle: %v", *handle, err)
+			}
 		}
-		if d, err = parseDID(*didFlag); err != nil {
-			return err
-		}
-	default:
-		if *handle == "" {
+		var d syntax.DID
+		var err error
+		switch {
+		case *didFlag != "":
+			if *plc != "" {
+				return usagef("--plc publishes a new did:plc: it does not go with --did")
+			}
+			if d, err = parseDID(*didFlag); err != nil {
+				return err
+			}
+		case h == "":
 			return usagef("--handle is required to derive a did:plc (or give --did)")
 		}
-		h, err := syntax.ParseHandle(*handle)
+		var sk keys.PrivateKey
+		if *p256 {
+			sk, err = keys.GenerateP256()
+		} else {
+			sk, err = keys.GenerateK256()
+		}
 		if err != nil {
-			return usagef("--handle %q: %v", *handle, err)
-		}
-		if genesis, err = did.NewGenesis([]keys.PublicKey{rk.PublicKey()}, sk.PublicKey(), h, *pds); err != nil {
 			return err
 		}
-		if err := genesis.Sign(rk); err != nil {
+		rk, err := keys.GenerateK256()
+		if err != nil {
 			return err
 		}
-		if d, err = genesis.DID(); err != nil {
+		var genesis *did.Operation
+		var opBytes []byte
+		if d == "" {
+			if genesis, err = did.NewGenesis([]keys.PublicKey{rk.PublicKey()}, sk.PublicKey(), h, *pds); err != nil {
+				return err
+			}
+			if err := genesis.Sign(rk); err != nil {
+				return err
+			}
+			if d, err = genesis.DID(); err != nil {
+				return err
+			}
+			if opBytes, err = genesis.Bytes(); err != nil {
+				return err
+			}
+		}
+		s, err := e.open(ctx)
+		if err != nil {
 			return err
 		}
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: *handle, SigningKey: sk, RotationKey: rk})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "created %s in %s\nsigning key: %s\nrotation key: %s\nhead: %s rev %s\n",
-		r.DID, e.db, r.SigningKey.DIDKey(), r.RotationKey.DIDKey(), r.Head, r.Rev)
-	if genesis != nil {
-		fmt.Fprintf(e.stdout, "did:plc derived offline from its signed genesis operation (PDS %s)\n", *pds)
+		defer s.Close()
+		r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: string(h), SigningKey: sk, RotationKey: rk, PLCOperation: opBytes})
+		switch {
+		case errors.Is(err, atlite.ErrExists):
+			return fmt.Errorf("repo %s already exists in %s", d, e.db)
+		case errors.Is(err, atlite.ErrHandleTaken):
+			return fmt.Errorf("handle %s is taken by another repo in %s", h, e.db)
+		case err != nil:
+			return errors.New(strings.TrimPrefix(err.Error(), "create repo "+d.String()+": "))
+		}
+		res := initJSON{DID: r.DID, Handle: r.Handle, SigningKey: r.SigningKey.DIDKey(), RotationKey: r.RotationKey.DIDKey(), CID: r.Head.String(), Rev: r.Rev.String()}
+		if genesis != nil {
+			res.PDS = *pds
+		}
+		var pubErr error
 		if *plc != "" {
-			c, err := did.NewPLCClient(&did.PLCOptions{URL: *plc})
+			if pubErr = publishGenesis(ctx, *plc, genesis); pubErr == nil {
+				res.Published = *plc
+			}
+		}
+		if e.json {
+			writeJSON(e.stdout, res)
+		} else {
+			fmt.Fprintf(e.stdout, "created %s in %s\nsigning key: %s\nrotation key: %s\nhead: %s rev %s\n",
+				r.DID, e.db, res.SigningKey, res.RotationKey, r.Head, r.Rev)
+			if genesis != nil {
+				fmt.Fprintf(e.stdout, "did:plc derived offline from its signed genesis operation (PDS %s)\n", *pds)
+			}
+			if res.Published != "" {
+				fmt.Fprintf(e.stdout, "published to %s\n", *plc)
+			}
+		}
+		if pubErr != nil {
+			return fmt.Errorf("publish %s to %s: %v (the repo is created; run \"atlite plc publish %s\" to try again)", d, *plc, pubErr, d)
+		}
+		return nil
+	}
+}
+
+// repoJSON is how repos prints a repo with --json (the fields of
+// com.atproto.sync.listRepos, and the handle).
+type repoJSON struct {
+	DID    syntax.DID `json:"did"`
+	Handle string     `json:"handle,omitempty"`
+	Head   string     `json:"head"`
+	Rev    string     `json:"rev"`
+	Active bool       `json:"active"`
+	Status string     `json:"status,omitempty"`
+	Mirror bool       `json:"mirror,omitempty"`
+}
+
+func cmdRepos(fl *flag.FlagSet, e *env) runner {
+	after := fl.String("after", "", "list the repos whose DID sorts after `DID`")
+	limit := fl.Int("limit", 0, "list at most `N` repos (default all)")
+	return func(ctx context.Context, _ []string) error {
+		if *limit < 0 {
+			return usagef("--limit must not be negative")
+		}
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		cursor, n := *after, 0
+		for {
+			page := 500
+			if *limit > 0 && *limit-n < page {
+				page = *limit - n
+			}
+			repos, err := s.ListRepos(ctx, atlite.ListReposOptions{After: cursor, Limit: page})
 			if err != nil {
 				return err
 			}
-			if _, err := c.Create(ctx, genesis); err != nil {
-				return fmt.Errorf("publish %s to %s: %w (the repo is created; publish the operation again later)", d, *plc, err)
+			for _, r := range repos {
+				printRepo(e, r)
+				cursor = r.DID.String()
+				n++
 			}
-			fmt.Fprintf(e.stdout, "published to %s\n", *plc)
+			if len(repos) < page || (*limit > 0 && n >= *limit) {
+				return nil
+			}
 		}
 	}
-	return nil
 }
 
-func cmdRepos(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("repos", flag.ContinueOnError)
-	after := fs.String("after", "", "list DIDs after this one")
-	limit := fs.Int("limit", 0, "at most this many")
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
+func printRepo(e *env, r *atlite.Repo) {
+	if e.json {
+		writeJSON(e.stdout, repoJSON{DID: r.DID, Handle: r.Handle, Head: r.Head.String(), Rev: r.Rev.String(), Active: r.Active(), Status: r.Status, Mirror: r.Mirror})
+		return
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
+	status := r.Status
+	if status == "" {
+		status = "active"
 	}
-	defer s.Close()
-	repos, err := s.ListRepos(ctx, atlite.ListReposOptions{After: *after, Limit: *limit})
-	if err != nil {
-		return err
+	if r.Mirror {
+		status += ",mirror"
 	}
-	for _, r := range repos {
-		status := r.Status
-		if status == "" {
-			status = "active"
-		}
-		handle := r.Handle
-		if handle == "" {
-			handle = "-"
-		}
-		fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\t%s\n", r.DID, handle, status, r.Rev, r.Head)
+	handle := r.Handle
+	if handle == "" {
+		handle = "-"
 	}
-	return nil
+	fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\t%s\n", r.DID, handle, status, r.Rev, r.Head)
 }
 
-func cmdDID(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("did", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
-		r, err := s.LoadRepo(ctx, d.String())
+func cmdDID(fl *flag.FlagSet, e *env) runner {
+	pds := fl.String("pds", "", "the PDS endpoint `URL` of the #atproto_pds service when the file keeps no did:plc genesis operation")
+	return func(ctx context.Context, pos []string) error {
+		id, err := parseRepoID(pos[0])
 		if err != nil {
 			return err
 		}
-		st := &did.State{DID: r.DID, VerificationMethods: map[string]string{}, AlsoKnownAs: []string{}}
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		r, err := e.loadRepo(ctx, s, id)
+		if err != nil {
+			return err
+		}
+		st := &did.State{DID: r.DID, VerificationMethods: map[string]string{}, AlsoKnownAs: []string{}, Services: map[string]did.Service{}}
 		if r.SigningKey != nil {
 			st.VerificationMethods["atproto"] = r.SigningKey.DIDKey()
 		}
 		if r.Handle != "" {
 			st.AlsoKnownAs = []string{"at://" + r.Handle}
 		}
-		return writeJSON(e.stdout, st.Document())
-	})
-}
-
-func onRepo(e *env, fs *flag.FlagSet, args []string, min, max int, withRecord bool,
-	fn func(s *atlite.Store, d syntax.DID, pos []string, rec any) error) error {
-	pos, err := parseFlags(fs, args, min, max)
-	if err != nil {
-		return err
-	}
-	d, err := parseDID(pos[0])
-	if err != nil {
-		return err
-	}
-	var rec any
-	if withRecord {
-		if rec, err = readRecord(e.stdin); err != nil {
+		endpoint := *pds
+		if b, err := s.PLCOperation(ctx, r.DID); err == nil {
+			op, err := did.ParseOperationCBOR(b)
+			if err != nil {
+				return fmt.Errorf("stored genesis operation: %v", err)
+			}
+			if svc, ok := op.Services["atproto_pds"]; ok && endpoint == "" {
+				endpoint = svc.Endpoint
+			}
+		} else if !errors.Is(err, atlite.ErrNotFound) {
 			return err
 		}
-	}
-	s, err := e.open()
-	if err != nil {
+		if endpoint != "" {
+			st.Services["atproto_pds"] = did.Service{Type: "AtprotoPersonalDataServer", Endpoint: endpoint}
+		}
+		doc := st.Document()
+		if e.json {
+			return writeJSON(e.stdout, doc)
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
 		return err
 	}
-	defer s.Close()
-	return fn(s, d, pos, rec)
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// recordCap is the most a record on stdin may weigh, in JSON.
+const recordCap = 4 << 20
 
-// readRecord reads one record as atproto JSON from r.
-func readRecord(r io.Reader) (any, error) {
-	b, err := io.ReadAll(io.LimitReader(r, atlite.MaxRecordSize*4))
+// readRecord reads one record as atproto JSON from r and sets a missing
+// $type to the collection.
+func readRecord(r io.Reader, collection string) (map[string]any, error) {
+	b, err := io.ReadAll(io.LimitReader(r, recordCap+1))
 	if err != nil {
 		return nil, err
 	}
+	if len(b) > recordCap {
+		return nil, errors.New("record on stdin is larger than 4 MiB")
+	}
+	return parseRecord(b, collection)
+}
+
+func parseRecord(b []byte, collection string) (map[string]any, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, errors.New("record on stdin: empty (want an atproto JSON object)")
+	}
 	v, err := datamodel.FromJSON(b)
 	if err != nil {
-		return nil, fmt.Errorf("record on stdin: %w (want an atproto JSON object)", err)
+		return nil, fmt.Errorf("record on stdin: %v (want an atproto JSON object)", err)
 	}
-	if _, ok := v.(map[string]any); !ok {
+	m, ok := v.(map[string]any)
+	if !ok {
 		return nil, errors.New("record on stdin: not a JSON object")
 	}
-	return v, nil
+	if _, ok := m["$type"]; !ok {
+		m["$type"] = collection
+	}
+	return m, nil
+}
+
+// commitJSON is the --json result of create, put, delete and apply, shaped
+// like com.atproto.repo.applyWrites's output.
+type commitJSON struct {
+	Commit  commitRef `json:"commit"`
+	Seq     int64     `json:"seq"`
+	Results []opJSON  `json:"results"`
+}
+
+type commitRef struct {
+	CID string `json:"cid"`
+	Rev string `json:"rev"`
+}
+
+type opJSON struct {
+	Action string `json:"action"`
+	URI    string `json:"uri"`
+	CID    string `json:"cid,omitempty"`
 }
 
 func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID, writes []commit.Write) error {
@@ -226,19 +308,68 @@ func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID,
 	if err != nil {
 		return err
 	}
+	// TODO(lead): report CommitResult.NoOp ("no change") once it lands.
+	out := commitJSON{Commit: commitRef{CID: res.CID.String(), Rev: res.Commit.Rev.String()}, Seq: res.Seq, Results: []opJSON{}}
 	for _, op := range res.Ops {
-		c := "-"
+		o := opJSON{Action: string(op.Action), URI: fmt.Sprintf("at://%s/%s", d, op.Path)}
 		if op.CID.Defined() {
-			c = op.CID.String()
+			o.CID = op.CID.String()
 		}
-		fmt.Fprintf(e.stdout, "%s\tat://%s/%s\t%s\n", op.Action, d, op.Path, c)
+		out.Results = append(out.Results, o)
+	}
+	if e.json {
+		return writeJSON(e.stdout, out)
+	}
+	for _, o := range out.Results {
+		c := o.CID
+		if c == "" {
+			c = "-"
+		}
+		fmt.Fprintf(e.stdout, "%s\t%s\t%s\n", o.Action, o.URI, c)
 	}
 	fmt.Fprintf(e.stdout, "commit %s rev %s seq %d\n", res.CID, res.Commit.Rev, res.Seq)
 	return nil
 }
 
-func cmdCreate(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("create", flag.ContinueOnError), args, 2, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec any) error {
+// recordArgs checks DID|HANDLE COLLECTION [RKEY] and opens the repo.
+func (e *env) recordArgs(ctx context.Context, pos []string) (*atlite.Store, *atlite.Repo, error) {
+	id, err := parseRepoID(pos[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) > 1 {
+		if _, err := parseNSID(pos[1]); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(pos) > 2 {
+		if _, err := parseRKey(pos[2]); err != nil {
+			return nil, nil, err
+		}
+	}
+	s, err := e.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := e.loadRepo(ctx, s, id)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, r, nil
+}
+
+func cmdCreate(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, pos []string) error {
+		s, r, err := e.recordArgs(ctx, pos)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		rec, err := readRecord(e.stdin, pos[1])
+		if err != nil {
+			return err
+		}
 		rkey := s.NextTID().String()
 		if len(pos) == 3 {
 			rkey = pos[2]
@@ -247,14 +378,23 @@ func cmdCreate(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return commitAndReport(ctx, e, s, d, []commit.Write{w})
-	})
+		return commitAndReport(ctx, e, s, r.DID, []commit.Write{w})
+	}
 }
 
-func cmdPut(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("put", flag.ContinueOnError), args, 3, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec any) error {
+func cmdPut(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, pos []string) error {
+		s, r, err := e.recordArgs(ctx, pos)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		rec, err := readRecord(e.stdin, pos[1])
+		if err != nil {
+			return err
+		}
 		action := commit.Create
-		old, err := s.GetRecord(ctx, d, pos[1], pos[2])
+		old, err := s.GetRecord(ctx, r.DID, pos[1], pos[2])
 		switch {
 		case err == nil:
 			action = commit.Update
@@ -268,184 +408,40 @@ func cmdPut(ctx context.Context, e *env, args []string) error {
 		if old != nil {
 			w.SwapRecord = old.CID
 		}
-		return commitAndReport(ctx, e, s, d, []commit.Write{w})
-	})
+		return commitAndReport(ctx, e, s, r.DID, []commit.Write{w})
+	}
 }
 
-func cmdDelete(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("delete", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
+func cmdDelete(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, pos []string) error {
+		s, r, err := e.recordArgs(ctx, pos)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
 		w, err := commit.NewWrite(commit.Delete, pos[1], pos[2], nil)
 		if err != nil {
 			return err
 		}
-		return commitAndReport(ctx, e, s, d, []commit.Write{w})
-	})
+		return commitAndReport(ctx, e, s, r.DID, []commit.Write{w})
+	}
 }
 
-func cmdApply(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("apply", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
+func cmdApply(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, pos []string) error {
+		s, r, err := e.recordArgs(ctx, pos)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
 		writes, err := readWrites(s, e.stdin)
 		if err != nil {
 			return err
 		}
-		return commitAndReport(ctx, e, s, d, writes)
-	})
-}
-
-// readWrites reads JSON lines of writes.
-func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
-	var writes []commit.Write
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 4*atlite.MaxRecordSize)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
+		if len(writes) == 0 {
+			return errors.New("no writes on stdin")
 		}
-		var jw jsonWrite
-		if err := json.Unmarshal([]byte(text), &jw); err != nil {
-			return nil, fmt.Errorf("line %d: %v", line, err)
-		}
-		a, err := commit.ParseAction(jw.Action)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", line, err)
-		}
-		var rec any
-		if a != commit.Delete {
-			if rec, err = datamodel.FromJSON(jw.Record); err != nil {
-				return nil, fmt.Errorf("line %d: record: %v", line, err)
-			}
-		}
-		if jw.RKey == "" && a == commit.Create {
-			jw.RKey = s.NextTID().String()
-		}
-		w, err := commit.NewWrite(a, jw.Collection, jw.RKey, rec)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", line, err)
-		}
-		writes = append(writes, w)
-	}
-	return writes, sc.Err()
-}
-
-func cmdGet(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("get", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
-		rec, err := s.GetRecord(ctx, d, pos[1], pos[2])
-		if err != nil {
-			return err
-		}
-		v, err := datamodel.Unmarshal(rec.Data)
-		if err != nil {
-			return err
-		}
-		j, err := datamodel.ToJSON(map[string]any{"uri": fmt.Sprintf("at://%s/%s", d, rec.Path()), "cid": rec.CID.String(), "value": v})
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(e.stdout, "%s\n", j)
-		return err
-	})
-}
-
-func cmdLs(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
-	limit := fs.Int("limit", 0, "at most this many records (default all)")
-	return onRepo(e, fs, args, 1, 2, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
-		if len(pos) == 1 {
-			cols, err := s.Collections(ctx, d)
-			if err != nil {
-				return err
-			}
-			for _, c := range cols {
-				fmt.Fprintln(e.stdout, c)
-			}
-			return nil
-		}
-		cursor, n := "", 0
-		for {
-			recs, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
-			if err != nil {
-				return err
-			}
-			for _, r := range recs {
-				fmt.Fprintf(e.stdout, "%s\t%s\n", r.Path(), r.CID)
-				n++
-				if *limit > 0 && n >= *limit {
-					return nil
-				}
-			}
-			if len(recs) < 500 {
-				return nil
-			}
-			cursor = recs[len(recs)-1].RKey
-		}
-	})
-}
-
-func cmdLog(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("log", flag.ContinueOnError)
-	since := fs.Int64("since", 0, "print events with a seq after this one")
-	didFlag := fs.String("did", "", "only this repo's events")
-	limit := fs.Int("limit", 0, "at most this many events (default all)")
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	var d syntax.DID
-	if *didFlag != "" {
-		var err error
-		if d, err = parseDID(*didFlag); err != nil {
-			return err
-		}
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	after, n := *since, 0
-	for {
-		evs, err := s.Events(ctx, atlite.EventsOptions{After: after, DID: d, Limit: 1000})
-		if err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			j, err := atlite.EventJSON(ev)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "%s\n", j)
-			after = ev.Seq
-			n++
-			if *limit > 0 && n >= *limit {
-				return nil
-			}
-		}
-		if len(evs) < 1000 {
-			return nil
-		}
-	}
-}
-
-func statusCmd(which string) func(ctx context.Context, e *env, args []string) error {
-	return func(ctx context.Context, e *env, args []string) error {
-		return onRepo(e, flag.NewFlagSet(which, flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
-			var err error
-			switch which {
-			case "deactivate":
-				err = s.Deactivate(ctx, d)
-			case "activate":
-				err = s.Activate(ctx, d)
-			case "tombstone":
-				err = s.Tombstone(ctx, d)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "%s: %sd\n", d, which)
-			return nil
-		})
+		return commitAndReport(ctx, e, s, r.DID, writes)
 	}
 }
 
@@ -457,22 +453,359 @@ type jsonWrite struct {
 	Record     json.RawMessage `json:"record"`
 }
 
-func cmdCheck(ctx context.Context, e *env, args []string) error {
-	if _, err := parseFlags(flag.NewFlagSet("check", flag.ContinueOnError), args, 0, 0); err != nil {
-		return err
+// maxLine is the longest line apply accepts: a record's JSON and the rest of
+// its write.
+const maxLine = recordCap + 4096
+
+// readWrites reads JSON lines of writes. It stops with an error at the line
+// that goes past atlite.MaxWritesPerCommit writes, without reading further.
+func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
+	var writes []commit.Write
+	br := bufio.NewReaderSize(r, 64<<10)
+	for line := 1; ; line++ {
+		b, err := readLine(br, maxLine)
+		if errors.Is(err, errLineTooLong) {
+			return nil, fmt.Errorf("line %d is longer than the limit of %d bytes", line, maxLine)
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if text := bytes.TrimSpace(b); len(text) > 0 {
+			if len(writes) == atlite.MaxWritesPerCommit {
+				return nil, fmt.Errorf("line %d: more than %d writes (the limit of one commit)", line, atlite.MaxWritesPerCommit)
+			}
+			w, werr := parseWrite(s, text)
+			if werr != nil {
+				return nil, fmt.Errorf("line %d: %v", line, werr)
+			}
+			writes = append(writes, w)
+		}
+		if err == io.EOF {
+			return writes, nil
+		}
 	}
-	s, err := e.open()
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads a line of at most max bytes (the newline excluded),
+// returning io.EOF with the last line.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var buf []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(buf)+len(frag) > max+1 {
+			return nil, errLineTooLong
+		}
+		buf = append(buf, frag...)
+		switch {
+		case err == nil:
+			return buf[:len(buf)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return buf, err
+		}
+	}
+}
+
+func parseWrite(s *atlite.Store, text []byte) (commit.Write, error) {
+	var jw jsonWrite
+	if err := json.Unmarshal(text, &jw); err != nil {
+		return commit.Write{}, err
+	}
+	a, err := commit.ParseAction(jw.Action)
 	if err != nil {
+		return commit.Write{}, err
+	}
+	if _, err := syntax.ParseNSID(jw.Collection); err != nil {
+		return commit.Write{}, fmt.Errorf("collection %q is not an NSID", jw.Collection)
+	}
+	var rec any
+	if a != commit.Delete {
+		m, err := parseRecord(jw.Record, jw.Collection)
+		if err != nil {
+			return commit.Write{}, errors.New(strings.Replace(err.Error(), "record on stdin", "record", 1))
+		}
+		rec = m
+	}
+	if jw.RKey == "" && a == commit.Create {
+		jw.RKey = s.NextTID().String()
+	}
+	return commit.NewWrite(a, jw.Collection, jw.RKey, rec)
+}
+
+func cmdGet(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, pos []string) error {
+		switch len(pos) {
+		case 1:
+			u, err := syntax.ParseATURI(pos[0])
+			if err != nil || u.Collection() == "" || u.RecordKey() == "" {
+				return usagef("%q is not the AT-URI of a record (at://DID/COLLECTION/RKEY)", pos[0])
+			}
+			pos = []string{u.Authority().String(), u.Collection().String(), u.RecordKey().String()}
+		case 2:
+			return usagef("wrong number of arguments")
+		}
+		s, r, err := e.recordArgs(ctx, pos)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		rec, err := s.GetRecord(ctx, r.DID, pos[1], pos[2])
+		if errors.Is(err, atlite.ErrNotFound) {
+			return fmt.Errorf("no record at://%s/%s/%s", r.DID, pos[1], pos[2])
+		}
+		if err != nil {
+			return err
+		}
+		v, err := datamodel.Unmarshal(rec.Data)
+		if err != nil {
+			return err
+		}
+		j, err := datamodel.ToJSON(map[string]any{"uri": fmt.Sprintf("at://%s/%s", r.DID, rec.Path()), "cid": rec.CID.String(), "value": v})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", j)
 		return err
 	}
-	defer s.Close()
-	if err := s.Check(ctx); err != nil {
-		return fmt.Errorf("%s is damaged: %w", e.db, err)
+}
+
+// listRecords lists a page of records and returns the cursor of the next
+// page ("" at the end).
+// TODO(lead): use the cursor ListRecords returns once it lands.
+func listRecords(ctx context.Context, s *atlite.Store, d syntax.DID, coll, cursor string, limit int) ([]atlite.Record, string, error) {
+	recs, err := s.ListRecords(ctx, d, coll, atlite.ListRecordsOptions{Cursor: cursor, Limit: limit})
+	if err != nil || len(recs) < limit {
+		return recs, "", err
 	}
-	seq, err := s.LastSeq(ctx, atlite.SubscribeReposNSID)
-	if err != nil {
+	return recs, recs[len(recs)-1].RKey, nil
+}
+
+func cmdLs(fl *flag.FlagSet, e *env) runner {
+	limit := fl.Int("limit", 0, "list at most `N` records (default all)")
+	return func(ctx context.Context, pos []string) error {
+		if *limit < 0 {
+			return usagef("--limit must not be negative")
+		}
+		s, r, err := e.recordArgs(ctx, pos)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if len(pos) == 1 {
+			cols, err := s.Collections(ctx, r.DID)
+			if err != nil {
+				return err
+			}
+			for _, c := range cols {
+				if e.json {
+					writeJSON(e.stdout, map[string]string{"collection": c})
+				} else {
+					fmt.Fprintln(e.stdout, c)
+				}
+			}
+			return nil
+		}
+		cursor, n := "", 0
+		for {
+			recs, next, err := listRecords(ctx, s, r.DID, pos[1], cursor, 500)
+			if err != nil {
+				return err
+			}
+			for _, rec := range recs {
+				if e.json {
+					writeJSON(e.stdout, map[string]string{"uri": fmt.Sprintf("at://%s/%s", r.DID, rec.Path()), "cid": rec.CID.String()})
+				} else {
+					fmt.Fprintf(e.stdout, "%s\t%s\n", rec.Path(), rec.CID)
+				}
+				n++
+				if *limit > 0 && n >= *limit {
+					return nil
+				}
+			}
+			if next == "" {
+				return nil
+			}
+			cursor = next
+		}
+	}
+}
+
+// followInterval is how often log --follow polls for new events.
+const followInterval = 200 * time.Millisecond
+
+func cmdLog(fl *flag.FlagSet, e *env) runner {
+	since := fl.Int64("since", 0, "print the events whose seq is after `SEQ`")
+	didFlag := fl.String("did", "", "print only the events of this repo (a `DID` or a handle)")
+	limit := fl.Int("limit", 0, "print at most `N` events (default all)")
+	follow := fl.Bool("follow", false, "keep printing new events as they are written, by this or another process, until interrupted")
+	return func(ctx context.Context, _ []string) error {
+		var id string
+		if *didFlag != "" {
+			var err error
+			if id, err = parseRepoID(*didFlag); err != nil {
+				return err
+			}
+		}
+		if *limit < 0 || *since < 0 {
+			return usagef("--limit and --since must not be negative")
+		}
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		var d syntax.DID
+		if id != "" {
+			r, err := e.loadRepo(ctx, s, id)
+			if err != nil {
+				return err
+			}
+			d = r.DID
+		}
+		after, n := *since, 0
+		var tick *time.Ticker
+		for {
+			evs, err := s.Events(ctx, atlite.EventsOptions{After: after, DID: d, Limit: 1000})
+			if err != nil {
+				if *follow && ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			for _, ev := range evs {
+				j, err := atlite.EventJSON(ev)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "%s\n", j)
+				after = ev.Seq
+				n++
+				if *limit > 0 && n >= *limit {
+					return nil
+				}
+			}
+			if len(evs) == 1000 {
+				continue
+			}
+			if !*follow {
+				return nil
+			}
+			if tick == nil {
+				tick = time.NewTicker(followInterval)
+				defer tick.Stop()
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+func statusCmd(which string) func(fl *flag.FlagSet, e *env) runner {
+	return func(fl *flag.FlagSet, e *env) runner {
+		var yes *bool
+		if which == "tombstone" {
+			yes = fl.Bool("yes", false, "confirm: a tombstone cannot be undone")
+		}
+		return func(ctx context.Context, pos []string) error {
+			id, err := parseRepoID(pos[0])
+			if err != nil {
+				return err
+			}
+			if yes != nil && !*yes {
+				return usagef("tombstoning %s cannot be undone: add --yes", pos[0])
+			}
+			s, err := e.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			r, err := e.loadRepo(ctx, s, id)
+			if err != nil {
+				return err
+			}
+			var done string
+			switch which {
+			case "deactivate":
+				err, done = s.Deactivate(ctx, r.DID), atlite.StatusDeactivated
+			case "activate":
+				err, done = s.Activate(ctx, r.DID), "active"
+			case "takedown":
+				err, done = s.Takedown(ctx, r.DID), atlite.StatusTakendown
+			case "tombstone":
+				err, done = s.Tombstone(ctx, r.DID), atlite.StatusTombstoned
+			}
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return writeJSON(e.stdout, map[string]any{"did": r.DID, "status": done})
+			}
+			_, err = fmt.Fprintf(e.stdout, "%s: %s\n", r.DID, done)
+			return err
+		}
+	}
+}
+
+func cmdDeleteRepo(fl *flag.FlagSet, e *env) runner {
+	yes := fl.Bool("yes", false, "confirm: deleting a repo cannot be undone")
+	return func(ctx context.Context, pos []string) error {
+		id, err := parseRepoID(pos[0])
+		if err != nil {
+			return err
+		}
+		if !*yes {
+			return usagef("deleting %s cannot be undone: add --yes", pos[0])
+		}
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		r, err := e.loadRepo(ctx, s, id)
+		if err != nil {
+			return err
+		}
+		if err := s.DeleteRepo(ctx, r.DID); err != nil {
+			return err
+		}
+		if e.json {
+			return writeJSON(e.stdout, map[string]any{"did": r.DID, "status": atlite.StatusDeleted})
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s: deleted\n", r.DID)
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s: ok (%d events)\n", e.db, seq)
-	return nil
+}
+
+func cmdCheck(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, _ []string) error {
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		p := e.progress("check", -1, "")
+		err = s.Check(ctx)
+		p.Stop()
+		switch {
+		case errors.Is(err, atlite.ErrInvalidKey), errors.Is(err, atlite.ErrKeyEncrypted):
+			return fmt.Errorf("cannot check %s with this key-encryption key: %w (check $ATLITE_KEK)", e.db, err)
+		case err != nil:
+			return fmt.Errorf("%s is damaged: %w", e.db, err)
+		}
+		seq, err := s.LastSeq(ctx, atlite.SubscribeReposNSID)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return writeJSON(e.stdout, map[string]any{"file": e.db, "ok": true, "seq": seq})
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s: ok (%d events)\n", e.db, seq)
+		return err
+	}
 }
