@@ -423,7 +423,10 @@ func versionString() (version, revision string) {
 func printVersion(e *env) {
 	v, rev := versionString()
 	if e.json {
-		writeJSON(e.stdout, map[string]string{"version": v, "revision": rev})
+		writeJSON(e.stdout, struct {
+			Version  string `json:"version"`
+			Revision string `json:"revision,omitempty"`
+		}{v, rev})
 		return
 	}
 	if rev != "" {
