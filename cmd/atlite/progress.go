@@ -80,7 +80,7 @@ func (p *progress) loop(tty bool) {
 	start := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	if !tty && every < 100*time.Millisecond {
-		tick.Reset(every)
+		tick.Reset(max(every, time.Millisecond))
 	}
 	defer tick.Stop()
 	var bar *progressbar.ProgressBar
@@ -93,6 +93,14 @@ func (p *progress) loop(tty bool) {
 				bar.Finish()
 				bar.Clear()
 				fmt.Fprint(p.stderr, "\r")
+			}
+			// A run long enough to have shown progress ends with a
+			// line of its totals.
+			if now := time.Now(); !tty && now.Sub(start) >= every {
+				p.mu.Lock()
+				phase, total, unit := p.phase, p.total, p.unit
+				p.mu.Unlock()
+				fmt.Fprintf(p.stderr, "%s: done, %s\n", phase, progressText(p.n.Load(), total, unit, now.Sub(phaseStart)))
 			}
 			return
 		case now := <-tick.C:

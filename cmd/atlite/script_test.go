@@ -41,7 +41,7 @@ func TestScript(t *testing.T) {
 			env.Setenv("PLC_HOST", "http://127.0.0.1:1")
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"gen": cmdGen, "exits": cmdExits, "grab": cmdGrab},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"gen": cmdGen, "exits": cmdExits, "grab": cmdGrab, "expand": cmdExpand},
 	})
 }
 
@@ -78,6 +78,17 @@ func cmdGrab(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv(args[0], m[1])
 }
+
+// cmdExpand runs "expand IN OUT": it copies IN to OUT with each ${VAR}
+// replaced by its value (a bare $name, as in "$type", is left alone).
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expand IN OUT")
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(varRef.ReplaceAllStringFunc(ts.ReadFile(args[0]), func(v string) string { return ts.Getenv(v[2 : len(v)-1]) })), 0o644))
+}
+
+var varRef = regexp.MustCompile(`\$\{\w+\}`)
 
 // cmdGen writes test input: "gen writes N FILE" writes N lines of apply
 // writes, "gen record BYTES FILE" a record of about BYTES bytes, and
