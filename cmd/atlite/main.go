@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -206,15 +207,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // trimPrefixes drops from a library error the prefixes that repeat what the
-// "atlite NAME:" prefix already says.
-// TODO(lead): VerifyCAR errors start with "import: "; ImportCAR adds the same.
+// "atlite NAME:" prefix already says, and a "VERB DID: " prefix when the
+// rest of the message names the DID again.
+// TODO(lead): VerifyCAR errors start with "import: "; Commit, Export and the
+// status methods name the DID twice ("commit to D: repo D is inactive").
 func trimPrefixes(msg, name string) string {
 	last := name[strings.LastIndex(name, " ")+1:]
 	for _, p := range []string{last + ": ", "import: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
+	if m := didPrefix.FindStringSubmatch(msg); m != nil && strings.Contains(msg[len(m[0]):], m[1]) {
+		msg = msg[len(m[0]):]
+	}
 	return msg
 }
+
+var didPrefix = regexp.MustCompile(`^[a-z][a-z ]*? (did:[a-z0-9]+:[^\s:]+(?::[^\s:]+)*)(?: to "[^"]*")?: `)
 
 func findCommand(name string) *command {
 	for _, c := range commands {
