@@ -159,6 +159,9 @@ func newBar(w io.Writer, phase string, total int64, unit string) *progressbar.Pr
 
 func progressText(n, total int64, unit string, elapsed time.Duration) string {
 	el := elapsed.Round(time.Second).String()
+	if elapsed < 10*time.Second {
+		el = elapsed.Round(100 * time.Millisecond).String()
+	}
 	switch {
 	case unit == "":
 		return el
