@@ -350,3 +350,42 @@ func TestPLCOperationKept(t *testing.T) {
 		t.Errorf("PLCOperation of no repo = %v", err)
 	}
 }
+
+func TestEnsureRepo(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	d := mustDID(t, "did:web:ensure.example")
+	r1, created, err := s.EnsureRepo(ctx, d, &atlite.CreateRepoOptions{Handle: "ensure.example"})
+	if err != nil || !created || r1.Handle != "ensure.example" {
+		t.Fatalf("EnsureRepo (new) = %+v, %v, %v", r1, created, err)
+	}
+	r2, created, err := s.EnsureRepo(ctx, d, &atlite.CreateRepoOptions{Handle: "other.example"})
+	if err != nil || created || r2.Head != r1.Head || r2.Handle != "ensure.example" {
+		t.Fatalf("EnsureRepo (existing) = %+v, %v, %v", r2, created, err)
+	}
+	if seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID); seq != 3 {
+		t.Errorf("last seq %d, want 3: the second EnsureRepo wrote", seq)
+	}
+	// Concurrent calls for a new DID: one creates, all succeed.
+	d2 := mustDID(t, "did:web:race.example")
+	errs := make(chan error, 8)
+	createdN := make(chan bool, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			_, c, err := s.EnsureRepo(ctx, d2, nil)
+			errs <- err
+			createdN <- c
+		}()
+	}
+	n := 0
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		if <-createdN {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d calls created the repo, want 1", n)
+	}
+}

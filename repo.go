@@ -182,6 +182,32 @@ func (s *Store) handleFree(ctx context.Context, tx *sqlx.Tx, did syntax.DID, han
 	return fmt.Errorf("handle %s belongs to %s: %w", handle, owner, ErrHandleTaken)
 }
 
+// EnsureRepo returns the repo did, creating it with opts first when the
+// store does not have it (see [Store.CreateRepo]); created reports which. An
+// existing repo is returned as it is, whatever opts say, and even when it is
+// inactive. Two EnsureRepo calls racing for one DID both succeed, and only
+// one creates it.
+func (s *Store) EnsureRepo(ctx context.Context, did syntax.DID, opts *CreateRepoOptions) (repo *Repo, created bool, err error) {
+	for i := 0; i < 2; i++ {
+		repo, err = s.LoadRepo(ctx, did.String())
+		if err == nil {
+			return repo, false, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, false, err
+		}
+		repo, err = s.CreateRepo(ctx, did, opts)
+		if err == nil {
+			return repo, true, nil
+		}
+		if !errors.Is(err, ErrExists) {
+			return nil, false, err
+		}
+		// Created by someone else meanwhile: load it.
+	}
+	return nil, false, err
+}
+
 func publicOf(k keys.PrivateKey) keys.PublicKey {
 	if k == nil {
 		return nil
