@@ -41,7 +41,7 @@ func ExampleStore_UploadBlob() {
 	if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); err != nil {
 		panic(err)
 	}
-	cids, _, err := s.ListBlobs(ctx, did, "", "", 0)
+	cids, _, err := s.ListBlobs(ctx, did, nil)
 	if err != nil {
 		panic(err)
 	}

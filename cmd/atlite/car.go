@@ -217,7 +217,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	defer s.Close()
 	tid := s.NextTID()
 	d, _ := syntax.ParseDID("did:web:demo-" + tid.String() + ".atlite.example")
-	handle := "demo-" + tid.String() + ".atlite.example"
+	handle := syntax.Handle("demo-" + tid.String() + ".atlite.example")
 	repo, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: handle})
 	if err != nil {
 		return err

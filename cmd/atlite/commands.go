@@ -106,7 +106,7 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: *handle, SigningKey: sk, RotationKey: rk})
+	r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: syntax.Handle(*handle), SigningKey: sk, RotationKey: rk})
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func cmdRepos(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	repos, err := s.ListRepos(ctx, atlite.ListReposOptions{After: *after, Limit: *limit})
+	repos, _, err := s.ListRepos(ctx, &atlite.ListReposOptions{Cursor: *after, Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func cmdRepos(ctx context.Context, e *env, args []string) error {
 
 func cmdDID(ctx context.Context, e *env, args []string) error {
 	return onRepo(e, flag.NewFlagSet("did", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
-		r, err := s.LoadRepo(ctx, d.String())
+		r, err := s.LoadRepo(ctx, d.AtIdentifier())
 		if err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func cmdDID(ctx context.Context, e *env, args []string) error {
 			st.VerificationMethods["atproto"] = r.SigningKey.DIDKey()
 		}
 		if r.Handle != "" {
-			st.AlsoKnownAs = []string{"at://" + r.Handle}
+			st.AlsoKnownAs = []string{"at://" + r.Handle.String()}
 		}
 		return writeJSON(e.stdout, st.Document())
 	})
@@ -406,7 +406,7 @@ func cmdLog(ctx context.Context, e *env, args []string) error {
 	defer s.Close()
 	after, n := *since, 0
 	for {
-		evs, err := s.Events(ctx, atlite.EventsOptions{After: after, DID: d, Limit: 1000})
+		evs, err := s.Events(ctx, &atlite.EventsOptions{After: after, DID: d, Limit: 1000})
 		if err != nil {
 			return err
 		}
