@@ -32,10 +32,10 @@ const (
 type Repo struct {
 	DID         syntax.DID
 	Handle      syntax.Handle // "" when the repo has no handle; normalized (lower case)
-	Head        cid.Cid    // the current commit
-	Data        cid.Cid    // the current MST root
-	Rev         syntax.TID // the current rev
-	Status      string     // StatusActive ("") or another status
+	Head        cid.Cid       // the current commit
+	Data        cid.Cid       // the current MST root
+	Rev         syntax.TID    // the current rev
+	Status      string        // StatusActive ("") or another status
 	SigningKey  keys.PublicKey
 	RotationKey keys.PublicKey // nil when the repo has none
 	// Mirror reports a read-only mirror: a repo imported without its
