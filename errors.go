@@ -3,6 +3,8 @@ package atlite
 import (
 	"errors"
 	"fmt"
+
+	"github.com/atlite-dev/atlite/internal/safehttp"
 )
 
 // ErrNotFound is returned when a repo, record, block or event does not exist.
@@ -58,3 +60,11 @@ type InactiveRepoError struct {
 func (e *InactiveRepoError) Error() string {
 	return fmt.Sprintf("repo %s is inactive (%s)", e.DID, e.Status)
 }
+
+// ErrForbiddenAddress is returned, together with [ErrBlobFetch], when
+// [Store.RemoteBlob] with its default client would connect to an address
+// that is not public (loopback, private, link-local, CGNAT, multicast,
+// unspecified, ...): the URL's host is such an IP literal, resolves to such
+// an address, or redirects to one. It is the same value as
+// [github.com/atlite-dev/atlite/did.ErrForbiddenAddress].
+var ErrForbiddenAddress = safehttp.ErrForbiddenAddress
