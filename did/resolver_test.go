@@ -694,3 +694,32 @@ func TestResolverRefusesLoopback(t *testing.T) {
 		t.Errorf("%d requests reached the server, want 0", n)
 	}
 }
+
+// TestResolverPLCOnLoopback: the PLC directory is operator configuration,
+// so the default client reaches one on loopback, while did:web hosts on
+// loopback stay refused by the same Resolver.
+func TestResolverPLCOnLoopback(t *testing.T) {
+	ctx := context.Background()
+	dir, c, _ := newDirectory(t)
+	k := k256(t, seedRepo)
+	g, d := genesis(t, k, k)
+	if _, err := c.Create(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	r, err := did.NewResolver(&did.ResolverOptions{PLCURL: dir.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := r.ResolveDID(ctx, d)
+	if err != nil {
+		t.Fatalf("ResolveDID(%s) = %v", d, err)
+	}
+	if got := mustJSON(t, doc); got != genesisDoc {
+		t.Errorf("document = %s\nwant %s", got, genesisDoc)
+	}
+	host := strings.TrimPrefix(dir.URL(), "http://")
+	web := syntax.DID("did:web:" + strings.ReplaceAll(host, ":", "%3A"))
+	if _, err := r.ResolveDID(ctx, web); !errors.Is(err, did.ErrForbiddenAddress) {
+		t.Errorf("ResolveDID(%s) = %v, want ErrForbiddenAddress", web, err)
+	}
+}
