@@ -41,7 +41,7 @@ func ExampleStore_UploadBlob() {
 	if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); err != nil {
 		panic(err)
 	}
-	cids, _, err := s.ListBlobs(ctx, did, "", "", 0)
+	cids, _, err := s.ListBlobs(ctx, did, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -75,6 +75,9 @@ func ExampleStore_RemoteBlob() {
 
 	b, err := s.RemoteBlob(context.Background(), srv.URL+"/pixel.gif", &atlite.RemoteBlobOptions{
 		Accept: []string{"image/*"}, MaxSize: 1_000_000,
+		// The default client refuses loopback and private addresses; this
+		// server is on loopback, so use its own client.
+		Client: srv.Client(),
 	})
 	if err != nil {
 		panic(err)

@@ -462,19 +462,36 @@ func (r *BlobReader) Close() error {
 	return nil
 }
 
+// ListBlobsOptions select blobs for [Store.ListBlobs]. A nil pointer means
+// the first page of all of them.
+type ListBlobsOptions struct {
+	// Since, when set, selects the blobs cited by records written after
+	// that rev.
+	Since syntax.TID
+	// Cursor is the cursor ListBlobs returned for the previous page; ""
+	// starts at the beginning.
+	Cursor string
+	// Limit caps the page: DefaultListBlobsLimit when <= 0, at most
+	// MaxListBlobsLimit.
+	Limit int
+}
+
 // ListBlobs lists, for com.atproto.sync.listBlobs, the stored blobs cited by
-// the current records of the repo did, in the order of their binary CIDs:
-// when since is set, only those cited by records written after that rev. It
-// returns at most limit CIDs (DefaultListBlobsLimit when limit <= 0, at most
-// MaxListBlobsLimit) after cursor ("" for the first page), and the cursor of
-// the next page, "" at the end. Blobs cited but not stored here are not
-// listed. It returns ErrNotFound if the repo does not exist.
-func (s *Store) ListBlobs(ctx context.Context, did syntax.DID, since syntax.TID, cursor string, limit int) ([]cid.Cid, string, error) {
+// the current records of the repo did, in the order of their binary CIDs,
+// and returns the cursor of the next page: "" when there are no more. Blobs
+// cited but not stored here are not listed. It returns ErrNotFound if the
+// repo does not exist.
+func (s *Store) ListBlobs(ctx context.Context, did syntax.DID, opts *ListBlobsOptions) ([]cid.Cid, string, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, "", err
 	}
 	defer done()
+	var o ListBlobsOptions
+	if opts != nil {
+		o = *opts
+	}
+	since, cursor, limit := o.Since, o.Cursor, o.Limit
 	if limit <= 0 {
 		limit = DefaultListBlobsLimit
 	}
@@ -503,7 +520,7 @@ WHERE r.repo = ? AND r.cid > ? AND (r.rev IS NULL OR r.rev > ?) ORDER BY r.cid L
 			after = []byte{}
 		}
 		var keys [][]byte
-		if err := tx.SelectContext(ctx, &keys, q, repo, after, since.String(), limit); err != nil {
+		if err := tx.SelectContext(ctx, &keys, q, repo, after, since.String(), limit+1); err != nil {
 			return err
 		}
 		for _, k := range keys {
@@ -519,7 +536,8 @@ WHERE r.repo = ? AND r.cid > ? AND (r.rev IS NULL OR r.rev > ?) ORDER BY r.cid L
 		return nil, "", fmt.Errorf("list blobs of %s: %w", did, err)
 	}
 	next := ""
-	if len(out) == limit {
+	if len(out) > limit {
+		out = out[:limit]
 		next = out[len(out)-1].String()
 	}
 	return out, next, nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/internal/media"
+	"github.com/atlite-dev/atlite/internal/safehttp"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -74,9 +75,17 @@ func (b *RemoteBlob) AsObject() map[string]any {
 // RemoteBlobOptions configure [Store.RemoteBlob]. A nil pointer, and every
 // zero field, mean the documented default.
 type RemoteBlobOptions struct {
-	// Client fetches the blob. Default: an http.Client with
-	// DefaultBlobFetchTimeout. Whatever the client, redirects to schemes
-	// other than http and https are refused.
+	// Client fetches the blob. Default: a client with a
+	// DefaultBlobFetchTimeout timeout that connects only to public
+	// addresses, checked when connecting (after DNS resolution, on every
+	// redirect): a URL whose host is, or resolves to, a loopback, private,
+	// link-local, CGNAT, multicast, unspecified or other non-public address
+	// fails with [ErrForbiddenAddress] (and [ErrBlobFetch]), so that a URL
+	// taken from a record cannot reach services only this host can reach.
+	// A client given here is used as is, without that check: it is the
+	// opt-out for blobs served on a private network, and for tests against
+	// loopback servers. Whatever the client, redirects to schemes other than
+	// http and https are refused.
 	Client *http.Client
 	// Repo, when set, is added to the DIDs that reference the blob.
 	Repo syntax.DID
@@ -147,6 +156,11 @@ func deref(p *int64) int64 {
 // the refetch policy asks, and validates it against opts. In order:
 //
 //  1. The blob's row is created if new, and opts.Repo added to its repos.
+//     Before that, with the default client, a URL whose host is a
+//     non-public IP literal is refused with [ErrForbiddenAddress] and
+//     [ErrBlobFetch], recording nothing; a host name that resolves to such
+//     an address fails the same way when the fetch connects, as any failed
+//     fetch does.
 //  2. An inactive blob returns [ErrBlobInactive] without a fetch.
 //  3. A blob already fetched whose MIME major type is not in RefetchTypes is
 //     not fetched again (videos are fetched once); otherwise one fetched
@@ -170,7 +184,7 @@ func (s *Store) RemoteBlob(ctx context.Context, rawURL string, opts *RemoteBlobO
 	// No enter() for the whole call: Close must not wait for a fetch. The
 	// transactions before and after it enter on their own.
 	o := remoteBlobDefaults(opts, s.now)
-	if err := checkBlobURL(rawURL); err != nil {
+	if err := checkBlobURL(rawURL, o.guarded); err != nil {
 		return nil, err
 	}
 
@@ -256,6 +270,7 @@ func validateBlob(mimeType string, size int64, d time.Duration, maxSize, maxByte
 // remoteBlobOpts are RemoteBlobOptions with the defaults filled in.
 type remoteBlobOpts struct {
 	RemoteBlobOptions
+	guarded bool // Client is the default, address-checking client
 }
 
 func remoteBlobDefaults(opts *RemoteBlobOptions, now func() time.Time) remoteBlobOpts {
@@ -263,8 +278,9 @@ func remoteBlobDefaults(opts *RemoteBlobOptions, now func() time.Time) remoteBlo
 	if opts != nil {
 		o = *opts
 	}
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: DefaultBlobFetchTimeout}
+	guarded := o.Client == nil
+	if guarded {
+		o.Client = safehttp.NewClient(&safehttp.Options{Timeout: DefaultBlobFetchTimeout})
 	}
 	o.Client = httpOnly(o.Client)
 	if o.MaxBytes <= 0 {
@@ -279,7 +295,7 @@ func remoteBlobDefaults(opts *RemoteBlobOptions, now func() time.Time) remoteBlo
 	if o.Now == nil {
 		o.Now = now
 	}
-	return remoteBlobOpts{o}
+	return remoteBlobOpts{o, guarded}
 }
 
 // shouldFetch applies the refetch policy to b.
@@ -304,14 +320,20 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-// checkBlobURL accepts absolute http and https URLs.
-func checkBlobURL(rawURL string) error {
+// checkBlobURL accepts absolute http and https URLs; when guarded, not
+// those whose host is a non-public IP literal.
+func checkBlobURL(rawURL string, guarded bool) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return fmt.Errorf("remote blob %q: %w: %v", rawURL, ErrBlobFetch, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("remote blob %q: %w: not an http or https URL", rawURL, ErrBlobFetch)
+	}
+	if guarded {
+		if err := safehttp.CheckURL(u); err != nil {
+			return fmt.Errorf("remote blob %q: %w: %w", rawURL, ErrBlobFetch, err)
+		}
 	}
 	return nil
 }
@@ -502,7 +524,11 @@ func fetchBlob(ctx context.Context, client *http.Client, rawURL string, maxBytes
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		f.err = fmt.Errorf("%w: %v", ErrBlobFetch, err)
+		if errors.Is(err, ErrForbiddenAddress) {
+			f.err = fmt.Errorf("%w: %w", ErrBlobFetch, err)
+		} else {
+			f.err = fmt.Errorf("%w: %v", ErrBlobFetch, err)
+		}
 		return f
 	}
 	defer resp.Body.Close()

@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/safehttp"
 	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -86,6 +89,17 @@ func (bs *blobServer) handle(path string, h http.HandlerFunc) string {
 	defer bs.mu.Unlock()
 	bs.routes[path] = h
 	return bs.URL + path
+}
+
+// trusted returns a copy of o (nil for none) whose Client reaches the
+// server: the default client refuses loopback addresses.
+func (bs *blobServer) trusted(o *atlite.RemoteBlobOptions) *atlite.RemoteBlobOptions {
+	var c atlite.RemoteBlobOptions
+	if o != nil {
+		c = *o
+	}
+	c.Client = bs.Client()
+	return &c
 }
 
 func (bs *blobServer) count(path string) int {
@@ -174,7 +188,7 @@ func TestRemoteBlobFetch(t *testing.T) {
 				want = blobObject(datamodel.RawCID(tt.body), tt.contentType, int64(len(tt.body)))
 			}
 			for i := range 2 { // the second call reads the stored blob
-				b, err := s.RemoteBlob(ctx, u, &tt.opts)
+				b, err := s.RemoteBlob(ctx, u, bs.trusted(&tt.opts))
 				if err != nil {
 					t.Fatalf("RemoteBlob(%s) #%d = %v", u, i+1, err)
 				}
@@ -210,7 +224,7 @@ func TestRemoteBlobAsObjectMarshals(t *testing.T) {
 	s := testutil.MustOpenStore(t, nil)
 	bs := newBlobServer(t)
 	u := bs.serve("/b", "foo/bar", []byte("blob contents"))
-	b, err := s.RemoteBlob(ctx, u, nil)
+	b, err := s.RemoteBlob(ctx, u, bs.trusted(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +262,7 @@ func TestRemoteBlobValidation(t *testing.T) {
 			bs := newBlobServer(t)
 			u := bs.serve("/blob", tt.contentType, tt.body)
 			for i := range 2 { // fetched, then rejected from the stored row
-				b, err := s.RemoteBlob(ctx, u, &tt.opts)
+				b, err := s.RemoteBlob(ctx, u, bs.trusted(&tt.opts))
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("RemoteBlob #%d = %v, want %v", i+1, err, tt.want)
 				}
@@ -260,7 +274,7 @@ func TestRemoteBlobValidation(t *testing.T) {
 				t.Errorf("%d requests, want 1", n)
 			}
 			// The same blob passes without the constraint, without a fetch.
-			if _, err := s.RemoteBlob(ctx, u, nil); err != nil && !errors.Is(err, atlite.ErrBlobTooLong) {
+			if _, err := s.RemoteBlob(ctx, u, bs.trusted(nil)); err != nil && !errors.Is(err, atlite.ErrBlobTooLong) {
 				t.Errorf("RemoteBlob(no constraints) = %v", err)
 			}
 		})
@@ -302,7 +316,7 @@ func TestRemoteBlobTooLarge(t *testing.T) {
 		w.(http.Flusher).Flush()
 		w.Write([]byte("blob contents"))
 	})
-	opts := &atlite.RemoteBlobOptions{MaxBytes: 10}
+	opts := bs.trusted(&atlite.RemoteBlobOptions{MaxBytes: 10})
 	b, err := s.RemoteBlob(ctx, u, opts)
 	if !errors.Is(err, atlite.ErrBlobTooLarge) {
 		t.Fatalf("RemoteBlob(Content-Length 13, MaxBytes 10) = %v, want ErrBlobTooLarge", err)
@@ -339,7 +353,7 @@ func TestRemoteBlobStatus(t *testing.T) {
 	c := newClock()
 	s := testutil.MustOpenStore(t, c.opts())
 	bs := newBlobServer(t)
-	opts := c.remote()
+	opts := bs.trusted(c.remote())
 
 	// 404: inactive, then refused without a fetch.
 	u := bs.URL + "/missing"
@@ -417,6 +431,7 @@ func TestRemoteBlobRefetch(t *testing.T) {
 			bs := newBlobServer(t)
 			u := bs.serve(tt.path, "", tt.body)
 			tt.opts.Now = c.Now
+			tt.opts.Client = bs.Client()
 			if _, err := s.RemoteBlob(ctx, u, &tt.opts); err != nil {
 				t.Fatal(err)
 			}
@@ -438,7 +453,7 @@ func TestRemoteBlobRepos(t *testing.T) {
 	bs := newBlobServer(t)
 	u := bs.serve("/b", "foo/bar", []byte("blob contents"))
 	for _, d := range []string{"did:plc:bob", "did:plc:alice", "did:plc:bob", ""} {
-		if _, err := s.RemoteBlob(ctx, u, &atlite.RemoteBlobOptions{Repo: syntax.DID(d)}); err != nil {
+		if _, err := s.RemoteBlob(ctx, u, bs.trusted(&atlite.RemoteBlobOptions{Repo: syntax.DID(d)})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -537,7 +552,7 @@ func TestRemoteBlobCancelled(t *testing.T) {
 	u := bs.handle("/slow", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err := s.RemoteBlob(cctx, u, nil); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := s.RemoteBlob(cctx, u, bs.trusted(nil)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("RemoteBlob(cancelled) = %v, want context.DeadlineExceeded", err)
 	}
 	b, err := s.GetRemoteBlob(ctx, u)
@@ -552,7 +567,96 @@ func TestRemoteBlobClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if _, err := s.RemoteBlob(ctx, "http://127.0.0.1/x", nil); !errors.Is(err, atlite.ErrClosed) {
+	// A public-looking URL: with the default client, a loopback literal is
+	// refused before the store is looked at.
+	if _, err := s.RemoteBlob(ctx, "https://blobs.example.com/x", nil); !errors.Is(err, atlite.ErrClosed) {
 		t.Errorf("RemoteBlob after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestRemoteBlobForbiddenLiteral is the regression test of issue 8: with
+// the default client, a URL naming a non-public IP address is refused
+// before any request, and nothing is stored.
+func TestRemoteBlobForbiddenLiteral(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	bs := newBlobServer(t)
+	bs.serve("/x", "foo/bar", []byte("blob contents"))
+	port := bs.Listener.Addr().(*net.TCPAddr).Port
+	tests := []struct {
+		url, addr, why string
+	}{
+		{fmt.Sprintf("http://127.0.0.1:%d/x", port), fmt.Sprintf("127.0.0.1:%d", port), "loopback"},
+		{fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/x", port), fmt.Sprintf("127.0.0.1:%d", port), "loopback"},
+		{fmt.Sprintf("http://[::1]:%d/x", port), fmt.Sprintf("[::1]:%d", port), "loopback"},
+		{fmt.Sprintf("http://0.0.0.0:%d/x", port), fmt.Sprintf("0.0.0.0:%d", port), "unspecified"},
+		{"http://169.254.169.254/latest/meta-data/", "169.254.169.254:80", "link-local"},
+		{"https://10.1.2.3/blob.png", "10.1.2.3:443", "private"},
+		{"http://100.64.0.1/x", "100.64.0.1:80", "shared address space (CGNAT)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			b, err := s.RemoteBlob(ctx, tt.url, nil)
+			if !errors.Is(err, atlite.ErrForbiddenAddress) || !errors.Is(err, atlite.ErrBlobFetch) {
+				t.Fatalf("RemoteBlob(%s) = %+v, %v, want ErrForbiddenAddress and ErrBlobFetch", tt.url, b, err)
+			}
+			want := fmt.Sprintf("remote blob %q: cannot fetch blob: forbidden address %s (%s)", tt.url, tt.addr, tt.why)
+			if b != nil || err.Error() != want {
+				t.Errorf("RemoteBlob(%s) = %+v, %q, want nil, %q", tt.url, b, err, want)
+			}
+			if got, err := s.GetRemoteBlob(ctx, tt.url); !errors.Is(err, atlite.ErrNotFound) {
+				t.Errorf("GetRemoteBlob(%s) = %+v, %v, want ErrNotFound", tt.url, got, err)
+			}
+		})
+	}
+	if n := bs.count("/x"); n != 0 {
+		t.Errorf("%d requests reached the server, want 0", n)
+	}
+}
+
+// TestRemoteBlobForbiddenAtDial: a host name that resolves to loopback is
+// refused when the default client connects; the blob is then inactive, as
+// after any failed first fetch, and not fetched again.
+func TestRemoteBlobForbiddenAtDial(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	bs := newBlobServer(t)
+	bs.serve("/x", "foo/bar", []byte("blob contents"))
+	u := fmt.Sprintf("http://localhost:%d/x", bs.Listener.Addr().(*net.TCPAddr).Port)
+	b, err := s.RemoteBlob(ctx, u, nil)
+	if !errors.Is(err, atlite.ErrForbiddenAddress) || !errors.Is(err, atlite.ErrBlobFetch) {
+		t.Fatalf("RemoteBlob(%s) = %v, want ErrForbiddenAddress and ErrBlobFetch", u, err)
+	}
+	if b == nil || b.CID.Defined() || b.Status != atlite.RemoteBlobInactive || b.LastFetched.IsZero() {
+		t.Errorf("RemoteBlob(%s) = %+v, want an inactive blob without CID", u, b)
+	}
+	if _, err := s.RemoteBlob(ctx, u, nil); !errors.Is(err, atlite.ErrBlobInactive) {
+		t.Errorf("RemoteBlob(%s) again = %v, want ErrBlobInactive", u, err)
+	}
+	if n := bs.count("/x"); n != 0 {
+		t.Errorf("%d requests reached the server, want 0", n)
+	}
+}
+
+// TestRemoteBlobForbiddenRedirect: a redirect to a refused address fails
+// with ErrForbiddenAddress. The client allows the first server only, as if
+// it were public.
+func TestRemoteBlobForbiddenRedirect(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	inner := newBlobServer(t)
+	inner.serve("/secret", "foo/bar", []byte("blob contents"))
+	front := newBlobServer(t)
+	u := front.handle("/blob", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, inner.URL+"/secret", http.StatusFound)
+	})
+	frontAddr := netip.MustParseAddrPort(front.Listener.Addr().String())
+	client := safehttp.NewClient(&safehttp.Options{Allow: func(a netip.AddrPort) bool { return a == frontAddr }})
+	b, err := s.RemoteBlob(ctx, u, &atlite.RemoteBlobOptions{Client: client})
+	if !errors.Is(err, atlite.ErrForbiddenAddress) || !errors.Is(err, atlite.ErrBlobFetch) {
+		t.Fatalf("RemoteBlob(%s) = %v, want ErrForbiddenAddress and ErrBlobFetch", u, err)
+	}
+	if b == nil || b.CID.Defined() || b.Status != atlite.RemoteBlobInactive {
+		t.Errorf("RemoteBlob(%s) = %+v, want an inactive blob without CID", u, b)
+	}
+	if f, i := front.count("/blob"), inner.count("/secret"); f != 1 || i != 0 {
+		t.Errorf("front got %d requests, inner %d; want 1 and 0", f, i)
 	}
 }

@@ -285,7 +285,7 @@ func refsOf(t *testing.T, s *atlite.Store, c cid.Cid) int64 {
 
 func listBlobs(t *testing.T, s *atlite.Store, did syntax.DID, since syntax.TID) []cid.Cid {
 	t.Helper()
-	got, _, err := s.ListBlobs(ctx, did, since, "", 0)
+	got, _, err := s.ListBlobs(ctx, did, &atlite.ListBlobsOptions{Since: since})
 	if err != nil {
 		t.Fatalf("ListBlobs(%s, %q) = %v", did, since, err)
 	}
@@ -416,12 +416,14 @@ func TestListBlobsSinceAndCursor(t *testing.T) {
 	all = sortedCIDs(cs[0], cs[2], cs[3], cs[4])
 	var got []cid.Cid
 	cursor := ""
+	pages := 0
 	for page := 0; ; page++ {
-		p, next, err := s.ListBlobs(ctx, did, "", cursor, 2)
+		p, next, err := s.ListBlobs(ctx, did, &atlite.ListBlobsOptions{Cursor: cursor, Limit: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, p...)
+		pages++
 		if next == "" {
 			break
 		}
@@ -430,13 +432,13 @@ func TestListBlobsSinceAndCursor(t *testing.T) {
 		}
 		cursor = next
 	}
-	if !slices.EqualFunc(got, all, cid.Cid.Equals) {
-		t.Errorf("ListBlobs by pages of 2 = %v, want %v", got, all)
+	if !slices.EqualFunc(got, all, cid.Cid.Equals) || pages != 2 {
+		t.Errorf("ListBlobs by pages of 2 = %v in %d pages, want %v in 2 (the last one says there is no more)", got, pages, all)
 	}
-	if _, _, err := s.ListBlobs(ctx, "did:plc:nobody", "", "", 0); !errors.Is(err, atlite.ErrNotFound) {
+	if _, _, err := s.ListBlobs(ctx, "did:plc:nobody", nil); !errors.Is(err, atlite.ErrNotFound) {
 		t.Errorf("ListBlobs(unknown repo) = %v, want ErrNotFound", err)
 	}
-	if _, _, err := s.ListBlobs(ctx, did, "", "not a cid", 0); !errors.Is(err, datamodel.ErrInvalidCID) {
+	if _, _, err := s.ListBlobs(ctx, did, &atlite.ListBlobsOptions{Cursor: "not a cid"}); !errors.Is(err, datamodel.ErrInvalidCID) {
 		t.Errorf("ListBlobs(bad cursor) = %v, want ErrInvalidCID", err)
 	}
 }
@@ -515,7 +517,7 @@ func TestBlobsClosed(t *testing.T) {
 	if _, err := s.UploadBlob(ctx, did, strings.NewReader("x"), "", nil); !errors.Is(err, atlite.ErrClosed) {
 		t.Errorf("UploadBlob after Close = %v, want ErrClosed", err)
 	}
-	if _, _, err := s.ListBlobs(ctx, did, "", "", 0); !errors.Is(err, atlite.ErrClosed) {
+	if _, _, err := s.ListBlobs(ctx, did, nil); !errors.Is(err, atlite.ErrClosed) {
 		t.Errorf("ListBlobs after Close = %v, want ErrClosed", err)
 	}
 	if _, err := s.GCBlobs(ctx, 0); !errors.Is(err, atlite.ErrClosed) {

@@ -55,7 +55,7 @@ func exportCAR(t testing.TB, s *atlite.Store, did syntax.DID, opts *atlite.Expor
 func TestExportImportRoundTrip(t *testing.T) {
 	s := testutil.MustOpenStore(t, nil)
 	did := seedRepo(t, s, "did:web:user.com", 300)
-	repo, _ := s.LoadRepo(ctx, did.String())
+	repo, _ := s.LoadRepo(ctx, did.AtIdentifier())
 	b := exportCAR(t, s, did, nil)
 
 	// The CAR starts with the head commit and holds the commit, every node and
@@ -88,7 +88,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if res.Records != 300 || res.Repo.Head != repo.Head || res.Seq != 1 {
 		t.Errorf("ImportCAR = %+v", res)
 	}
-	evs, _ := s2.Events(ctx, atlite.EventsOptions{})
+	evs, _ := s2.Events(ctx, &atlite.EventsOptions{})
 	if len(evs) != 1 || evs[0].Kind != atlite.KindSync || evs[0].Commit != repo.Head || evs[0].Rev != repo.Rev {
 		t.Errorf("events after import = %+v", evs)
 	}
@@ -108,7 +108,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 func TestExportSince(t *testing.T) {
 	s := testutil.MustOpenStore(t, nil)
 	did := seedRepo(t, s, "did:web:user.com", 200)
-	mid, _ := s.LoadRepo(ctx, did.String())
+	mid, _ := s.LoadRepo(ctx, did.AtIdentifier())
 	res, err := s.Commit(ctx, did, []commit.Write{
 		mustWrite(t, commit.Create, "app.bsky.feed.post", "zzz", map[string]any{"new": true}),
 		mustWrite(t, commit.Update, "app.bsky.feed.post", "3k00000000000", map[string]any{"changed": true}),
@@ -142,7 +142,7 @@ func TestExportSince(t *testing.T) {
 func TestImportRejects(t *testing.T) {
 	src := testutil.MustOpenStore(t, nil)
 	did := seedRepo(t, src, "did:web:user.com", 100)
-	repo, _ := src.LoadRepo(ctx, did.String())
+	repo, _ := src.LoadRepo(ctx, did.AtIdentifier())
 	good := exportCAR(t, src, did, nil)
 	_, blocks, _ := car.ReadAll(bytes.NewReader(good), nil)
 
@@ -184,7 +184,7 @@ func TestImportRejects(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("ImportCAR = %v, want %v", err, tt.want)
 			}
-			if repos, _ := s.ListRepos(ctx, atlite.ListReposOptions{}); len(repos) != 0 {
+			if repos, _, _ := s.ListRepos(ctx, nil); len(repos) != 0 {
 				t.Errorf("failed import left %d repos", len(repos))
 			}
 			if seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID); seq != 0 {
@@ -262,7 +262,7 @@ func TestWriteEventCAR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.Events(ctx, atlite.EventsOptions{After: res.Seq - 1})
+	evs, _ := s.Events(ctx, &atlite.EventsOptions{After: res.Seq - 1})
 	var buf bytes.Buffer
 	if err := s.WriteEventCAR(ctx, evs[0], &buf); err != nil {
 		t.Fatal(err)
@@ -274,7 +274,7 @@ func TestWriteEventCAR(t *testing.T) {
 	if len(roots) != 1 || roots[0] != res.CID || len(blocks) != len(evs[0].Blocks) {
 		t.Errorf("event CAR: roots %v, %d blocks; want [%s], %d", roots, len(blocks), res.CID, len(evs[0].Blocks))
 	}
-	first, _ := s.Events(ctx, atlite.EventsOptions{Limit: 1})
+	first, _ := s.Events(ctx, &atlite.EventsOptions{Limit: 1})
 	if err := s.WriteEventCAR(ctx, first[0], &buf); err == nil {
 		t.Error("WriteEventCAR(#identity) = nil, want an error")
 	}
@@ -313,7 +313,7 @@ func TestImportNonCanonicalMST(t *testing.T) {
 	if _, err := s.ImportCAR(ctx, bytes.NewReader(buf.Bytes()), &atlite.ImportOptions{VerifyKey: key.PublicKey()}); !errors.Is(err, atlite.ErrInvalidCAR) {
 		t.Errorf("ImportCAR(non-canonical MST) = %v, want ErrInvalidCAR", err)
 	}
-	if repos, _ := s.ListRepos(ctx, atlite.ListReposOptions{}); len(repos) != 0 {
+	if repos, _, _ := s.ListRepos(ctx, nil); len(repos) != 0 {
 		t.Errorf("failed import left %d repos", len(repos))
 	}
 }
@@ -339,7 +339,7 @@ func TestImportAndDeleteKeepBlobRefs(t *testing.T) {
 	}
 	list := func(s *atlite.Store) []cid.Cid {
 		t.Helper()
-		cids, _, err := s.ListBlobs(ctx, did, "", "", 0)
+		cids, _, err := s.ListBlobs(ctx, did, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func cborCID(t testing.TB, v any) cid.Cid {
 func TestCommitCreateUpdateDelete(t *testing.T) {
 	s := testutil.MustOpenStore(t, nil)
 	did := newRepo(t, s, "did:web:user.com")
-	before, _ := s.LoadRepo(ctx, did.String())
+	before, _ := s.LoadRepo(ctx, did.AtIdentifier())
 
 	// Create: one op, MST root with a single entry, commit chained to the first.
 	res, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "abc", map[string]any{"foo": "bar"})}, nil)
@@ -108,12 +108,12 @@ func TestCommitCreateUpdateDelete(t *testing.T) {
 	if _, err := s.GetRecord(ctx, did, "com.example.coll", "abc"); !errors.Is(err, atlite.ErrNotFound) {
 		t.Errorf("GetRecord after delete = %v, want ErrNotFound", err)
 	}
-	after, _ := s.LoadRepo(ctx, did.String())
+	after, _ := s.LoadRepo(ctx, did.AtIdentifier())
 	if after.Data != before.Data {
 		t.Errorf("data after create+delete = %s, want the empty root %s", after.Data, before.Data)
 	}
 	// Events: 3 from creation, then 4 commits, gapless.
-	evs, _ := s.Events(ctx, atlite.EventsOptions{DID: did})
+	evs, _ := s.Events(ctx, &atlite.EventsOptions{DID: did})
 	if len(evs) != 7 || evs[6].Seq != 7 || evs[6].Kind != atlite.KindCommit || evs[6].Commit != after.Head {
 		t.Errorf("events = %d, last %+v", len(evs), evs[len(evs)-1])
 	}
@@ -167,13 +167,13 @@ func TestCommitRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := s.LoadRepo(ctx, did.String())
+			before, _ := s.LoadRepo(ctx, did.AtIdentifier())
 			seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID)
 			_, err := s.Commit(ctx, tt.did, tt.writes, tt.opts)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Commit = %v, want %v", err, tt.want)
 			}
-			after, _ := s.LoadRepo(ctx, did.String())
+			after, _ := s.LoadRepo(ctx, did.AtIdentifier())
 			seq2, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID)
 			if after.Head != before.Head || seq2 != seq {
 				t.Errorf("failed commit changed head %s -> %s or seq %d -> %d", before.Head, after.Head, seq, seq2)
@@ -317,7 +317,7 @@ func TestConcurrentCommits(t *testing.T) {
 			t.Errorf("%s: %d records, %v; want %d", did, len(recs), err, 4*perG)
 		}
 		// The prev chain is intact and revs strictly increase.
-		evs, _ := s.Events(ctx, atlite.EventsOptions{DID: did, Limit: 100000})
+		evs, _ := s.Events(ctx, &atlite.EventsOptions{DID: did, Limit: 100000})
 		var commits []atlite.Event
 		for _, e := range evs {
 			if e.Kind == atlite.KindCommit {
@@ -341,7 +341,7 @@ func TestConcurrentCommits(t *testing.T) {
 			}
 		}
 	}
-	evs, _ := s.Events(ctx, atlite.EventsOptions{Limit: 100000})
+	evs, _ := s.Events(ctx, &atlite.EventsOptions{Limit: 100000})
 	seqs := make([]int, len(evs))
 	for i, e := range evs {
 		seqs[i] = int(e.Seq)
@@ -367,7 +367,7 @@ func TestCommitEventInverts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, _ := s.Events(ctx, atlite.EventsOptions{After: res.Seq - 1, Limit: 1})
+		evs, _ := s.Events(ctx, &atlite.EventsOptions{After: res.Seq - 1, Limit: 1})
 		ev := evs[0]
 		if ev.Seq != res.Seq || ev.PrevData != res.PrevData || len(ev.Ops) != len(res.Ops) {
 			t.Fatalf("event = %+v", ev)

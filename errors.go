@@ -3,6 +3,8 @@ package atlite
 import (
 	"errors"
 	"fmt"
+
+	"github.com/atlite-dev/atlite/internal/safehttp"
 )
 
 // ErrNotFound is returned when a repo, record, block or event does not exist.
@@ -66,3 +68,11 @@ var ErrHandleTaken = errors.New("handle is taken")
 // ErrReadOnlyRepo is returned when writing to a read-only mirror: a repo
 // imported without its private signing key, which this host cannot sign for.
 var ErrReadOnlyRepo = errors.New("repo is a read-only mirror (this host does not hold its signing key)")
+
+// ErrForbiddenAddress is returned, together with [ErrBlobFetch], when
+// [Store.RemoteBlob] with its default client would connect to an address
+// that is not public (loopback, private, link-local, CGNAT, multicast,
+// unspecified, ...): the URL's host is such an IP literal, resolves to such
+// an address, or redirects to one. It is the same value as
+// [github.com/atlite-dev/atlite/did.ErrForbiddenAddress].
+var ErrForbiddenAddress = safehttp.ErrForbiddenAddress

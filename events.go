@@ -46,7 +46,7 @@ type Event struct {
 	Blocks   []cid.Cid   // blocks the firehose frame carries: new blocks and covering proofs
 
 	// Identity events.
-	Handle string // "" when the repo has no handle
+	Handle syntax.Handle // "" when the repo has no handle
 
 	// Account events.
 	Active bool
@@ -71,7 +71,7 @@ func (e *Event) fields(m map[string]any) error {
 		m["commit"] = e.Commit
 	case KindIdentity:
 		if e.Handle != "" {
-			m["handle"] = e.Handle
+			m["handle"] = e.Handle.String()
 		}
 	case KindAccount:
 		m["active"] = e.Active
@@ -136,7 +136,8 @@ func (e *Event) decodeBody(b []byte) error {
 	case KindSync:
 		e.Commit = getCID("commit")
 	case KindIdentity:
-		e.Handle, _ = m["handle"].(string)
+		h, _ := m["handle"].(string)
+		e.Handle = syntax.Handle(h)
 	case KindAccount:
 		e.Active, _ = m["active"].(bool)
 		e.Status, _ = m["status"].(string)
@@ -174,10 +175,12 @@ const (
 	eventsDIDSQL = `SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND seq > ? ORDER BY seq LIMIT ?`
 )
 
-// EventsOptions select events for [Store.Events].
+// EventsOptions select events for [Store.Events]. A nil pointer means all
+// repos from the start, DefaultEventsLimit at a time.
 type EventsOptions struct {
 	// After is an exclusive cursor: only events with a larger seq are
-	// returned. Zero means from the start.
+	// returned. Zero means from the start. Unlike the string cursors of the
+	// list methods, it is a seq, as the firehose's cursor is.
 	After int64
 	// DID, when set, selects one repo's events.
 	DID syntax.DID
@@ -217,12 +220,17 @@ func (r *eventRow) event() (Event, error) {
 
 // Events returns stored events in seq order, after an exclusive cursor,
 // for all repos or one.
-func (s *Store) Events(ctx context.Context, opts EventsOptions) ([]Event, error) {
+func (s *Store) Events(ctx context.Context, opts *EventsOptions) ([]Event, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
+	var o EventsOptions
+	if opts != nil {
+		o = *opts
+	}
+	opts = &o
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = DefaultEventsLimit
@@ -281,7 +289,7 @@ func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
 // [Event.Blocks]; for a #sync event, its commit), or ErrNotFound when there
 // is no such event.
 func (s *Store) BlocksBySeq(ctx context.Context, seq int64) ([]Block, error) {
-	evs, err := s.Events(ctx, EventsOptions{After: seq - 1, Limit: 1})
+	evs, err := s.Events(ctx, &EventsOptions{After: seq - 1, Limit: 1})
 	if err != nil {
 		return nil, err
 	}

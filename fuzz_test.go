@@ -46,7 +46,7 @@ func FuzzImportCAR(f *testing.F) {
 		s := testutil.MustOpenStore(t, nil)
 		res, err := s.ImportCAR(ctx, bytes.NewReader(b), nil)
 		if err != nil {
-			if repos, _ := s.ListRepos(ctx, atlite.ListReposOptions{}); len(repos) != 0 {
+			if repos, _, _ := s.ListRepos(ctx, nil); len(repos) != 0 {
 				t.Fatalf("refused import (%v) left %d repos", err, len(repos))
 			}
 			return
@@ -144,7 +144,7 @@ func TestImportMutatedCARs(t *testing.T) {
 		s := testutil.MustOpenStore(t, nil)
 		res, err := s.ImportCAR(ctx, &buf, nil)
 		if err != nil {
-			if repos, _ := s.ListRepos(ctx, atlite.ListReposOptions{}); len(repos) != 0 {
+			if repos, _, _ := s.ListRepos(ctx, nil); len(repos) != 0 {
 				t.Fatalf("iteration %d: refused import (%v) left a repo", it, err)
 			}
 			s.Close()

@@ -275,7 +275,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(strin
 	}
 	res.Seq = ev.Seq
 	s.keyCache.Delete(did.String())
-	res.Repo = &Repo{DID: did, Head: roots[0], Data: cmt.Data, Rev: cmt.Rev, Handle: o.Handle, Updated: now}
+	res.Repo = &Repo{DID: did, Head: roots[0], Data: cmt.Data, Rev: cmt.Rev, Handle: syntax.Handle(strings.ToLower(o.Handle)), Updated: now}
 	return res, ev, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
 )
 
 // copyFixture copies a testdata file into a temporary directory.
@@ -52,8 +53,8 @@ func TestMigrateV1(t *testing.T) {
 	if v != 2 || atlite.SchemaVersion != 2 {
 		t.Fatalf("user_version = %d, SchemaVersion = %d; want 2", v, atlite.SchemaVersion)
 	}
-	want := map[string]string{"did:web:one.example": "alice.test", "did:web:two.example": "", "did:web:three.example": "bob.test"}
-	repos, err := s.ListRepos(ctx, atlite.ListReposOptions{})
+	want := map[string]syntax.Handle{"did:web:one.example": "alice.test", "did:web:two.example": "", "did:web:three.example": "bob.test"}
+	repos, _, err := s.ListRepos(ctx, nil)
 	if err != nil || len(repos) != 3 {
 		t.Fatalf("ListRepos = %d repos, %v", len(repos), err)
 	}
@@ -71,7 +72,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	// v1 wrote 3 repos x (identity, account, commit, commit) = 12 events;
 	// the migration adds one #identity for the repo that lost its handle.
-	evs, err := s.Events(ctx, atlite.EventsOptions{})
+	evs, err := s.Events(ctx, &atlite.EventsOptions{})
 	if err != nil || len(evs) != 13 {
 		t.Fatalf("Events = %d, %v; want 13", len(evs), err)
 	}
@@ -240,10 +241,10 @@ func TestOpenDuringWriteLock(t *testing.T) {
 		t.Fatalf("Open while another connection writes: %v", err)
 	}
 	defer s2.Close()
-	if r, err := s2.LoadRepo(ctx, d.String()); err != nil || r.DID != d {
+	if r, err := s2.LoadRepo(ctx, d.AtIdentifier()); err != nil || r.DID != d {
 		t.Errorf("LoadRepo while locked = %v, %v", r, err)
 	}
-	if _, err := s2.Events(ctx, atlite.EventsOptions{}); err != nil {
+	if _, err := s2.Events(ctx, &atlite.EventsOptions{}); err != nil {
 		t.Errorf("Events while locked: %v", err)
 	}
 	if el := time.Since(start); el > 2*time.Second {
@@ -321,7 +322,7 @@ func TestSealAndRotateKeys(t *testing.T) {
 	s, _ = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek2})
 	defer s.Close()
 	for d, k := range map[string]keys.PrivateKey{a.String(): k1, b.String(): k2} {
-		r, err := s.LoadRepo(ctx, d)
+		r, err := s.LoadRepo(ctx, syntax.AtIdentifier(d))
 		if err != nil || r.SigningKey.DIDKey() != k.PublicKey().DIDKey() {
 			t.Errorf("%s after rotate: %v, %v", d, r, err)
 		}
@@ -348,5 +349,44 @@ func TestPLCOperationKept(t *testing.T) {
 	}
 	if _, err := s.PLCOperation(ctx, mustDID(t, "did:web:nobody.example")); !errors.Is(err, atlite.ErrNotFound) {
 		t.Errorf("PLCOperation of no repo = %v", err)
+	}
+}
+
+func TestEnsureRepo(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	d := mustDID(t, "did:web:ensure.example")
+	r1, created, err := s.EnsureRepo(ctx, d, &atlite.CreateRepoOptions{Handle: "ensure.example"})
+	if err != nil || !created || r1.Handle != "ensure.example" {
+		t.Fatalf("EnsureRepo (new) = %+v, %v, %v", r1, created, err)
+	}
+	r2, created, err := s.EnsureRepo(ctx, d, &atlite.CreateRepoOptions{Handle: "other.example"})
+	if err != nil || created || r2.Head != r1.Head || r2.Handle != "ensure.example" {
+		t.Fatalf("EnsureRepo (existing) = %+v, %v, %v", r2, created, err)
+	}
+	if seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID); seq != 3 {
+		t.Errorf("last seq %d, want 3: the second EnsureRepo wrote", seq)
+	}
+	// Concurrent calls for a new DID: one creates, all succeed.
+	d2 := mustDID(t, "did:web:race.example")
+	errs := make(chan error, 8)
+	createdN := make(chan bool, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			_, c, err := s.EnsureRepo(ctx, d2, nil)
+			errs <- err
+			createdN <- c
+		}()
+	}
+	n := 0
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		if <-createdN {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d calls created the repo, want 1", n)
 	}
 }

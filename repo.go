@@ -31,11 +31,11 @@ const (
 // do not change it.
 type Repo struct {
 	DID         syntax.DID
-	Handle      string     // "" when the repo has no handle
-	Head        cid.Cid    // the current commit
-	Data        cid.Cid    // the current MST root
-	Rev         syntax.TID // the current rev
-	Status      string     // StatusActive ("") or another status
+	Handle      syntax.Handle // "" when the repo has no handle; normalized (lower case)
+	Head        cid.Cid       // the current commit
+	Data        cid.Cid       // the current MST root
+	Rev         syntax.TID    // the current rev
+	Status      string        // StatusActive ("") or another status
 	SigningKey  keys.PublicKey
 	RotationKey keys.PublicKey // nil when the repo has none
 	// Mirror reports a read-only mirror: a repo imported without its
@@ -51,8 +51,10 @@ func (r *Repo) Active() bool { return r.Status == StatusActive }
 // CreateRepoOptions configure [Store.CreateRepo]. A nil pointer means all
 // defaults.
 type CreateRepoOptions struct {
-	// Handle is the repo's handle; "" for none.
-	Handle string
+	// Handle is the repo's handle; "" for none. It is checked and stored
+	// normalized (lower case); another repo of the file may not have it
+	// ([ErrHandleTaken]).
+	Handle syntax.Handle
 	// SigningKey signs the repo's commits. Default: a new K-256 key.
 	SigningKey keys.PrivateKey
 	// RotationKey is kept for DID operations; nil for none.
@@ -85,11 +87,11 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 		return nil, errors.New("create repo: empty DID")
 	}
 	if o.Handle != "" {
-		h, err := syntax.ParseHandle(o.Handle)
+		h, err := syntax.ParseHandle(o.Handle.String())
 		if err != nil {
 			return nil, fmt.Errorf("create repo %s: handle: %w", did, err)
 		}
-		o.Handle = h.Normalize().String()
+		o.Handle = h.Normalize()
 	}
 	if o.SigningKey == nil {
 		if o.SigningKey, err = keys.GenerateK256(); err != nil {
@@ -131,7 +133,7 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 		}
 		const q = `INSERT INTO repos (did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated, signing_pub, plc_op)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
-		res, err := tx.ExecContext(ctx, q, did.String(), nullString(o.Handle), cc.Bytes(), root.Bytes(), cmt.Rev.String(),
+		res, err := tx.ExecContext(ctx, q, did.String(), nullString(o.Handle.String()), cc.Bytes(), root.Bytes(), cmt.Rev.String(),
 			signing, rotation, signingEnc, now.UnixMicro(), now.UnixMicro(), o.SigningKey.PublicKey().DIDKey(), o.PLCOperation)
 		if err != nil {
 			return fmt.Errorf("insert repo: %w", err)
@@ -167,12 +169,12 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
 
 // handleFree returns ErrHandleTaken when another repo than did has handle
 // (normalized; "" is always free).
-func (s *Store) handleFree(ctx context.Context, tx *sqlx.Tx, did syntax.DID, handle string) error {
+func (s *Store) handleFree(ctx context.Context, tx *sqlx.Tx, did syntax.DID, handle syntax.Handle) error {
 	if handle == "" {
 		return nil
 	}
 	var owner string
-	err := tx.QueryRowxContext(ctx, `SELECT did FROM repos WHERE handle = ?`, handle).Scan(&owner)
+	err := tx.QueryRowxContext(ctx, `SELECT did FROM repos WHERE handle = ?`, handle.String()).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && owner == did.String()) {
 		return nil
 	}
@@ -180,6 +182,32 @@ func (s *Store) handleFree(ctx context.Context, tx *sqlx.Tx, did syntax.DID, han
 		return err
 	}
 	return fmt.Errorf("handle %s belongs to %s: %w", handle, owner, ErrHandleTaken)
+}
+
+// EnsureRepo returns the repo did, creating it with opts first when the
+// store does not have it (see [Store.CreateRepo]); created reports which. An
+// existing repo is returned as it is, whatever opts say, and even when it is
+// inactive. Two EnsureRepo calls racing for one DID both succeed, and only
+// one creates it.
+func (s *Store) EnsureRepo(ctx context.Context, did syntax.DID, opts *CreateRepoOptions) (repo *Repo, created bool, err error) {
+	for i := 0; i < 2; i++ {
+		repo, err = s.LoadRepo(ctx, did.AtIdentifier())
+		if err == nil {
+			return repo, false, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, false, err
+		}
+		repo, err = s.CreateRepo(ctx, did, opts)
+		if err == nil {
+			return repo, true, nil
+		}
+		if !errors.Is(err, ErrExists) {
+			return nil, false, err
+		}
+		// Created by someone else meanwhile: load it.
+	}
+	return nil, false, err
 }
 
 func publicOf(k keys.PrivateKey) keys.PublicKey {
@@ -228,7 +256,7 @@ func (s *Store) repo(r *repoRow) (*Repo, error) {
 		return nil, fmt.Errorf("stored repo %q: %w", r.DID, err)
 	}
 	if r.Handle != nil {
-		out.Handle = *r.Handle
+		out.Handle = syntax.Handle(*r.Handle)
 	}
 	if r.Status != nil {
 		out.Status = *r.Status
@@ -265,19 +293,24 @@ func (s *Store) repo(r *repoRow) (*Repo, error) {
 	return out, nil
 }
 
-// LoadRepo returns the repo whose DID or handle is id. It returns ErrNotFound
-// when there is none. Inactive repos are returned too; see [Repo.Active].
-func (s *Store) LoadRepo(ctx context.Context, id string) (*Repo, error) {
+// LoadRepo returns the repo whose DID or handle is id (a handle matches
+// whatever its case). It returns ErrNotFound when there is none. Inactive
+// repos are returned too; see [Repo.Active]. Use [syntax.ParseAtIdentifier]
+// for user input, or DID.AtIdentifier.
+func (s *Store) LoadRepo(ctx context.Context, id syntax.AtIdentifier) (*Repo, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	var r repoRow
-	if strings.HasPrefix(id, "did:") {
-		err = s.stmts.repoByDID.GetContext(ctx, &r, id)
+	if id == "" {
+		return nil, fmt.Errorf("load repo: empty identifier: %w", ErrNotFound)
+	}
+	if d, ok := id.AsDID(); ok {
+		err = s.stmts.repoByDID.GetContext(ctx, &r, d.String())
 	} else {
-		err = s.stmts.repoByHandle.GetContext(ctx, &r, strings.ToLower(strings.TrimPrefix(id, "@")))
+		err = s.stmts.repoByHandle.GetContext(ctx, &r, strings.ToLower(strings.TrimPrefix(id.String(), "@")))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("repo %s: %w", id, ErrNotFound)
@@ -288,46 +321,65 @@ func (s *Store) LoadRepo(ctx context.Context, id string) (*Repo, error) {
 	return s.repo(&r)
 }
 
-// ListReposOptions select repos for [Store.ListRepos].
+// ListReposOptions select repos for [Store.ListRepos]. A nil pointer means
+// the first page, without limit.
 type ListReposOptions struct {
-	// After is an exclusive cursor: only DIDs sorting after it are listed.
-	After string
+	// Cursor is the cursor [Store.ListRepos] returned for the previous
+	// page (the last DID listed); "" starts at the beginning.
+	Cursor string
 	// Limit caps the number of repos; zero means no limit.
 	Limit int
 }
 
-// ListRepos lists repos in DID order, inactive ones included.
-func (s *Store) ListRepos(ctx context.Context, opts ListReposOptions) ([]*Repo, error) {
+// ListRepos lists repos in DID order, inactive ones included, and returns
+// the cursor of the next page: "" when there are no more. Like every list
+// method of the Store, it takes the previous page's cursor in its options.
+func (s *Store) ListRepos(ctx context.Context, opts *ListReposOptions) ([]*Repo, string, error) {
 	done, err := s.enter()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer done()
-	limit := opts.Limit
+	var o ListReposOptions
+	if opts != nil {
+		o = *opts
+	}
+	limit := o.Limit
 	if limit <= 0 {
 		limit = -1
+	} else {
+		limit++ // one more tells whether there is a next page
 	}
 	var rows []repoRow
 	const q = `SELECT ` + repoColumns + ` FROM repos WHERE did > ? ORDER BY did LIMIT ?`
-	if err := s.r.SelectContext(ctx, &rows, q, opts.After, limit); err != nil {
-		return nil, fmt.Errorf("list repos: %w", err)
+	if err := s.r.SelectContext(ctx, &rows, q, o.Cursor, limit); err != nil {
+		return nil, "", fmt.Errorf("list repos: %w", err)
 	}
-	return convertRows(rows, s.repo)
+	cursor := ""
+	if o.Limit > 0 && len(rows) > o.Limit {
+		rows = rows[:o.Limit]
+		cursor = rows[len(rows)-1].DID
+	}
+	repos, err := convertRows(rows, s.repo)
+	if err != nil {
+		return nil, "", err
+	}
+	return repos, cursor, nil
 }
 
 // UpdateHandle sets a repo's handle ("" removes it) and emits #identity.
-func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle string) error {
+func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.Handle) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
 	if handle != "" {
-		h, err := syntax.ParseHandle(handle)
+		h, err := syntax.ParseHandle(handle.String())
 		if err != nil {
 			return fmt.Errorf("update handle of %s: %w", did, err)
 		}
-		handle = h.Normalize().String()
+		handle = h.Normalize()
 	}
 	ev := Event{DID: did, Kind: KindIdentity, Handle: handle}
 	err = s.update(ctx, func(tx *sqlx.Tx) error {
@@ -335,7 +387,7 @@ func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle string)
 			return err
 		}
 		const q = `UPDATE repos SET handle = ?, updated = ? WHERE did = ? AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
-		res, err := tx.ExecContext(ctx, q, nullString(handle), s.now().UnixMicro(), did.String())
+		res, err := tx.ExecContext(ctx, q, nullString(handle.String()), s.now().UnixMicro(), did.String())
 		if err != nil {
 			return err
 		}

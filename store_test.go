@@ -153,7 +153,7 @@ func TestCreateRepoEvents(t *testing.T) {
 	if got, want := r.SigningKey.DIDKey(), testutil.TestKey(t).PublicKey().DIDKey(); got != want {
 		t.Errorf("signing key = %s, want %s", got, want)
 	}
-	evs, err := s.Events(ctx, atlite.EventsOptions{})
+	evs, err := s.Events(ctx, &atlite.EventsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestRepoStatus(t *testing.T) {
 		if err := st.do(ctx, d); err != nil {
 			t.Fatalf("%s = %v", st.name, err)
 		}
-		evs, _ := s.Events(ctx, atlite.EventsOptions{DID: d})
+		evs, _ := s.Events(ctx, &atlite.EventsOptions{DID: d})
 		last := evs[len(evs)-1]
 		if last.Kind != atlite.KindAccount || last.Active != st.active || last.Status != st.status {
 			t.Errorf("after %s: event %+v, want account active=%v status=%q", st.name, last, st.active, st.status)
@@ -225,7 +225,7 @@ func TestRepoStatus(t *testing.T) {
 	if err := s.Deactivate(ctx, mustDID(t, "did:web:nobody.com")); !errors.Is(err, atlite.ErrNotFound) {
 		t.Errorf("Deactivate(missing) = %v, want ErrNotFound", err)
 	}
-	r, _ := s.LoadRepo(ctx, d.String())
+	r, _ := s.LoadRepo(ctx, d.AtIdentifier())
 	if r.Active() || r.Status != "tombstoned" {
 		t.Errorf("repo status = %q, want tombstoned", r.Status)
 	}
@@ -240,16 +240,19 @@ func TestListRepos(t *testing.T) {
 	}
 	s.Tombstone(ctx, mustDID(t, "did:web:alice.com"))
 	tests := []struct {
-		opts atlite.ListReposOptions
-		want []string
+		opts   *atlite.ListReposOptions
+		want   []string
+		cursor string
 	}{
-		{atlite.ListReposOptions{}, []string{"did:plc:bob", "did:web:alice.com"}},
-		{atlite.ListReposOptions{After: "did:web:a"}, []string{"did:web:alice.com"}},
-		{atlite.ListReposOptions{After: "did:plc:bob"}, []string{"did:web:alice.com"}},
-		{atlite.ListReposOptions{Limit: 1}, []string{"did:plc:bob"}},
+		{nil, []string{"did:plc:bob", "did:web:alice.com"}, ""},
+		{&atlite.ListReposOptions{Cursor: "did:web:a"}, []string{"did:web:alice.com"}, ""},
+		{&atlite.ListReposOptions{Cursor: "did:plc:bob"}, []string{"did:web:alice.com"}, ""},
+		{&atlite.ListReposOptions{Limit: 1}, []string{"did:plc:bob"}, "did:plc:bob"},
+		{&atlite.ListReposOptions{Limit: 2}, []string{"did:plc:bob", "did:web:alice.com"}, ""},
+		{&atlite.ListReposOptions{Cursor: "did:plc:bob", Limit: 1}, []string{"did:web:alice.com"}, ""},
 	}
 	for _, tt := range tests {
-		repos, err := s.ListRepos(ctx, tt.opts)
+		repos, cursor, err := s.ListRepos(ctx, tt.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,8 +260,8 @@ func TestListRepos(t *testing.T) {
 		for _, r := range repos {
 			got = append(got, r.DID.String())
 		}
-		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
-			t.Errorf("ListRepos(%+v) = %v, want %v", tt.opts, got, tt.want)
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") || cursor != tt.cursor {
+			t.Errorf("ListRepos(%+v) = %v, %q; want %v, %q", tt.opts, got, cursor, tt.want, tt.cursor)
 		}
 	}
 }
@@ -282,7 +285,7 @@ func TestEncryptedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer noKEK.Close()
-	r, err := noKEK.LoadRepo(ctx, d.String())
+	r, err := noKEK.LoadRepo(ctx, d.AtIdentifier())
 	// The public key is stored in the clear (signing_pub): it is public.
 	if err != nil || r.SigningKey == nil || r.SigningKey.DIDKey() != testutil.TestKey(t).PublicKey().DIDKey() || r.Mirror {
 		t.Fatalf("LoadRepo without KEK = %+v, %v; want the repo with its public signing key", r, err)
@@ -299,7 +302,7 @@ func TestEncryptedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wrong.Close()
-	if _, err := wrong.LoadRepo(ctx, d.String()); !errors.Is(err, atlite.ErrInvalidKey) {
+	if _, err := wrong.LoadRepo(ctx, d.AtIdentifier()); !errors.Is(err, atlite.ErrInvalidKey) {
 		t.Errorf("LoadRepo with wrong KEK = %v, want ErrInvalidKey", err)
 	}
 	if _, err := wrong.Commit(ctx, d, []commit.Write{w}, nil); !errors.Is(err, atlite.ErrInvalidKey) {
@@ -310,7 +313,7 @@ func TestEncryptedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer right.Close()
-	r, err = right.LoadRepo(ctx, d.String())
+	r, err = right.LoadRepo(ctx, d.AtIdentifier())
 	if err != nil || r.SigningKey.DIDKey() != testutil.TestKey(t).PublicKey().DIDKey() {
 		t.Errorf("LoadRepo with KEK = %+v, %v", r, err)
 	}
@@ -355,7 +358,7 @@ func TestBlockKeyCollision(t *testing.T) {
 	// GetBlocks reads in one query, then finds overflowed blocks one by one;
 	// it keeps the order asked and lists what is missing.
 	absent := cborCID(t, "absent")
-	r0, _ := s.LoadRepo(ctx, did.String())
+	r0, _ := s.LoadRepo(ctx, did.AtIdentifier())
 	found, missing, err := s.GetBlocks(ctx, []cid.Cid{fooBar, absent, r0.Head})
 	if err != nil || len(found) != 2 || found[0].CID != fooBar || string(found[0].Data) != "\xa1cfoocbar" ||
 		found[1].CID != r0.Head || len(missing) != 1 || missing[0] != absent {
@@ -388,7 +391,7 @@ func TestUpdateHandleAndBlocksBySeq(t *testing.T) {
 	if err != nil || r.DID != did || r.Handle != "new.example.com" {
 		t.Errorf("LoadRepo(new handle) = %+v, %v", r, err)
 	}
-	evs, _ := s.Events(ctx, atlite.EventsOptions{After: 3})
+	evs, _ := s.Events(ctx, &atlite.EventsOptions{After: 3})
 	if len(evs) != 1 || evs[0].Kind != atlite.KindIdentity || evs[0].Handle != "new.example.com" || evs[0].Seq != 4 {
 		t.Errorf("events after UpdateHandle = %+v", evs)
 	}

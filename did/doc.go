@@ -61,6 +61,17 @@
 // is a current rotation key (posting nothing otherwise) and post it; Resolve,
 // AuditLog, Log and Data read.
 //
+// A request that fails transiently (an answer 429 or 5xx, or a failure in
+// transit) is sent again, up to [DefaultPLCMaxAttempts] times in all, after
+// a wait that starts at [DefaultPLCRetryBaseDelay], doubles each time up to
+// [DefaultPLCRetryMaxDelay] and is drawn at random between half and all of
+// that; a Retry-After header sets the wait instead, and retries stop when
+// it asks for more than the maximum or when the wait would outlast the
+// context's deadline ([PLCOptions.MaxAttempts], [PLCOptions.RetryBaseDelay],
+// [PLCOptions.RetryMaxDelay]). Other answers, 4xx included, are never
+// retried. Reads are safe to repeat, and so is the submission of a signed
+// operation.
+//
 // # Resolution
 //
 // [Resolver] resolves did:plc through the directory and did:web over HTTPS
@@ -82,6 +93,21 @@
 // fails with [ErrResponseTooLarge]. Redirects are followed only to http and
 // https URLs, never from https down to http, and at most 10 times
 // ([ErrRedirect]).
+//
+// # Addresses
+//
+// did:web hosts and handle hosts come from DIDs and handles anyone can
+// write, so by default (a nil [ResolverOptions.HTTPClient]) the Resolver
+// fetches them with a client that connects only to public addresses: the
+// IP address is checked when connecting, after DNS resolution and on every
+// redirect, and a loopback, private, link-local, CGNAT, multicast,
+// unspecified or other non-public address fails with
+// [ErrForbiddenAddress]. The PLC directory is the operator's configuration
+// ([PLCOptions.URL], PLC_HOST), so [PLCClient] and the Resolver's requests
+// to the directory use a plain client by default and may reach a directory
+// on the local network. A client given in the options is used as is, for
+// everything: it is the way to reach private hosts, and what tests against
+// loopback servers do.
 //
 // # Caching
 //

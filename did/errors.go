@@ -1,6 +1,10 @@
 package did
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/atlite-dev/atlite/internal/safehttp"
+)
 
 // ErrInvalidOperation is returned when a PLC operation is malformed: JSON or
 // DAG-CBOR that does not follow the operation schema (unknown fields, wrong
@@ -80,3 +84,11 @@ var ErrHTTPStatus = errors.New("did: unexpected http status")
 // ErrRejected is returned when the PLC directory refuses an operation (any
 // 4xx answer to a POST); the error text carries the directory's message.
 var ErrRejected = errors.New("did: operation rejected by directory")
+
+// ErrForbiddenAddress is returned when the [Resolver]'s default HTTP client
+// refuses to connect to an address that is not public (loopback, private,
+// link-local, CGNAT, multicast, unspecified, ...): a did:web or handle host
+// that is such an IP literal or resolves to one, or a redirect to one. The
+// error text names the address. It is the same value as
+// [github.com/atlite-dev/atlite.ErrForbiddenAddress].
+var ErrForbiddenAddress = safehttp.ErrForbiddenAddress

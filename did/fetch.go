@@ -29,7 +29,7 @@ const (
 const maxRedirects = 10
 
 // fetcher sends HTTP requests with a timeout, a body size limit and a safe
-// redirect policy.
+// redirect policy. A nil client means http.DefaultClient.
 type fetcher struct {
 	client    *http.Client
 	timeout   time.Duration
@@ -50,7 +50,7 @@ func newFetcher(hc *http.Client, timeout time.Duration, maxBytes int64, userAgen
 		if req.URL.Scheme == "http" && via[len(via)-1].URL.Scheme == "https" {
 			return fmt.Errorf("%w: from https down to http (%s)", ErrRedirect, req.URL.Redacted())
 		}
-		if len(via) >= maxRedirects {
+		if len(via) > maxRedirects {
 			return fmt.Errorf("%w: more than %d redirects", ErrRedirect, maxRedirects)
 		}
 		if inner != nil {
@@ -69,9 +69,17 @@ func newFetcher(hc *http.Client, timeout time.Duration, maxBytes int64, userAgen
 
 // response is a fully read HTTP response.
 type response struct {
-	status int
-	body   []byte
+	status     int
+	retryAfter string // the Retry-After header
+	body       []byte
 }
+
+// transportError is a request that failed in transit (no response, or a
+// body cut short), as opposed to a response refused for its content.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
 
 // do sends a request and reads the whole body, at most f.maxBytes (or
 // limit, if smaller and positive) of it.
@@ -93,7 +101,7 @@ func (f *fetcher) do(ctx context.Context, method, url string, body []byte, limit
 	req.Header.Set("Accept", "application/json, */*;q=0.5")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return response{}, err
+		return response{}, &transportError{err}
 	}
 	defer resp.Body.Close()
 	lim := f.maxBytes
@@ -105,12 +113,12 @@ func (f *fetcher) do(ctx context.Context, method, url string, body []byte, limit
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, lim+1))
 	if err != nil {
-		return response{}, fmt.Errorf("%s %s: read body: %w", method, url, err)
+		return response{}, &transportError{fmt.Errorf("%s %s: read body: %w", method, url, err)}
 	}
 	if int64(len(b)) > lim {
 		return response{}, fmt.Errorf("%w: %s %s: body over %d bytes", ErrResponseTooLarge, method, url, lim)
 	}
-	return response{status: resp.StatusCode, body: b}, nil
+	return response{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: b}, nil
 }
 
 // getJSON GETs url and returns the body of a 2xx answer; 404 and 410 map to

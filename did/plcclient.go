@@ -2,15 +2,20 @@ package did
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/atlite-dev/atlite/internal/safehttp"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -18,6 +23,18 @@ import (
 // DefaultPLCURL is the directory a PLCClient talks to when neither
 // [PLCOptions.URL] nor the PLC_HOST environment variable is set.
 const DefaultPLCURL = "https://plc.directory"
+
+// Retry defaults of [PLCOptions].
+const (
+	// DefaultPLCMaxAttempts is how many times a PLCClient sends a request
+	// that keeps failing transiently.
+	DefaultPLCMaxAttempts = 4
+	// DefaultPLCRetryBaseDelay is the nominal wait before the first retry;
+	// it doubles for each further one.
+	DefaultPLCRetryBaseDelay = 250 * time.Millisecond
+	// DefaultPLCRetryMaxDelay caps the wait before a retry.
+	DefaultPLCRetryMaxDelay = 10 * time.Second
+)
 
 // PLCOptions configures a [PLCClient]. The zero value (or nil) gives the
 // defaults.
@@ -29,6 +46,12 @@ type PLCOptions struct {
 	// HTTPClient sends the requests; nil means http.DefaultClient. Its
 	// redirect policy is wrapped so that redirects to other schemes than
 	// http(s), from https to http, or beyond 10 hops are refused.
+	//
+	// Unlike the [Resolver]'s default client for did:web and handle hosts,
+	// the default here does not refuse loopback or private addresses: the
+	// directory's URL is the operator's own configuration, not a value
+	// taken from a DID or a record, and a directory on the local network
+	// (or a loopback fake in tests) is legitimate.
 	HTTPClient *http.Client
 	// Timeout bounds each request, reading the body included; 0 means
 	// DefaultTimeout.
@@ -38,12 +61,31 @@ type PLCOptions struct {
 	MaxResponseBytes int64
 	// UserAgent is sent with every request; "" means DefaultUserAgent.
 	UserAgent string
+	// MaxAttempts is how many times a request is sent while it fails
+	// transiently: an answer 429 or 5xx, or a failure in transit (no
+	// answer, a connection reset, a request timing out). Other answers,
+	// 4xx included, are never retried. 0 means DefaultPLCMaxAttempts, 1
+	// (or less) disables retries.
+	MaxAttempts int
+	// RetryBaseDelay is the nominal wait before the first retry, doubled
+	// for each further retry up to RetryMaxDelay; each wait is drawn at
+	// random between half and all of its nominal length. A Retry-After
+	// header (seconds or an HTTP date) on a 429 or 5xx answer sets the
+	// wait instead. 0 means DefaultPLCRetryBaseDelay.
+	RetryBaseDelay time.Duration
+	// RetryMaxDelay caps the nominal wait; a Retry-After asking for longer
+	// ends the retries, as does a wait that would outlast the context's
+	// deadline. 0 means DefaultPLCRetryMaxDelay.
+	RetryMaxDelay time.Duration
 }
 
 // PLCClient talks to a did:plc directory. It is safe for concurrent use.
 type PLCClient struct {
-	base string
-	f    *fetcher
+	base        string
+	f           *fetcher
+	maxAttempts int
+	baseDelay   time.Duration
+	maxDelay    time.Duration
 }
 
 // NewPLCClient returns a client for the directory of opts (nil for the
@@ -71,7 +113,122 @@ func NewPLCClient(opts *PLCOptions) (*PLCClient, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxPLCResponseBytes
 	}
-	return &PLCClient{base: base, f: newFetcher(opts.HTTPClient, opts.Timeout, maxBytes, opts.UserAgent)}, nil
+	c := &PLCClient{
+		base:        base,
+		f:           newFetcher(opts.HTTPClient, opts.Timeout, maxBytes, opts.UserAgent),
+		maxAttempts: opts.MaxAttempts,
+		baseDelay:   opts.RetryBaseDelay,
+		maxDelay:    opts.RetryMaxDelay,
+	}
+	switch {
+	case c.maxAttempts == 0:
+		c.maxAttempts = DefaultPLCMaxAttempts
+	case c.maxAttempts < 0:
+		c.maxAttempts = 1
+	}
+	if c.baseDelay <= 0 {
+		c.baseDelay = DefaultPLCRetryBaseDelay
+	}
+	if c.maxDelay <= 0 {
+		c.maxDelay = DefaultPLCRetryMaxDelay
+	}
+	return c, nil
+}
+
+// do sends a request to the directory, retrying it (see
+// PLCOptions.MaxAttempts) while it fails transiently. GET requests are
+// safe to repeat, and so is the POST of a signed operation: the same
+// operation, sent again, names the same prev. A 429 or 5xx answer still
+// there after the last attempt is an error wrapping ErrHTTPStatus; other
+// answers are returned for the caller to judge.
+func (c *PLCClient) do(ctx context.Context, method, u string, body []byte) (response, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := c.f.do(ctx, method, u, body, 0)
+		retry := err == nil && (r.status == http.StatusTooManyRequests || r.status >= 500)
+		if err != nil {
+			retry = transient(ctx, err)
+		}
+		if !retry {
+			return r, err
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: %s %s: %d%s", ErrHTTPStatus, method, u, r.status, serverMessage(r.body))
+		}
+		wait, ok := c.backoff(attempt, r.retryAfter)
+		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < wait {
+			ok = false
+		}
+		if !ok || attempt >= c.maxAttempts {
+			if attempt > 1 {
+				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
+			}
+			return response{}, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return response{}, fmt.Errorf("%s %s: waiting to retry: %w (last attempt: %v)", method, u, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the wait before retry number attempt (1 for the first),
+// or false if the directory's Retry-After asks for longer than the maximum.
+func (c *PLCClient) backoff(attempt int, retryAfter string) (time.Duration, bool) {
+	if d, ok := parseRetryAfter(retryAfter); ok {
+		return d, d <= c.maxDelay
+	}
+	d := c.maxDelay
+	if shift := attempt - 1; shift < 30 {
+		if n := c.baseDelay << shift; n > 0 && n < d {
+			d = n
+		}
+	}
+	return d/2 + rand.N(d/2+1), true
+}
+
+// parseRetryAfter reads a Retry-After header: a number of seconds or an
+// HTTP date. It returns false if v is empty or neither.
+func parseRetryAfter(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		const maxSeconds = int64(1<<63-1) / int64(time.Second)
+		return time.Duration(min(n, maxSeconds)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+// transient reports whether a request that failed with err may succeed if
+// sent again: it failed in transit, the caller's context is still live,
+// and it was not refused by policy (redirects, addresses) or for an
+// invalid certificate.
+func transient(ctx context.Context, err error) bool {
+	var te *transportError
+	var ce *tls.CertificateVerificationError
+	return errors.As(err, &te) && ctx.Err() == nil &&
+		!errors.Is(err, ErrRedirect) && !errors.Is(err, ErrForbiddenAddress) &&
+		!errors.Is(err, safehttp.ErrForbiddenScheme) && !errors.Is(err, safehttp.ErrTooManyRedirects) &&
+		!errors.As(err, &ce)
+}
+
+// get GETs u and returns the body of a 2xx answer; see statusError.
+func (c *PLCClient) get(ctx context.Context, u string) ([]byte, error) {
+	r, err := c.do(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(http.MethodGet, u, r); err != nil {
+		return nil, err
+	}
+	return r.body, nil
 }
 
 // URL returns the directory's base URL, without a trailing slash.
@@ -88,8 +245,11 @@ func (c *PLCClient) url(d syntax.DID, suffix string) (string, error) {
 }
 
 // Submit validates op ([Operation.Validate]) and posts it to the directory
-// as the next operation of d. A refusal by the directory (any 4xx answer)
-// returns an error wrapping [ErrRejected] with the directory's message.
+// as the next operation of d. A refusal by the directory (any 4xx answer
+// but 429) returns an error wrapping [ErrRejected] with the directory's
+// message. A 429 or 5xx answer, or a failure in transit, is retried as
+// [PLCOptions.MaxAttempts] says; if the directory had in fact applied an
+// attempt that seemed to fail, the next one may be refused as a duplicate.
 func (c *PLCClient) Submit(ctx context.Context, d syntax.DID, op *Operation) error {
 	u, err := c.url(d, "")
 	if err != nil {
@@ -102,7 +262,7 @@ func (c *PLCClient) Submit(ctx context.Context, d syntax.DID, op *Operation) err
 	if err != nil {
 		return err
 	}
-	r, err := c.f.do(ctx, http.MethodPost, u, body, 0)
+	r, err := c.do(ctx, http.MethodPost, u, body)
 	if err != nil {
 		return fmt.Errorf("submit operation for %s: %w", d, err)
 	}
@@ -211,7 +371,7 @@ func (c *PLCClient) Resolve(ctx context.Context, d syntax.DID) (*Document, error
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.f.get(ctx, u)
+	b, err := c.get(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", d, err)
 	}
@@ -267,7 +427,7 @@ func (c *PLCClient) getJSON(ctx context.Context, d syntax.DID, suffix string, v 
 	if err != nil {
 		return err
 	}
-	b, err := c.f.get(ctx, u)
+	b, err := c.get(ctx, u)
 	if err != nil {
 		return err
 	}

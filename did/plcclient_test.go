@@ -340,7 +340,9 @@ func TestPLCClientBadServers(t *testing.T) {
 			if strings.HasPrefix(tt.name, "slow") {
 				timeout = 200 * time.Millisecond
 			}
-			c, err := did.NewPLCClient(&did.PLCOptions{URL: srv.URL, HTTPClient: srv.Client(), Timeout: timeout, MaxResponseBytes: 1024})
+			// One attempt: these are the limits of a single request; retries
+			// are TestPLCClientRetry's.
+			c, err := did.NewPLCClient(&did.PLCOptions{URL: srv.URL, HTTPClient: srv.Client(), Timeout: timeout, MaxResponseBytes: 1024, MaxAttempts: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

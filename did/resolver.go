@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
+	"github.com/atlite-dev/atlite/internal/safehttp"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -35,10 +36,23 @@ type LookupTXTFunc func(ctx context.Context, name string) ([]string, error)
 // ResolverOptions configures a [Resolver]. The zero value (or nil) gives
 // the defaults.
 type ResolverOptions struct {
-	// HTTPClient fetches DID documents and well-known files; nil means
-	// http.DefaultClient. Its redirect policy is wrapped so that redirects
-	// to other schemes than http(s), from https to http, or beyond 10 hops
-	// are refused.
+	// HTTPClient fetches DID documents and well-known files, and talks to
+	// the PLC directory. Its redirect policy is wrapped so that redirects to
+	// other schemes than http(s), from https to http, or beyond 10 hops are
+	// refused.
+	//
+	// nil means, for did:web documents and well-known handle files, a
+	// client that connects only to public addresses, checked when
+	// connecting (after DNS resolution, on every redirect), so that a DID
+	// or handle cannot make the resolver reach a service only this host can
+	// reach: a host that is, or resolves to, a loopback, private,
+	// link-local, CGNAT, multicast or unspecified address fails with
+	// [ErrForbiddenAddress]. For the PLC directory, whose URL is the
+	// operator's configuration (PLCURL, PLC_HOST), nil means
+	// http.DefaultClient, as for [PLCOptions.HTTPClient]. A client given
+	// here is used as is for both, without the address check: it is the
+	// opt-out for hosts on a private network and for tests against
+	// loopback servers.
 	HTTPClient *http.Client
 	// LookupTXT answers DNS TXT queries; nil means
 	// net.DefaultResolver.LookupTXT.
@@ -104,8 +118,13 @@ func NewResolver(opts *ResolverOptions) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		// No client timeout: the fetcher bounds each request with Timeout.
+		hc = safehttp.NewClient(&safehttp.Options{Timeout: -1})
+	}
 	r := &Resolver{
-		f:         newFetcher(opts.HTTPClient, opts.Timeout, maxBytes, opts.UserAgent),
+		f:         newFetcher(hc, opts.Timeout, maxBytes, opts.UserAgent),
 		plc:       plc,
 		lookupTXT: opts.LookupTXT,
 		timeout:   opts.Timeout,

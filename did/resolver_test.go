@@ -657,3 +657,69 @@ func base58(t *testing.T, b []byte) string {
 	}
 	return string(out)
 }
+
+// TestResolverRefusesLoopback is the regression test of issue 8: with the
+// default client, a did:web whose host is, or resolves to, a loopback
+// address is refused when connecting, and the server never sees a request.
+func TestResolverRefusesLoopback(t *testing.T) {
+	ctx := context.Background()
+	w := newWebHost(t)
+	w.setHandler(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Write([]byte(webDoc("did:web:example.com", "example.com", "z")))
+	})
+	port := w.srv.Listener.Addr().(*net.TCPAddr).Port
+	r, err := did.NewResolver(&did.ResolverOptions{PLCURL: "https://plc.example.com", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		d    syntax.DID
+		want string // the end of the error text
+	}{
+		{syntax.DID(fmt.Sprintf("did:web:127.0.0.1%%3A%d", port)), fmt.Sprintf(": dial tcp 127.0.0.1:%d: forbidden address 127.0.0.1:%d (loopback)", port, port)},
+		{syntax.DID(fmt.Sprintf("did:web:localhost%%3A%d", port)), fmt.Sprintf(":%d (loopback)", port)},
+		{"did:web:localhost", ":443 (loopback)"},
+		{"did:web:127.0.0.1:u:alice", ": dial tcp 127.0.0.1:443: forbidden address 127.0.0.1:443 (loopback)"},
+	} {
+		doc, err := r.ResolveDID(ctx, tt.d)
+		if doc != nil || !errors.Is(err, did.ErrForbiddenAddress) {
+			t.Errorf("ResolveDID(%s) = %v, %v; want ErrForbiddenAddress", tt.d, doc, err)
+			continue
+		}
+		if !strings.HasSuffix(err.Error(), tt.want) {
+			t.Errorf("ResolveDID(%s) error = %q, want it to end with %q", tt.d, err, tt.want)
+		}
+	}
+	if n := w.hits.Load(); n != 0 {
+		t.Errorf("%d requests reached the server, want 0", n)
+	}
+}
+
+// TestResolverPLCOnLoopback: the PLC directory is operator configuration,
+// so the default client reaches one on loopback, while did:web hosts on
+// loopback stay refused by the same Resolver.
+func TestResolverPLCOnLoopback(t *testing.T) {
+	ctx := context.Background()
+	dir, c, _ := newDirectory(t)
+	k := k256(t, seedRepo)
+	g, d := genesis(t, k, k)
+	if _, err := c.Create(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	r, err := did.NewResolver(&did.ResolverOptions{PLCURL: dir.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := r.ResolveDID(ctx, d)
+	if err != nil {
+		t.Fatalf("ResolveDID(%s) = %v", d, err)
+	}
+	if got := mustJSON(t, doc); got != genesisDoc {
+		t.Errorf("document = %s\nwant %s", got, genesisDoc)
+	}
+	host := strings.TrimPrefix(dir.URL(), "http://")
+	web := syntax.DID("did:web:" + strings.ReplaceAll(host, ":", "%3A"))
+	if _, err := r.ResolveDID(ctx, web); !errors.Is(err, did.ErrForbiddenAddress) {
+		t.Errorf("ResolveDID(%s) = %v, want ErrForbiddenAddress", web, err)
+	}
+}

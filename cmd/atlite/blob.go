@@ -136,7 +136,7 @@ func cmdBlobLs(fl *flag.FlagSet, e *env) runner {
 		}
 		cursor := ""
 		for {
-			cids, next, err := s.ListBlobs(ctx, r.DID, "", cursor, 0)
+			cids, next, err := s.ListBlobs(ctx, r.DID, &atlite.ListBlobsOptions{Cursor: cursor})
 			if err != nil {
 				return err
 			}

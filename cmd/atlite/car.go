@@ -150,7 +150,7 @@ func cmdImport(fl *flag.FlagSet, e *env) runner {
 		}
 		// TODO(lead): use ImportResult.SignatureChecked and NoOp once they land.
 		checked := pub != nil
-		out := importJSON{DID: res.Repo.DID, Handle: res.Repo.Handle, Rev: res.Repo.Rev.String(), CID: res.Repo.Head.String(),
+		out := importJSON{DID: res.Repo.DID, Handle: res.Repo.Handle.String(), Rev: res.Repo.Rev.String(), CID: res.Repo.Head.String(),
 			Records: res.Records, Blocks: res.Blocks, Seq: res.Seq, SignatureChecked: checked, Mirror: res.Repo.Mirror}
 		if e.json {
 			return writeJSON(e.stdout, out)

@@ -96,7 +96,7 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 			return err
 		}
 		defer s.Close()
-		r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: string(h), SigningKey: sk, RotationKey: rk, PLCOperation: opBytes})
+		r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: h, SigningKey: sk, RotationKey: rk, PLCOperation: opBytes})
 		switch {
 		case errors.Is(err, atlite.ErrExists):
 			return fmt.Errorf("repo %s already exists in %s", d, e.db)
@@ -105,7 +105,7 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 		case err != nil:
 			return errors.New(strings.TrimPrefix(err.Error(), "create repo "+d.String()+": "))
 		}
-		res := initJSON{DID: r.DID, Handle: r.Handle, SigningKey: r.SigningKey.DIDKey(), RotationKey: r.RotationKey.DIDKey(), CID: r.Head.String(), Rev: r.Rev.String()}
+		res := initJSON{DID: r.DID, Handle: r.Handle.String(), SigningKey: r.SigningKey.DIDKey(), RotationKey: r.RotationKey.DIDKey(), CID: r.Head.String(), Rev: r.Rev.String()}
 		if genesis != nil {
 			res.PDS = *pds
 		}
@@ -164,25 +164,25 @@ func cmdRepos(fl *flag.FlagSet, e *env) runner {
 			if *limit > 0 && *limit-n < page {
 				page = *limit - n
 			}
-			repos, err := s.ListRepos(ctx, atlite.ListReposOptions{After: cursor, Limit: page})
+			repos, next, err := s.ListRepos(ctx, &atlite.ListReposOptions{Cursor: cursor, Limit: page})
 			if err != nil {
 				return err
 			}
 			for _, r := range repos {
 				printRepo(e, r)
-				cursor = r.DID.String()
 				n++
 			}
-			if len(repos) < page || (*limit > 0 && n >= *limit) {
+			if next == "" || (*limit > 0 && n >= *limit) {
 				return nil
 			}
+			cursor = next
 		}
 	}
 }
 
 func printRepo(e *env, r *atlite.Repo) {
 	if e.json {
-		writeJSON(e.stdout, repoJSON{DID: r.DID, Handle: r.Handle, Head: r.Head.String(), Rev: r.Rev.String(), Active: r.Active(), Status: r.Status, Mirror: r.Mirror})
+		writeJSON(e.stdout, repoJSON{DID: r.DID, Handle: r.Handle.String(), Head: r.Head.String(), Rev: r.Rev.String(), Active: r.Active(), Status: r.Status, Mirror: r.Mirror})
 		return
 	}
 	status := r.Status
@@ -192,7 +192,7 @@ func printRepo(e *env, r *atlite.Repo) {
 	if r.Mirror {
 		status += ",mirror"
 	}
-	handle := r.Handle
+	handle := r.Handle.String()
 	if handle == "" {
 		handle = "-"
 	}
@@ -220,7 +220,7 @@ func cmdDID(fl *flag.FlagSet, e *env) runner {
 			st.VerificationMethods["atproto"] = r.SigningKey.DIDKey()
 		}
 		if r.Handle != "" {
-			st.AlsoKnownAs = []string{"at://" + r.Handle}
+			st.AlsoKnownAs = []string{"at://" + r.Handle.String()}
 		}
 		endpoint := *pds
 		if b, err := s.PLCOperation(ctx, r.DID); err == nil {
@@ -642,7 +642,7 @@ func cmdLog(fl *flag.FlagSet, e *env) runner {
 	limit := fl.Int("limit", 0, "print at most `N` events (default all)")
 	follow := fl.Bool("follow", false, "keep printing new events as they are written, by this or another process, until interrupted")
 	return func(ctx context.Context, _ []string) error {
-		var id string
+		var id syntax.AtIdentifier
 		if *didFlag != "" {
 			var err error
 			if id, err = parseRepoID(*didFlag); err != nil {
@@ -668,7 +668,7 @@ func cmdLog(fl *flag.FlagSet, e *env) runner {
 		after, n := *since, 0
 		var tick *time.Ticker
 		for {
-			evs, err := s.Events(ctx, atlite.EventsOptions{After: after, DID: d, Limit: 1000})
+			evs, err := s.Events(ctx, &atlite.EventsOptions{After: after, DID: d, Limit: 1000})
 			if err != nil {
 				if *follow && ctx.Err() != nil {
 					return nil

@@ -87,7 +87,7 @@ func cmdDemo(fl *flag.FlagSet, e *env) runner {
 		tid := s.NextTID()
 		d, _ := syntax.ParseDID("did:web:demo-" + tid.String() + ".atlite.example")
 		handle := "demo-" + tid.String() + ".atlite.example"
-		repo, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: handle})
+		repo, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: syntax.Handle(handle)})
 		if err != nil {
 			return err
 		}

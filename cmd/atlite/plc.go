@@ -33,7 +33,7 @@ func (e *env) plcRepo(ctx context.Context, arg string) (*atlite.Store, *atlite.R
 	if err != nil {
 		return nil, nil, err
 	}
-	if strings.HasPrefix(id, "did:") && !strings.HasPrefix(id, "did:plc:") {
+	if d, ok := id.AsDID(); ok && !strings.HasPrefix(d.String(), "did:plc:") {
 		return nil, nil, usagef("%s is not a did:plc", id)
 	}
 	s, err := e.open(ctx)
@@ -127,8 +127,8 @@ func cmdPLCUpdate(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return fmt.Errorf("update %s at %s: %v", r.DID, c.URL(), err)
 		}
-		if u.Handle != "" && u.Handle.String() != r.Handle {
-			if err := s.UpdateHandle(ctx, r.DID, u.Handle.String()); err != nil {
+		if u.Handle != "" && u.Handle != r.Handle {
+			if err := s.UpdateHandle(ctx, r.DID, u.Handle); err != nil {
 				return fmt.Errorf("published, but setting the handle in %s: %v", e.db, err)
 			}
 		}

@@ -67,22 +67,23 @@ func kekFromEnv(name string) ([]byte, error) {
 
 // parseRepoID checks that s is a DID or a handle (with or without "@") and
 // returns it as LoadRepo takes it.
-func parseRepoID(s string) (string, error) {
+func parseRepoID(s string) (syntax.AtIdentifier, error) {
 	if strings.HasPrefix(s, "did:") {
-		if _, err := syntax.ParseDID(s); err != nil {
+		d, err := syntax.ParseDID(s)
+		if err != nil {
 			return "", usagef("%q is not a DID: %v", s, err)
 		}
-		return s, nil
+		return d.AtIdentifier(), nil
 	}
-	h := strings.TrimPrefix(s, "@")
-	if _, err := syntax.ParseHandle(h); err != nil {
+	id, err := syntax.ParseAtIdentifier(strings.TrimPrefix(s, "@"))
+	if err != nil {
 		return "", usagef("%q is not a DID or a handle", s)
 	}
-	return strings.ToLower(h), nil
+	return id, nil
 }
 
 // loadRepo finds the repo named by a DID or a handle checked by parseRepoID.
-func (e *env) loadRepo(ctx context.Context, s *atlite.Store, id string) (*atlite.Repo, error) {
+func (e *env) loadRepo(ctx context.Context, s *atlite.Store, id syntax.AtIdentifier) (*atlite.Repo, error) {
 	r, err := s.LoadRepo(ctx, id)
 	if errors.Is(err, atlite.ErrNotFound) {
 		return nil, fmt.Errorf("no repo %s in %s", id, e.db)

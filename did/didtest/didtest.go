@@ -35,7 +35,10 @@ func NewDirectory() *Directory {
 // URL returns the directory's base URL ("http://127.0.0.1:port").
 func (d *Directory) URL() string { return d.srv.URL }
 
-// Client returns an HTTP client for the directory.
+// Client returns an HTTP client for the directory. A [did.PLCClient] or a
+// [did.Resolver] with its default client reaches the directory too:
+// directory URLs are the operator's configuration and are not
+// address-checked (did:web and handle hosts are).
 func (d *Directory) Client() *http.Client { return d.srv.Client() }
 
 // Close shuts the server down.
