@@ -287,8 +287,14 @@ func cmdCarUnpack(fl *flag.FlagSet, e *env) runner {
 			if err != nil {
 				return err
 			}
-			// Collections are NSIDs and rkeys record keys: neither holds
-			// a slash, and a record key of "." or ".." is invalid.
+			// A valid NSID or record key holds no slash, and "." and
+			// ".." are not record keys: the path stays under DIR.
+			if _, err := syntax.ParseNSID(rec.Collection); err != nil {
+				return fmt.Errorf("record %s: bad collection: %v", rec.Path(), err)
+			}
+			if _, err := syntax.ParseRecordKey(rec.RKey); err != nil {
+				return fmt.Errorf("record %s: bad record key: %v", rec.Path(), err)
+			}
 			dir := filepath.Join(*out, rec.Collection)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err

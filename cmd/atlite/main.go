@@ -213,7 +213,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // status methods name the DID twice ("commit to D: repo D is inactive").
 func trimPrefixes(msg, name string) string {
 	last := name[strings.LastIndex(name, " ")+1:]
-	for _, p := range []string{last + ": ", "import: "} {
+	for _, p := range []string{name + ": ", last + ": ", "import: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	if m := didPrefix.FindStringSubmatch(msg); m != nil && strings.Contains(msg[len(m[0]):], m[1]) {
