@@ -102,7 +102,7 @@ func init() {
 		{name: "keys status", summary: "count the repos whose private keys are sealed, in the clear, or absent (mirrors)", setup: cmdKeysStatus},
 		{name: "keys seal", summary: "seal every key stored in the clear with $ATLITE_KEK", setup: cmdKeysSeal},
 		{name: "keys rotate", summary: "reseal every key from $ATLITE_KEK under $ATLITE_NEW_KEK", setup: cmdKeysRotate},
-		{name: "demo", args: "[--records N]", summary: "create a repo, write records, export and verify it, with timings (in ./atlite-demo.db unless --db is given)", create: true, setup: cmdDemo},
+		{name: "demo", args: "[--records N]", summary: "create a repo, write records, export and verify it, with timings (in ./atlite-demo.db unless --db or $ATLITE_DB names another file)", create: true, setup: cmdDemo},
 		{name: "version", summary: "print the version of atlite", setup: cmdVersion},
 	}
 }
@@ -195,7 +195,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case err == nil:
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "atlite %s: %v\nusage: atlite %s %s\nrun \"atlite help %s\" for the flags\n", c.name, err, c.name, c.args, c.name)
+		fmt.Fprintf(stderr, "atlite %s: %v\nusage: atlite %s\nrun \"atlite help %s\" for the flags\n", c.name, err, strings.TrimSpace(c.name+" "+c.args), c.name)
 		return 2
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "atlite %s: interrupted\n", c.name)
@@ -352,7 +352,7 @@ func printUsage(w io.Writer) {
 }
 
 func printSummary(w io.Writer, c *command) {
-	fmt.Fprintf(w, "  %s %s\n      %s\n", c.name, c.args, c.summary)
+	fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 }
 
 func printGroupUsage(w io.Writer, g string) {
@@ -367,7 +367,7 @@ func printGroupUsage(w io.Writer, g string) {
 // printCommandUsage prints a command's synopsis and every flag with its
 // description, like flag.PrintDefaults but with the flags spelled --name.
 func printCommandUsage(w io.Writer, c *command) {
-	fmt.Fprintf(w, "usage: atlite %s %s\n\n%s.\n", c.name, c.args, c.summary)
+	fmt.Fprintf(w, "usage: atlite %s\n\n%s.\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	e := &env{}
 	fl := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	c.setup(fl, e)
