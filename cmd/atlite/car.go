@@ -121,6 +121,7 @@ type importJSON struct {
 func cmdImport(fl *flag.FlagSet, e *env) runner {
 	key := fl.String("key", "", "the did:key (`did:key:...`) that must have signed the CAR's commit (default: the stored key of a known repo; none for a new one)")
 	handle := fl.String("handle", "", "the `HANDLE` of a repo the import creates")
+	newKey := fl.Bool("new-key", false, "give a repo the import creates a new K-256 signing key, so that it accepts writes (publish the key in its DID document); default: a read-only mirror")
 	// TODO(lead): --force (ImportOptions.Force) once it lands: allow importing an older rev.
 	return func(ctx context.Context, pos []string) error {
 		pub, err := parseKeyFlag(*key)
@@ -143,7 +144,13 @@ func cmdImport(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		res, err := s.ImportCAR(ctx, r, &atlite.ImportOptions{VerifyKey: pub, Handle: *handle})
+		opts := &atlite.ImportOptions{VerifyKey: pub, Handle: *handle}
+		if *newKey {
+			if opts.SigningKey, err = keys.GenerateK256(); err != nil {
+				return err
+			}
+		}
+		res, err := s.ImportCAR(ctx, r, opts)
 		done()
 		if err != nil {
 			return err
@@ -157,7 +164,13 @@ func cmdImport(fl *flag.FlagSet, e *env) runner {
 		}
 		fmt.Fprintf(e.stdout, "imported %s: rev %s, %d records, %d blocks, seq %d; %s\n", out.DID, out.Rev, out.Records, out.Blocks, out.Seq, sigText(checked))
 		if out.Mirror {
-			fmt.Fprintf(e.stdout, "%s is a read-only mirror: this file does not hold its signing key\n", out.DID)
+			fmt.Fprintf(e.stdout, "%s is a read-only mirror: this file does not hold its signing key (import with --new-key to give it one)\n", out.DID)
+		} else if *newKey {
+			// The key is used only when the import created the repo.
+			if r, err := s.LoadRepo(ctx, res.Repo.DID.AtIdentifier()); err == nil && r.SigningKey != nil &&
+				r.SigningKey.DIDKey() == opts.SigningKey.PublicKey().DIDKey() {
+				fmt.Fprintf(e.stdout, "signing key: %s (publish it in the DID document)\n", r.SigningKey.DIDKey())
+			}
 		}
 		return nil
 	}

@@ -81,7 +81,7 @@ func init() {
 		{name: "get", args: "DID|HANDLE COLLECTION RKEY | AT-URI", summary: "print a record: uri, cid, value", min: 1, max: 3, setup: cmdGet},
 		{name: "ls", args: "DID|HANDLE [COLLECTION] [--limit N]", summary: "list collections, or the records of one", min: 1, max: 2, setup: cmdLs},
 		{name: "export", args: "DID|HANDLE [--since REV] [-o FILE [--force]]", summary: "write the repo (or what changed after REV) as a CAR file", min: 1, max: 1, setup: cmdExport},
-		{name: "import", args: "FILE.car|- [--key did:key:...] [--handle HANDLE]", summary: "import a repo from a CAR file, verifying it", min: 1, max: 1, create: true, setup: cmdImport},
+		{name: "import", args: "FILE.car|- [--key did:key:...] [--handle HANDLE] [--new-key]", summary: "import a repo from a CAR file, verifying it", min: 1, max: 1, create: true, setup: cmdImport},
 		{name: "verify", args: "FILE.car|- [--key did:key:...]", summary: "check a CAR file: block hashes, MST, records, signature", min: 1, max: 1, setup: cmdVerify},
 		{name: "check", summary: "verify the whole file: SQLite integrity, gapless seqs, every repo's tree, records and head", setup: cmdCheck},
 		{name: "log", args: "[--since SEQ] [--did DID|HANDLE] [--limit N] [--follow]", summary: "print events as JSON lines; --follow waits for new ones", setup: cmdLog},
