@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"flag"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +36,32 @@ func TestTrimPrefixes(t *testing.T) {
 	} {
 		if got := trimPrefixes(tc.msg, tc.name); got != tc.want {
 			t.Errorf("trimPrefixes(%q, %q) = %q, want %q", tc.msg, tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestCommandHelp checks that "atlite COMMAND --help" and "atlite help
+// COMMAND" print, on stdout with status 0, every flag of every command with
+// its description.
+func TestCommandHelp(t *testing.T) {
+	for _, c := range commands {
+		fl := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		globalFlags(fl, &env{})
+		c.setup(fl, &env{})
+		for _, args := range [][]string{append(strings.Fields(c.name), "--help"), append([]string{"help"}, strings.Fields(c.name)...)} {
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), args, strings.NewReader(""), &out, &errb); code != 0 || errb.Len() > 0 {
+				t.Errorf("atlite %s = %d, stderr %q; want 0 and nothing on stderr", strings.Join(args, " "), code, errb.String())
+			}
+			if !strings.HasPrefix(out.String(), "usage: atlite "+c.name) {
+				t.Errorf("atlite %s does not start with the usage line:\n%s", strings.Join(args, " "), out.String())
+			}
+			fl.VisitAll(func(f *flag.Flag) {
+				_, usage := flag.UnquoteUsage(f)
+				if !strings.Contains(out.String(), "\n  "+dashes(f.Name)) || !strings.Contains(out.String(), usage) {
+					t.Errorf("atlite %s lacks flag %s (%q):\n%s", strings.Join(args, " "), dashes(f.Name), usage, out.String())
+				}
+			})
 		}
 	}
 }
