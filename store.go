@@ -29,12 +29,15 @@ var schemaV1 string
 //go:embed migrations/0002_handles_keys.sql
 var schemaV2 string
 
+//go:embed migrations/0003_accounts.sql
+var schemaV3 string
+
 // ApplicationID is the SQLite application_id that marks atlite files
 // ("ATLT" in ASCII).
 const ApplicationID = 0x41544c54
 
 // SchemaVersion is the schema version (PRAGMA user_version) this build writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Defaults for the zero fields of [Options].
 const (
@@ -365,6 +368,7 @@ type migration struct {
 var migrations = []migration{
 	{sql: schemaV1},
 	{pre: dedupeHandles, sql: schemaV2},
+	{sql: schemaV3},
 }
 
 // dedupeHandles prepares a version-1 file for unique handles: of the repos
