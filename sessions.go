@@ -304,9 +304,9 @@ func (s *Store) ServerSecret(ctx context.Context, name string, size int) ([]byte
 	if errors.Is(err, sql.ErrNoRows) {
 		fresh := make([]byte, size)
 		rand.Read(fresh)
-		sealed, encrypted, err := s.sealSecret(name, fresh)
-		if err != nil {
-			return nil, fmt.Errorf("server secret %q: %w", name, err)
+		sealed, encrypted, serr := s.sealSecret(name, fresh)
+		if serr != nil {
+			return nil, fmt.Errorf("server secret %q: %w", name, serr)
 		}
 		err = s.update(ctx, func(tx *sqlx.Tx) error {
 			if !encrypted {
