@@ -445,12 +445,14 @@ func (s *Store) CheckPassword(ctx context.Context, identifier, password string) 
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("check password: %w", err)
 	}
-	if err != nil || hash == "" || len(password) > MaxPasswordLength {
+	if err != nil || len(password) > MaxPasswordLength {
 		argon2id.ComparePasswordAndHash(password, dummyHash())
 		return nil, fmt.Errorf("check password of %q: %w", identifier, ErrBadCredentials)
 	}
-	ok, err := argon2id.ComparePasswordAndHash(password, hash)
-	if err != nil {
+	ok := false
+	if hash == "" {
+		argon2id.ComparePasswordAndHash(password, dummyHash())
+	} else if ok, err = argon2id.ComparePasswordAndHash(password, hash); err != nil {
 		return nil, fmt.Errorf("check password of %s: stored hash: %v", acct.Repo.DID, err)
 	}
 	if !ok && appPasswordFormat.MatchString(password) {

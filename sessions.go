@@ -248,6 +248,36 @@ func (s *Store) RevokeSession(ctx context.Context, refreshToken string) error {
 	return nil
 }
 
+// RevokeSessions revokes every session of the account d, for instance after
+// its password changed, and returns how many were live. It returns
+// ErrNotFound when the store has no repo d.
+func (s *Store) RevokeSessions(ctx context.Context, d syntax.DID) (int, error) {
+	done, err := s.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	var n int64
+	err = s.update(ctx, func(tx *sqlx.Tx) error {
+		id, err := repoID(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		const q = `UPDATE sessions SET revoked = ? WHERE repo = ? AND revoked IS NULL AND expires > ?`
+		now := s.now().UnixMicro()
+		res, err := tx.ExecContext(ctx, q, now, id, now)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of %s: %w", d, err)
+	}
+	return int(n), nil
+}
+
 // LookupSession returns the session id if it is live: ErrNotFound when
 // there is no such session, ErrInvalidToken when it has been revoked
 // (refreshed, signed out, or its app password revoked), ErrExpiredToken
