@@ -114,6 +114,11 @@ type CreateAccountOptions struct {
 // password long enough), so a refusal writes nothing: ErrExists,
 // ErrHandleTaken, ErrEmailTaken, ErrPasswordTooShort, ErrInvalidEmail.
 //
+// The repo and the account row (email, password hash) are written by two
+// transactions, since [Store.CreateRepo] runs its own: if the second fails
+// (an email taken in between by another account), the repo exists without
+// email or password and CreateAccount returns the account with the error.
+//
 // With opts.PLC the genesis operation is then published. A failed publish
 // leaves the account created: CreateAccount returns the account together
 // with an error wrapping ErrPLCPublish and the directory's error.
