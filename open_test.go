@@ -267,6 +267,10 @@ func TestSealAndRotateKeys(t *testing.T) {
 	if _, err := s.CreateRepo(ctx, b, &atlite.CreateRepoOptions{SigningKey: k2}); err != nil {
 		t.Fatal(err)
 	}
+	secret, err := s.ServerSecret(ctx, "jwt", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c, err := s.KeyCounts(ctx); err != nil || c != (atlite.KeyCounts{Clear: 2}) {
 		t.Errorf("KeyCounts = %+v, %v", c, err)
 	}
@@ -275,7 +279,7 @@ func TestSealAndRotateKeys(t *testing.T) {
 	}
 	s.Close()
 
-	s, err := atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek1})
+	s, err = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,6 +298,9 @@ func TestSealAndRotateKeys(t *testing.T) {
 		if bytes.Contains(raw, []byte(k.Multibase())) {
 			t.Error("a private key is still in the clear in the file")
 		}
+	}
+	if bytes.Contains(raw, secret) {
+		t.Error("the server secret is still in the clear in the file")
 	}
 
 	// Without the KEK, a clear key may not join the sealed ones.
@@ -322,6 +329,9 @@ func TestSealAndRotateKeys(t *testing.T) {
 	s.Close()
 	s, _ = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek2})
 	defer s.Close()
+	if got, err := s.ServerSecret(ctx, "jwt", 32); err != nil || !bytes.Equal(got, secret) {
+		t.Errorf("server secret after seal and rotate = %x, %v; want %x", got, err, secret)
+	}
 	for d, k := range map[string]keys.PrivateKey{a.String(): k1, b.String(): k2} {
 		r, err := s.LoadRepo(ctx, syntax.AtIdentifier(d))
 		if err != nil || r.SigningKey.DIDKey() != k.PublicKey().DIDKey() {
