@@ -55,7 +55,7 @@ func ExampleStore_Subscribe() {
 	ctx := context.Background()
 	s, _ := atlite.Open(":memory:", nil)
 	defer s.Close()
-	sub, _ := s.Subscribe(0)
+	sub, _ := s.Subscribe(ctx, 0)
 	defer sub.Close()
 
 	did, _ := syntax.ParseDID("did:plc:ewvi7nxzyoun6zhxrhs64oiz")

@@ -365,7 +365,7 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 		}
 		cursor, n := "", 0
 		for {
-			recs, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
+			recs, next, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
 			if err != nil {
 				return err
 			}
@@ -376,10 +376,10 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 					return nil
 				}
 			}
-			if len(recs) < 500 {
+			if next == "" {
 				return nil
 			}
-			cursor = recs[len(recs)-1].RKey
+			cursor = next
 		}
 	})
 }
