@@ -70,6 +70,10 @@ type committer struct {
 	pending []*commitReq
 	leading bool
 	largest int // the largest group so far, for tests
+
+	// beforeBegin, when set (by tests), runs before a group's transaction
+	// begins, with the number of requests in the group.
+	beforeBegin func(n int)
 }
 
 // runCommit commits req, alone or in a group, and returns when req is done
@@ -175,6 +179,9 @@ func (s *Store) commitGroup(batch []*commitReq) {
 	wait := ctx // a group waits for the lock while any member still might
 	if len(batch) == 1 {
 		wait = batch[0].ctx
+	}
+	if hook := s.group.beforeBegin; hook != nil {
+		hook(len(batch))
 	}
 	err := s.updateAfterWait(wait, ctx, func(tx *sqlx.Tx) error {
 		if len(batch) == 1 {
