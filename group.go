@@ -32,7 +32,8 @@ const DefaultMaxGroupCommits = 64
 // ctx.Err(); the leader skips it. A lone leader's own context bounds its
 // wait for the write lock (a free write connection, then BEGIN IMMEDIATE).
 // A group of several runs in a goroutine of its own, so that its leader,
-// too, can leave while the group waits for the lock. Once a request's
+// too, can leave while the group waits for the lock (that wait, shared by
+// the members, is bounded by Options.BusyTimeout). Once a request's
 // savepoint work has begun it runs to completion under a context that is
 // never cancelled.
 
