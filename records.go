@@ -12,14 +12,34 @@ import (
 
 // Record is a stored record: where it is, its CID and its DAG-CBOR bytes.
 type Record struct {
+	DID        syntax.DID // the repo that holds it
 	Collection string
 	RKey       string
 	CID        cid.Cid
-	Data       []byte // DAG-CBOR; use datamodel.Unmarshal or datamodel.ToJSON
+	Data       []byte // DAG-CBOR; see Value and JSON
 }
 
 // Path returns "collection/rkey".
 func (r *Record) Path() string { return r.Collection + "/" + r.RKey }
+
+// URI returns the record's AT-URI, "at://did/collection/rkey".
+func (r *Record) URI() syntax.ATURI {
+	return syntax.ATURI("at://" + r.DID.String() + "/" + r.Path())
+}
+
+// JSON returns the record's value as atproto JSON (see datamodel.ToJSON:
+// CIDs as {"$link": ...}, bytes as {"$bytes": ...}), keys sorted.
+func (r *Record) JSON() ([]byte, error) {
+	v, err := datamodel.Unmarshal(r.Data)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Path(), err)
+	}
+	j, err := datamodel.ToJSON(v)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Path(), err)
+	}
+	return j, nil
+}
 
 // Value decodes the record into the data model: a map whose values are
 // nil, bool, int64, string, []byte, cid.Cid, []any and map[string]any (see
@@ -39,12 +59,12 @@ type recordRow struct {
 	Data       []byte `db:"data"`
 }
 
-func (r *recordRow) record() (Record, error) {
+func (r *recordRow) record(did syntax.DID) (Record, error) {
 	c, err := cid.Cast(r.CID)
 	if err != nil {
 		return Record{}, fmt.Errorf("stored record %s/%s: %w", r.Collection, r.RKey, err)
 	}
-	return Record{Collection: r.Collection, RKey: r.RKey, CID: c, Data: r.Data}, nil
+	return Record{DID: did, Collection: r.Collection, RKey: r.RKey, CID: c, Data: r.Data}, nil
 }
 
 // GetRecord returns the current record at collection/rkey in the repo did,
@@ -62,7 +82,7 @@ func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection, rkey 
 		}
 		return nil, fmt.Errorf("get record %s/%s/%s: %w", did, collection, rkey, err)
 	}
-	rec, err := row.record()
+	rec, err := row.record(did)
 	if err != nil {
 		return nil, err
 	}
@@ -108,36 +128,50 @@ type ListRecordsOptions struct {
 const DefaultListLimit = 50
 
 // ListRecords lists the records of one collection of the repo did in
-// record-key order, with their bytes, in one query. It returns ErrNotFound
-// when there is no such repo (an empty collection is an empty list).
-func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection string, opts ListRecordsOptions) ([]Record, error) {
+// record-key order, with their bytes, in one query, and returns the cursor
+// of the next page: the record key of the last record returned when more
+// records follow it, "" when the list is complete (as [Store.ListBlobs]
+// does). Pass the cursor back as ListRecordsOptions.Cursor, with the same
+// Reverse, for the next page. It returns ErrNotFound when there is no such
+// repo (an empty collection is an empty list).
+func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection string, opts ListRecordsOptions) ([]Record, string, error) {
 	done, err := s.enter()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer done()
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
+	// One row more than asked tells whether another page follows.
 	var rows []recordRow
 	switch {
 	case !opts.Reverse:
-		err = s.stmts.listAsc.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit)
+		err = s.stmts.listAsc.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit+1)
 	case opts.Cursor != "":
-		err = s.stmts.listDescFrom.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit)
+		err = s.stmts.listDescFrom.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit+1)
 	default:
-		err = s.stmts.listDesc.SelectContext(ctx, &rows, did.String(), collection, limit)
+		err = s.stmts.listDesc.SelectContext(ctx, &rows, did.String(), collection, limit+1)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list records %s/%s: %w", did, collection, err)
+		return nil, "", fmt.Errorf("list records %s/%s: %w", did, collection, err)
 	}
 	if len(rows) == 0 {
 		if err := s.repoExists(ctx, did); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return convertRows(rows, (*recordRow).record)
+	cursor := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		cursor = rows[limit-1].RKey
+	}
+	recs, err := convertRows(rows, func(r *recordRow) (Record, error) { return r.record(did) })
+	if err != nil {
+		return nil, "", err
+	}
+	return recs, cursor, nil
 }
 
 // repoExists returns ErrNotFound when the store has no repo did.

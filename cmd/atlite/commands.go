@@ -159,7 +159,7 @@ func cmdRepos(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdDID(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("did", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
+	return onRepo(e, flag.NewFlagSet("did", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ []byte) error {
 		r, err := s.LoadRepo(ctx, d.AtIdentifier())
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ func cmdDID(ctx context.Context, e *env, args []string) error {
 }
 
 func onRepo(e *env, fs *flag.FlagSet, args []string, min, max int, withRecord bool,
-	fn func(s *atlite.Store, d syntax.DID, pos []string, rec any) error) error {
+	fn func(s *atlite.Store, d syntax.DID, pos []string, rec []byte) error) error {
 	pos, err := parseFlags(fs, args, min, max)
 	if err != nil {
 		return err
@@ -185,7 +185,7 @@ func onRepo(e *env, fs *flag.FlagSet, args []string, min, max int, withRecord bo
 	if err != nil {
 		return err
 	}
-	var rec any
+	var rec []byte
 	if withRecord {
 		if rec, err = readRecord(e.stdin); err != nil {
 			return err
@@ -205,25 +205,26 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// readRecord reads one record as atproto JSON from r.
-func readRecord(r io.Reader) (any, error) {
+// readRecord reads one record as atproto JSON from r, for
+// commit.WriteFromJSON (which fills in a missing $type).
+func readRecord(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, atlite.MaxRecordSize*4))
 	if err != nil {
 		return nil, err
 	}
-	v, err := datamodel.FromJSON(b)
-	if err != nil {
+	if _, err := datamodel.FromJSON(b); err != nil {
 		return nil, fmt.Errorf("record on stdin: %w (want an atproto JSON object)", err)
 	}
-	if _, ok := v.(map[string]any); !ok {
-		return nil, errors.New("record on stdin: not a JSON object")
-	}
-	return v, nil
+	return b, nil
 }
 
 func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID, writes []commit.Write) error {
 	res, err := s.Commit(ctx, d, writes, nil)
 	if err != nil {
+		return err
+	}
+	if res.NoOp {
+		_, err := fmt.Fprintf(e.stdout, "no change: head %s rev %s\n", res.CID, res.Rev)
 		return err
 	}
 	for _, op := range res.Ops {
@@ -238,12 +239,12 @@ func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID,
 }
 
 func cmdCreate(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("create", flag.ContinueOnError), args, 2, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec any) error {
+	return onRepo(e, flag.NewFlagSet("create", flag.ContinueOnError), args, 2, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec []byte) error {
 		rkey := s.NextTID().String()
 		if len(pos) == 3 {
 			rkey = pos[2]
 		}
-		w, err := commit.NewWrite(commit.Create, pos[1], rkey, rec)
+		w, err := commit.WriteFromJSON(commit.Create, pos[1], rkey, rec)
 		if err != nil {
 			return err
 		}
@@ -252,7 +253,7 @@ func cmdCreate(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPut(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("put", flag.ContinueOnError), args, 3, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec any) error {
+	return onRepo(e, flag.NewFlagSet("put", flag.ContinueOnError), args, 3, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec []byte) error {
 		action := commit.Create
 		old, err := s.GetRecord(ctx, d, pos[1], pos[2])
 		switch {
@@ -261,7 +262,7 @@ func cmdPut(ctx context.Context, e *env, args []string) error {
 		case !errors.Is(err, atlite.ErrNotFound):
 			return err
 		}
-		w, err := commit.NewWrite(action, pos[1], pos[2], rec)
+		w, err := commit.WriteFromJSON(action, pos[1], pos[2], rec)
 		if err != nil {
 			return err
 		}
@@ -273,7 +274,7 @@ func cmdPut(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdDelete(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("delete", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
+	return onRepo(e, flag.NewFlagSet("delete", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ []byte) error {
 		w, err := commit.NewWrite(commit.Delete, pos[1], pos[2], nil)
 		if err != nil {
 			return err
@@ -283,7 +284,7 @@ func cmdDelete(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdApply(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("apply", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
+	return onRepo(e, flag.NewFlagSet("apply", flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ []byte) error {
 		writes, err := readWrites(s, e.stdin)
 		if err != nil {
 			return err
@@ -312,16 +313,10 @@ func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
-		var rec any
-		if a != commit.Delete {
-			if rec, err = datamodel.FromJSON(jw.Record); err != nil {
-				return nil, fmt.Errorf("line %d: record: %v", line, err)
-			}
-		}
 		if jw.RKey == "" && a == commit.Create {
 			jw.RKey = s.NextTID().String()
 		}
-		w, err := commit.NewWrite(a, jw.Collection, jw.RKey, rec)
+		w, err := commit.WriteFromJSON(a, jw.Collection, jw.RKey, jw.Record)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
@@ -331,7 +326,7 @@ func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
 }
 
 func cmdGet(ctx context.Context, e *env, args []string) error {
-	return onRepo(e, flag.NewFlagSet("get", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
+	return onRepo(e, flag.NewFlagSet("get", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ []byte) error {
 		rec, err := s.GetRecord(ctx, d, pos[1], pos[2])
 		if err != nil {
 			return err
@@ -352,7 +347,7 @@ func cmdGet(ctx context.Context, e *env, args []string) error {
 func cmdLs(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
 	limit := fs.Int("limit", 0, "at most this many records (default all)")
-	return onRepo(e, fs, args, 1, 2, false, func(s *atlite.Store, d syntax.DID, pos []string, _ any) error {
+	return onRepo(e, fs, args, 1, 2, false, func(s *atlite.Store, d syntax.DID, pos []string, _ []byte) error {
 		if len(pos) == 1 {
 			cols, err := s.Collections(ctx, d)
 			if err != nil {
@@ -365,7 +360,7 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 		}
 		cursor, n := "", 0
 		for {
-			recs, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
+			recs, next, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
 			if err != nil {
 				return err
 			}
@@ -376,10 +371,10 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 					return nil
 				}
 			}
-			if len(recs) < 500 {
+			if next == "" {
 				return nil
 			}
-			cursor = recs[len(recs)-1].RKey
+			cursor = next
 		}
 	})
 }
@@ -430,7 +425,7 @@ func cmdLog(ctx context.Context, e *env, args []string) error {
 
 func statusCmd(which string) func(ctx context.Context, e *env, args []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
-		return onRepo(e, flag.NewFlagSet(which, flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ any) error {
+		return onRepo(e, flag.NewFlagSet(which, flag.ContinueOnError), args, 1, 1, false, func(s *atlite.Store, d syntax.DID, _ []string, _ []byte) error {
 			var err error
 			switch which {
 			case "deactivate":
