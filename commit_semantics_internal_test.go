@@ -242,3 +242,72 @@ func TestCommitDeadlineQueued(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseWaitsForAbandonedGroup: when every caller of a group gives up
+// while the group waits to begin, the group still runs in its goroutine;
+// Close must wait for it rather than close the database under it.
+func TestCloseWaitsForAbandonedGroup(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, ":memory:", nil)
+	did := internalRepo(t, s, "did:web:abandon.example")
+	release := make(chan struct{})
+	began := make(chan int, 4)
+	s.group.beforeBegin = func(n int) {
+		began <- n
+		<-release
+	}
+	run := func(c context.Context, rkey string) <-chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := s.Commit(c, did, internalWrite(t, rkey), nil)
+			ch <- err
+		}()
+		return ch
+	}
+	first := run(ctx, "first")
+	if n := <-began; n != 1 {
+		t.Fatalf("first group of %d", n)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	a, b := run(cctx, "a"), run(cctx, "b")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.group.mu.Lock()
+		n := len(s.group.pending)
+		s.group.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never 2 pending commits")
+		}
+	}
+	release <- struct{}{} // first commits; a and b form a group
+	if n := <-began; n != 2 {
+		t.Fatalf("second group of %d, want 2", n)
+	}
+	cancel()
+	for _, ch := range []<-chan error{a, b} {
+		if err := <-ch; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled commit = %v", err)
+		}
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a group was still to run", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after the group ran")
+	}
+}

@@ -104,7 +104,10 @@ func (s *Store) runCommit(req *commitReq) {
 		s.endGroup(batch, req)
 		return
 	}
+	// Close waits for the group even if every caller has left it.
+	s.groups.Add(1)
 	go func() {
+		defer s.groups.Done()
 		s.commitGroup(batch)
 		s.endGroup(batch, nil)
 	}()

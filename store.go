@@ -152,6 +152,7 @@ type Store struct {
 	keyCache  sync.Map                    // DID -> keys.PrivateKey, decrypted signing keys
 	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
 	group     committer                   // queue of concurrent commits
+	groups    sync.WaitGroup              // group commits running in goroutines of their own
 }
 
 var memSeq atomic.Int64
@@ -485,6 +486,9 @@ func (s *Store) Close() error {
 	}
 	s.subs = nil
 	s.subsMu.Unlock()
+	// A group whose callers all gave up still runs in its goroutine (no
+	// caller holds an operation open for it): let it finish first.
+	s.groups.Wait()
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {
