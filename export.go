@@ -2,6 +2,7 @@ package atlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -127,6 +128,12 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 			}
 			defer pf.close()
 			if err := mst.Load(pf, data).Blocks(ctx, hashedBlocks{pf.records()}, put); err != nil {
+				// A node or record block that is missing or does not
+				// hash is damage; an error of w is not.
+				var ne *mst.NodeError
+				if errors.As(err, &ne) || errors.Is(err, ErrNotFound) {
+					return damage(fmt.Errorf("walk repo: %w", err))
+				}
 				return fmt.Errorf("walk repo: %w", err)
 			}
 		} else if err := s.exportSince(ctx, tx, src, did, o.Since, mst.Load(src, data), put); err != nil {
