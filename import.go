@@ -68,8 +68,9 @@ type ImportResult struct {
 	Blocks  int   // distinct blocks of the repo (commit, nodes, records) stored; 0 for a no-op
 	Seq     int64 // seq of the #sync event; 0 for a no-op
 	// NoOp reports that the CAR's commit is the repo's head already:
-	// no block, record or event was written (only a SigningKey given is
-	// adopted, as ImportOptions says).
+	// no block, record or event was written. Keys are still taken as
+	// ImportOptions says (a SigningKey that verifies the commit replaces
+	// the stored key; a mirror without a public key takes VerifyKey).
 	NoOp bool
 	// SignatureChecked reports whether the commit's signature was checked
 	// against a key (see ImportOptions). When it is false nothing vouches
