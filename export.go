@@ -192,6 +192,10 @@ func (s *Store) exportSince(ctx context.Context, tx *sqlx.Tx, src *txBlocks, did
 	}
 	d, err := mst.Diff(ctx, mst.Load(src, oc.Data), tree)
 	if err != nil {
+		var ne *mst.NodeError
+		if errors.As(err, &ne) {
+			return damage(fmt.Errorf("diff since %s: %w", rev, err))
+		}
 		return fmt.Errorf("diff since %s: %w", rev, err)
 	}
 	// The new nodes, then each new record once, read in one query.
@@ -215,7 +219,7 @@ func (s *Store) exportSince(ctx context.Context, tx *sqlx.Tx, src *txBlocks, did
 	for _, c := range want {
 		b, ok := got[c]
 		if !ok {
-			return fmt.Errorf("block %s: %w", c, ErrNotFound)
+			return fmt.Errorf("%w: block %s: %w", ErrCorrupt, c, ErrNotFound)
 		}
 		if err := checkHash(c, b); err != nil {
 			return err
