@@ -195,9 +195,15 @@ func TestImportRejects(t *testing.T) {
 			}
 		})
 	}
-	// Re-importing over the existing repo checks against its stored key.
-	if _, err := src.ImportCAR(ctx, bytes.NewReader(good), nil); err != nil {
-		t.Errorf("re-import own CAR = %v", err)
+	// Re-importing over the existing repo checks against its stored key;
+	// the CAR's commit is the head already, so nothing is written.
+	seq, _ := src.LastSeq(ctx, atlite.SubscribeReposNSID)
+	res, err := src.ImportCAR(ctx, bytes.NewReader(good), nil)
+	if err != nil || !res.NoOp || !res.SignatureChecked || res.Seq != 0 || res.Records != 100 {
+		t.Errorf("re-import own CAR = %+v, %v; want a checked no-op with 100 records", res, err)
+	}
+	if after, _ := src.LastSeq(ctx, atlite.SubscribeReposNSID); after != seq {
+		t.Errorf("no-op re-import moved the last seq from %d to %d", seq, after)
 	}
 }
 

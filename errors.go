@@ -106,3 +106,19 @@ var ErrExpiredToken = errors.New("token has expired")
 // directory; the operation is kept ([Store.PLCOperation]) for a later
 // publish.
 var ErrPLCPublish = errors.New("plc directory publish failed")
+
+// ErrRevConflict is returned by [Store.ImportCAR] when the CAR's rev is not
+// newer than the rev of the repo's stored head: importing it would move the
+// repo back in time ([ImportOptions.Force] allows it).
+var ErrRevConflict = errors.New("rev conflict")
+
+// ErrFutureRev is returned by [Store.ImportCAR] when the CAR's rev is dated
+// more than five minutes after the store's clock. It wraps [ErrInvalidCAR].
+var ErrFutureRev = fmt.Errorf("%w: rev from the future", ErrInvalidCAR)
+
+// ErrCorrupt is returned by [Store.Check] when the file is damaged: a block
+// that does not hash to its CID or is missing, a malformed commit or MST
+// node, a record index that disagrees with the tree, a gap in the event
+// seqs. A key-encryption key that does not open the stored keys is not
+// damage: Check reports it with [ErrInvalidKey].
+var ErrCorrupt = errors.New("file is damaged")

@@ -448,8 +448,8 @@ func TestCheckFindsDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s2.Close()
-			if err := s2.Check(ctx); err == nil {
-				t.Error("Check = nil, want the damage reported")
+			if err := s2.Check(ctx); !errors.Is(err, atlite.ErrCorrupt) {
+				t.Errorf("Check = %v, want the damage reported (ErrCorrupt)", err)
 			}
 		})
 	}
