@@ -92,8 +92,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if len(evs) != 1 || evs[0].Kind != atlite.KindSync || evs[0].Commit != repo.Head || evs[0].Rev != repo.Rev {
 		t.Errorf("events after import = %+v", evs)
 	}
-	r1, _, _ := s.ListRecords(ctx, did, "app.bsky.feed.like", atlite.ListRecordsOptions{Limit: 1000})
-	r2, _, _ := s2.ListRecords(ctx, did, "app.bsky.feed.like", atlite.ListRecordsOptions{Limit: 1000})
+	r1, _, _ := s.ListRecords(ctx, did, "app.bsky.feed.like", &atlite.ListRecordsOptions{Limit: 1000})
+	r2, _, _ := s2.ListRecords(ctx, did, "app.bsky.feed.like", &atlite.ListRecordsOptions{Limit: 1000})
 	if len(r1) != 100 || len(r2) != 100 || r1[99].CID != r2[99].CID {
 		t.Errorf("records after import: %d vs %d", len(r1), len(r2))
 	}
@@ -239,7 +239,7 @@ func TestImportArrobaRepo(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s: %v", coll, rkey, err)
 			}
-			got, err := s.GetRecord(ctx, res.Repo.DID, coll, rkey)
+			got, err := s.GetRecord(ctx, res.Repo.DID, syntax.NSID(coll), syntax.RecordKey(rkey))
 			if err != nil {
 				t.Errorf("GetRecord(%s/%s) = %v", coll, rkey, err)
 				continue

@@ -305,7 +305,7 @@ func TestListRecords(t *testing.T) {
 	keys := func(recs []atlite.Record) string {
 		var ks []string
 		for _, r := range recs {
-			ks = append(ks, r.RKey)
+			ks = append(ks, r.RKey.String())
 		}
 		return strings.Join(ks, ",")
 	}
@@ -323,7 +323,7 @@ func TestListRecords(t *testing.T) {
 		{atlite.ListRecordsOptions{Cursor: "r5"}, "", ""},
 	}
 	for _, tt := range tests {
-		recs, next, err := s.ListRecords(ctx, did, "x.y.z", tt.opts)
+		recs, next, err := s.ListRecords(ctx, did, "x.y.z", &tt.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,14 +337,14 @@ func TestListRecords(t *testing.T) {
 		}
 	}
 	cols, _ := s.Collections(ctx, did)
-	if strings.Join(cols, ",") != "a.b.c,x.y.z" {
+	if fmt.Sprint(cols) != "[a.b.c x.y.z]" {
 		t.Errorf("Collections = %v", cols)
 	}
-	if recs, next, err := s.ListRecords(ctx, did, "no.such.coll", atlite.ListRecordsOptions{}); err != nil || len(recs) != 0 || next != "" {
+	if recs, next, err := s.ListRecords(ctx, did, "no.such.coll", &atlite.ListRecordsOptions{}); err != nil || len(recs) != 0 || next != "" {
 		t.Errorf("ListRecords(empty collection) = %v, %q, %v; want an empty list", recs, next, err)
 	}
 	nobody := mustDID(t, "did:web:nobody.example")
-	if _, _, err := s.ListRecords(ctx, nobody, "x.y.z", atlite.ListRecordsOptions{}); !errors.Is(err, atlite.ErrNotFound) {
+	if _, _, err := s.ListRecords(ctx, nobody, "x.y.z", &atlite.ListRecordsOptions{}); !errors.Is(err, atlite.ErrNotFound) {
 		t.Errorf("ListRecords(unknown repo) = %v, want ErrNotFound", err)
 	}
 	if _, err := s.Collections(ctx, nobody); !errors.Is(err, atlite.ErrNotFound) {
@@ -381,7 +381,7 @@ func TestConcurrentCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, did := range dids {
-		recs, _, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{Limit: 10000})
+		recs, _, err := s.ListRecords(ctx, did, "com.example.coll", &atlite.ListRecordsOptions{Limit: 10000})
 		if err != nil || len(recs) != 4*perG {
 			t.Errorf("%s: %d records, %v; want %d", did, len(recs), err, 4*perG)
 		}
@@ -521,7 +521,7 @@ func TestGroupCommitIsolation(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
-	recs, _, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{Limit: 10000})
+	recs, _, err := s.ListRecords(ctx, did, "com.example.coll", &atlite.ListRecordsOptions{Limit: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestGroupCommitIsolation(t *testing.T) {
 		t.Errorf("%d records, want %d; %d failures, want %d", len(recs), len(ok)+1, failed, goroutines*per/2)
 	}
 	for _, r := range recs {
-		if r.RKey != "taken" && !ok[r.RKey] {
+		if r.RKey != "taken" && !ok[r.RKey.String()] {
 			t.Errorf("record %s from a failed commit is present", r.RKey)
 		}
 	}

@@ -95,7 +95,7 @@ func ExampleStore_PutRecordJSON() {
 	again, _ := s.PutRecordJSON(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a", post)
 	fmt.Println(again.NoOp, again.Seq, again.CID == res.CID)
 
-	recs, cursor, _ := s.ListRecords(ctx, did, "app.bsky.feed.post", atlite.ListRecordsOptions{Limit: 10})
+	recs, cursor, _ := s.ListRecords(ctx, did, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 10})
 	fmt.Printf("%d record, cursor %q\n", len(recs), cursor)
 	// Output:
 	// 4 create bafyreidjvbc4ldqhlyjlcpehgjyfm4wmzj5fxnouvh7fbfskpi7gikjg5e

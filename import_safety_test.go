@@ -121,6 +121,13 @@ func TestExportRefusesDamagedRecord(t *testing.T) {
 	if !errors.Is(err, atlite.ErrCorrupt) || !strings.Contains(err.Error(), rec.CID.String()) {
 		t.Errorf("ExportCAR = %v, want ErrCorrupt naming %s", err, rec.CID)
 	}
+	// Nor do reads serve the damaged bytes under the old CID.
+	if got, err := s2.GetRecord(ctx, d, "app.bsky.feed.like", "3k00000000007"); !errors.Is(err, atlite.ErrCorrupt) {
+		t.Errorf("GetRecord of the damaged record = %+v, %v; want ErrCorrupt", got, err)
+	}
+	if _, _, err := s2.ListRecords(ctx, d, "app.bsky.feed.like", nil); !errors.Is(err, atlite.ErrCorrupt) {
+		t.Errorf("ListRecords over the damaged record = %v, want ErrCorrupt", err)
+	}
 }
 
 // TestCheckWrongKEK: a store opened with another key-encryption key than

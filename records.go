@@ -13,14 +13,14 @@ import (
 // Record is a stored record: where it is, its CID and its DAG-CBOR bytes.
 type Record struct {
 	DID        syntax.DID // the repo that holds it
-	Collection string
-	RKey       string
+	Collection syntax.NSID
+	RKey       syntax.RecordKey
 	CID        cid.Cid
 	Data       []byte // DAG-CBOR; see Value and JSON
 }
 
 // Path returns "collection/rkey".
-func (r *Record) Path() string { return r.Collection + "/" + r.RKey }
+func (r *Record) Path() string { return r.Collection.String() + "/" + r.RKey.String() }
 
 // URI returns the record's AT-URI, "at://did/collection/rkey".
 func (r *Record) URI() syntax.ATURI {
@@ -59,24 +59,32 @@ type recordRow struct {
 	Data       []byte `db:"data"`
 }
 
+// record converts a row, checking that the stored bytes hash to the CID: a
+// damaged block is reported (ErrCorrupt), never served under its old CID.
 func (r *recordRow) record(did syntax.DID) (Record, error) {
 	c, err := cid.Cast(r.CID)
 	if err != nil {
 		return Record{}, fmt.Errorf("stored record %s/%s: %w", r.Collection, r.RKey, err)
 	}
-	return Record{DID: did, Collection: r.Collection, RKey: r.RKey, CID: c, Data: r.Data}, nil
+	if r.Data == nil {
+		return Record{}, fmt.Errorf("%w: record %s/%s/%s: block %s is missing", ErrCorrupt, did, r.Collection, r.RKey, c)
+	}
+	if err := checkHash(c, r.Data); err != nil {
+		return Record{}, fmt.Errorf("record %s/%s/%s: %w", did, r.Collection, r.RKey, err)
+	}
+	return Record{DID: did, Collection: syntax.NSID(r.Collection), RKey: syntax.RecordKey(r.RKey), CID: c, Data: r.Data}, nil
 }
 
 // GetRecord returns the current record at collection/rkey in the repo did,
-// or ErrNotFound.
-func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection, rkey string) (*Record, error) {
+// or ErrNotFound. Its bytes are checked against its CID ([ErrCorrupt]).
+func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	var row recordRow
-	if err := s.stmts.getRecord.GetContext(ctx, &row, collection, rkey, did.String()); err != nil {
+	if err := s.stmts.getRecord.GetContext(ctx, &row, collection.String(), rkey.String(), did.String()); err != nil {
 		if isNoRows(err) {
 			return nil, fmt.Errorf("record %s/%s/%s: %w", did, collection, rkey, ErrNotFound)
 		}
@@ -112,7 +120,8 @@ WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?
 ORDER BY r.rkey DESC LIMIT ?`
 )
 
-// ListRecordsOptions select records for [Store.ListRecords].
+// ListRecordsOptions select records for [Store.ListRecords]. A nil pointer
+// means the first DefaultListLimit records in record-key order.
 type ListRecordsOptions struct {
 	// Limit caps the number of records; zero means DefaultListLimit.
 	Limit int
@@ -134,12 +143,17 @@ const DefaultListLimit = 50
 // does). Pass the cursor back as ListRecordsOptions.Cursor, with the same
 // Reverse, for the next page. It returns ErrNotFound when there is no such
 // repo (an empty collection is an empty list).
-func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection string, opts ListRecordsOptions) ([]Record, string, error) {
+func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection syntax.NSID, opts *ListRecordsOptions) ([]Record, string, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, "", err
 	}
 	defer done()
+	var o ListRecordsOptions
+	if opts != nil {
+		o = *opts
+	}
+	opts = &o
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = DefaultListLimit

@@ -64,7 +64,7 @@ func TestPutRecordJSON(t *testing.T) {
 	if _, err := syntax.ParseTID(rkey); err != nil {
 		t.Errorf("record key %q is not a TID: %v", rkey, err)
 	}
-	if _, err := s.GetRecord(ctx, did, "com.example.doc", rkey); err != nil {
+	if _, err := s.GetRecord(ctx, did, "com.example.doc", syntax.RecordKey(rkey)); err != nil {
 		t.Errorf("GetRecord(%s) = %v", rkey, err)
 	}
 	for name, js := range map[string]string{
@@ -101,14 +101,14 @@ func TestListRecordsPages(t *testing.T) {
 		var pages []string
 		cursor := ""
 		for range 10 {
-			recs, next, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{Limit: 2, Cursor: cursor, Reverse: reverse})
+			recs, next, err := s.ListRecords(ctx, did, "com.example.coll", &atlite.ListRecordsOptions{Limit: 2, Cursor: cursor, Reverse: reverse})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var ks []string
 			for _, r := range recs {
-				ks = append(ks, r.RKey)
-				if want := "at://did:web:user.com/com.example.coll/" + r.RKey; r.DID != did || r.URI().String() != want {
+				ks = append(ks, r.RKey.String())
+				if want := "at://did:web:user.com/com.example.coll/" + r.RKey.String(); r.DID != did || r.URI().String() != want {
 					t.Errorf("record %s: DID %s URI %s, want %s", r.RKey, r.DID, r.URI(), want)
 				}
 			}
@@ -127,7 +127,7 @@ func TestListRecordsPages(t *testing.T) {
 		}
 	}
 	// A page that ends exactly at the last record has no next cursor.
-	recs, next, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{Limit: 5})
+	recs, next, err := s.ListRecords(ctx, did, "com.example.coll", &atlite.ListRecordsOptions{Limit: 5})
 	if err != nil || len(recs) != 5 || next != "" {
 		t.Errorf("ListRecords(limit 5) = %d records, cursor %q, %v; want 5, \"\"", len(recs), next, err)
 	}

@@ -364,7 +364,7 @@ func TestBlockKeyCollision(t *testing.T) {
 		found[1].CID != r0.Head || len(missing) != 1 || missing[0] != absent {
 		t.Errorf("GetBlocks = %v, missing %v, %v", found, missing, err)
 	}
-	recs, _, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{})
+	recs, _, err := s.ListRecords(ctx, did, "com.example.coll", &atlite.ListRecordsOptions{})
 	if err != nil || len(recs) != 1 || string(recs[0].Data) != "\xa2cfoocbare$typepcom.example.coll" {
 		t.Errorf("ListRecords = %+v, %v", recs, err)
 	}

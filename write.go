@@ -363,11 +363,11 @@ func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
 // transaction, so a concurrent writer cannot turn the create into a
 // failure. Putting the value a record already has is a no-op (NoOp set,
 // nothing written).
-func (s *Store) PutRecordJSON(ctx context.Context, did syntax.DID, collection, rkey string, recordJSON []byte) (*CommitResult, error) {
+func (s *Store) PutRecordJSON(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey, recordJSON []byte) (*CommitResult, error) {
 	if rkey == "" {
-		rkey = s.NextTID().String()
+		rkey = syntax.RecordKey(s.NextTID().String())
 	}
-	w, err := commit.WriteFromJSON(commit.Create, collection, rkey, recordJSON)
+	w, err := commit.WriteFromJSON(commit.Create, collection.String(), rkey.String(), recordJSON)
 	if err != nil {
 		return nil, fmt.Errorf("put record %s/%s in %s: %w: %v", collection, rkey, did, ErrInvalidWrite, err)
 	}

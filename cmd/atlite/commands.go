@@ -255,7 +255,7 @@ func cmdCreate(ctx context.Context, e *env, args []string) error {
 func cmdPut(ctx context.Context, e *env, args []string) error {
 	return onRepo(e, flag.NewFlagSet("put", flag.ContinueOnError), args, 3, 3, true, func(s *atlite.Store, d syntax.DID, pos []string, rec []byte) error {
 		action := commit.Create
-		old, err := s.GetRecord(ctx, d, pos[1], pos[2])
+		old, err := s.GetRecord(ctx, d, syntax.NSID(pos[1]), syntax.RecordKey(pos[2]))
 		switch {
 		case err == nil:
 			action = commit.Update
@@ -327,7 +327,7 @@ func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
 
 func cmdGet(ctx context.Context, e *env, args []string) error {
 	return onRepo(e, flag.NewFlagSet("get", flag.ContinueOnError), args, 3, 3, false, func(s *atlite.Store, d syntax.DID, pos []string, _ []byte) error {
-		rec, err := s.GetRecord(ctx, d, pos[1], pos[2])
+		rec, err := s.GetRecord(ctx, d, syntax.NSID(pos[1]), syntax.RecordKey(pos[2]))
 		if err != nil {
 			return err
 		}
@@ -360,7 +360,7 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 		}
 		cursor, n := "", 0
 		for {
-			recs, next, err := s.ListRecords(ctx, d, pos[1], atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
+			recs, next, err := s.ListRecords(ctx, d, syntax.NSID(pos[1]), &atlite.ListRecordsOptions{Cursor: cursor, Limit: 500})
 			if err != nil {
 				return err
 			}
