@@ -308,4 +308,3 @@ func version() string {
 	}
 	return "(devel)"
 }
-
