@@ -68,9 +68,9 @@ func ErrorFor(err error) *Error {
 	case errors.Is(err, atlite.ErrBadCredentials):
 		return Errorf(http.StatusUnauthorized, "AuthenticationRequired", "Invalid identifier or password")
 	case errors.Is(err, atlite.ErrExpiredToken):
-		return Errorf(http.StatusBadRequest, "ExpiredToken", "Token has expired")
+		return Errorf(http.StatusUnauthorized, "ExpiredToken", "Token has expired")
 	case errors.Is(err, atlite.ErrInvalidToken):
-		return Errorf(http.StatusBadRequest, "InvalidToken", "Token is invalid")
+		return Errorf(http.StatusUnauthorized, "InvalidToken", "Token is invalid")
 	case errors.Is(err, atlite.ErrNotFound):
 		// The Store's not-found errors name what is missing; without finer
 		// sentinels a missing repo and a missing record read alike here.
