@@ -7,14 +7,14 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
 // TestIndexRepoBlobRefs rebuilds a repo's blob references from its records
-// by importing the repo's own CAR over it.
+// by importing the repo's CAR into another store (importing it over itself
+// is a no-op that writes nothing).
 func TestIndexRepoBlobRefs(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(":memory:", nil)
@@ -59,14 +59,14 @@ func TestIndexRepoBlobRefs(t *testing.T) {
 		CID  []byte `db:"cid"`
 		Rev  string `db:"rev"`
 	}
-	refs := func() []ref {
+	refs := func(s *Store) []ref {
 		var out []ref
 		if err := s.r.SelectContext(ctx, &out, `SELECT path, cid, rev FROM blob_refs ORDER BY path, cid`); err != nil {
 			t.Fatal(err)
 		}
 		return out
 	}
-	want := refs()
+	want := refs(s)
 	if len(want) != 4 {
 		t.Fatalf("%d refs after the commit, want 4: %v", len(want), want)
 	}
@@ -79,17 +79,15 @@ func TestIndexRepoBlobRefs(t *testing.T) {
 	if _, err := s.ExportCAR(ctx, did, &buf, nil); err != nil {
 		t.Fatal(err)
 	}
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM blob_refs`)
-		return err
-	})
+	s2, err := Open(":memory:", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ImportCAR(ctx, &buf, nil); err != nil {
+	defer s2.Close()
+	if _, err := s2.ImportCAR(ctx, &buf, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := refs(); !slices.EqualFunc(got, want, func(a, b ref) bool {
+	if got := refs(s2); !slices.EqualFunc(got, want, func(a, b ref) bool {
 		return a.Path == b.Path && bytes.Equal(a.CID, b.CID) && a.Rev == b.Rev
 	}) {
 		t.Errorf("refs rebuilt = %v, want %v", got, want)

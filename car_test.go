@@ -92,8 +92,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if len(evs) != 1 || evs[0].Kind != atlite.KindSync || evs[0].Commit != repo.Head || evs[0].Rev != repo.Rev {
 		t.Errorf("events after import = %+v", evs)
 	}
-	r1, _ := s.ListRecords(ctx, did, "app.bsky.feed.like", atlite.ListRecordsOptions{Limit: 1000})
-	r2, _ := s2.ListRecords(ctx, did, "app.bsky.feed.like", atlite.ListRecordsOptions{Limit: 1000})
+	r1, _, _ := s.ListRecords(ctx, did, "app.bsky.feed.like", &atlite.ListRecordsOptions{Limit: 1000})
+	r2, _, _ := s2.ListRecords(ctx, did, "app.bsky.feed.like", &atlite.ListRecordsOptions{Limit: 1000})
 	if len(r1) != 100 || len(r2) != 100 || r1[99].CID != r2[99].CID {
 		t.Errorf("records after import: %d vs %d", len(r1), len(r2))
 	}
@@ -195,9 +195,15 @@ func TestImportRejects(t *testing.T) {
 			}
 		})
 	}
-	// Re-importing over the existing repo checks against its stored key.
-	if _, err := src.ImportCAR(ctx, bytes.NewReader(good), nil); err != nil {
-		t.Errorf("re-import own CAR = %v", err)
+	// Re-importing over the existing repo checks against its stored key;
+	// the CAR's commit is the head already, so nothing is written.
+	seq, _ := src.LastSeq(ctx, atlite.SubscribeReposNSID)
+	res, err := src.ImportCAR(ctx, bytes.NewReader(good), nil)
+	if err != nil || !res.NoOp || !res.SignatureChecked || res.Seq != 0 || res.Records != 100 {
+		t.Errorf("re-import own CAR = %+v, %v; want a checked no-op with 100 records", res, err)
+	}
+	if after, _ := src.LastSeq(ctx, atlite.SubscribeReposNSID); after != seq {
+		t.Errorf("no-op re-import moved the last seq from %d to %d", seq, after)
 	}
 }
 
@@ -233,7 +239,7 @@ func TestImportArrobaRepo(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s: %v", coll, rkey, err)
 			}
-			got, err := s.GetRecord(ctx, res.Repo.DID, coll, rkey)
+			got, err := s.GetRecord(ctx, res.Repo.DID, syntax.NSID(coll), syntax.RecordKey(rkey))
 			if err != nil {
 				t.Errorf("GetRecord(%s/%s) = %v", coll, rkey, err)
 				continue

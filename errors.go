@@ -76,3 +76,49 @@ var ErrReadOnlyRepo = errors.New("repo is a read-only mirror (this host does not
 // an address, or redirects to one. It is the same value as
 // [github.com/atlite-dev/atlite/did.ErrForbiddenAddress].
 var ErrForbiddenAddress = safehttp.ErrForbiddenAddress
+
+// ErrBadCredentials is returned by [Store.CheckPassword] when the identifier
+// names no account, or the password is neither the account's password nor
+// one of its app passwords. The two cases are not told apart.
+var ErrBadCredentials = errors.New("invalid identifier or password")
+
+// ErrPasswordTooShort is returned when a password shorter than
+// [MinPasswordLength] bytes is set.
+var ErrPasswordTooShort = errors.New("password is too short")
+
+// ErrEmailTaken is returned when an email address is given to an account
+// while another account of the file has it (whatever its case).
+var ErrEmailTaken = errors.New("email is taken")
+
+// ErrInvalidEmail is returned when an email address is malformed.
+var ErrInvalidEmail = errors.New("invalid email address")
+
+// ErrInvalidToken is returned when a refresh token is malformed, unknown or
+// revoked (by a refresh that rotated it, a sign-out, or the revocation of
+// its app password).
+var ErrInvalidToken = errors.New("invalid token")
+
+// ErrExpiredToken is returned when a refresh token or session has expired.
+var ErrExpiredToken = errors.New("token has expired")
+
+// ErrPLCPublish is returned by [Store.CreateAccount] when the account was
+// created but its genesis operation could not be published to the PLC
+// directory; the operation is kept ([Store.PLCOperation]) for a later
+// publish.
+var ErrPLCPublish = errors.New("plc directory publish failed")
+
+// ErrRevConflict is returned by [Store.ImportCAR] when the CAR's rev is not
+// newer than the rev of the repo's stored head: importing it would move the
+// repo back in time ([ImportOptions.Force] allows it).
+var ErrRevConflict = errors.New("rev conflict")
+
+// ErrFutureRev is returned by [Store.ImportCAR] when the CAR's rev is dated
+// more than five minutes after the store's clock. It wraps [ErrInvalidCAR].
+var ErrFutureRev = fmt.Errorf("%w: rev from the future", ErrInvalidCAR)
+
+// ErrCorrupt is returned by [Store.Check] when the file is damaged: a block
+// that does not hash to its CID or is missing, a malformed commit or MST
+// node, a record index that disagrees with the tree, a gap in the event
+// seqs. A key-encryption key that does not open the stored keys is not
+// damage: Check reports it with [ErrInvalidKey].
+var ErrCorrupt = errors.New("file is damaged")

@@ -55,7 +55,7 @@ func ExampleStore_Subscribe() {
 	ctx := context.Background()
 	s, _ := atlite.Open(":memory:", nil)
 	defer s.Close()
-	sub, _ := s.Subscribe(0)
+	sub, _ := s.Subscribe(ctx, 0)
 	defer sub.Close()
 
 	did, _ := syntax.ParseDID("did:plc:ewvi7nxzyoun6zhxrhs64oiz")
@@ -68,4 +68,51 @@ func ExampleStore_Subscribe() {
 	// 1 identity
 	// 2 account
 	// 3 commit
+}
+
+// Write a record from atproto JSON in one call, read it back as JSON, and
+// put the same value again: a no-op that writes nothing.
+func ExampleStore_PutRecordJSON() {
+	ctx := context.Background()
+	s, _ := atlite.Open(":memory:", nil)
+	defer s.Close()
+	did, _ := syntax.ParseDID("did:web:alice.example")
+	key, _ := keys.K256FromSeed(2349872879569)
+	s.CreateRepo(ctx, did, &atlite.CreateRepoOptions{SigningKey: key})
+
+	post := []byte(`{"text":"hello","createdAt":"2026-11-22T00:00:00.000Z"}`) // $type filled in
+	res, err := s.PutRecordJSON(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a", post)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.Seq, res.Ops[0].Action, res.Ops[0].CID)
+
+	rec, _ := s.GetRecord(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a")
+	j, _ := rec.JSON()
+	fmt.Println(rec.URI())
+	fmt.Println(string(j))
+
+	again, _ := s.PutRecordJSON(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a", post)
+	fmt.Println(again.NoOp, again.Seq, again.CID == res.CID)
+
+	recs, cursor, _ := s.ListRecords(ctx, did, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 10})
+	fmt.Printf("%d record, cursor %q\n", len(recs), cursor)
+	// Output:
+	// 4 create bafyreidjvbc4ldqhlyjlcpehgjyfm4wmzj5fxnouvh7fbfskpi7gikjg5e
+	// at://did:web:alice.example/app.bsky.feed.post/3jzfcijpj2z2a
+	// {"$type":"app.bsky.feed.post","createdAt":"2026-11-22T00:00:00.000Z","text":"hello"}
+	// true 0 true
+	// 1 record, cursor ""
+}
+
+// A subscription ends with its context.
+func ExampleStore_Subscribe_context() {
+	s, _ := atlite.Open(":memory:", nil)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, _ := s.Subscribe(ctx, 0)
+	cancel()
+	_, open := <-sub.Events()
+	fmt.Println(open, sub.Err())
+	// Output: false context canceled
 }

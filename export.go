@@ -2,6 +2,7 @@ package atlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -22,6 +23,12 @@ type ExportOptions struct {
 	// repo: the head commit, the MST nodes created since, and the records
 	// created or updated since. The rev must be one of the repo's commits.
 	Since syntax.TID
+	// IncludeInactive exports a repo that is deactivated, taken down,
+	// suspended or tombstoned, which ExportCAR otherwise refuses
+	// ([InactiveRepoError]): for backups by the repo's owner and the host.
+	// A server must keep it false for the public, who must not be served
+	// an inactive repo. A deleted repo is never exported.
+	IncludeInactive bool
 }
 
 // ExportStats tells what [Store.ExportCAR] wrote.
@@ -46,8 +53,12 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // repository spec's pre-order: the commit, then each MST node followed by
 // its left subtree and, for each entry in key order, the entry's record
 // and right subtree, so that a reader can verify the CAR in one pass.
-// Memory use does not depend on the repo's size. Inactive repos are not
-// exported ([InactiveRepoError]).
+// Each block is written once, even when several records have identical
+// bytes and so share a CID. Every block's hash is checked as it is read, so
+// a damaged file gives an error wrapping ErrCorrupt rather than a CAR that
+// does not verify. Memory use does not depend on the repo's size. Inactive
+// repos are not exported ([InactiveRepoError]) unless
+// [ExportOptions.IncludeInactive] is set.
 func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts *ExportOptions) (ExportStats, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -68,7 +79,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 			}
 			return err
 		}
-		if h.Status != nil {
+		if h.Status != nil && (!o.IncludeInactive || *h.Status == StatusDeleted) {
 			return &InactiveRepoError{DID: did.String(), Status: *h.Status}
 		}
 		head, err := cid.Cast(h.Head)
@@ -84,11 +95,26 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		if err != nil {
 			return err
 		}
+		if err := checkHash(head, cb); err != nil {
+			return fmt.Errorf("head commit: %w", err)
+		}
+		// Record CIDs that more than one entry holds: the few blocks that
+		// must be tracked to be written once (nodes are unique in a tree).
+		repeated, err := repeatedRecords(ctx, tx, h.ID)
+		if err != nil {
+			return err
+		}
 		carw, err := car.NewWriter(cw, []cid.Cid{head})
 		if err != nil {
 			return err
 		}
 		put := func(c cid.Cid, b []byte) error {
+			if written, ok := repeated[c]; ok {
+				if written {
+					return nil
+				}
+				repeated[c] = true
+			}
 			st.Blocks++
 			return carw.WriteBlock(c, b)
 		}
@@ -101,7 +127,13 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 				return err
 			}
 			defer pf.close()
-			if err := mst.Load(pf, data).Blocks(ctx, pf.records(), put); err != nil {
+			if err := mst.Load(pf, data).Blocks(ctx, hashedBlocks{pf.records()}, put); err != nil {
+				// A node or record block that is missing or does not
+				// hash is damage; an error of w is not.
+				var ne *mst.NodeError
+				if errors.As(err, &ne) || errors.Is(err, ErrNotFound) {
+					return damage(fmt.Errorf("walk repo: %w", err))
+				}
 				return fmt.Errorf("walk repo: %w", err)
 			}
 		} else if err := s.exportSince(ctx, tx, src, did, o.Since, mst.Load(src, data), put); err != nil {
@@ -114,6 +146,26 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		return st, fmt.Errorf("export %s: %w", did, err)
 	}
 	return st, nil
+}
+
+const repeatedRecordsSQL = `SELECT cid FROM records WHERE repo = ? GROUP BY k, cid HAVING count(*) > 1`
+
+// repeatedRecords returns the record CIDs that more than one key of the
+// repo holds, each mapped to false (not written yet).
+func repeatedRecords(ctx context.Context, tx *sqlx.Tx, repo int64) (map[cid.Cid]bool, error) {
+	var cbs [][]byte
+	if err := tx.SelectContext(ctx, &cbs, repeatedRecordsSQL, repo); err != nil {
+		return nil, fmt.Errorf("repeated records: %w", err)
+	}
+	out := make(map[cid.Cid]bool, len(cbs))
+	for _, b := range cbs {
+		c, err := cid.Cast(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record index holds CID %x: %v", ErrCorrupt, b, err)
+		}
+		out[c] = false
+	}
+	return out, nil
 }
 
 // exportSince writes the nodes and records that are new since rev.
@@ -140,11 +192,20 @@ func (s *Store) exportSince(ctx context.Context, tx *sqlx.Tx, src *txBlocks, did
 	}
 	d, err := mst.Diff(ctx, mst.Load(src, oc.Data), tree)
 	if err != nil {
+		var ne *mst.NodeError
+		if errors.As(err, &ne) {
+			return damage(fmt.Errorf("diff since %s: %w", rev, err))
+		}
 		return fmt.Errorf("diff since %s: %w", rev, err)
 	}
 	// The new nodes, then each new record once, read in one query.
 	want := slices.Clone(d.CreatedNodes)
-	seen := map[cid.Cid]bool{}
+	// A record can share its CID with another record, or (forged) with a
+	// node: each block goes in once.
+	seen := make(map[cid.Cid]bool, len(want))
+	for _, c := range want {
+		seen[c] = true
+	}
 	for _, op := range d.RecordOps {
 		if op.New.Defined() && !seen[op.New] {
 			seen[op.New] = true
@@ -158,7 +219,10 @@ func (s *Store) exportSince(ctx context.Context, tx *sqlx.Tx, src *txBlocks, did
 	for _, c := range want {
 		b, ok := got[c]
 		if !ok {
-			return fmt.Errorf("block %s: %w", c, ErrNotFound)
+			return fmt.Errorf("%w: block %s: %w", ErrCorrupt, c, ErrNotFound)
+		}
+		if err := checkHash(c, b); err != nil {
+			return err
 		}
 		if err := put(c, b); err != nil {
 			return err

@@ -39,8 +39,36 @@ func FuzzImportCAR(f *testing.F) {
 	if _, err := s.ExportCAR(ctx, did, &buf, nil); err != nil {
 		f.Fatal(err)
 	}
-	s.Close()
 	f.Add(buf.Bytes())
+	// Two records with identical bytes (one block, two entries), exported
+	// with the block once and, hand-built, with the block repeated.
+	same := map[string]any{"same": true}
+	if _, err := s.Commit(ctx, did, []commit.Write{
+		mustWrite(f, commit.Create, "com.example.coll", "h", same),
+		mustWrite(f, commit.Create, "com.example.coll", "i", same),
+	}, nil); err != nil {
+		f.Fatal(err)
+	}
+	buf.Reset()
+	if _, err := s.ExportCAR(ctx, did, &buf, nil); err != nil {
+		f.Fatal(err)
+	}
+	s.Close()
+	f.Add(bytes.Clone(buf.Bytes()))
+	roots, blocks, err := car.ReadAll(bytes.NewReader(buf.Bytes()), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var dup bytes.Buffer
+	w, _ := car.NewWriter(&dup, roots)
+	for _, b := range blocks {
+		w.WriteBlock(b.CID, b.Data)
+		if b.CID == cborCID(f, same) {
+			w.WriteBlock(b.CID, b.Data)
+		}
+	}
+	w.Flush()
+	f.Add(dup.Bytes())
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := testutil.MustOpenStore(t, nil)

@@ -3,7 +3,10 @@ package atlite
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
@@ -23,6 +26,24 @@ const DefaultMaxGroupCommits = 64
 // and gets its own seq, while the cost of the transaction's commit is
 // shared. A lone caller runs its commit at once. When the leader is done it
 // hands the lead to the first queued request.
+//
+// Contexts: a request whose context ends while it waits (in the queue, or
+// in a group whose transaction has not reached it yet) leaves at once with
+// ctx.Err(); the leader skips it. A lone leader's own context bounds its
+// wait for the write lock (a free write connection, then BEGIN IMMEDIATE).
+// A group of several runs in a goroutine of its own, so that its leader,
+// too, can leave while the group waits for the lock (that wait, shared by
+// the members, is bounded by Options.BusyTimeout). Once a request's
+// savepoint work has begun it runs to completion under a context that is
+// never cancelled.
+
+// Request states: a queued request may still be abandoned by its caller;
+// once the leader owns it, it runs (or fails) and its caller waits for it.
+const (
+	reqQueued int32 = iota
+	reqOwned
+	reqAbandoned
+)
 
 // commitReq is one queued commit and, once done, its outcome.
 type commitReq struct {
@@ -31,6 +52,9 @@ type commitReq struct {
 	writes []commit.Write
 	recs   []cid.Cid
 	opts   CommitOptions
+	put    bool
+
+	state atomic.Int32 // reqQueued, reqOwned or reqAbandoned
 
 	res   *CommitResult
 	ev    Event
@@ -47,20 +71,27 @@ type committer struct {
 	pending []*commitReq
 	leading bool
 	largest int // the largest group so far, for tests
+
+	// beforeBegin, when set (by tests), runs before a group's transaction
+	// begins, with the number of requests in the group.
+	beforeBegin func(n int)
 }
 
-// runCommit commits req, alone or in a group, and returns when req is done.
+// runCommit commits req, alone or in a group, and returns when req is done
+// or, if req.ctx ends before its commit began, with req.err set to
+// req.ctx.Err().
 func (s *Store) runCommit(req *commitReq) {
 	c := &s.group
 	c.mu.Lock()
 	c.pending = append(c.pending, req)
 	if c.leading {
 		c.mu.Unlock()
-		if lead := <-req.wake; !lead {
+		if lead := s.await(req); !lead {
 			return
 		}
 		c.mu.Lock()
 	}
+	// req leads: it is c.pending[0].
 	c.leading = true
 	n := min(len(c.pending), s.opts.MaxGroupCommits)
 	batch := c.pending[:n:n]
@@ -68,30 +99,101 @@ func (s *Store) runCommit(req *commitReq) {
 	c.largest = max(c.largest, n)
 	c.mu.Unlock()
 
-	s.commitGroup(batch)
+	if n == 1 {
+		s.commitGroup(batch)
+		s.endGroup(batch, req)
+		return
+	}
+	// Close waits for the group even if every caller has left it.
+	s.groups.Add(1)
+	go func() {
+		defer s.groups.Done()
+		s.commitGroup(batch)
+		s.endGroup(batch, nil)
+	}()
+	s.await(req) // req is in batch: it is woken with false
+}
 
+// await waits until req is woken, and reports whether it must lead. When
+// req.ctx ends first and req can still be withdrawn, it sets req.err and
+// returns false at once.
+func (s *Store) await(req *commitReq) (lead bool) {
+	select {
+	case lead := <-req.wake:
+		return lead
+	case <-req.ctx.Done():
+	}
+	if s.group.withdraw(req) {
+		req.res, req.err = nil, req.ctx.Err()
+		return false
+	}
+	return <-req.wake // too late: its commit has begun
+}
+
+// withdraw takes req out of the queue, or marks it abandoned in the batch
+// that holds it, and reports whether it did; it fails once a leader owns
+// req.
+func (c *committer) withdraw(req *commitReq) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i := slices.Index(c.pending, req); i >= 0 {
+		c.pending = slices.Delete(c.pending, i, i+1)
+		select {
+		case lead := <-req.wake:
+			if lead { // the lead was just handed to req: pass it on
+				c.handOver()
+			}
+		default:
+		}
+		return true
+	}
+	return req.state.CompareAndSwap(reqQueued, reqAbandoned)
+}
+
+// handOver gives the lead to the first queued request, or ends it; c.mu
+// held.
+func (c *committer) handOver() {
 	if len(c.pending) > 0 {
-		c.pending[0].wake <- true // hand over the lead
+		c.pending[0].wake <- true
 	} else {
 		c.leading = false
 	}
+}
+
+// endGroup hands over the lead after batch ran and wakes its requests but
+// self (the caller, who needs no waking).
+func (s *Store) endGroup(batch []*commitReq, self *commitReq) {
+	c := &s.group
+	c.mu.Lock()
+	c.handOver()
 	c.mu.Unlock()
 	for _, r := range batch {
-		if r != req {
-			r.wake <- false
+		if r != self {
+			r.wake <- false // buffered: never blocks, even for an abandoned request
 		}
 	}
 }
 
 // commitGroup runs batch in one write transaction and, after it commits,
-// caches the new nodes and publishes the events in seq order.
+// caches the new nodes and publishes the events in seq order. Abandoned
+// requests are skipped and left alone.
 func (s *Store) commitGroup(batch []*commitReq) {
+	// Work that has begun is never cancelled: ctx carries only values.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	err := s.update(ctx, func(tx *sqlx.Tx) error {
+	wait := ctx // a group waits for the lock while any member still might
+	if len(batch) == 1 {
+		wait = batch[0].ctx
+	}
+	if hook := s.group.beforeBegin; hook != nil {
+		hook(len(batch))
+	}
+	err := s.updateAfterWait(wait, ctx, func(tx *sqlx.Tx) error {
 		if len(batch) == 1 {
 			r := batch[0]
-			r.res, r.ev, r.nodes, r.err = s.commitTx(r.ctx, tx, r.did, r.writes, r.recs, r.opts, nil)
+			if !r.state.CompareAndSwap(reqQueued, reqOwned) {
+				return nil
+			}
+			r.res, r.ev, r.nodes, r.err = s.commitTx(ctx, tx, r.did, r.writes, r.recs, r.opts, r.put, nil)
 			return r.err
 		}
 		// Nodes written by the group's earlier commits are not in the node
@@ -99,13 +201,16 @@ func (s *Store) commitGroup(batch []*commitReq) {
 		// the later ones.
 		overlay := map[cid.Cid][]byte{}
 		for _, r := range batch {
+			if !r.state.CompareAndSwap(reqQueued, reqOwned) {
+				continue // abandoned by its caller
+			}
 			if r.err = r.ctx.Err(); r.err != nil {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT c"); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			r.res, r.ev, r.nodes, r.err = s.commitTx(r.ctx, tx, r.did, r.writes, r.recs, r.opts, overlay)
+			r.res, r.ev, r.nodes, r.err = s.commitTx(context.WithoutCancel(r.ctx), tx, r.did, r.writes, r.recs, r.opts, r.put, overlay)
 			if r.err != nil {
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO c"); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", err)
@@ -123,12 +228,100 @@ func (s *Store) commitGroup(batch []*commitReq) {
 		return nil
 	})
 	for _, r := range batch {
+		if err != nil && r.state.CompareAndSwap(reqQueued, reqOwned) {
+			r.err = err // the transaction never reached it
+			continue
+		}
+		if r.state.Load() != reqOwned {
+			continue
+		}
 		if err != nil && r.err == nil {
 			r.err, r.res = err, nil // the transaction failed: nothing was written
 		}
-		if r.err == nil {
+		if r.err == nil && !r.res.NoOp {
 			s.cacheNodes(r.nodes)
 			s.publish(r.ev)
 		}
 	}
+}
+
+// updateAfterWait is s.update whose wait for the write lock (a free write
+// connection, then BEGIN IMMEDIATE) ends with wait.Err() when wait is done
+// first; once the transaction has begun it depends on ctx alone.
+func (s *Store) updateAfterWait(wait, ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	var tx *sqlx.Tx
+	if wait.Done() == nil {
+		tx, err = s.w.BeginTxx(ctx, nil)
+	} else {
+		// database/sql watches the context of BeginTx for the life of the
+		// transaction: hand it one that can end only before BEGIN returns.
+		g := &beginCtx{Context: ctx, done: make(chan struct{})}
+		stop := context.AfterFunc(wait, func() { g.cancel(wait.Err()) })
+		tx, err = s.w.BeginTxx(g, nil)
+		stop()
+		if !g.settle() {
+			if tx != nil {
+				tx.Rollback()
+			}
+			return fmt.Errorf("begin: %w", wait.Err())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// beginCtx is the context of a transaction's BEGIN: cancel ends it until
+// settle, and nothing ends it after. Values come from the embedded context.
+type beginCtx struct {
+	context.Context
+	done chan struct{}
+
+	mu      sync.Mutex
+	err     error
+	settled bool
+}
+
+func (g *beginCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (g *beginCtx) Done() <-chan struct{}       { return g.done }
+
+func (g *beginCtx) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+// cancel ends the context with err, unless it has settled.
+func (g *beginCtx) cancel(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.settled && g.err == nil {
+		g.err = err
+		close(g.done)
+	}
+}
+
+// settle makes the context never end, and reports whether it had not
+// ended before.
+func (g *beginCtx) settle() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.settled = true
+	return g.err == nil
 }

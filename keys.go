@@ -163,8 +163,9 @@ func (s *Store) RotateKeyEncryptionKey(ctx context.Context, newKEK []byte) (int,
 	return n, nil
 }
 
-// resealKeys seals the keys of every repo that holds private keys under
-// kek; with all false only the clear ones.
+// resealKeys seals the keys of every repo that holds private keys, and the
+// server secrets, under kek; with all false only the clear ones. It returns
+// the number of repos whose keys it sealed.
 func (s *Store) resealKeys(ctx context.Context, kek []byte, all bool) (int, error) {
 	type row struct {
 		ID        int64  `db:"id"`
@@ -209,6 +210,34 @@ func (s *Store) resealKeys(ctx context.Context, kek []byte, all bool) (int, erro
 				return err
 			}
 			n++
+		}
+		// Server secrets (the access-token key) are sealed under the same
+		// key-encryption key: reseal them in the same transaction.
+		type secret struct {
+			Name      string `db:"name"`
+			Value     []byte `db:"value"`
+			Encrypted bool   `db:"encrypted"`
+		}
+		var secrets []secret
+		q = `SELECT name, value, encrypted FROM server_secrets`
+		if !all {
+			q += ` WHERE encrypted = 0`
+		}
+		if err := tx.SelectContext(ctx, &secrets, q+` ORDER BY name`); err != nil {
+			return err
+		}
+		for _, sec := range secrets {
+			plain, err := s.openSecret(sec.Name, sec.Value, sec.Encrypted)
+			if err != nil {
+				return fmt.Errorf("server secret %q: %w", sec.Name, err)
+			}
+			sealed, _, err := sealer.sealSecret(sec.Name, plain)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE server_secrets SET value = ?, encrypted = 1 WHERE name = ?`, sealed, sec.Name); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

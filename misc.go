@@ -14,14 +14,14 @@ func (s *Store) NextTID() syntax.TID { return s.clock.Next() }
 
 // Collections lists the collections that hold records in the repo did, in
 // order, or returns ErrNotFound when there is no such repo.
-func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]string, error) {
+func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]syntax.NSID, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	const q = `SELECT DISTINCT collection FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?) ORDER BY collection`
-	var cols []string
+	var cols []syntax.NSID
 	if err := s.r.SelectContext(ctx, &cols, q, did.String()); err != nil {
 		return nil, fmt.Errorf("list collections of %s: %w", did, err)
 	}

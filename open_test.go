@@ -35,7 +35,8 @@ func copyFixture(t *testing.T, name string) string {
 // (commit d62d71a) with two repos sharing the handle alice.test, and checks
 // the migration to version 2: the oldest repo keeps the handle, the other
 // loses it with an #identity event, handles are unique from then on, and
-// everything else reads as before.
+// everything else reads as before. The file then goes on to the current
+// schema (TestMigrateV2 checks the later steps).
 func TestMigrateV1(t *testing.T) {
 	p := copyFixture(t, "schema-v1.db")
 	s, err := atlite.Open(p, nil)
@@ -50,8 +51,8 @@ func TestMigrateV1(t *testing.T) {
 	defer db.Close()
 	var v int
 	db.QueryRow("PRAGMA user_version").Scan(&v)
-	if v != 2 || atlite.SchemaVersion != 2 {
-		t.Fatalf("user_version = %d, SchemaVersion = %d; want 2", v, atlite.SchemaVersion)
+	if v != atlite.SchemaVersion {
+		t.Fatalf("user_version = %d, want SchemaVersion %d", v, atlite.SchemaVersion)
 	}
 	want := map[string]syntax.Handle{"did:web:one.example": "alice.test", "did:web:two.example": "", "did:web:three.example": "bob.test"}
 	repos, _, err := s.ListRepos(ctx, nil)
@@ -266,6 +267,10 @@ func TestSealAndRotateKeys(t *testing.T) {
 	if _, err := s.CreateRepo(ctx, b, &atlite.CreateRepoOptions{SigningKey: k2}); err != nil {
 		t.Fatal(err)
 	}
+	secret, err := s.ServerSecret(ctx, "jwt", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c, err := s.KeyCounts(ctx); err != nil || c != (atlite.KeyCounts{Clear: 2}) {
 		t.Errorf("KeyCounts = %+v, %v", c, err)
 	}
@@ -274,7 +279,7 @@ func TestSealAndRotateKeys(t *testing.T) {
 	}
 	s.Close()
 
-	s, err := atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek1})
+	s, err = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,6 +298,9 @@ func TestSealAndRotateKeys(t *testing.T) {
 		if bytes.Contains(raw, []byte(k.Multibase())) {
 			t.Error("a private key is still in the clear in the file")
 		}
+	}
+	if bytes.Contains(raw, secret) {
+		t.Error("the server secret is still in the clear in the file")
 	}
 
 	// Without the KEK, a clear key may not join the sealed ones.
@@ -321,6 +329,9 @@ func TestSealAndRotateKeys(t *testing.T) {
 	s.Close()
 	s, _ = atlite.Open(p, &atlite.Options{KeyEncryptionKey: kek2})
 	defer s.Close()
+	if got, err := s.ServerSecret(ctx, "jwt", 32); err != nil || !bytes.Equal(got, secret) {
+		t.Errorf("server secret after seal and rotate = %x, %v; want %x", got, err, secret)
+	}
 	for d, k := range map[string]keys.PrivateKey{a.String(): k1, b.String(): k2} {
 		r, err := s.LoadRepo(ctx, syntax.AtIdentifier(d))
 		if err != nil || r.SigningKey.DIDKey() != k.PublicKey().DIDKey() {

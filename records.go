@@ -12,14 +12,34 @@ import (
 
 // Record is a stored record: where it is, its CID and its DAG-CBOR bytes.
 type Record struct {
-	Collection string
-	RKey       string
+	DID        syntax.DID // the repo that holds it
+	Collection syntax.NSID
+	RKey       syntax.RecordKey
 	CID        cid.Cid
-	Data       []byte // DAG-CBOR; use datamodel.Unmarshal or datamodel.ToJSON
+	Data       []byte // DAG-CBOR; see Value and JSON
 }
 
 // Path returns "collection/rkey".
-func (r *Record) Path() string { return r.Collection + "/" + r.RKey }
+func (r *Record) Path() string { return r.Collection.String() + "/" + r.RKey.String() }
+
+// URI returns the record's AT-URI, "at://did/collection/rkey".
+func (r *Record) URI() syntax.ATURI {
+	return syntax.ATURI("at://" + r.DID.String() + "/" + r.Path())
+}
+
+// JSON returns the record's value as atproto JSON (see datamodel.ToJSON:
+// CIDs as {"$link": ...}, bytes as {"$bytes": ...}), keys sorted.
+func (r *Record) JSON() ([]byte, error) {
+	v, err := datamodel.Unmarshal(r.Data)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Path(), err)
+	}
+	j, err := datamodel.ToJSON(v)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Path(), err)
+	}
+	return j, nil
+}
 
 // Value decodes the record into the data model: a map whose values are
 // nil, bool, int64, string, []byte, cid.Cid, []any and map[string]any (see
@@ -39,30 +59,38 @@ type recordRow struct {
 	Data       []byte `db:"data"`
 }
 
-func (r *recordRow) record() (Record, error) {
+// record converts a row, checking that the stored bytes hash to the CID: a
+// damaged block is reported (ErrCorrupt), never served under its old CID.
+func (r *recordRow) record(did syntax.DID) (Record, error) {
 	c, err := cid.Cast(r.CID)
 	if err != nil {
 		return Record{}, fmt.Errorf("stored record %s/%s: %w", r.Collection, r.RKey, err)
 	}
-	return Record{Collection: r.Collection, RKey: r.RKey, CID: c, Data: r.Data}, nil
+	if r.Data == nil {
+		return Record{}, fmt.Errorf("%w: record %s/%s/%s: block %s is missing", ErrCorrupt, did, r.Collection, r.RKey, c)
+	}
+	if err := checkHash(c, r.Data); err != nil {
+		return Record{}, fmt.Errorf("record %s/%s/%s: %w", did, r.Collection, r.RKey, err)
+	}
+	return Record{DID: did, Collection: syntax.NSID(r.Collection), RKey: syntax.RecordKey(r.RKey), CID: c, Data: r.Data}, nil
 }
 
 // GetRecord returns the current record at collection/rkey in the repo did,
-// or ErrNotFound.
-func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection, rkey string) (*Record, error) {
+// or ErrNotFound. Its bytes are checked against its CID ([ErrCorrupt]).
+func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	var row recordRow
-	if err := s.stmts.getRecord.GetContext(ctx, &row, collection, rkey, did.String()); err != nil {
+	if err := s.stmts.getRecord.GetContext(ctx, &row, collection.String(), rkey.String(), did.String()); err != nil {
 		if isNoRows(err) {
 			return nil, fmt.Errorf("record %s/%s/%s: %w", did, collection, rkey, ErrNotFound)
 		}
 		return nil, fmt.Errorf("get record %s/%s/%s: %w", did, collection, rkey, err)
 	}
-	rec, err := row.record()
+	rec, err := row.record(did)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +120,8 @@ WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?
 ORDER BY r.rkey DESC LIMIT ?`
 )
 
-// ListRecordsOptions select records for [Store.ListRecords].
+// ListRecordsOptions select records for [Store.ListRecords]. A nil pointer
+// means the first DefaultListLimit records in record-key order.
 type ListRecordsOptions struct {
 	// Limit caps the number of records; zero means DefaultListLimit.
 	Limit int
@@ -108,36 +137,55 @@ type ListRecordsOptions struct {
 const DefaultListLimit = 50
 
 // ListRecords lists the records of one collection of the repo did in
-// record-key order, with their bytes, in one query. It returns ErrNotFound
-// when there is no such repo (an empty collection is an empty list).
-func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection string, opts ListRecordsOptions) ([]Record, error) {
+// record-key order, with their bytes, in one query, and returns the cursor
+// of the next page: the record key of the last record returned when more
+// records follow it, "" when the list is complete (as [Store.ListBlobs]
+// does). Pass the cursor back as ListRecordsOptions.Cursor, with the same
+// Reverse, for the next page. It returns ErrNotFound when there is no such
+// repo (an empty collection is an empty list).
+func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection syntax.NSID, opts *ListRecordsOptions) ([]Record, string, error) {
 	done, err := s.enter()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer done()
+	var o ListRecordsOptions
+	if opts != nil {
+		o = *opts
+	}
+	opts = &o
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
+	// One row more than asked tells whether another page follows.
 	var rows []recordRow
 	switch {
 	case !opts.Reverse:
-		err = s.stmts.listAsc.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit)
+		err = s.stmts.listAsc.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit+1)
 	case opts.Cursor != "":
-		err = s.stmts.listDescFrom.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit)
+		err = s.stmts.listDescFrom.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit+1)
 	default:
-		err = s.stmts.listDesc.SelectContext(ctx, &rows, did.String(), collection, limit)
+		err = s.stmts.listDesc.SelectContext(ctx, &rows, did.String(), collection, limit+1)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list records %s/%s: %w", did, collection, err)
+		return nil, "", fmt.Errorf("list records %s/%s: %w", did, collection, err)
 	}
 	if len(rows) == 0 {
 		if err := s.repoExists(ctx, did); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return convertRows(rows, (*recordRow).record)
+	cursor := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		cursor = rows[limit-1].RKey
+	}
+	recs, err := convertRows(rows, func(r *recordRow) (Record, error) { return r.record(did) })
+	if err != nil {
+		return nil, "", err
+	}
+	return recs, cursor, nil
 }
 
 // repoExists returns ErrNotFound when the store has no repo did.

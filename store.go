@@ -29,12 +29,15 @@ var schemaV1 string
 //go:embed migrations/0002_handles_keys.sql
 var schemaV2 string
 
+//go:embed migrations/0003_accounts.sql
+var schemaV3 string
+
 // ApplicationID is the SQLite application_id that marks atlite files
 // ("ATLT" in ASCII).
 const ApplicationID = 0x41544c54
 
 // SchemaVersion is the schema version (PRAGMA user_version) this build writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Defaults for the zero fields of [Options].
 const (
@@ -149,6 +152,7 @@ type Store struct {
 	keyCache  sync.Map                    // DID -> keys.PrivateKey, decrypted signing keys
 	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
 	group     committer                   // queue of concurrent commits
+	groups    sync.WaitGroup              // group commits running in goroutines of their own
 }
 
 var memSeq atomic.Int64
@@ -365,6 +369,7 @@ type migration struct {
 var migrations = []migration{
 	{sql: schemaV1},
 	{pre: dedupeHandles, sql: schemaV2},
+	{sql: schemaV3},
 }
 
 // dedupeHandles prepares a version-1 file for unique handles: of the repos
@@ -481,6 +486,9 @@ func (s *Store) Close() error {
 	}
 	s.subs = nil
 	s.subsMu.Unlock()
+	// A group whose callers all gave up still runs in its goroutine (no
+	// caller holds an operation open for it): let it finish first.
+	s.groups.Wait()
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {

@@ -139,7 +139,7 @@ func TestSequences(t *testing.T) {
 func TestCreateRepoEvents(t *testing.T) {
 	s := testutil.MustOpenStore(t, &atlite.Options{Now: testutil.FixedClock()})
 	d := mustDID(t, "did:web:user.com")
-	sub, err := s.Subscribe(0)
+	sub, err := s.Subscribe(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestEncryptedKeys(t *testing.T) {
 func TestBlockKeyCollision(t *testing.T) {
 	s, path := testutil.MustOpenFileStore(t, nil)
 	did := newRepo(t, s, "did:web:user.com")
-	fooBar := cborCID(t, map[string]any{"foo": "bar"})
+	fooBar := cborCID(t, map[string]any{"$type": "com.example.coll", "foo": "bar"}) // mustWrite fills in $type
 	k := int64(binary.BigEndian.Uint64(fooBar.Bytes()[4:12]))
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -349,10 +349,10 @@ func TestBlockKeyCollision(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, err := s.GetRecord(ctx, did, "com.example.coll", "x")
-	if err != nil || rec.CID != fooBar || string(rec.Data) != "\xa1cfoocbar" {
+	if err != nil || rec.CID != fooBar || string(rec.Data) != "\xa2cfoocbare$typepcom.example.coll" {
 		t.Fatalf("GetRecord = %+v, %v", rec, err)
 	}
-	if b, err := s.GetBlock(ctx, fooBar); err != nil || string(b) != "\xa1cfoocbar" {
+	if b, err := s.GetBlock(ctx, fooBar); err != nil || string(b) != "\xa2cfoocbare$typepcom.example.coll" {
 		t.Errorf("GetBlock(record) = %q, %v", b, err)
 	}
 	// GetBlocks reads in one query, then finds overflowed blocks one by one;
@@ -360,12 +360,12 @@ func TestBlockKeyCollision(t *testing.T) {
 	absent := cborCID(t, "absent")
 	r0, _ := s.LoadRepo(ctx, did.AtIdentifier())
 	found, missing, err := s.GetBlocks(ctx, []cid.Cid{fooBar, absent, r0.Head})
-	if err != nil || len(found) != 2 || found[0].CID != fooBar || string(found[0].Data) != "\xa1cfoocbar" ||
+	if err != nil || len(found) != 2 || found[0].CID != fooBar || string(found[0].Data) != "\xa2cfoocbare$typepcom.example.coll" ||
 		found[1].CID != r0.Head || len(missing) != 1 || missing[0] != absent {
 		t.Errorf("GetBlocks = %v, missing %v, %v", found, missing, err)
 	}
-	recs, err := s.ListRecords(ctx, did, "com.example.coll", atlite.ListRecordsOptions{})
-	if err != nil || len(recs) != 1 || string(recs[0].Data) != "\xa1cfoocbar" {
+	recs, _, err := s.ListRecords(ctx, did, "com.example.coll", &atlite.ListRecordsOptions{})
+	if err != nil || len(recs) != 1 || string(recs[0].Data) != "\xa2cfoocbare$typepcom.example.coll" {
 		t.Errorf("ListRecords = %+v, %v", recs, err)
 	}
 	// Storing it again is a no-op.
@@ -448,8 +448,8 @@ func TestCheckFindsDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s2.Close()
-			if err := s2.Check(ctx); err == nil {
-				t.Error("Check = nil, want the damage reported")
+			if err := s2.Check(ctx); !errors.Is(err, atlite.ErrCorrupt) {
+				t.Errorf("Check = %v, want the damage reported (ErrCorrupt)", err)
 			}
 		})
 	}

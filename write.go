@@ -32,30 +32,56 @@ type CommitOptions struct {
 	SwapCommit cid.Cid
 }
 
-// CommitResult describes a commit that [Store.Commit] wrote.
+// CommitResult describes the outcome of [Store.Commit]: the commit it
+// wrote or, when NoOp, the repo's current head.
 type CommitResult struct {
-	Commit   *commit.Commit // the signed commit
+	Commit   *commit.Commit // the signed commit (when NoOp, the current head)
 	CID      cid.Cid        // its CID
-	Seq      int64          // the event-stream seq of its #commit event
-	Ops      []commit.Op    // the record operations, in write order
-	Blocks   []Block        // the new blocks: records, MST nodes, the commit
-	Since    syntax.TID     // the previous rev
-	PrevData cid.Cid        // the previous MST root
+	Rev      syntax.TID     // its rev
+	Seq      int64          // the event-stream seq of its #commit event; 0 when NoOp
+	Ops      []commit.Op    // the record operations, in write order; none when NoOp
+	Blocks   []Block        // the new blocks: records, MST nodes, the commit; none when NoOp
+	Since    syntax.TID     // the previous rev (when NoOp, Rev)
+	PrevData cid.Cid        // the previous MST root (when NoOp, the current one)
+	// NoOp reports that the writes changed nothing (no writes, or only
+	// updates to the value a record already has): nothing was written, no
+	// seq was consumed and no event was emitted.
+	NoOp bool
 }
 
 // Commit applies writes to the repo did as one signed commit. In ONE write
 // transaction it validates the writes (at most MaxWritesPerCommit, records
-// of at most MaxRecordSize, at most MaxCommitBlocksSize of new blocks, no
-// create of an existing path, no update or delete of a missing one, record
-// swaps), applies them to the repo's MST (loaded lazily from the file),
-// signs the commit with the repo's key, stores the new blocks, moves the
-// head, allocates the seq and stores the #commit event. If anything fails
-// nothing is written and no seq is consumed. Commits to one store are
-// serialized; when several goroutines commit at once, their commits share
-// one SQLite transaction (each in its own savepoint, so each is still
-// atomic; see Options.MaxGroupCommits). Subscribers hear of the event after it
-// commits.
+// of at most MaxRecordSize whose "$type" is their collection, at most
+// MaxCommitBlocksSize of new blocks, at most one write per path, no create
+// of an existing path, no update or delete of a missing one, record swaps),
+// applies them to the repo's MST (loaded lazily from the file), signs the
+// commit with the repo's key, stores the new blocks, moves the head,
+// allocates the seq and stores the #commit event. If anything fails nothing
+// is written and no seq is consumed.
+//
+// A commit that changes nothing writes nothing: an update whose record has
+// the CID of the current one is a no-op and is dropped (it records no op;
+// the other writes still commit), and when no write is left, Commit returns
+// the current head with NoOp set, without signing, consuming a seq or
+// emitting an event. The repo must still exist and be active, and
+// SwapCommit still applies.
+//
+// ctx bounds the wait for the write lock: when it is done before the
+// commit's transaction work has begun, Commit returns ctx.Err() (wrapped)
+// and writes nothing. Once begun, the commit runs to completion regardless
+// of ctx, so a cancellation never leaves a commit half-applied.
+//
+// Commits to one store are serialized; when several goroutines commit at
+// once, their commits share one SQLite transaction (each in its own
+// savepoint, so each is still atomic; see Options.MaxGroupCommits).
+// Subscribers hear of the event after it commits.
 func (s *Store) Commit(ctx context.Context, did syntax.DID, writes []commit.Write, opts *CommitOptions) (*CommitResult, error) {
+	return s.commit(ctx, did, writes, opts, false)
+}
+
+// commit runs Commit; with put, a Create of a path that holds a record
+// updates it instead (see PutRecordJSON).
+func (s *Store) commit(ctx context.Context, did syntax.DID, writes []commit.Write, opts *CommitOptions, put bool) (*CommitResult, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
@@ -71,10 +97,17 @@ func (s *Store) Commit(ctx context.Context, did syntax.DID, writes []commit.Writ
 	// Validate and hash records before taking the write lock.
 	recs := make([]cid.Cid, len(writes))
 	size := 0
+	paths := make(map[string]struct{}, len(writes))
 	for i, w := range writes {
 		if err := w.Validate(); err != nil {
 			return nil, fmt.Errorf("commit to %s: %w: %v", did, ErrInvalidWrite, err)
 		}
+		// The event stream carries at most one op per path, and consumers
+		// (indigo's commit verification, sync 1.1 inversion) rely on it.
+		if _, dup := paths[w.Path()]; dup {
+			return nil, fmt.Errorf("commit to %s: more than one write to %s: %w", did, w.Path(), ErrInvalidWrite)
+		}
+		paths[w.Path()] = struct{}{}
 		if w.Action == commit.Delete {
 			continue
 		}
@@ -88,7 +121,7 @@ func (s *Store) Commit(ctx context.Context, did syntax.DID, writes []commit.Writ
 		return nil, fmt.Errorf("commit to %s: %d bytes of records, at most %d allowed: %w", did, size, MaxCommitBlocksSize, ErrInvalidWrite)
 	}
 
-	req := &commitReq{ctx: ctx, did: did, writes: writes, recs: recs, opts: o, wake: make(chan bool, 1)}
+	req := &commitReq{ctx: ctx, did: did, writes: writes, recs: recs, opts: o, put: put, wake: make(chan bool, 1)}
 	s.runCommit(req)
 	if req.err != nil {
 		return nil, fmt.Errorf("commit to %s: %w", did, req.err)
@@ -128,10 +161,11 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 }
 
 // commitTx runs one commit inside tx: see Commit. recs[i] is the CID of
-// writes[i].Record. overlay, when not nil, holds MST nodes that earlier
-// commits of the same transaction wrote (group commit); they are read from
-// it first.
-func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
+// writes[i].Record; with put, a Create of an existing path is an Update.
+// overlay, when not nil, holds MST nodes that earlier commits of the same
+// transaction wrote (group commit); they are read from it first. A no-op
+// commit writes nothing and returns a zero Event.
+func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
 	var h headRow
 	if err := tx.StmtxContext(ctx, s.stmts.head).GetContext(ctx, &h, did.String()); err != nil {
 		if isNoRows(err) {
@@ -176,6 +210,9 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 		if w.SwapRecord.Defined() && !w.SwapRecord.Equals(cur) {
 			return nil, Event{}, nil, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
 		}
+		if put && w.Action == commit.Create && cur.Defined() {
+			w.Action = commit.Update
+		}
 		op := commit.Op{Action: w.Action, Path: path, Prev: cur}
 		switch w.Action {
 		case commit.Create:
@@ -204,6 +241,19 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 		}
 		ops = append(ops, op)
 		recRows = append(recRows, recordChange{collection: w.Collection.String(), rkey: w.RKey.String(), cid: op.CID})
+	}
+	if len(ops) == 0 {
+		// Nothing changes: no commit, no seq, no event.
+		hb, err := src.GetBlock(ctx, head)
+		if err != nil {
+			return nil, Event{}, nil, fmt.Errorf("head commit %s: %w", head, err)
+		}
+		cur, err := commit.Decode(hb)
+		if err != nil {
+			return nil, Event{}, nil, fmt.Errorf("head commit %s: %w", head, err)
+		}
+		rev := syntax.TID(h.Rev)
+		return &CommitResult{Commit: cur, CID: head, Rev: rev, Ops: ops, Since: rev, PrevData: prevData, NoOp: true}, Event{}, nil, nil
 	}
 	root, nodes, err := tree.commit(ctx)
 	if err != nil {
@@ -266,7 +316,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	if err := s.writeEvent(ctx, tx, &ev); err != nil {
 		return nil, Event{}, nil, err
 	}
-	return &CommitResult{Commit: cmt, CID: cc, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nodes, nil
+	return &CommitResult{Commit: cmt, CID: cc, Rev: cmt.Rev, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nodes, nil
 }
 
 func cidOrNone(c cid.Cid) string {
@@ -303,3 +353,23 @@ func (s *Store) applyRecords(ctx context.Context, tx *sqlx.Tx, repo int64, chang
 }
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+
+// PutRecordJSON creates or updates, as one commit (see [Store.Commit]), the
+// record at collection/rkey of the repo did from its atproto JSON (see
+// [commit.WriteFromJSON]: a missing "$type" becomes collection, another
+// collection's is refused with ErrInvalidWrite). An empty rkey means a new
+// TID record key from [Store.NextTID]; the path written is in the result's
+// Ops[0].Path. Whether the record exists is decided inside the commit's
+// transaction, so a concurrent writer cannot turn the create into a
+// failure. Putting the value a record already has is a no-op (NoOp set,
+// nothing written).
+func (s *Store) PutRecordJSON(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey, recordJSON []byte) (*CommitResult, error) {
+	if rkey == "" {
+		rkey = syntax.RecordKey(s.NextTID().String())
+	}
+	w, err := commit.WriteFromJSON(commit.Create, collection.String(), rkey.String(), recordJSON)
+	if err != nil {
+		return nil, fmt.Errorf("put record %s/%s in %s: %w: %v", collection, rkey, did, ErrInvalidWrite, err)
+	}
+	return s.commit(ctx, did, []commit.Write{w}, nil, true)
+}

@@ -402,7 +402,7 @@ func BenchmarkImport(b *testing.B) {
 // BenchmarkGetRecord: one record by path, from the 100k-record repo.
 func BenchmarkGetRecord(b *testing.B) {
 	s := openCopy(b)
-	recs, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", atlite.ListRecordsOptions{Limit: 1000})
+	recs, _, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 1000})
 	if err != nil || len(recs) == 0 {
 		b.Fatal(err)
 	}
@@ -420,14 +420,14 @@ func BenchmarkGetRecord(b *testing.B) {
 // BenchmarkListRecords: a page of 50 records with their bytes.
 func BenchmarkListRecords(b *testing.B) {
 	s := openCopy(b)
-	recs, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", atlite.ListRecordsOptions{Limit: 1000})
+	recs, _, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 1000})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		got, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", atlite.ListRecordsOptions{Limit: 50, Cursor: recs[i%len(recs)].RKey})
+		got, _, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 50, Cursor: recs[i%len(recs)].RKey.String()})
 		if err != nil || len(got) != 50 {
 			b.Fatal(len(got), err)
 		}

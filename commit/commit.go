@@ -172,13 +172,27 @@ func Decode(b []byte) (*Commit, error) {
 // previous one (a rev beyond the year 2255, as a forged import may carry).
 var ErrRevExhausted = errors.New("no rev can follow the previous rev")
 
-// NextRev returns a rev strictly greater than prev (the repo's previous rev;
-// "" for a new repo) and than every rev clock handed out before, even when
-// the wall clock went back.
+// NextRev returns the rev of a repo's next commit: strictly greater than
+// prev (the repo's previous rev; "" for a new repo). It is clock's next TID
+// when that is greater than prev. When prev is ahead of clock (a repo
+// imported with a rev from the future, or a wall clock that went back), it
+// is prev's timestamp plus one microsecond, with clock's identifier, and
+// clock is NOT advanced to it: one repo's rev never moves the revs or
+// record keys that a clock shared by many repos hands out to the others.
+// It returns ErrRevExhausted when prev is too large to be followed.
 func NextRev(clock *syntax.Clock, prev syntax.TID) (syntax.TID, error) {
-	rev := clock.NextAfter(prev)
-	if rev == "" {
+	rev := clock.Next()
+	if rev != "" && rev.Compare(prev) > 0 {
+		return rev, nil
+	}
+	// One microsecond above prev, by TID arithmetic; maxRevMicros bounds the
+	// 53-bit timestamp so that the top bit stays clear.
+	next := prev.Integer()>>10 + 1
+	if next >= maxRevMicros {
 		return "", fmt.Errorf("%w: %s", ErrRevExhausted, prev)
 	}
-	return rev, nil
+	return syntax.NewTID(int64(next), clock.ClockID()), nil
 }
+
+// maxRevMicros is one past the largest timestamp a TID may carry (2^53 µs).
+const maxRevMicros = 1 << 53

@@ -203,8 +203,11 @@ func TestWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Path() != "app.bsky.feed.post/3k2a" || datamodel.CBORCID(w.Record) != fooBar {
-		t.Errorf("NewWrite = %+v", w)
+	// The missing $type is filled in with the collection.
+	want, _ := hex.DecodeString("a263666f6f63626172652474797065726170702e62736b792e666565642e706f7374")
+	if w.Path() != "app.bsky.feed.post/3k2a" || !bytes.Equal(w.Record, want) ||
+		datamodel.CBORCID(w.Record).String() != "bafyreigtlqx4lli3yfvrihxoabamthynmxerbybsgfi5immgun3q5ysgsi" {
+		t.Errorf("NewWrite = %+v, record %x; want record %x", w, w.Record, want)
 	}
 	bad := []struct {
 		name   string
@@ -219,6 +222,8 @@ func TestWrites(t *testing.T) {
 		{"dot rkey", commit.Create, "app.bsky.feed.post", "..", map[string]any{}},
 		{"record not a map", commit.Create, "app.bsky.feed.post", "a", "text"},
 		{"float record", commit.Update, "app.bsky.feed.post", "a", map[string]any{"f": 1.5}},
+		{"other collection's $type", commit.Create, "app.bsky.feed.post", "a", map[string]any{"$type": "app.bsky.feed.like"}},
+		{"$type not a string", commit.Create, "app.bsky.feed.post", "a", map[string]any{"$type": int64(1)}},
 	}
 	for _, tt := range bad {
 		if _, err := commit.NewWrite(tt.action, tt.coll, tt.rkey, tt.rec); !errors.Is(err, commit.ErrInvalidWrite) {

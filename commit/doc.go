@@ -13,7 +13,16 @@
 // # Revs
 //
 // A rev is a TID from a [syntax.Clock]. [NextRev] returns one strictly greater
-// than the repo's previous rev even when the wall clock went back.
+// than the repo's previous rev even when the wall clock went back, without
+// letting a repo whose rev is in the future drag the shared clock (and so
+// every other repo's revs and record keys) there.
+//
+// # Writes
+//
+// A [Write] creates, updates or deletes one record. A record's "$type" must
+// be its collection ([Write.Validate]); [NewWrite] and [WriteFromJSON]
+// (atproto JSON in one call) fill in a missing one, as the reference PDS
+// does.
 //
 // The package is pure: no I/O, no SQL. Values are not safe for concurrent
 // mutation; encoded slices returned belong to the caller.

@@ -51,7 +51,9 @@ func (w Write) Path() string {
 }
 
 // Validate checks the write in itself: a known action, a collection and
-// record key, and for Create and Update a record that is a DAG-CBOR map.
+// record key, and for Create and Update a record that is a DAG-CBOR map
+// whose "$type" is the write's collection, as the reference PDS requires
+// (a record without "$type", or of another collection, is refused).
 func (w Write) Validate() error {
 	if _, err := ParseAction(string(w.Action)); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidWrite, err)
@@ -65,15 +67,34 @@ func (w Write) Validate() error {
 	if len(w.Record) == 0 {
 		return fmt.Errorf("%w: %s %s: no record", ErrInvalidWrite, w.Action, w.Path())
 	}
-	if _, err := datamodel.UnmarshalMap(w.Record); err != nil {
+	m, err := datamodel.UnmarshalMap(w.Record)
+	if err != nil {
 		return fmt.Errorf("%w: %s %s: record: %v", ErrInvalidWrite, w.Action, w.Path(), err)
+	}
+	if t, ok := m["$type"].(string); !ok || t != w.Collection.String() {
+		return fmt.Errorf("%w: %s %s: invalid $type: expected %s, got %s", ErrInvalidWrite, w.Action, w.Path(), w.Collection, describeType(m["$type"]))
 	}
 	return nil
 }
 
+// describeType renders a record's "$type" value for an error message.
+func describeType(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "none"
+	case string:
+		return fmt.Sprintf("%q", t)
+	default:
+		return fmt.Sprintf("a %T", t)
+	}
+}
+
 // NewWrite builds a write for a record given as a data-model value (as
 // produced by [datamodel.FromJSON], or a map[string]any); record may be nil
-// for Delete.
+// for Delete. Like the reference PDS's createRecord, putRecord and
+// applyWrites, it fills in a missing "$type" of a map[string]any record
+// with the collection (in a copy: record is not modified); a "$type" that
+// names another collection is refused with ErrInvalidWrite.
 func NewWrite(action Action, collection, rkey string, record any) (Write, error) {
 	w := Write{Action: action}
 	var err error
@@ -84,11 +105,45 @@ func NewWrite(action Action, collection, rkey string, record any) (Write, error)
 		return Write{}, fmt.Errorf("%w: record key: %v", ErrInvalidWrite, err)
 	}
 	if action != Delete {
+		if m, ok := record.(map[string]any); ok {
+			if _, typed := m["$type"]; !typed {
+				withType := make(map[string]any, len(m)+1)
+				for k, v := range m {
+					withType[k] = v
+				}
+				withType["$type"] = collection
+				record = withType
+			}
+		}
 		if w.Record, err = datamodel.Marshal(record); err != nil {
 			return Write{}, fmt.Errorf("%w: record: %v", ErrInvalidWrite, err)
 		}
 	}
 	return w, w.Validate()
+}
+
+// WriteFromJSON builds a write for a record given as atproto JSON (see
+// [datamodel.FromJSON]: {"$link": ...} for CIDs, {"$bytes": ...} for bytes,
+// blob objects), in one call: the JSON must be an object; a missing
+// "$type" becomes the collection, and a "$type" naming another collection
+// is refused, as in [NewWrite]. recordJSON is ignored for Delete (it may be
+// nil). Every error wraps ErrInvalidWrite.
+func WriteFromJSON(action Action, collection, rkey string, recordJSON []byte) (Write, error) {
+	if _, err := ParseAction(string(action)); err != nil {
+		return Write{}, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
+	}
+	var rec any
+	if action != Delete {
+		v, err := datamodel.FromJSON(recordJSON)
+		if err != nil {
+			return Write{}, fmt.Errorf("%w: record JSON: %v", ErrInvalidWrite, err)
+		}
+		if _, ok := v.(map[string]any); !ok {
+			return Write{}, fmt.Errorf("%w: record JSON is not an object", ErrInvalidWrite)
+		}
+		rec = v
+	}
+	return NewWrite(action, collection, rkey, rec)
 }
 
 // Op is a record operation as a commit and the event stream record it. For

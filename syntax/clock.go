@@ -45,8 +45,10 @@ func (c *Clock) Next() TID {
 }
 
 // NextAfter returns a TID greater than both prev and every TID c has handed
-// out before; the store uses it so that a repository's new revision is greater
-// than its previous one whatever the wall clock says. A zero prev is ignored.
+// out before. A zero prev is ignored. It advances c past prev: a clock shared
+// by many repositories should not be given one repository's revision
+// (commit.NextRev computes a revision above a future prev without moving the
+// clock).
 //
 // If no such TID exists with the top bit clear (prev carries a timestamp at
 // or beyond 2^53-1 µs, after the year 2255), NextAfter returns the zero TID

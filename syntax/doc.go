@@ -23,8 +23,8 @@
 // implementations do). TIDs sort lexicographically in the order of their
 // integers. [NewTID], [NewTIDFromTime] and [NewTIDFromInteger] build them, and
 // a [Clock] hands out strictly increasing TIDs even when the wall clock goes
-// backwards; [Clock.NextAfter] also stays above a given previous TID, which is
-// how a repository's next revision is kept greater than its last one.
+// backwards; [Clock.NextAfter] also stays above a given previous TID (and
+// advances the clock past it).
 //
 // # Case
 //

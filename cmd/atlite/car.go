@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/datamodel"
@@ -29,12 +30,13 @@ func cmdExport(fl *flag.FlagSet, e *env) runner {
 	since := fl.String("since", "", "export only what changed after the commit of rev `REV`")
 	out := fl.String("o", "", "write the CAR to `FILE` (through a temporary file renamed when complete) instead of stdout")
 	force := fl.Bool("force", false, "overwrite the -o file if it exists")
+	inactive := fl.Bool("include-inactive", false, "export a deactivated, taken-down or tombstoned repo too (for backups)")
 	return func(ctx context.Context, pos []string) error {
 		id, err := parseRepoID(pos[0])
 		if err != nil {
 			return err
 		}
-		var opts atlite.ExportOptions
+		opts := atlite.ExportOptions{IncludeInactive: *inactive}
 		if *since != "" {
 			if opts.Since, err = syntax.ParseTID(*since); err != nil {
 				return usagef("--since %q is not a rev: %v", *since, err)
@@ -116,24 +118,24 @@ type importJSON struct {
 	Seq              int64      `json:"seq"`
 	SignatureChecked bool       `json:"signatureChecked"`
 	Mirror           bool       `json:"mirror"`
+	NoOp             bool       `json:"noOp,omitempty"`
 }
 
 func cmdImport(fl *flag.FlagSet, e *env) runner {
 	key := fl.String("key", "", "the did:key (`did:key:...`) that must have signed the CAR's commit (default: the stored key of a known repo; none for a new one)")
 	handle := fl.String("handle", "", "the `HANDLE` of a repo the import creates")
-	newKey := fl.Bool("new-key", false, "give a repo the import creates a new K-256 signing key, so that it accepts writes (publish the key in its DID document); default: a read-only mirror")
-	// TODO(lead): --force (ImportOptions.Force) once it lands: allow importing an older rev.
+	force := fl.Bool("force", false, "import a CAR whose rev is not newer than the stored one, moving the repo back to it (records written since are dropped)")
+	keyFile := fl.String("signing-key-file", "", "read the repo's private signing key (multibase, one line) from `FILE`: the CAR must be signed with it, and this file then signs the repo's commits; without it a new repo is a read-only mirror")
 	return func(ctx context.Context, pos []string) error {
 		pub, err := parseKeyFlag(*key)
 		if err != nil {
 			return err
 		}
+		var h syntax.Handle
 		if *handle != "" {
-			h, err := syntax.ParseHandle(*handle)
-			if err != nil {
+			if h, err = syntax.ParseHandle(strings.TrimPrefix(*handle, "@")); err != nil {
 				return usagef("--handle %q is not a handle: %v", *handle, err)
 			}
-			*handle = h.String()
 		}
 		s, err := e.open(ctx)
 		if err != nil {
@@ -144,33 +146,37 @@ func cmdImport(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		opts := &atlite.ImportOptions{VerifyKey: pub, Handle: *handle}
-		if *newKey {
-			if opts.SigningKey, err = keys.GenerateK256(); err != nil {
+		opts := &atlite.ImportOptions{VerifyKey: pub, Handle: h, Force: *force}
+		if *keyFile != "" {
+			b, err := os.ReadFile(*keyFile)
+			if err != nil {
 				return err
+			}
+			if opts.SigningKey, err = keys.ParsePrivateMultibase(strings.TrimSpace(string(b))); err != nil {
+				return usagef("--signing-key-file %s does not hold a private key multibase: %v", *keyFile, err)
 			}
 		}
 		res, err := s.ImportCAR(ctx, r, opts)
 		done()
+		if errors.Is(err, atlite.ErrRevConflict) {
+			return fmt.Errorf("%s (use --force to move the repo back to the CAR's rev)", trimPrefixes(err.Error(), "import"))
+		}
 		if err != nil {
 			return err
 		}
-		// TODO(lead): use ImportResult.SignatureChecked and NoOp once they land.
-		checked := pub != nil
+		checked := res.SignatureChecked
 		out := importJSON{DID: res.Repo.DID, Handle: res.Repo.Handle.String(), Rev: res.Repo.Rev.String(), CID: res.Repo.Head.String(),
-			Records: res.Records, Blocks: res.Blocks, Seq: res.Seq, SignatureChecked: checked, Mirror: res.Repo.Mirror}
+			Records: res.Records, Blocks: res.Blocks, Seq: res.Seq, SignatureChecked: checked, Mirror: res.Repo.Mirror, NoOp: res.NoOp}
 		if e.json {
 			return writeJSON(e.stdout, out)
 		}
+		if res.NoOp {
+			_, err := fmt.Fprintf(e.stdout, "no change: %s is at rev %s already; %s\n", out.DID, out.Rev, sigText(checked))
+			return err
+		}
 		fmt.Fprintf(e.stdout, "imported %s: rev %s, %d records, %d blocks, seq %d; %s\n", out.DID, out.Rev, out.Records, out.Blocks, out.Seq, sigText(checked))
 		if out.Mirror {
-			fmt.Fprintf(e.stdout, "%s is a read-only mirror: this file does not hold its signing key (import with --new-key to give it one)\n", out.DID)
-		} else if *newKey {
-			// The key is used only when the import created the repo.
-			if r, err := s.LoadRepo(ctx, res.Repo.DID.AtIdentifier()); err == nil && r.SigningKey != nil &&
-				r.SigningKey.DIDKey() == opts.SigningKey.PublicKey().DIDKey() {
-				fmt.Fprintf(e.stdout, "signing key: %s (publish it in the DID document)\n", r.SigningKey.DIDKey())
-			}
+			fmt.Fprintf(e.stdout, "%s is a read-only mirror: this file does not hold its signing key (see --signing-key-file)\n", out.DID)
 		}
 		return nil
 	}
@@ -210,8 +216,7 @@ func cmdVerify(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		// TODO(lead): use VerifyResult.SignatureChecked once it lands.
-		checked := pub != nil
+		checked := res.SignatureChecked
 		out := verifyJSON{DID: res.DID, Rev: res.Rev.String(), CID: res.Commit.String(), Data: res.Data.String(), Records: res.Records, Blocks: res.Blocks, SignatureChecked: checked}
 		if e.json {
 			return writeJSON(e.stdout, out)
@@ -302,17 +307,17 @@ func cmdCarUnpack(fl *flag.FlagSet, e *env) runner {
 			}
 			// A valid NSID or record key holds no slash, and "." and
 			// ".." are not record keys: the path stays under DIR.
-			if _, err := syntax.ParseNSID(rec.Collection); err != nil {
+			if _, err := syntax.ParseNSID(rec.Collection.String()); err != nil {
 				return fmt.Errorf("record %s: bad collection: %v", rec.Path(), err)
 			}
-			if _, err := syntax.ParseRecordKey(rec.RKey); err != nil {
+			if _, err := syntax.ParseRecordKey(rec.RKey.String()); err != nil {
 				return fmt.Errorf("record %s: bad record key: %v", rec.Path(), err)
 			}
-			dir := filepath.Join(*out, rec.Collection)
+			dir := filepath.Join(*out, rec.Collection.String())
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			path := filepath.Join(dir, rec.RKey+".json")
+			path := filepath.Join(dir, rec.RKey.String()+".json")
 			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if *force {
 				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC

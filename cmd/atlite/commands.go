@@ -289,6 +289,7 @@ func parseRecord(b []byte, collection string) (map[string]any, error) {
 type commitJSON struct {
 	Commit  commitRef `json:"commit"`
 	Seq     int64     `json:"seq"`
+	NoOp    bool      `json:"noOp,omitempty"`
 	Results []opJSON  `json:"results"`
 }
 
@@ -308,8 +309,14 @@ func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID,
 	if err != nil {
 		return err
 	}
-	// TODO(lead): report CommitResult.NoOp ("no change") once it lands.
-	out := commitJSON{Commit: commitRef{CID: res.CID.String(), Rev: res.Commit.Rev.String()}, Seq: res.Seq, Results: []opJSON{}}
+	out := commitJSON{Commit: commitRef{CID: res.CID.String(), Rev: res.Rev.String()}, Seq: res.Seq, NoOp: res.NoOp, Results: []opJSON{}}
+	if res.NoOp {
+		if e.json {
+			return writeJSON(e.stdout, out)
+		}
+		_, err := fmt.Fprintf(e.stdout, "no change: head %s rev %s\n", res.CID, res.Rev)
+		return err
+	}
 	for _, op := range res.Ops {
 		o := opJSON{Action: string(op.Action), URI: fmt.Sprintf("at://%s/%s", d, op.Path)}
 		if op.CID.Defined() {
@@ -327,7 +334,7 @@ func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID,
 		}
 		fmt.Fprintf(e.stdout, "%s\t%s\t%s\n", o.Action, o.URI, c)
 	}
-	fmt.Fprintf(e.stdout, "commit %s rev %s seq %d\n", res.CID, res.Commit.Rev, res.Seq)
+	fmt.Fprintf(e.stdout, "commit %s rev %s seq %d\n", res.CID, res.Rev, res.Seq)
 	return nil
 }
 
@@ -394,7 +401,7 @@ func cmdPut(fl *flag.FlagSet, e *env) runner {
 			return err
 		}
 		action := commit.Create
-		old, err := s.GetRecord(ctx, r.DID, pos[1], pos[2])
+		old, err := s.GetRecord(ctx, r.DID, syntax.NSID(pos[1]), syntax.RecordKey(pos[2]))
 		switch {
 		case err == nil:
 			action = commit.Update
@@ -552,7 +559,7 @@ func cmdGet(fl *flag.FlagSet, e *env) runner {
 			return err
 		}
 		defer s.Close()
-		rec, err := s.GetRecord(ctx, r.DID, pos[1], pos[2])
+		rec, err := s.GetRecord(ctx, r.DID, syntax.NSID(pos[1]), syntax.RecordKey(pos[2]))
 		if errors.Is(err, atlite.ErrNotFound) {
 			return fmt.Errorf("no record at://%s/%s/%s", r.DID, pos[1], pos[2])
 		}
@@ -574,13 +581,8 @@ func cmdGet(fl *flag.FlagSet, e *env) runner {
 
 // listRecords lists a page of records and returns the cursor of the next
 // page ("" at the end).
-// TODO(lead): use the cursor ListRecords returns once it lands.
-func listRecords(ctx context.Context, s *atlite.Store, d syntax.DID, coll, cursor string, limit int) ([]atlite.Record, string, error) {
-	recs, err := s.ListRecords(ctx, d, coll, atlite.ListRecordsOptions{Cursor: cursor, Limit: limit})
-	if err != nil || len(recs) < limit {
-		return recs, "", err
-	}
-	return recs, recs[len(recs)-1].RKey, nil
+func listRecords(ctx context.Context, s *atlite.Store, d syntax.DID, coll syntax.NSID, cursor string, limit int) ([]atlite.Record, string, error) {
+	return s.ListRecords(ctx, d, coll, &atlite.ListRecordsOptions{Cursor: cursor, Limit: limit})
 }
 
 func cmdLs(fl *flag.FlagSet, e *env) runner {
@@ -601,7 +603,7 @@ func cmdLs(fl *flag.FlagSet, e *env) runner {
 			}
 			for _, c := range cols {
 				if e.json {
-					writeJSON(e.stdout, map[string]string{"collection": c})
+					writeJSON(e.stdout, map[string]string{"collection": c.String()})
 				} else {
 					fmt.Fprintln(e.stdout, c)
 				}
@@ -610,7 +612,7 @@ func cmdLs(fl *flag.FlagSet, e *env) runner {
 		}
 		cursor, n := "", 0
 		for {
-			recs, next, err := listRecords(ctx, s, r.DID, pos[1], cursor, 500)
+			recs, next, err := listRecords(ctx, s, r.DID, syntax.NSID(pos[1]), cursor, 500)
 			if err != nil {
 				return err
 			}
@@ -794,9 +796,11 @@ func cmdCheck(fl *flag.FlagSet, e *env) runner {
 		p.Stop()
 		switch {
 		case errors.Is(err, atlite.ErrInvalidKey), errors.Is(err, atlite.ErrKeyEncrypted):
-			return fmt.Errorf("cannot check %s with this key-encryption key: %w (check $ATLITE_KEK)", e.db, err)
+			return fmt.Errorf("%s: %w (check $ATLITE_KEK)", e.db, err)
+		case errors.Is(err, atlite.ErrCorrupt):
+			return fmt.Errorf("%s: %w", e.db, err)
 		case err != nil:
-			return fmt.Errorf("%s is damaged: %w", e.db, err)
+			return fmt.Errorf("cannot check %s: %w", e.db, err)
 		}
 		seq, err := s.LastSeq(ctx, atlite.SubscribeReposNSID)
 		if err != nil {

@@ -1,0 +1,313 @@
+package atlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+func openInternal(t *testing.T, path string, opts *Options) *Store {
+	t.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func internalRepo(t *testing.T, s *Store, d string) syntax.DID {
+	t.Helper()
+	did := syntax.DID(d)
+	if _, err := s.CreateRepo(context.Background(), did, nil); err != nil {
+		t.Fatal(err)
+	}
+	return did
+}
+
+func internalWrite(t *testing.T, rkey string) []commit.Write {
+	t.Helper()
+	w, err := commit.NewWrite(commit.Create, "com.example.coll", rkey, map[string]any{"k": rkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []commit.Write{w}
+}
+
+// TestCommitFutureRevKeepsClock checks that a commit to a repo whose rev is
+// far in the future (as an imported repo may have) gets a rev just above it
+// without dragging the store's clock, so that other repos' revs and new
+// record keys stay at the wall-clock time.
+func TestCommitFutureRevKeepsClock(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, ":memory:", nil)
+	a, b := internalRepo(t, s, "did:web:a.example"), internalRepo(t, s, "did:web:b.example")
+	future := syntax.NewTIDFromTime(time.Now().AddDate(1, 0, 0), 5)
+	err := s.update(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE repos SET rev = ? WHERE did = ?`, future.String(), a.String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resA, err := s.Commit(ctx, a, internalWrite(t, "one"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := syntax.NewTID(future.Time().UnixMicro()+1, s.clock.ClockID()); resA.Rev != want || resA.Commit.Rev != want || resA.Since != future {
+		t.Errorf("rev of A = %s (since %s), want %s, one microsecond above %s", resA.Rev, resA.Since, want, future)
+	}
+	resB, err := s.Commit(ctx, b, internalWrite(t, "one"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := s.NextTID()
+	now := time.Now()
+	for name, got := range map[string]syntax.TID{"rev of B": resB.Rev, "NextTID": tid} {
+		if d := now.Sub(got.Time()); d < 0 || d > 5*time.Second {
+			t.Errorf("%s = %s (%s), want within 5s before %s", name, got, got.Time(), now)
+		}
+	}
+	// A's next rev follows its own, still without moving the clock.
+	resA2, err := s.Commit(ctx, a, internalWrite(t, "two"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := syntax.NewTID(future.Time().UnixMicro()+2, s.clock.ClockID()); resA2.Rev != want {
+		t.Errorf("second rev of A = %s, want %s", resA2.Rev, want)
+	}
+	if got := s.NextTID(); time.Since(got.Time()) > 5*time.Second || got.Time().After(time.Now()) {
+		t.Errorf("NextTID after A's second commit = %s (%s)", got, got.Time())
+	}
+}
+
+// TestCommitDeadlineExternalLock holds SQLite's write lock from another
+// connection: a Commit with a 200 ms deadline must give up with
+// context.DeadlineExceeded well before the 5 s busy timeout, and write
+// nothing.
+func TestCommitDeadlineExternalLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lock.db")
+	s := openInternal(t, path, nil)
+	did := internalRepo(t, s, "did:web:lock.example")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Commit(dctx, did, internalWrite(t, "late"), nil)
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > time.Second {
+		t.Errorf("Commit with the lock held elsewhere = %v after %v, want DeadlineExceeded within 1s", err, took)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRecord(ctx, did, "com.example.coll", "late"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetRecord(late) = %v, want ErrNotFound", err)
+	}
+	if seq, _ := s.LastSeq(ctx, SubscribeReposNSID); seq != 3 {
+		t.Errorf("last seq %d, want 3 (the repo's creation)", seq)
+	}
+	// The store still commits.
+	if res, err := s.Commit(ctx, did, internalWrite(t, "after"), nil); err != nil || res.Seq != 4 {
+		t.Errorf("Commit after = %+v, %v; want seq 4", res, err)
+	}
+}
+
+// TestCommitDeadlineQueued checks that commits waiting for the group leave
+// when their context ends: queued behind a leader, or inside a group (as
+// its leader or as a member) whose transaction has not begun. The others
+// commit, seqs stay gapless and the lead is never lost.
+func TestCommitDeadlineQueued(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// which of the second group's two commits is cancelled (1 leads
+		// the group); 0: a lone queued commit with a deadline instead
+		late int
+	}{{"queued", 0}, {"group leader", 1}, {"group member", 2}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openInternal(t, ":memory:", nil)
+			did := internalRepo(t, s, "did:web:queue.example")
+			release := make(chan struct{}, 2)
+			began := make(chan int, 4)
+			s.group.beforeBegin = func(n int) {
+				began <- n
+				<-release
+			}
+			run := func(c context.Context, rkey string) <-chan error {
+				ch := make(chan error, 1)
+				go func() {
+					_, err := s.Commit(c, did, internalWrite(t, rkey), nil)
+					ch <- err
+				}()
+				return ch
+			}
+			pending := func(n int) {
+				t.Helper()
+				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+					s.group.mu.Lock()
+					got := len(s.group.pending)
+					s.group.mu.Unlock()
+					if got == n {
+						return
+					}
+				}
+				t.Fatalf("never %d pending commits", n)
+			}
+			first := run(ctx, "first") // leads alone, held before its transaction
+			if n := <-began; n != 1 {
+				t.Fatalf("first group of %d", n)
+			}
+			want := int64(5) // last seq: 3 for the repo, first, second
+			if tt.late == 0 {
+				dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				defer cancel()
+				start := time.Now()
+				_, err := s.Commit(dctx, did, internalWrite(t, "late"), nil)
+				if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > time.Second {
+					t.Errorf("queued Commit = %v after %v, want DeadlineExceeded within 1s", err, took)
+				}
+				release <- struct{}{}
+				want = 4 // no second
+			} else {
+				cctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				var late, onTime <-chan error
+				if tt.late == 1 {
+					late = run(cctx, "late")
+					pending(1)
+					onTime = run(ctx, "second")
+				} else {
+					onTime = run(ctx, "second")
+					pending(1)
+					late = run(cctx, "late")
+				}
+				pending(2)
+				release <- struct{}{} // first commits; the two queued ones form a group
+				if n := <-began; n != 2 {
+					t.Fatalf("second group of %d, want 2", n)
+				}
+				cancel() // while the group waits to begin
+				select {
+				case err := <-late:
+					if !errors.Is(err, context.Canceled) {
+						t.Errorf("cancelled Commit = %v, want context.Canceled", err)
+					}
+				case <-time.After(2 * time.Second):
+					t.Fatal("a cancelled commit did not return while its group waited")
+				}
+				release <- struct{}{}
+				if err := <-onTime; err != nil {
+					t.Fatalf("the other commit of the group = %v", err)
+				}
+			}
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.GetRecord(ctx, did, "com.example.coll", "late"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("GetRecord(late) = %v, want ErrNotFound", err)
+			}
+			if seq, _ := s.LastSeq(ctx, SubscribeReposNSID); seq != want {
+				t.Errorf("last seq %d, want %d", seq, want)
+			}
+			// The lead was handed on: a new commit runs.
+			s.group.beforeBegin = nil
+			next := want + 1
+			if res, err := s.Commit(ctx, did, internalWrite(t, "after"), nil); err != nil || res.Seq != next {
+				t.Errorf("Commit after = %+v, %v; want seq %d", res, err, next)
+			}
+			if err := s.Check(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestCloseWaitsForAbandonedGroup: when every caller of a group gives up
+// while the group waits to begin, the group still runs in its goroutine;
+// Close must wait for it rather than close the database under it.
+func TestCloseWaitsForAbandonedGroup(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, ":memory:", nil)
+	did := internalRepo(t, s, "did:web:abandon.example")
+	release := make(chan struct{})
+	began := make(chan int, 4)
+	s.group.beforeBegin = func(n int) {
+		began <- n
+		<-release
+	}
+	run := func(c context.Context, rkey string) <-chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := s.Commit(c, did, internalWrite(t, rkey), nil)
+			ch <- err
+		}()
+		return ch
+	}
+	first := run(ctx, "first")
+	if n := <-began; n != 1 {
+		t.Fatalf("first group of %d", n)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	a, b := run(cctx, "a"), run(cctx, "b")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.group.mu.Lock()
+		n := len(s.group.pending)
+		s.group.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never 2 pending commits")
+		}
+	}
+	release <- struct{}{} // first commits; a and b form a group
+	if n := <-began; n != 2 {
+		t.Fatalf("second group of %d, want 2", n)
+	}
+	cancel()
+	for _, ch := range []<-chan error{a, b} {
+		if err := <-ch; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled commit = %v", err)
+		}
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a group was still to run", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after the group ran")
+	}
+}
