@@ -66,6 +66,10 @@ func cmdExport(fl *flag.FlagSet, e *env) runner {
 			err = bw.Flush()
 		}
 		p.Stop()
+		var inactive *atlite.InactiveRepoError
+		if errors.As(err, &inactive) && !opts.IncludeInactive {
+			return fmt.Errorf("%s (add --include-inactive to export it anyway)", trimPrefixes(err.Error(), "export"))
+		}
 		if err != nil {
 			return err
 		}
