@@ -256,6 +256,15 @@ const recordCap = 4 << 20
 // readRecord reads one record as atproto JSON from r and sets a missing
 // $type to the collection.
 func readRecord(r io.Reader, collection string) (map[string]any, error) {
+	b, err := readRecordJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	return parseRecord(b, collection)
+}
+
+// readRecordJSON reads at most recordCap bytes of JSON.
+func readRecordJSON(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, recordCap+1))
 	if err != nil {
 		return nil, err
@@ -263,7 +272,7 @@ func readRecord(r io.Reader, collection string) (map[string]any, error) {
 	if len(b) > recordCap {
 		return nil, errors.New("record on stdin is larger than 4 MiB")
 	}
-	return parseRecord(b, collection)
+	return b, nil
 }
 
 func parseRecord(b []byte, collection string) (map[string]any, error) {
@@ -309,6 +318,11 @@ func commitAndReport(ctx context.Context, e *env, s *atlite.Store, d syntax.DID,
 	if err != nil {
 		return err
 	}
+	return report(e, d, res)
+}
+
+// report prints what a commit did.
+func report(e *env, d syntax.DID, res *atlite.CommitResult) error {
 	out := commitJSON{Commit: commitRef{CID: res.CID.String(), Rev: res.Rev.String()}, Seq: res.Seq, NoOp: res.NoOp, Results: []opJSON{}}
 	if res.NoOp {
 		if e.json {
@@ -396,26 +410,19 @@ func cmdPut(fl *flag.FlagSet, e *env) runner {
 			return err
 		}
 		defer s.Close()
-		rec, err := readRecord(e.stdin, pos[1])
+		b, err := readRecordJSON(e.stdin)
 		if err != nil {
 			return err
 		}
-		action := commit.Create
-		old, err := s.GetRecord(ctx, r.DID, syntax.NSID(pos[1]), syntax.RecordKey(pos[2]))
-		switch {
-		case err == nil:
-			action = commit.Update
-		case !errors.Is(err, atlite.ErrNotFound):
+		if _, err := parseRecord(b, pos[1]); err != nil {
 			return err
 		}
-		w, err := commit.NewWrite(action, pos[1], pos[2], rec)
+		// Create or update is decided inside the commit's transaction.
+		res, err := s.PutRecordJSON(ctx, r.DID, syntax.NSID(pos[1]), syntax.RecordKey(pos[2]), b)
 		if err != nil {
 			return err
 		}
-		if old != nil {
-			w.SwapRecord = old.CID
-		}
-		return commitAndReport(ctx, e, s, r.DID, []commit.Write{w})
+		return report(e, r.DID, res)
 	}
 }
 
