@@ -198,7 +198,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "atlite %s: %v\nusage: atlite %s\nrun \"atlite help %s\" for the flags\n", c.name, err, strings.TrimSpace(c.name+" "+c.args), c.name)
 		return 2
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(stderr, "atlite %s: interrupted\n", c.name)
+		if msg := trimPrefixes(err.Error(), c.name); msg != context.Canceled.Error() {
+			fmt.Fprintf(stderr, "atlite %s: interrupted: %s\n", c.name, msg)
+		} else {
+			fmt.Fprintf(stderr, "atlite %s: interrupted\n", c.name)
+		}
 		return 1
 	default:
 		fmt.Fprintf(stderr, "atlite %s: %s\n", c.name, trimPrefixes(err.Error(), c.name))

@@ -65,3 +65,15 @@ func TestCommandHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestInterrupted checks that a cancelled run exits 1 and says so once.
+func TestInterrupted(t *testing.T) {
+	db := t.TempDir() + "/int.db"
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"--db", db, "demo", "--records", "5"}, strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.HasPrefix(errb.String(), "atlite demo: interrupted") || strings.Count(errb.String(), "\n") != 1 {
+		t.Errorf("cancelled demo = %d, stderr %q; want 1 and one line saying it was interrupted", code, errb.String())
+	}
+}
