@@ -75,6 +75,10 @@ type Server struct {
 	mu      sync.RWMutex
 	methods map[string]method
 	mux     *http.ServeMux // non-XRPC paths: /.well-known, /_health, /
+
+	keyOnce      sync.Mutex // guards key
+	key          []byte     // the HS256 key of session tokens (auth.go)
+	sessionLimit *limiter   // createSession calls per client IP (auth.go)
 }
 
 // New returns a Server for store; opts may be nil. The store stays the
