@@ -71,12 +71,25 @@ type Auth struct {
 
 // claims are the claims of the JWTs the server issues. Sid, a claim of
 // this server only, ties an access token to its session so that signing out
-// ends it.
+// ends it. The audience is a single string, as the reference PDS writes it.
 type claims struct {
-	Scope string `json:"scope"`
-	Sid   int64  `json:"sid,omitempty"`
-	jwt.RegisteredClaims
+	Scope     string           `json:"scope"`
+	Subject   string           `json:"sub"`
+	Audience  string           `json:"aud"`
+	ID        string           `json:"jti,omitempty"`
+	Sid       int64            `json:"sid,omitempty"`
+	IssuedAt  *jwt.NumericDate `json:"iat,omitempty"`
+	ExpiresAt *jwt.NumericDate `json:"exp,omitempty"`
 }
+
+var _ jwt.Claims = (*claims)(nil)
+
+func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+func (c *claims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
+func (c *claims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (c *claims) GetIssuer() (string, error)                   { return "", nil }
+func (c *claims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return jwt.ClaimStrings{c.Audience}, nil }
 
 // serviceDID is the server's DID: did:web of its public host (with the
 // port percent-encoded, as did:web wants).
@@ -123,22 +136,15 @@ func (s *Server) issue(ctx context.Context, sess *atlite.Session, refreshToken s
 	case sess.AppPassword != "":
 		scope = ScopeAppPass
 	}
-	aud := jwt.ClaimStrings{s.serviceDID().String()}
-	access := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
-		Scope: scope,
-		Sid:   sess.ID,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject: sess.DID.String(), Audience: aud,
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(AccessTokenTTL)),
-		},
+	aud := s.serviceDID().String()
+	access := jwt.NewWithClaims(jwt.SigningMethodHS256, &claims{
+		Scope: scope, Subject: sess.DID.String(), Audience: aud, Sid: sess.ID,
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(AccessTokenTTL)),
 	})
 	access.Header["typ"] = typAccess
-	refresh := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
-		Scope: ScopeRefresh,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject: sess.DID.String(), Audience: aud, ID: refreshToken,
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(sess.Expires),
-		},
+	refresh := jwt.NewWithClaims(jwt.SigningMethodHS256, &claims{
+		Scope: ScopeRefresh, Subject: sess.DID.String(), Audience: aud, ID: refreshToken,
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(sess.Expires),
 	})
 	refresh.Header["typ"] = typRefresh
 	var t tokens
