@@ -605,7 +605,7 @@ type missingBlob struct {
 // would answer from indexes.
 func (s *Server) repoStats(ctx context.Context, repo *atlite.Repo) (*repoStats, error) {
 	st := &repoStats{}
-	ex, err := s.store.ExportCAR(ctx, repo.DID, io.Discard, nil)
+	ex, err := s.store.ExportCAR(ctx, repo.DID, io.Discard, &atlite.ExportOptions{IncludeInactive: true})
 	if err != nil {
 		return nil, err
 	}
