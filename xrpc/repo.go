@@ -530,7 +530,7 @@ func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit := int64(atlite.DefaultBlobMaxBytes)
+	limit := s.opts.MaxBlobSize
 	if r.ContentLength > limit {
 		return Errorf(http.StatusRequestEntityTooLarge, "PayloadTooLarge", "request entity too large: at most %d bytes", limit)
 	}
@@ -568,11 +568,10 @@ func (s *Server) importRepo(w http.ResponseWriter, r *http.Request) error {
 	// TODO(lead): ImportCAR cannot be told which DID the CAR must be for;
 	// a CAR signed with this account's key for another DID would be taken
 	// in as a new mirror. An ImportOptions.DID check would close it.
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportSize)
+	body := &limitedReader{r: http.MaxBytesReader(w, r.Body, s.opts.MaxImportSize)}
 	_, err = s.store.ImportCAR(r.Context(), body, &atlite.ImportOptions{VerifyKey: repo.SigningKey})
-	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
+	case err != nil && body.over:
 		return Errorf(http.StatusRequestEntityTooLarge, "PayloadTooLarge", "request body is larger than %d bytes", s.opts.MaxImportSize)
 	case errors.Is(err, atlite.ErrBadSignature):
 		return InvalidRequest("the CAR's commit is not signed with the repo's key")
@@ -583,6 +582,22 @@ func (s *Server) importRepo(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// limitedReader remembers whether the http.MaxBytesReader under it hit its
+// limit, since ImportCAR reports a read error as a malformed CAR.
+type limitedReader struct {
+	r    io.Reader
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		l.over = true
+	}
+	return n, err
 }
 
 // repoStats are the counts checkAccountStatus answers.

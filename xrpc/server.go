@@ -51,6 +51,10 @@ type Options struct {
 	// DefaultMaxImportSize.
 	MaxImportSize int64
 
+	// MaxBlobSize caps uploadBlob bodies in bytes. Default:
+	// atlite.DefaultBlobMaxBytes.
+	MaxBlobSize int64
+
 	// Now returns the current time (tokens, rate limits). Default: time.Now.
 	Now func() time.Time
 }
@@ -100,6 +104,9 @@ func New(store *atlite.Store, opts *Options) (*Server, error) {
 	}
 	if o.MaxImportSize <= 0 {
 		o.MaxImportSize = DefaultMaxImportSize
+	}
+	if o.MaxBlobSize <= 0 {
+		o.MaxBlobSize = atlite.DefaultBlobMaxBytes
 	}
 	if o.Now == nil {
 		o.Now = time.Now
