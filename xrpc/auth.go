@@ -84,6 +84,8 @@ type claims struct {
 
 var _ jwt.Claims = (*claims)(nil)
 
+// The getters implement jwt.Claims.
+
 func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
 func (c *claims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
 func (c *claims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
@@ -320,6 +322,13 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 				if v.TokensAt(now) >= float64(l.burst) {
 					delete(l.m, k)
 				}
+			}
+			// Still full: forget arbitrary keys (map order is random).
+			for k := range l.m {
+				if len(l.m) < maxLimiterKeys {
+					break
+				}
+				delete(l.m, k)
 			}
 		}
 		lim = rate.NewLimiter(l.every, l.burst)

@@ -22,17 +22,14 @@ func registerIdentity(s *Server) error {
 	return nil
 }
 
-// localHandle reports whether h is under one of Options.HandleDomains
-// (".pds.example" or "pds.example"); with no HandleDomains, every handle
-// is.
+// localHandle reports whether h is one of Options.HandleDomains or under
+// one (a domain written ".pds.example" or "pds.example"): the handles this
+// server vouches for without DNS. With no HandleDomains, none is.
 func (s *Server) localHandle(h syntax.Handle) bool {
-	if len(s.opts.HandleDomains) == 0 {
-		return true
-	}
 	name := h.Normalize().String()
 	for _, d := range s.opts.HandleDomains {
 		d = strings.ToLower(strings.TrimPrefix(d, "."))
-		if d != "" && strings.HasSuffix(name, "."+d) {
+		if d != "" && (name == d || strings.HasSuffix(name, "."+d)) {
 			return true
 		}
 	}

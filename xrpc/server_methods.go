@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/atlite-dev/atlite"
@@ -29,9 +30,7 @@ func registerServer(s *Server) error {
 	s.Query("com.atproto.server.checkAccountStatus", s.checkAccountStatus)
 	s.Procedure("com.atproto.server.activateAccount", s.activateAccount)
 	s.Procedure("com.atproto.server.deactivateAccount", s.deactivateAccount)
-	// TODO(lead): com.atproto.server.getServiceAuth needs the repo's
-	// private signing key, and the Store has no exported way to sign with
-	// it (a Store.SignServiceJWT(ctx, did, servicejwt.Params) would do).
+	s.Query("com.atproto.server.getServiceAuth", s.getServiceAuth)
 	return nil
 }
 
@@ -265,8 +264,6 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
 		return InvalidRequest("This email address is already in use, please use a different one.")
 	case errors.Is(err, atlite.ErrInvalidEmail):
 		return InvalidRequest("This email address is not valid.")
-	case err != nil && acct == nil:
-		return err
 	case err != nil:
 		return err
 	}
@@ -434,4 +431,76 @@ func (s *Server) deactivateAccount(w http.ResponseWriter, r *http.Request) error
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// protectedMethods are the methods no service token may be bound to (the
+// account's own management), as in the reference PDS.
+var protectedMethods = map[string]bool{
+	"com.atproto.identity.requestPlcOperationSignature": true,
+	"com.atproto.identity.signPlcOperation":             true,
+	"com.atproto.identity.updateHandle":                 true,
+	"com.atproto.server.activateAccount":                true,
+	"com.atproto.server.confirmEmail":                   true,
+	"com.atproto.server.createAppPassword":              true,
+	"com.atproto.server.deactivateAccount":              true,
+	"com.atproto.server.getAccountInviteCodes":          true,
+	"com.atproto.server.getSession":                     true,
+	"com.atproto.server.listAppPasswords":               true,
+	"com.atproto.server.requestAccountDelete":           true,
+	"com.atproto.server.requestEmailConfirmation":       true,
+	"com.atproto.server.requestEmailUpdate":             true,
+	"com.atproto.server.revokeAppPassword":              true,
+	"com.atproto.server.updateEmail":                    true,
+}
+
+// Service token lifetimes: the default, and the longest a client may ask
+// for with and without a bound method.
+const (
+	serviceTokenTTL         = time.Minute
+	maxServiceTokenTTL      = time.Hour
+	maxUnboundServiceTokTTL = time.Minute
+)
+
+func (s *Server) getServiceAuth(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.auth(r)
+	if err != nil {
+		return err
+	}
+	p := ParamsOf(r)
+	aud := p.String("aud", true)
+	exp := p.Int("exp", 0, 0, 1<<53)
+	lxm := p.NSID("lxm", false)
+	if err := p.Err(); err != nil {
+		return err
+	}
+	audDID, _, _ := strings.Cut(aud, "#")
+	if _, err := syntax.ParseDID(audDID); err != nil || len(aud) > 2048 {
+		return InvalidRequest("Error: aud must be a DID or a did#serviceId reference (%q)", aud)
+	}
+	now := s.opts.Now()
+	ttl := serviceTokenTTL
+	if exp != 0 {
+		ttl = time.Unix(exp, 0).Sub(now)
+		if ttl <= 0 {
+			return Errorf(http.StatusBadRequest, "BadExpiration", "expiration is in past")
+		}
+		if ttl > maxServiceTokenTTL {
+			return Errorf(http.StatusBadRequest, "BadExpiration", "cannot request a token with an expiration more than an hour in the future")
+		}
+		if lxm == "" && ttl > maxUnboundServiceTokTTL {
+			return Errorf(http.StatusBadRequest, "BadExpiration", "cannot request a method-less token that expires more than a minute in the future")
+		}
+	}
+	if protectedMethods[lxm.String()] {
+		return InvalidRequest("cannot request a service auth token for the following protected method: %s", lxm)
+	}
+	if a.AppPassword && !a.Privileged && strings.HasPrefix(lxm.String(), "chat.bsky.") {
+		return InvalidRequest("insufficient access to request a service auth token for the following method: %s", lxm)
+	}
+	// TODO(lead): sign with the repo's private signing key, which the
+	// Store does not export (a Store.SignServiceJWT(ctx, did, params), or a
+	// way to get the keys.PrivateKey, would do):
+	//	servicejwt.Create(key, servicejwt.Params{Issuer: a.DID, Audience: aud, LexiconMethod: lxm, TTL: ttl, Now: now})
+	_ = ttl
+	return Errorf(http.StatusNotImplemented, "MethodNotImplemented", "getServiceAuth: signing for %s is not available yet", a.DID)
 }
