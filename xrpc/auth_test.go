@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -452,6 +453,8 @@ func TestCreateSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fail("POST", "com.atproto.server.createSession", "", map[string]any{"identifier": aliceHandle, "password": testPassword}, 401, "AccountTakedown")
+	e.fail("POST", "com.atproto.server.refreshSession", got.RefreshJwt, nil, 401, "AccountTakedown")
+	e.ok("POST", "com.atproto.server.createSession", "", map[string]any{"identifier": aliceHandle, "password": testPassword, "allowTakendown": true}, nil)
 }
 
 func TestCreateSessionRateLimit(t *testing.T) {
@@ -474,4 +477,26 @@ func TestCreateSessionRateLimit(t *testing.T) {
 	e.clk.Advance(10 * time.Second)
 	e.signIn(aliceHandle, testPassword)
 	e.fail("POST", "com.atproto.server.createSession", "", body, 429, "RateLimitExceeded")
+}
+
+func TestLimiterBounded(t *testing.T) {
+	l := newLimiter(2, time.Minute)
+	now := testutil.Now
+	if ok, _ := l.allow("a", now); !ok {
+		t.Fatal("first call refused")
+	}
+	l.allow("a", now)
+	if ok, wait := l.allow("a", now); ok || wait != 30*time.Second {
+		t.Errorf("third call = %v %v, want refused for 30s", ok, wait)
+	}
+	// A refused call takes no token: 30s later one call is allowed.
+	if ok, _ := l.allow("a", now.Add(30*time.Second)); !ok {
+		t.Error("call after 30s refused")
+	}
+	for i := range maxLimiterKeys + 10 {
+		l.allow(fmt.Sprint("k", i), now)
+	}
+	if n := len(l.m); n > maxLimiterKeys {
+		t.Errorf("limiter holds %d keys, want at most %d", n, maxLimiterKeys)
+	}
 }
