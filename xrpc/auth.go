@@ -105,8 +105,8 @@ func (s *Server) serviceDID() syntax.DID {
 
 // jwtKey returns the HS256 key, created in the Store on first use.
 func (s *Server) jwtKey(ctx context.Context) ([]byte, error) {
-	s.keyOnce.Lock()
-	defer s.keyOnce.Unlock()
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	if s.key != nil {
 		return s.key, nil
 	}
@@ -267,7 +267,7 @@ func (s *Server) authRepo(r *http.Request, id syntax.AtIdentifier) (*Auth, *atli
 	if err != nil {
 		return nil, nil, err
 	}
-	repo, err := s.loadRepo(r.Context(), id)
+	repo, err := s.repoByID(r.Context(), id)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -156,8 +156,8 @@ func recordWrite(action commit.Action, collection syntax.NSID, rkey syntax.Recor
 	return w, nil
 }
 
-// uri is the AT-URI of a record of the repo d.
-func uri(d syntax.DID, path string) string { return "at://" + d.String() + "/" + path }
+// atURI is the AT-URI of a record of the repo d.
+func atURI(d syntax.DID, path string) string { return "at://" + d.String() + "/" + path }
 
 func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
@@ -194,7 +194,7 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return writeErr(err)
 	}
-	return WriteJSON(w, writeOutput{URI: uri(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
+	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
 		Commit: metaOf(res), ValidationStatus: "unknown"})
 }
 
@@ -270,7 +270,7 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeErr(err)
 	}
-	return WriteJSON(w, writeOutput{URI: uri(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
+	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
 		Commit: metaOf(res), ValidationStatus: "unknown"})
 }
 
@@ -316,10 +316,10 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 	return WriteJSON(w, map[string]any{"commit": metaOf(res)})
 }
 
-// readRepo loads the repo id for a read: 400 RepoNotFound, or the repo's
+// servedRepo loads the repo id for a read: 400 RepoNotFound, or the repo's
 // status (RepoDeactivated, RepoTakendown, ...) when it is not active.
-func (s *Server) readRepo(ctx context.Context, id syntax.AtIdentifier) (*atlite.Repo, error) {
-	repo, err := s.loadRepo(ctx, id)
+func (s *Server) servedRepo(ctx context.Context, id syntax.AtIdentifier) (*atlite.Repo, error) {
+	repo, err := s.repoByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -353,13 +353,13 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.readRepo(r.Context(), id)
+	repo, err := s.servedRepo(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	rec, err := s.store.GetRecord(r.Context(), repo.DID, coll, rkey)
 	if errors.Is(err, atlite.ErrNotFound) || (err == nil && c.Defined() && !c.Equals(rec.CID)) {
-		return Errorf(http.StatusBadRequest, "RecordNotFound", "Could not locate record: %s", uri(repo.DID, coll.String()+"/"+rkey.String()))
+		return Errorf(http.StatusBadRequest, "RecordNotFound", "Could not locate record: %s", atURI(repo.DID, coll.String()+"/"+rkey.String()))
 	}
 	if err != nil {
 		return err
@@ -381,7 +381,7 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.readRepo(r.Context(), id)
+	repo, err := s.servedRepo(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -409,7 +409,7 @@ func (s *Server) describeRepo(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.readRepo(r.Context(), id)
+	repo, err := s.servedRepo(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func (s *Server) applyWrites(w http.ResponseWriter, r *http.Request) error {
 			if wr, err = recordWrite(action, coll, rkey, aw.Value, field+"/value"); err != nil {
 				return err
 			}
-			res.URI, res.CID, res.ValidationStatus = uri(repo.DID, wr.Path()), datamodel.CBORCID(wr.Record).String(), "unknown"
+			res.URI, res.CID, res.ValidationStatus = atURI(repo.DID, wr.Path()), datamodel.CBORCID(wr.Record).String(), "unknown"
 		}
 		writes = append(writes, wr)
 		results = append(results, res)
@@ -555,7 +555,7 @@ func (s *Server) importRepo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r.Context(), a.DID.AtIdentifier())
+	repo, err := s.repoByID(r.Context(), a.DID.AtIdentifier())
 	if err != nil {
 		return err
 	}
@@ -684,7 +684,7 @@ func (s *Server) listMissingBlobs(w http.ResponseWriter, r *http.Request) error 
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r.Context(), a.DID.AtIdentifier())
+	repo, err := s.repoByID(r.Context(), a.DID.AtIdentifier())
 	if err != nil {
 		return err
 	}

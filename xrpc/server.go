@@ -80,7 +80,7 @@ type Server struct {
 	methods map[string]method
 	mux     *http.ServeMux // non-XRPC paths: /.well-known, /_health, /
 
-	keyOnce      sync.Mutex // guards key
+	keyMu        sync.Mutex // guards key
 	key          []byte     // the HS256 key of session tokens (auth.go)
 	sessionLimit *limiter   // createSession calls per client IP (auth.go)
 }

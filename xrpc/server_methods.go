@@ -57,8 +57,8 @@ func (s *Server) didDoc(r *atlite.Repo) *did.Document {
 	return st.Document()
 }
 
-// loadRepo loads the repo id: 400 RepoNotFound when there is none.
-func (s *Server) loadRepo(ctx context.Context, id syntax.AtIdentifier) (*atlite.Repo, error) {
+// repoByID loads the repo id: 400 RepoNotFound when there is none.
+func (s *Server) repoByID(ctx context.Context, id syntax.AtIdentifier) (*atlite.Repo, error) {
 	repo, err := s.store.LoadRepo(ctx, id)
 	if errors.Is(err, atlite.ErrNotFound) {
 		return nil, Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo: %s", id)
@@ -292,7 +292,7 @@ type appPasswordOutput struct {
 	Privileged bool   `json:"privileged"`
 }
 
-func datetime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func lexDatetime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func (s *Server) createAppPassword(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.authFull(r)
@@ -319,7 +319,7 @@ func (s *Server) createAppPassword(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, appPasswordOutput{Name: ap.Name, Password: pw, CreatedAt: datetime(ap.Created), Privileged: ap.Privileged})
+	return WriteJSON(w, appPasswordOutput{Name: ap.Name, Password: pw, CreatedAt: lexDatetime(ap.Created), Privileged: ap.Privileged})
 }
 
 func (s *Server) listAppPasswords(w http.ResponseWriter, r *http.Request) error {
@@ -333,7 +333,7 @@ func (s *Server) listAppPasswords(w http.ResponseWriter, r *http.Request) error 
 	}
 	out := make([]appPasswordOutput, 0, len(aps))
 	for _, ap := range aps {
-		out = append(out, appPasswordOutput{Name: ap.Name, CreatedAt: datetime(ap.Created), Privileged: ap.Privileged})
+		out = append(out, appPasswordOutput{Name: ap.Name, CreatedAt: lexDatetime(ap.Created), Privileged: ap.Privileged})
 	}
 	return WriteJSON(w, map[string]any{"passwords": out})
 }
@@ -366,7 +366,7 @@ func (s *Server) checkAccountStatus(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r.Context(), a.DID.AtIdentifier())
+	repo, err := s.repoByID(r.Context(), a.DID.AtIdentifier())
 	if err != nil {
 		return err
 	}
@@ -392,7 +392,7 @@ func (s *Server) activateAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r.Context(), a.DID.AtIdentifier())
+	repo, err := s.repoByID(r.Context(), a.DID.AtIdentifier())
 	if err != nil {
 		return err
 	}
@@ -423,7 +423,7 @@ func (s *Server) deactivateAccount(w http.ResponseWriter, r *http.Request) error
 			return InvalidRequest("Input/deleteAfter must be a valid datetime")
 		}
 	}
-	repo, err := s.loadRepo(r.Context(), a.DID.AtIdentifier())
+	repo, err := s.repoByID(r.Context(), a.DID.AtIdentifier())
 	if err != nil {
 		return err
 	}
