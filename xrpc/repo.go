@@ -112,6 +112,7 @@ func (in *input) cid(field string, v *string) cid.Cid {
 	return c
 }
 
+// Err returns the first problem met, or nil.
 func (in *input) Err() error {
 	if in.err == nil {
 		return nil
@@ -591,6 +592,7 @@ type limitedReader struct {
 	over bool
 }
 
+// Read implements io.Reader.
 func (l *limitedReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	var mbe *http.MaxBytesError
