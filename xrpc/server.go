@@ -51,6 +51,10 @@ type Options struct {
 	// DefaultMaxImportSize.
 	MaxImportSize int64
 
+	// MaxBlobSize caps uploadBlob bodies in bytes. Default:
+	// atlite.DefaultBlobMaxBytes.
+	MaxBlobSize int64
+
 	// Now returns the current time (tokens, rate limits). Default: time.Now.
 	Now func() time.Time
 }
@@ -75,6 +79,10 @@ type Server struct {
 	mu      sync.RWMutex
 	methods map[string]method
 	mux     *http.ServeMux // non-XRPC paths: /.well-known, /_health, /
+
+	keyMu        sync.Mutex // guards key
+	key          []byte     // the HS256 key of session tokens (auth.go)
+	sessionLimit *limiter   // createSession calls per client IP (auth.go)
 }
 
 // New returns a Server for store; opts may be nil. The store stays the
@@ -96,6 +104,9 @@ func New(store *atlite.Store, opts *Options) (*Server, error) {
 	}
 	if o.MaxImportSize <= 0 {
 		o.MaxImportSize = DefaultMaxImportSize
+	}
+	if o.MaxBlobSize <= 0 {
+		o.MaxBlobSize = atlite.DefaultBlobMaxBytes
 	}
 	if o.Now == nil {
 		o.Now = time.Now
