@@ -244,6 +244,10 @@ func help(stdout, stderr io.Writer, args []string) int {
 		return 0
 	case 1, 2:
 		name := strings.Join(args, " ")
+		if name == "help" {
+			printUsage(stdout)
+			return 0
+		}
 		if c := findCommand(name); c != nil {
 			printCommandUsage(stdout, c)
 			return 0
