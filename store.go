@@ -122,6 +122,12 @@ type Options struct {
 	// Default: DefaultNodeCacheSize; negative disables the cache.
 	NodeCacheSize int
 
+	// EventPollInterval is how often a subscription ([Store.Subscribe])
+	// reads the events table for events that another process (or another
+	// Store on the same file) committed; this Store's own events are
+	// delivered at once. Default: DefaultEventPollInterval.
+	EventPollInterval time.Duration
+
 	// NoCreate makes Open fail with an error wrapping [fs.ErrNotExist]
 	// when the file does not exist, instead of creating it. Default: false,
 	// a missing file is created (with mode 0600: it holds private keys).
@@ -185,6 +191,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.EventPollInterval <= 0 {
+		o.EventPollInterval = DefaultEventPollInterval
 	}
 	if o.KeyEncryptionKey != nil && len(o.KeyEncryptionKey) != 32 {
 		return nil, fmt.Errorf("open %s: key-encryption key is %d bytes, want 32: %w", path, len(o.KeyEncryptionKey), ErrInvalidKey)
