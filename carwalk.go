@@ -62,6 +62,13 @@ CREATE TABLE refs (rec BLOB NOT NULL, blob BLOB NOT NULL);`
 	stageRefsSQL     = `SELECT r.collection || '/' || r.rkey, f.blob FROM recs r JOIN refs f ON f.rec = r.cid`
 )
 
+// stageError is a failure of the staging file: the host's problem, never
+// the CAR's, so a walk does not report it as ErrInvalidCAR.
+type stageError struct{ err error }
+
+func (e *stageError) Error() string { return "staging file: " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
 // openStage creates a staging file in a new temporary directory.
 func openStage(ctx context.Context) (st *stage, err error) {
 	dir, err := os.MkdirTemp("", "atlite-stage-")
@@ -114,20 +121,23 @@ func (st *stage) close() {
 func (st *stage) get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	rows, err := st.rawGet.QueryContext(ctx, blockKey(c))
 	if err != nil {
-		return nil, fmt.Errorf("staging file: %w", err)
+		return nil, &stageError{err}
 	}
 	defer rows.Close()
 	cb := c.Bytes()
 	for rows.Next() {
 		var have, data []byte
 		if err := rows.Scan(&have, &data); err != nil {
-			return nil, fmt.Errorf("staging file: %w", err)
+			return nil, &stageError{err}
 		}
 		if bytes.Equal(have, cb) {
 			return data, nil
 		}
 	}
-	return nil, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, &stageError{err}
+	}
+	return nil, nil
 }
 
 // carStream serves a tree walk from a CAR read in order; see above.
@@ -256,11 +266,11 @@ func (cs *carStream) stageRest(ctx context.Context) error {
 			continue
 		}
 		if _, err := st.raw.ExecContext(ctx, blockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
-			return fmt.Errorf("stage block: %w", err)
+			return &stageError{err}
 		}
 	}
 	if _, err := st.tx.ExecContext(ctx, stageRawIndexSQL); err != nil {
-		return fmt.Errorf("index staged blocks: %w", err)
+		return &stageError{err}
 	}
 	if cs.strict {
 		var cb []byte
@@ -386,7 +396,8 @@ func walkCAR(ctx context.Context, cs *carStream, root cid.Cid, check func(*commi
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
-		if errors.Is(err, ErrInvalidCAR) {
+		var se *stageError
+		if errors.Is(err, ErrInvalidCAR) || errors.As(err, &se) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: repo tree: %v", ErrInvalidCAR, err)

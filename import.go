@@ -160,19 +160,19 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	cs := &carStream{cr: cr, seen: map[string]struct{}{}, stage: st,
 		sink: func(c cid.Cid, data []byte) error {
 			if _, err := st.keep.ExecContext(ctx, c.Bytes(), data); err != nil {
-				return fmt.Errorf("stage block: %w", err)
+				return &stageError{err}
 			}
 			return nil
 		},
 		record: func(key string, c cid.Cid, m map[string]any, data []byte) error {
 			coll, rkey, _ := strings.Cut(key, "/")
 			if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes()); err != nil {
-				return fmt.Errorf("stage record %s: %w", key, err)
+				return &stageError{err}
 			}
 			if m != nil && mayCiteBlobs(data) {
 				for _, b := range BlobRefs(m) {
 					if _, err := st.ref.ExecContext(ctx, c.Bytes(), b.Bytes()); err != nil {
-						return fmt.Errorf("stage blob ref of %s: %w", key, err)
+						return &stageError{err}
 					}
 				}
 			}

@@ -26,3 +26,28 @@ func BenchmarkVerifyCAR(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkImportCAR imports the export of a repo of 10,000 records into
+// an empty in-memory store.
+func BenchmarkImportCAR(b *testing.B) {
+	src := testutil.MustOpenStore(b, nil)
+	did := seedRepo(b, src, "did:web:bench.example", 10_000)
+	car := exportCAR(b, src, did, nil)
+	b.SetBytes(int64(len(car)))
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		s, err := atlite.Open(":memory:", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		res, err := s.ImportCAR(ctx, bytes.NewReader(car), nil)
+		if err != nil || res.Records != 10_000 {
+			b.Fatalf("ImportCAR = %+v, %v", res, err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+}
