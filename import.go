@@ -86,9 +86,10 @@ const maxRevSkew = 5 * time.Minute
 // every block's hash is verified as it is read, the root commit is decoded
 // and its signature checked (see [ImportOptions] for the key), the MST is
 // walked from its root and must be complete and canonical, and every record
-// must be present; what the repo reaches is staged in a temporary file
-// (memory does not grow with the CAR: a CAR in the spec's pre-order, as
-// ExportCAR writes, streams through). Only then, in ONE short write
+// must be present; what the repo reaches is staged in a temporary file.
+// Memory holds the MST nodes on the walk's path and one CID per block, never
+// the blocks themselves (a CAR in the spec's pre-order, as ExportCAR writes
+// it, streams through; another order is staged first). Only then, in ONE short write
 // transaction that checks the repo's state again, are the repo's blocks
 // copied into the file, its record index rebuilt and one #sync event
 // emitted. Any failure leaves the file as it was. Blocks in the CAR that
@@ -498,9 +499,10 @@ type VerifyResult struct {
 // CID), as strict readers refuse it; the rev is not compared with the clock
 // (ImportCAR does that). It opens no database: a CAR in the spec's
 // pre-order (as ExportCAR writes) is checked as it streams, holding the MST
-// nodes on the path being walked and the CID of each block read; a CAR in
-// another order has its remaining blocks staged in a temporary file, so
-// memory does not grow with the CAR's size either way. A cancelled ctx
+// nodes on the path being walked and the CID of each block read (about 80
+// bytes a block); a CAR in another order has its remaining blocks staged in
+// a temporary file (a private SQLite file, not an atlite database), so the
+// blocks themselves are never all in memory. A cancelled ctx
 // gives an error wrapping the context's error, not ErrInvalidCAR.
 func VerifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyResult, error) {
 	res, err := verifyCAR(ctx, r, key)
