@@ -163,7 +163,7 @@ func TestSubscribeReplay(t *testing.T) {
 		}
 	}
 	head, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID) // 25
-	sub, err := s.SubscribeWith(ctx, &atlite.SubscribeOptions{Replay: true, After: 4, Buffer: 4})
+	sub, err := s.SubscribeWith(ctx, &atlite.SubscribeOptions{Replay: true, After: 4, Buffer: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
