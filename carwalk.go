@@ -27,8 +27,9 @@ import (
 // blocks in and the order ExportCAR writes them in. carStream serves that
 // walk from the CAR as it is read: while the CAR's next block is the one
 // the walk asks for, it is handed over and forgotten, so only the nodes on
-// the walk's path are held, plus the CID of each block read (to know a
-// repeated record, and to refuse a repeated block). When the CAR comes in
+// the walk's path are held, plus the CIDs of the blocks read (to know a
+// repeated record, and to refuse a repeated block), which move to a
+// staging file past seenCap so that memory stays bounded. When the CAR comes in
 // another order, the rest of it goes into a staging file (a private SQLite
 // file in a temporary directory, never an atlite database), and the walk
 // goes on from there: memory stays bounded either way.
@@ -146,9 +147,9 @@ type carStream struct {
 	next   *car.Block // the block read ahead, nil when none
 	eof    bool
 	strict bool // refuse a block the CAR holds twice (VerifyCAR)
-	// seen holds the CIDs (KeyString) of the blocks the walk was given and,
+	// seen holds the CIDs of the blocks the walk was given and,
 	// in strict mode, of the blocks read after the walk.
-	seen     map[string]struct{}
+	seen     *seenSet
 	stage    *stage                                                           // set when staged, or from the start
 	newStage func(context.Context) (*stage, error)                            // makes stage on demand
 	staged   bool                                                             // the rest of the CAR is in stage.raw
@@ -191,21 +192,6 @@ func (cs *carStream) get(ctx context.Context, c cid.Cid) (data []byte, repeat bo
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	ks := c.KeyString()
-	if _, ok := cs.seen[ks]; ok {
-		if !cs.staged {
-			// A writer that puts the block at each of its places.
-			if b, err := cs.peek(); err != nil {
-				return nil, false, err
-			} else if b != nil && b.CID.Equals(c) {
-				if cs.strict {
-					return nil, false, duplicate(c)
-				}
-				cs.next = nil
-			}
-		}
-		return nil, true, nil
-	}
 	if !cs.staged {
 		b, err := cs.peek()
 		if err != nil {
@@ -213,8 +199,25 @@ func (cs *carStream) get(ctx context.Context, c cid.Cid) (data []byte, repeat bo
 		}
 		if b != nil && b.CID.Equals(c) {
 			cs.next = nil
-			return cs.first(ks, c, b.Data)
+			fresh, err := cs.seen.add(ctx, c)
+			if err != nil {
+				return nil, false, err
+			}
+			if !fresh {
+				// A writer that puts the block at each of its places.
+				if cs.strict {
+					return nil, false, duplicate(c)
+				}
+				return nil, true, nil
+			}
+			cs.distinct++
+			return b.Data, false, nil
 		}
+	}
+	if had, err := cs.seen.has(ctx, c); err != nil || had {
+		return nil, had, err
+	}
+	if !cs.staged {
 		if err := cs.stageRest(ctx); err != nil {
 			return nil, false, err
 		}
@@ -226,26 +229,107 @@ func (cs *carStream) get(ctx context.Context, c cid.Cid) (data []byte, repeat bo
 	if data == nil {
 		return nil, false, notInCAR(c)
 	}
-	return cs.first(ks, c, data)
-}
-
-func (cs *carStream) first(ks string, c cid.Cid, data []byte) ([]byte, bool, error) {
-	cs.seen[ks] = struct{}{}
+	if _, err := cs.seen.add(ctx, c); err != nil {
+		return nil, false, err
+	}
 	cs.distinct++
 	return data, false, nil
+}
+
+// seenCap is the number of CIDs a seenSet holds in memory (a few MB) before
+// it moves them to the staging file.
+var seenCap = 1 << 15
+
+// seenSet is the set of the CIDs a carStream has read: in memory for the
+// first seenCap, then in the staging file, so that memory stays bounded
+// whatever the size of the repo.
+type seenSet struct {
+	m        map[string]struct{}
+	stage    func(context.Context) (*stage, error)
+	add1     *sql.Stmt // on the staging file, once spilled
+	has1     *sql.Stmt
+	spilled  bool
+	capacity int
+}
+
+func newSeenSet(stage func(context.Context) (*stage, error)) *seenSet {
+	return &seenSet{m: map[string]struct{}{}, stage: stage, capacity: seenCap}
+}
+
+// add adds c and reports whether it was not in the set.
+func (s *seenSet) add(ctx context.Context, c cid.Cid) (fresh bool, err error) {
+	if !s.spilled {
+		ks := c.KeyString()
+		if _, ok := s.m[ks]; ok {
+			return false, nil
+		}
+		if len(s.m) < s.capacity {
+			s.m[ks] = struct{}{}
+			return true, nil
+		}
+		if err := s.spill(ctx); err != nil {
+			return false, err
+		}
+	}
+	res, err := s.add1.ExecContext(ctx, c.Bytes())
+	if err != nil {
+		return false, &stageError{err}
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, &stageError{err}
+	}
+	return n == 1, nil
+}
+
+// has reports whether c is in the set.
+func (s *seenSet) has(ctx context.Context, c cid.Cid) (bool, error) {
+	if !s.spilled {
+		_, ok := s.m[c.KeyString()]
+		return ok, nil
+	}
+	var one int
+	err := s.has1.QueryRowContext(ctx, c.Bytes()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &stageError{err}
+	}
+	return true, nil
+}
+
+// spill moves the set into the staging file.
+func (s *seenSet) spill(ctx context.Context) error {
+	st, err := s.stage(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := st.tx.ExecContext(ctx, `CREATE TABLE seen (cid BLOB PRIMARY KEY) WITHOUT ROWID`); err != nil {
+		return &stageError{err}
+	}
+	if s.add1, err = st.tx.PrepareContext(ctx, `INSERT OR IGNORE INTO seen (cid) VALUES (?)`); err != nil {
+		return &stageError{err}
+	}
+	if s.has1, err = st.tx.PrepareContext(ctx, `SELECT 1 FROM seen WHERE cid = ?`); err != nil {
+		return &stageError{err}
+	}
+	for ks := range s.m {
+		if _, err := s.add1.ExecContext(ctx, []byte(ks)); err != nil {
+			return &stageError{err}
+		}
+	}
+	s.m, s.spilled = nil, true
+	return nil
 }
 
 // stageRest puts the rest of the CAR into the staging file: the CAR is not
 // in the walk's order.
 func (cs *carStream) stageRest(ctx context.Context) error {
-	if cs.stage == nil {
-		st, err := cs.newStage(ctx)
-		if err != nil {
-			return err
-		}
-		cs.stage = st
+	st, err := cs.getStage(ctx)
+	if err != nil {
+		return err
 	}
-	st := cs.stage
 	cs.staged = true
 	for {
 		b, err := cs.peek()
@@ -259,7 +343,11 @@ func (cs *carStream) stageRest(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, ok := cs.seen[b.CID.KeyString()]; ok {
+		had, err := cs.seen.has(ctx, b.CID)
+		if err != nil {
+			return err
+		}
+		if had {
 			if cs.strict {
 				return duplicate(b.CID)
 			}
@@ -284,9 +372,31 @@ func (cs *carStream) stageRest(ctx context.Context) error {
 			return err
 		}
 	}
-	var err error
 	st.rawGet, err = st.tx.PrepareContext(ctx, stageRawGetSQL)
 	return err
+}
+
+// getStage returns the staging file, making it first if needed.
+func (cs *carStream) getStage(ctx context.Context) (*stage, error) {
+	if cs.stage == nil {
+		st, err := cs.newStage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cs.stage = st
+	}
+	return cs.stage, nil
+}
+
+// newCARStream returns a carStream over cr; st is its staging file, or nil
+// to make one when it is needed.
+func newCARStream(cr *car.Reader, strict bool, st *stage) *carStream {
+	cs := &carStream{cr: cr, strict: strict, stage: st, newStage: openStage,
+		sink:   func(cid.Cid, []byte) error { return nil },
+		record: func(string, cid.Cid, map[string]any, []byte) error { return nil },
+	}
+	cs.seen = newSeenSet(cs.getStage)
+	return cs
 }
 
 // finish reads what the walk left of the CAR: blocks the repo does not
@@ -305,11 +415,13 @@ func (cs *carStream) finish(ctx context.Context) error {
 			return err
 		}
 		if cs.strict {
-			ks := b.CID.KeyString()
-			if _, ok := cs.seen[ks]; ok {
+			fresh, err := cs.seen.add(ctx, b.CID)
+			if err != nil {
+				return err
+			}
+			if !fresh {
 				return duplicate(b.CID)
 			}
-			cs.seen[ks] = struct{}{}
 		}
 	}
 	return nil

@@ -87,9 +87,10 @@ const maxRevSkew = 5 * time.Minute
 // and its signature checked (see [ImportOptions] for the key), the MST is
 // walked from its root and must be complete and canonical, and every record
 // must be present; what the repo reaches is staged in a temporary file.
-// Memory holds the MST nodes on the walk's path and one CID per block, never
-// the blocks themselves (a CAR in the spec's pre-order, as ExportCAR writes
-// it, streams through; another order is staged first). Only then, in ONE short write
+// Memory is bounded: it holds the MST nodes on the walk's path and the CIDs
+// of up to 32768 blocks read (more go to the staging file), never the
+// blocks themselves (a CAR in the spec's pre-order, as ExportCAR writes it,
+// streams through; another order is staged first). Only then, in ONE short write
 // transaction that checks the repo's state again, are the repo's blocks
 // copied into the file, its record index rebuilt and one #sync event
 // emitted. Any failure leaves the file as it was. Blocks in the CAR that
@@ -158,27 +159,26 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	defer st.close()
 
 	// Outside the write lock: read, check and stage the CAR.
-	cs := &carStream{cr: cr, seen: map[string]struct{}{}, stage: st,
-		sink: func(c cid.Cid, data []byte) error {
-			if _, err := st.keep.ExecContext(ctx, c.Bytes(), data); err != nil {
-				return &stageError{err}
-			}
-			return nil
-		},
-		record: func(key string, c cid.Cid, m map[string]any, data []byte) error {
-			coll, rkey, _ := strings.Cut(key, "/")
-			if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes()); err != nil {
-				return &stageError{err}
-			}
-			if m != nil && mayCiteBlobs(data) {
-				for _, b := range BlobRefs(m) {
-					if _, err := st.ref.ExecContext(ctx, c.Bytes(), b.Bytes()); err != nil {
-						return &stageError{err}
-					}
+	cs := newCARStream(cr, false, st)
+	cs.sink = func(c cid.Cid, data []byte) error {
+		if _, err := st.keep.ExecContext(ctx, c.Bytes(), data); err != nil {
+			return &stageError{err}
+		}
+		return nil
+	}
+	cs.record = func(key string, c cid.Cid, m map[string]any, data []byte) error {
+		coll, rkey, _ := strings.Cut(key, "/")
+		if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes()); err != nil {
+			return &stageError{err}
+		}
+		if m != nil && mayCiteBlobs(data) {
+			for _, b := range BlobRefs(m) {
+				if _, err := st.ref.ExecContext(ctx, c.Bytes(), b.Bytes()); err != nil {
+					return &stageError{err}
 				}
 			}
-			return nil
-		},
+		}
+		return nil
 	}
 	now := s.now().UTC()
 	var signed bool
@@ -499,10 +499,11 @@ type VerifyResult struct {
 // CID), as strict readers refuse it; the rev is not compared with the clock
 // (ImportCAR does that). It opens no database: a CAR in the spec's
 // pre-order (as ExportCAR writes) is checked as it streams, holding the MST
-// nodes on the path being walked and the CID of each block read (about 80
-// bytes a block); a CAR in another order has its remaining blocks staged in
-// a temporary file (a private SQLite file, not an atlite database), so the
-// blocks themselves are never all in memory. A cancelled ctx
+// nodes on the path being walked and the CIDs of the blocks read (to know a
+// repeated record and refuse a repeated block: up to 32768 in memory, a few
+// MB, beyond which they move to a temporary file); a CAR in another order
+// has its remaining blocks staged in a temporary file (a private SQLite
+// file, not an atlite database). Memory is bounded either way. A cancelled ctx
 // gives an error wrapping the context's error, not ErrInvalidCAR.
 func VerifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyResult, error) {
 	res, err := verifyCAR(ctx, r, key)
@@ -524,10 +525,7 @@ func verifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyRes
 	if len(roots) != 1 {
 		return nil, invalidCAR("%d roots, want 1 (the commit)", len(roots))
 	}
-	cs := &carStream{cr: cr, strict: true, seen: map[string]struct{}{}, newStage: openStage,
-		sink:   func(cid.Cid, []byte) error { return nil },
-		record: func(string, cid.Cid, map[string]any, []byte) error { return nil },
-	}
+	cs := newCARStream(cr, true, nil)
 	defer func() { cs.stage.close() }()
 	cmt, err := walkCAR(ctx, cs, roots[0], func(cmt *commit.Commit) error {
 		if key != nil {
