@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -38,29 +39,27 @@ import (
 // an import, for what the import will store: the blocks the repo reaches
 // (keep), its record index (recs) and the blobs its records cite (refs).
 type stage struct {
-	dir string
-	db  *sql.DB
-	tx  *sql.Tx
+	dir  string
+	path string
+	db   *sql.DB
+	tx   *sql.Tx
 
 	raw, rawGet, keep, rec, ref *sql.Stmt
 }
 
 const (
 	stageSchemaSQL = `CREATE TABLE raw (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
-CREATE TABLE keep (cid BLOB NOT NULL, data BLOB NOT NULL);
-CREATE TABLE recs (collection TEXT NOT NULL, rkey TEXT NOT NULL, cid BLOB NOT NULL);
+CREATE TABLE keep (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE recs (collection TEXT NOT NULL, rkey TEXT NOT NULL, cid BLOB NOT NULL, k INTEGER NOT NULL);
 CREATE TABLE refs (rec BLOB NOT NULL, blob BLOB NOT NULL);`
 	stageRawSQL      = `INSERT INTO raw (k, cid, data) VALUES (?, ?, ?)`
 	stageRawIndexSQL = `CREATE INDEX raw_k ON raw (k)`
 	stageRawGetSQL   = `SELECT cid, data FROM raw WHERE k = ?`
 	stageRawDupSQL   = `SELECT cid, count(*) FROM raw GROUP BY k, cid HAVING count(*) > 1 LIMIT 1`
-	stageKeepSQL     = `INSERT INTO keep (cid, data) VALUES (?, ?)`
-	stageRecSQL      = `INSERT INTO recs (collection, rkey, cid) VALUES (?, ?, ?)`
+	stageKeepSQL     = `INSERT INTO keep (k, cid, data) VALUES (?, ?, ?)`
+	stageRecSQL      = `INSERT INTO recs (collection, rkey, cid, k) VALUES (?, ?, ?, ?)`
 	stageRefSQL      = `INSERT INTO refs (rec, blob) VALUES (?, ?)`
-	stageKeptSQL     = `SELECT cid, data FROM keep`
-	stageRecsSQL     = `SELECT collection, rkey, cid FROM recs`
 	stageRefIndexSQL = `CREATE INDEX refs_rec ON refs (rec)`
-	stageRefsSQL     = `SELECT r.collection || '/' || r.rkey, f.blob FROM recs r JOIN refs f ON f.rec = r.cid`
 )
 
 // stageError is a failure of the staging file: the host's problem, never
@@ -76,13 +75,13 @@ func openStage(ctx context.Context) (st *stage, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("staging file: %w", err)
 	}
-	st = &stage{dir: dir}
+	st = &stage{dir: dir, path: filepath.Join(dir, "stage.db")}
 	defer func() {
 		if err != nil {
 			st.close()
 		}
 	}()
-	dsn := "file:" + escapePath(filepath.Join(dir, "stage.db")) + "?_pragma=journal_mode(off)&_pragma=synchronous(off)&_pragma=temp_store(file)"
+	dsn := "file:" + escapePath(st.path) + "?_pragma=journal_mode(off)&_pragma=synchronous(off)&_pragma=temp_store(file)"
 	if st.db, err = sql.Open("sqlite", dsn); err != nil {
 		return nil, fmt.Errorf("staging file: %w", err)
 	}
@@ -102,6 +101,36 @@ func openStage(ctx context.Context) (st *stage, err error) {
 		}
 	}
 	return st, nil
+}
+
+// seal commits what was staged, so that another connection can read it,
+// and closes the staging file's own connection.
+func (st *stage) seal() error {
+	tx := st.tx
+	st.tx = nil
+	if err := tx.Commit(); err != nil {
+		return &stageError{err}
+	}
+	if err := st.db.Close(); err != nil {
+		return &stageError{err}
+	}
+	st.db = nil
+	return nil
+}
+
+// uri is the staging file's URI for ATTACH from a connection of the store.
+// The store's in-memory databases live in the memdb VFS; the staging file
+// is a file of the operating system's VFS.
+func (st *stage) uri(mem bool) string {
+	u := "file:" + escapePath(st.path)
+	if mem {
+		vfs := "unix"
+		if runtime.GOOS == "windows" {
+			vfs = "win32"
+		}
+		u += "?vfs=" + vfs
+	}
+	return u
 }
 
 // close drops the staging file.

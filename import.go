@@ -3,7 +3,6 @@ package atlite
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"strings"
@@ -161,14 +160,14 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	// Outside the write lock: read, check and stage the CAR.
 	cs := newCARStream(cr, false, st)
 	cs.sink = func(c cid.Cid, data []byte) error {
-		if _, err := st.keep.ExecContext(ctx, c.Bytes(), data); err != nil {
+		if _, err := st.keep.ExecContext(ctx, blockKey(c), c.Bytes(), data); err != nil {
 			return &stageError{err}
 		}
 		return nil
 	}
 	cs.record = func(key string, c cid.Cid, m map[string]any, data []byte) error {
 		coll, rkey, _ := strings.Cut(key, "/")
-		if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes()); err != nil {
+		if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes(), blockKey(c)); err != nil {
 			return &stageError{err}
 		}
 		if m != nil && mayCiteBlobs(data) {
@@ -205,15 +204,20 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 		return nil, err
 	}
 	if _, err := st.tx.ExecContext(ctx, stageRefIndexSQL); err != nil {
-		return nil, fmt.Errorf("index staged blob refs: %w", err)
+		return nil, &stageError{err}
+	}
+	if err := st.seal(); err != nil {
+		return nil, err
 	}
 
-	// One short write transaction.
+	// One short write transaction, which copies the staged rows with a few
+	// INSERT ... SELECT from the staging file attached to the write
+	// connection.
 	var res ImportResult
 	var ev Event
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.updateAttached(ctx, st.uri(s.mem), func(tx *sqlx.Tx) error {
 		var err error
-		res, ev, err = s.importTx(ctx, tx, st, cmt, roots[0], o, now)
+		res, ev, err = s.importTx(ctx, tx, cmt, roots[0], o, now)
 		return err
 	})
 	if err != nil {
@@ -221,6 +225,7 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	}
 	res.SignatureChecked = signed
 	if !res.NoOp {
+		res.Records = cs.records
 		res.Blocks = cs.distinct
 		s.publish(ev)
 	}
@@ -300,7 +305,7 @@ func (s *Store) storedPublicKey(did string, h *importHead) (keys.PublicKey, erro
 // importTx stores a checked, staged CAR inside tx: it reads the repo's
 // state again and checks it as checkImport does, then writes the repo row,
 // the blocks, the record index, the blob references and the #sync event.
-func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, st *stage, cmt *commit.Commit, root cid.Cid, o ImportOptions, now time.Time) (ImportResult, Event, error) {
+func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, cmt *commit.Commit, root cid.Cid, o ImportOptions, now time.Time) (ImportResult, Event, error) {
 	var res ImportResult
 	did := cmt.DID
 	var h importHead
@@ -371,53 +376,20 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.
 		}
 	}
 
-	// Copy what the walk staged.
-	bw := s.blockWriter(ctx, tx)
-	if err := eachRow(ctx, st.tx, stageKeptSQL, func(rows *sql.Rows) error {
-		var cb, data []byte
-		if err := rows.Scan(&cb, &data); err != nil {
-			return err
+	// Copy what the walk staged: the blocks (into the overflow table when
+	// another CID holds a block's key), the record index, the blob refs.
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{importBlocksSQL, nil},
+		{importOverflowSQL, nil},
+		{importRecordsSQL, []any{repoID}},
+		{importBlobRefsSQL, []any{repoID, cmt.Rev.String()}},
+	} {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return res, Event{}, fmt.Errorf("copy staged rows: %w", err)
 		}
-		c, err := cid.Cast(cb)
-		if err != nil {
-			return err
-		}
-		return bw.put(ctx, c, data)
-	}); err != nil {
-		return res, Event{}, err
-	}
-	index := tx.StmtxContext(ctx, s.stmts.upsertRecord)
-	if err := eachRow(ctx, st.tx, stageRecsSQL, func(rows *sql.Rows) error {
-		var coll, rkey string
-		var cb []byte
-		if err := rows.Scan(&coll, &rkey, &cb); err != nil {
-			return err
-		}
-		c, err := cid.Cast(cb)
-		if err != nil {
-			return err
-		}
-		res.Records++
-		if _, err := index.ExecContext(ctx, repoID, coll, rkey, cb, blockKey(c)); err != nil {
-			return fmt.Errorf("index record %s/%s: %w", coll, rkey, err)
-		}
-		return nil
-	}); err != nil {
-		return res, Event{}, err
-	}
-	refs := tx.StmtxContext(ctx, s.stmts.insertBlobRef)
-	if err := eachRow(ctx, st.tx, stageRefsSQL, func(rows *sql.Rows) error {
-		var path string
-		var blob []byte
-		if err := rows.Scan(&path, &blob); err != nil {
-			return err
-		}
-		if _, err := refs.ExecContext(ctx, repoID, path, blob, cmt.Rev.String()); err != nil {
-			return fmt.Errorf("add blob ref of %s: %w", path, err)
-		}
-		return nil
-	}); err != nil {
-		return res, Event{}, err
 	}
 
 	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: root}
@@ -432,20 +404,16 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.
 	return res, ev, nil
 }
 
-// eachRow runs q in tx and calls fn for each row.
-func eachRow(ctx context.Context, tx *sql.Tx, q string, fn func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, q)
-	if err != nil {
-		return fmt.Errorf("read staging file: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
+// The statements that copy a staged import, attached as "stage".
+const (
+	importBlocksSQL   = `INSERT INTO main.blocks (k, cid, data) SELECT k, cid, data FROM stage.keep WHERE true ON CONFLICT (k) DO NOTHING`
+	importOverflowSQL = `INSERT OR IGNORE INTO main.blocks_overflow (cid, data)
+SELECT s.cid, s.data FROM stage.keep s JOIN main.blocks b ON b.k = s.k WHERE b.cid != s.cid`
+	importRecordsSQL = `INSERT INTO main.records (repo, collection, rkey, cid, k) SELECT ?, collection, rkey, cid, k FROM stage.recs WHERE true
+ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`
+	importBlobRefsSQL = `INSERT INTO main.blob_refs (repo, path, cid, rev)
+SELECT ?, r.collection || '/' || r.rkey, f.blob, ? FROM stage.recs r JOIN stage.refs f ON f.rec = r.cid WHERE true ON CONFLICT DO NOTHING`
+)
 
 // replaceSigningKey stores k as the signing key of the repo h, sealed as
 // the store seals keys. A rotation key is sealed again when the sealing
