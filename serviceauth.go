@@ -24,7 +24,7 @@ func (s *Store) CreateServiceAuth(ctx context.Context, did syntax.DID, p service
 	var h headRow
 	if err := s.r.GetContext(ctx, &h, headSQL, did.String()); err != nil {
 		if isNoRows(err) {
-			return "", fmt.Errorf("service auth for %s: repo %s: %w", did, did, ErrNotFound)
+			return "", fmt.Errorf("service auth for %s: %w", did, ErrRepoNotFound)
 		}
 		return "", fmt.Errorf("service auth for %s: %w", did, err)
 	}

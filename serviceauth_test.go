@@ -21,7 +21,7 @@ func TestCreateServiceAuth(t *testing.T) {
 	if err != nil || got.Claims.Issuer != d || got.Header.Alg != "ES256K" {
 		t.Fatalf("token %q: %+v, %v", tok, got, err)
 	}
-	if _, err := s.CreateServiceAuth(ctx, "did:web:nobody.example", p); !errors.Is(err, atlite.ErrNotFound) {
+	if _, err := s.CreateServiceAuth(ctx, "did:web:nobody.example", p); !errors.Is(err, atlite.ErrRepoNotFound) {
 		t.Errorf("unknown repo = %v, want ErrNotFound", err)
 	}
 	if err := s.Deactivate(ctx, d); err != nil {
