@@ -299,12 +299,12 @@ func (s *Store) putAccount(ctx context.Context, d syntax.DID, fn func(ctx contex
 	})
 }
 
-// repoID returns the row id of the repo d, or ErrNotFound.
+// repoID returns the row id of the repo d, or ErrRepoNotFound.
 func repoID(ctx context.Context, tx *sqlx.Tx, d syntax.DID) (int64, error) {
 	var id int64
 	err := tx.QueryRowxContext(ctx, `SELECT id FROM repos WHERE did = ?`, d.String()).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("repo %s: %w", d, ErrNotFound)
+		return 0, fmt.Errorf("%s: %w", d, ErrRepoNotFound)
 	}
 	return id, err
 }
@@ -552,7 +552,7 @@ func (s *Store) CreateAppPassword(ctx context.Context, d syntax.DID, name string
 }
 
 // ListAppPasswords lists the app passwords of the account d, newest first.
-// It returns ErrNotFound when the store has no repo d.
+// It returns ErrRepoNotFound when the store has no repo d.
 func (s *Store) ListAppPasswords(ctx context.Context, d syntax.DID) ([]*AppPassword, error) {
 	done, err := s.enter()
 	if err != nil {

@@ -190,7 +190,7 @@ func activeRepoID(ctx context.Context, tx *sqlx.Tx, did syntax.DID) (int64, erro
 	var status *string
 	err := tx.QueryRowxContext(ctx, `SELECT id, status FROM repos WHERE did = ?`, did.String()).Scan(&id, &status)
 	if isNoRows(err) {
-		return 0, fmt.Errorf("repo %s: %w", did, ErrNotFound)
+		return 0, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read repo %s: %w", did, err)
@@ -509,7 +509,7 @@ func (s *Store) ListBlobs(ctx context.Context, did syntax.DID, opts *ListBlobsOp
 		var repo int64
 		if err := tx.QueryRowxContext(ctx, `SELECT id FROM repos WHERE did = ?`, did.String()).Scan(&repo); err != nil {
 			if isNoRows(err) {
-				return fmt.Errorf("repo %s: %w", did, ErrNotFound)
+				return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 			}
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/atlite-dev/atlite/mst"
 )
 
 // Block is a content-addressed block: a commit, an MST node or a record.
@@ -137,7 +139,11 @@ func (s *Store) viewBlocks(ctx context.Context, tx *sqlx.Tx) *txBlocks {
 		many: tx.StmtxContext(ctx, s.stmts.getManyR)}
 }
 
-// GetBlock returns the block's bytes, or an error wrapping ErrNotFound.
+// GetBlock returns the block's bytes. txBlocks reads the blocks that stored
+// repos refer to (head commits, MST nodes, records), so a missing one is
+// damage: the error wraps ErrCorrupt and, as the mst.BlockSource contract
+// asks, mst.ErrNotFound; never ErrNotFound, which would read as a missing
+// repo or record.
 func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if data, ok := b.overlay[c]; ok {
 		return data, nil
@@ -148,6 +154,9 @@ func (b *txBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 		}
 	}
 	data, err := readBlock(ctx, b.st, b.ov, c)
+	if errors.Is(err, ErrNotFound) {
+		return nil, &missingBlockError{c: c}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +187,35 @@ func (b *txBlocks) getMany(ctx context.Context, cids []cid.Cid) (map[cid.Cid][]b
 		got[c] = data
 	}
 	return got, nil
+}
+
+// missingBlockError reports a block that a stored repo refers to and the
+// file lacks. It matches ErrCorrupt and mst.ErrNotFound (the mst.BlockSource
+// contract for a block the source does not hold), not ErrNotFound.
+type missingBlockError struct{ c cid.Cid }
+
+func (e *missingBlockError) Error() string {
+	return fmt.Sprintf("%v: block %s is missing", ErrCorrupt, e.c)
+}
+
+func (e *missingBlockError) Is(target error) bool {
+	return target == ErrCorrupt || target == mst.ErrNotFound
+}
+
+// treeDamage marks as damage (ErrCorrupt) an error of a walk over a stored
+// tree that reports a missing or malformed node: the tree reports those
+// inside an *mst.NodeError wrapping mst.ErrMissingBlock or
+// mst.ErrMalformedNode, and no longer carries the block source's error.
+// Other errors (the context's, a bad write) are returned as they are.
+func treeDamage(err error) error {
+	if err == nil || errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	var ne *mst.NodeError
+	if errors.As(err, &ne) && (errors.Is(err, mst.ErrMissingBlock) || errors.Is(err, mst.ErrMalformedNode)) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
 }
 
 // readBlock looks c up by its key, then in the overflow table when another

@@ -18,7 +18,9 @@
 // repository spec's block order from one read snapshot; [Store.ImportCAR]
 // verifies and stores one, and [VerifyCAR] checks one without keeping it.
 // [Store.Events] reads the event stream after a cursor and [Store.Subscribe]
-// delivers new events as they commit. [Store.Check] verifies a whole file.
+// delivers new events as they commit, in seq order with no gap, whichever
+// process wrote them ([Store.SubscribeWith] replays from a cursor first).
+// [Store.Check] verifies a whole file.
 //
 // # Concurrency
 //
@@ -50,9 +52,10 @@
 //     yet).
 //   - Private keys are stored in the file, sealed with AES-256-GCM only when
 //     [Options.KeyEncryptionKey] is set.
-//   - A subscriber that falls behind its buffer is dropped
+//   - A live subscriber that falls behind its buffer is dropped
 //     ([ErrSubscriberTooSlow]) rather than slow down commits; it resumes with
-//     [Store.Events].
+//     [Store.SubscribeWith] (Replay after its last seq). Events of other
+//     processes reach a subscription within [Options.EventPollInterval].
 //
 // The building blocks are usable on their own:
 //

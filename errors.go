@@ -5,10 +5,22 @@ import (
 	"fmt"
 
 	"github.com/atlite-dev/atlite/internal/safehttp"
+	"github.com/atlite-dev/atlite/keys"
 )
 
 // ErrNotFound is returned when a repo, record, block or event does not exist.
+// The finer [ErrRepoNotFound] and [ErrRecordNotFound] wrap it: errors.Is(err,
+// ErrNotFound) holds for them too. A block missing inside a stored tree is
+// not "not found" but damage ([ErrCorrupt]).
 var ErrNotFound = errors.New("not found")
+
+// ErrRepoNotFound is returned when the store has no repo with the DID or
+// handle asked for. It wraps [ErrNotFound].
+var ErrRepoNotFound = fmt.Errorf("repo %w", ErrNotFound)
+
+// ErrRecordNotFound is returned when a repo of the store holds no record at
+// the path asked for. It wraps [ErrNotFound].
+var ErrRecordNotFound = fmt.Errorf("record %w", ErrNotFound)
 
 // ErrExists is returned when creating something that already exists: a repo
 // with a DID already in the store, or a record at a path that is taken.
@@ -33,8 +45,10 @@ var ErrInvalidKey = errors.New("invalid key")
 // file and the store was opened without [Options.KeyEncryptionKey].
 var ErrKeyEncrypted = errors.New("signing key is encrypted and no key-encryption key was given")
 
-// ErrBadSignature is returned when a commit signature does not verify.
-var ErrBadSignature = errors.New("bad signature")
+// ErrBadSignature is returned when a commit signature does not verify. It is
+// the same value as [keys.ErrBadSignature] and [commit.ErrBadSignature], so
+// errors.Is matches it whichever layer reported the bad signature.
+var ErrBadSignature = keys.ErrBadSignature
 
 // ErrSwapMismatch is returned when a compare-and-swap on a repo head or on a
 // record CID finds another value than the one expected.
@@ -116,9 +130,11 @@ var ErrRevConflict = errors.New("rev conflict")
 // more than five minutes after the store's clock. It wraps [ErrInvalidCAR].
 var ErrFutureRev = fmt.Errorf("%w: rev from the future", ErrInvalidCAR)
 
-// ErrCorrupt is returned by [Store.Check] when the file is damaged: a block
-// that does not hash to its CID or is missing, a malformed commit or MST
-// node, a record index that disagrees with the tree, a gap in the event
-// seqs. A key-encryption key that does not open the stored keys is not
-// damage: Check reports it with [ErrInvalidKey].
+// ErrCorrupt is returned by [Store.Check], and by any method that reads
+// damaged data, when the file is damaged: a block that does not hash to its
+// CID or is missing (a missing block inside a stored tree is damage, never
+// [ErrNotFound]), a malformed commit or MST node, a record index that
+// disagrees with the tree, a gap in the event seqs. A key-encryption key
+// that does not open the stored keys is not damage: Check reports it with
+// [ErrInvalidKey].
 var ErrCorrupt = errors.New("file is damaged")

@@ -275,7 +275,7 @@ func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
 		for _, c := range cids {
 			b, ok := got[c]
 			if !ok {
-				return fmt.Errorf("event %d: block %s: %w", e.Seq, c, ErrNotFound)
+				return fmt.Errorf("%w: event %d: block %s is missing", ErrCorrupt, e.Seq, c)
 			}
 			if err := cw.WriteBlock(c, b); err != nil {
 				return err
@@ -287,7 +287,7 @@ func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
 
 // BlocksBySeq returns the blocks that the event with this seq carries (see
 // [Event.Blocks]; for a #sync event, its commit), or ErrNotFound when there
-// is no such event.
+// is no such event (ErrCorrupt when one of its blocks is missing).
 func (s *Store) BlocksBySeq(ctx context.Context, seq int64) ([]Block, error) {
 	evs, err := s.Events(ctx, &EventsOptions{After: seq - 1, Limit: 1})
 	if err != nil {
@@ -305,7 +305,7 @@ func (s *Store) BlocksBySeq(ctx context.Context, seq int64) ([]Block, error) {
 		return nil, err
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("event %d: block %s: %w", seq, missing[0], ErrNotFound)
+		return nil, fmt.Errorf("%w: event %d: block %s is missing", ErrCorrupt, seq, missing[0])
 	}
 	return found, nil
 }

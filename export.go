@@ -75,7 +75,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		var h headRow
 		if err := tx.GetContext(ctx, &h, headSQL, did.String()); err != nil {
 			if isNoRows(err) {
-				return fmt.Errorf("repo %s: %w", did, ErrNotFound)
+				return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 			}
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *Store) exportSince(ctx context.Context, tx *sqlx.Tx, src *txBlocks, did
 	for _, c := range want {
 		b, ok := got[c]
 		if !ok {
-			return fmt.Errorf("%w: block %s: %w", ErrCorrupt, c, ErrNotFound)
+			return fmt.Errorf("%w: block %s is missing", ErrCorrupt, c)
 		}
 		if err := checkHash(c, b); err != nil {
 			return err

@@ -3,10 +3,8 @@ package atlite
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -15,9 +13,7 @@ import (
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
-	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/keys"
-	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -83,24 +79,23 @@ type ImportResult struct {
 // come from the future too.
 const maxRevSkew = 5 * time.Minute
 
-// importMode holds what differs between ImportCAR and VerifyCAR.
-type importMode struct {
-	// verify: VerifyCAR. Duplicate blocks are refused, and revs are not
-	// compared with the clock (a CAR is checked, not taken in).
-	verify bool
-}
-
 // ImportCAR reads a repo CAR from r and stores it: a new repo, or a new head
-// for a repo already in the store. It streams: blocks are staged in a
-// temporary table as they are read (every block's hash verified), then the
-// root commit is decoded and its signature checked (see [ImportOptions] for
-// the key), the MST is walked from its root and must be complete and
-// canonical, and every record must be present. Only then are the repo's
-// blocks copied into the file, its record index rebuilt and one #sync event
-// emitted, all in ONE transaction. Any failure leaves the file as it was.
-// Blocks in the CAR that the repo does not reach are dropped, and a block
-// the CAR holds more than once (identical bytes, since each copy's hash is
-// checked) is stored once; [VerifyCAR] is stricter and refuses such a CAR.
+// for a repo already in the store. It reads and checks the whole CAR before
+// it takes the file's write lock, so a slow stream holds up no other writer:
+// every block's hash is verified as it is read, the root commit is decoded
+// and its signature checked (see [ImportOptions] for the key), the MST is
+// walked from its root and must be complete and canonical, and every record
+// must be present; what the repo reaches is staged in a temporary file.
+// Memory is bounded: it holds the MST nodes on the walk's path and the CIDs
+// of up to 32768 blocks read (more go to the staging file), never the
+// blocks themselves (a CAR in the spec's pre-order, as ExportCAR writes it,
+// streams through; another order is staged first). Only then, in ONE short write
+// transaction that checks the repo's state again, are the repo's blocks
+// copied into the file, its record index rebuilt and one #sync event
+// emitted. Any failure leaves the file as it was. Blocks in the CAR that
+// the repo does not reach are dropped, and a block the CAR holds more than
+// once (identical bytes, since each copy's hash is checked) is stored once;
+// [VerifyCAR] is stricter and refuses such a CAR.
 //
 // It refuses, writing nothing: a CAR whose rev is not newer than the stored
 // head's (ErrRevConflict, unless [ImportOptions.Force]); a rev dated more
@@ -114,38 +109,12 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader, opts *ImportOptions)
 	if opts != nil {
 		o = *opts
 	}
-	return s.importCAR(ctx, r, o, importMode{})
-}
-
-func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions, mode importMode) (*ImportResult, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if o.Handle != "" {
-		h, err := syntax.ParseHandle(o.Handle.String())
-		if err != nil {
-			return nil, fmt.Errorf("import: handle: %w", err)
-		}
-		o.Handle = h.Normalize()
-	}
-	if o.SigningKey != nil {
-		if o.VerifyKey != nil && o.VerifyKey.DIDKey() != o.SigningKey.PublicKey().DIDKey() {
-			return nil, fmt.Errorf("import: the verify key %s is not the signing key's public key %s: %w",
-				o.VerifyKey.DIDKey(), o.SigningKey.PublicKey().DIDKey(), ErrBadSignature)
-		}
-		if err := s.clearKeysAllowed(ctx); err != nil {
-			return nil, fmt.Errorf("import: %w", err)
-		}
-	}
-	var res ImportResult
-	var ev Event
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		res, ev, err = s.importTx(ctx, tx, r, o, mode)
-		return err
-	})
+	res, err := s.importCAR(ctx, r, o)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			// A cancelled import is not a bad CAR, whatever the reader or
@@ -154,50 +123,144 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions, mod
 		}
 		return nil, fmt.Errorf("import: %w", err)
 	}
+	return res, nil
+}
+
+func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*ImportResult, error) {
+	if o.Handle != "" {
+		h, err := syntax.ParseHandle(o.Handle.String())
+		if err != nil {
+			return nil, fmt.Errorf("handle: %w", err)
+		}
+		o.Handle = h.Normalize()
+	}
+	if o.SigningKey != nil {
+		if o.VerifyKey != nil && o.VerifyKey.DIDKey() != o.SigningKey.PublicKey().DIDKey() {
+			return nil, fmt.Errorf("the verify key %s is not the signing key's public key %s: %w",
+				o.VerifyKey.DIDKey(), o.SigningKey.PublicKey().DIDKey(), ErrBadSignature)
+		}
+		if err := s.clearKeysAllowed(ctx); err != nil {
+			return nil, err
+		}
+	}
+	cr, err := car.NewReader(r, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCAR, err)
+	}
+	roots := cr.Roots()
+	if len(roots) != 1 {
+		return nil, invalidCAR("%d roots, want 1 (the commit)", len(roots))
+	}
+	st, err := openStage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+
+	// Outside the write lock: read, check and stage the CAR.
+	cs := newCARStream(cr, false, st)
+	cs.sink = func(c cid.Cid, data []byte) error {
+		if _, err := st.keep.ExecContext(ctx, blockKey(c), c.Bytes(), data); err != nil {
+			return &stageError{err}
+		}
+		return nil
+	}
+	cs.record = func(key string, c cid.Cid, m map[string]any, data []byte) error {
+		coll, rkey, _ := strings.Cut(key, "/")
+		if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes(), blockKey(c)); err != nil {
+			return &stageError{err}
+		}
+		if m != nil && mayCiteBlobs(data) {
+			for _, b := range BlobRefs(m) {
+				if _, err := st.ref.ExecContext(ctx, c.Bytes(), b.Bytes()); err != nil {
+					return &stageError{err}
+				}
+			}
+		}
+		return nil
+	}
+	now := s.now().UTC()
+	var signed bool
+	cmt, err := walkCAR(ctx, cs, roots[0], func(cmt *commit.Commit) error {
+		if t := cmt.Rev.Time(); t.After(now.Add(maxRevSkew)) {
+			return fmt.Errorf("%w: rev %s is dated %s, more than %s after this host's clock (%s)",
+				ErrFutureRev, cmt.Rev, t.Format(time.RFC3339), maxRevSkew, now.Format(time.RFC3339))
+		}
+		// Refuse early what the write transaction would refuse (it checks
+		// again: the repo may change meanwhile).
+		var h importHead
+		exists := true
+		if err := s.r.GetContext(ctx, &h, importHeadSQL, cmt.DID.String()); err != nil {
+			if !isNoRows(err) {
+				return err
+			}
+			exists = false
+		}
+		var err error
+		signed, err = s.checkImport(cmt, roots[0], o, exists, &h)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.tx.ExecContext(ctx, stageRefIndexSQL); err != nil {
+		return nil, &stageError{err}
+	}
+	if err := st.seal(); err != nil {
+		return nil, err
+	}
+
+	// One short write transaction, which copies the staged rows with a few
+	// INSERT ... SELECT from the staging file attached to the write
+	// connection.
+	var res ImportResult
+	var ev Event
+	err = s.updateAttached(ctx, st.uri(s.mem), func(tx *sqlx.Tx) error {
+		var err error
+		res, ev, err = s.importTx(ctx, tx, cmt, roots[0], o, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.SignatureChecked = signed
 	if !res.NoOp {
+		res.Records = cs.records
+		res.Blocks = cs.distinct
 		s.publish(ev)
 	}
 	return &res, nil
 }
 
-const (
-	// The stage is a plain append-only table while the CAR streams in; its
-	// index is built afterwards, which sorts once instead of inserting at
-	// random places for every block.
-	createStageSQL = `CREATE TEMP TABLE IF NOT EXISTS import_stage (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL)`
-	clearStageSQL  = `DELETE FROM temp.import_stage`
-	dropStageKSQL  = `DROP INDEX IF EXISTS temp.import_stage_k`
-	indexStageSQL  = `CREATE INDEX temp.import_stage_k ON import_stage (k)`
-	stageBlockSQL  = `INSERT INTO temp.import_stage (k, cid, data) VALUES (?, ?, ?)`
-	stagedSQL      = `SELECT cid, data FROM temp.import_stage WHERE k = ?`
-	stagedManySQL  = `SELECT cid, data FROM temp.import_stage WHERE k IN (SELECT value FROM json_each(?))`
-)
-
-// stageBlocks reads blocks from the staging table.
-type stageBlocks struct {
-	st *sqlx.Stmt
-}
-
-func (b *stageBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	rows, err := b.st.QueryxContext(ctx, blockKey(c))
-	if err != nil {
-		return nil, err
+// checkImport checks the commit of a CAR against the repo as stored (h,
+// when exists): the repo must be active, the rev newer (unless o.Force or
+// a no-op), and the signature must verify with the key ImportOptions
+// choose. signed reports whether there was a key to check it with.
+func (s *Store) checkImport(cmt *commit.Commit, root cid.Cid, o ImportOptions, exists bool, h *importHead) (signed bool, err error) {
+	did := cmt.DID.String()
+	if exists && h.Status != nil {
+		return false, &InactiveRepoError{DID: did, Status: *h.Status}
 	}
-	defer rows.Close()
-	cb := c.Bytes()
-	for rows.Next() {
-		var have, data []byte
-		if err := rows.Scan(&have, &data); err != nil {
-			return nil, err
-		}
-		if bytes.Equal(have, cb) {
-			return data, nil
+	verify := o.VerifyKey
+	if verify == nil && o.SigningKey != nil {
+		verify = o.SigningKey.PublicKey()
+	}
+	if verify == nil && exists {
+		if verify, err = s.storedPublicKey(did, h); err != nil {
+			return false, err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	if verify != nil {
+		if err := cmt.Verify(verify); err != nil {
+			return false, fmt.Errorf("commit %s does not verify with %s: %w", root, verify.DIDKey(), ErrBadSignature)
+		}
+		signed = true
 	}
-	return nil, fmt.Errorf("block %s: %w", c, mst.ErrNotFound)
+	if exists && !bytes.Equal(h.Head, root.Bytes()) && cmt.Rev.Compare(syntax.TID(h.Rev)) <= 0 && !o.Force {
+		return false, fmt.Errorf("rev %s of the CAR is not newer than rev %s of the stored head of %s (ImportOptions.Force imports it anyway): %w",
+			cmt.Rev, h.Rev, did, ErrRevConflict)
+	}
+	return signed, nil
 }
 
 func invalidCAR(format string, args ...any) error {
@@ -216,11 +279,7 @@ type importHead struct {
 	SigningPub   *string `db:"signing_pub"`
 }
 
-const (
-	importHeadSQL   = `SELECT id, head, rev, signing_key, rotation_key, key_encrypted, status, signing_pub FROM repos WHERE did = ?`
-	duplicateSQL    = `SELECT cid, count(*) FROM temp.import_stage GROUP BY k, cid HAVING count(*) > 1 LIMIT 1`
-	repeatedRecsSQL = `SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM records WHERE repo = ? GROUP BY k, cid HAVING n > 1)`
-)
+const importHeadSQL = `SELECT id, head, rev, signing_key, rotation_key, key_encrypted, status, signing_pub FROM repos WHERE did = ?`
 
 // storedPublicKey returns the key a repo's commits are checked against: the
 // public half of its private key, or its did:key (a mirror, or a sealed key
@@ -243,82 +302,12 @@ func (s *Store) storedPublicKey(did string, h *importHead) (keys.PublicKey, erro
 	return nil, nil
 }
 
-func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o ImportOptions, mode importMode) (ImportResult, Event, error) {
+// importTx stores a checked, staged CAR inside tx: it reads the repo's
+// state again and checks it as checkImport does, then writes the repo row,
+// the blocks, the record index, the blob references and the #sync event.
+func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, cmt *commit.Commit, root cid.Cid, o ImportOptions, now time.Time) (ImportResult, Event, error) {
 	var res ImportResult
-	for _, q := range []string{createStageSQL, clearStageSQL, dropStageKSQL} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return res, Event{}, fmt.Errorf("stage: %w", err)
-		}
-	}
-	defer tx.ExecContext(context.WithoutCancel(ctx), clearStageSQL)
-
-	cr, err := car.NewReader(r, nil)
-	if err != nil {
-		return res, Event{}, fmt.Errorf("%w: %v", ErrInvalidCAR, err)
-	}
-	roots := cr.Roots()
-	if len(roots) != 1 {
-		return res, Event{}, invalidCAR("%d roots, want 1 (the commit)", len(roots))
-	}
-	stage, err := tx.PreparexContext(ctx, stageBlockSQL)
-	if err != nil {
-		return res, Event{}, err
-	}
-	defer stage.Close()
-	for {
-		b, err := cr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return res, Event{}, fmt.Errorf("%w: %v", ErrInvalidCAR, err)
-		}
-		if _, err := stage.ExecContext(ctx, blockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
-			return res, Event{}, fmt.Errorf("stage block: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, indexStageSQL); err != nil {
-		return res, Event{}, fmt.Errorf("index stage: %w", err)
-	}
-	if mode.verify {
-		// The spec's CAR holds each block once, and strict readers
-		// (indigo's among them) refuse repeats.
-		var cb []byte
-		var n int
-		err := tx.QueryRowxContext(ctx, duplicateSQL).Scan(&cb, &n)
-		if err == nil {
-			c, _ := cid.Cast(cb)
-			return res, Event{}, invalidCAR("block %s appears %d times", c, n)
-		}
-		if !isNoRows(err) {
-			return res, Event{}, err
-		}
-	}
-	staged, err := tx.PreparexContext(ctx, stagedSQL)
-	if err != nil {
-		return res, Event{}, err
-	}
-	defer staged.Close()
-	src := &stageBlocks{st: staged}
-
-	cb, err := src.GetBlock(ctx, roots[0])
-	if err != nil {
-		return res, Event{}, invalidCAR("root commit %s is not in the CAR", roots[0])
-	}
-	cmt, err := commit.Decode(cb)
-	if err != nil {
-		return res, Event{}, invalidCAR("root %s is not a commit: %v", roots[0], err)
-	}
 	did := cmt.DID
-	now := s.now().UTC()
-	if !mode.verify {
-		if t := cmt.Rev.Time(); t.After(now.Add(maxRevSkew)) {
-			return res, Event{}, fmt.Errorf("%w: rev %s is dated %s, more than %s after this host's clock (%s)",
-				ErrFutureRev, cmt.Rev, t.Format(time.RFC3339), maxRevSkew, now.Format(time.RFC3339))
-		}
-	}
-
-	// The repo as stored now, if any.
 	var h importHead
 	exists := true
 	if err := tx.GetContext(ctx, &h, importHeadSQL, did.String()); err != nil {
@@ -327,26 +316,12 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 		}
 		exists = false
 	}
-	if exists && h.Status != nil {
-		return res, Event{}, &InactiveRepoError{DID: did.String(), Status: *h.Status}
-	}
-	verify := o.VerifyKey
-	if verify == nil && o.SigningKey != nil {
-		verify = o.SigningKey.PublicKey()
-	}
-	if verify == nil && exists {
-		if verify, err = s.storedPublicKey(did.String(), &h); err != nil {
-			return res, Event{}, err
-		}
-	}
-	if verify != nil {
-		if err := cmt.Verify(verify); err != nil {
-			return res, Event{}, fmt.Errorf("commit %s does not verify with %s: %w", roots[0], verify.DIDKey(), ErrBadSignature)
-		}
-		res.SignatureChecked = true
+	if _, err := s.checkImport(cmt, root, o, exists, &h); err != nil {
+		return res, Event{}, err
 	}
 
 	var repoID int64
+	var err error
 	if exists {
 		repoID = h.ID
 		if o.SigningKey != nil {
@@ -358,7 +333,7 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 				return res, Event{}, err
 			}
 		}
-		if bytes.Equal(h.Head, roots[0].Bytes()) {
+		if bytes.Equal(h.Head, root.Bytes()) {
 			res.NoOp = true
 			if err := tx.QueryRowxContext(ctx, `SELECT count(*) FROM records WHERE repo = ?`, repoID).Scan(&res.Records); err != nil {
 				return res, Event{}, err
@@ -367,13 +342,9 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 			res.Repo, err = s.importedRepo(ctx, tx, did)
 			return res, Event{}, err
 		}
-		if cmt.Rev.Compare(syntax.TID(h.Rev)) <= 0 && !o.Force {
-			return res, Event{}, fmt.Errorf("rev %s of the CAR is not newer than rev %s of the stored head of %s (ImportOptions.Force imports it anyway): %w",
-				cmt.Rev, h.Rev, did, ErrRevConflict)
-		}
 		// The repo row first: the record index refers to it.
 		if _, err := tx.ExecContext(ctx, `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`,
-			roots[0].Bytes(), cmt.Data.Bytes(), cmt.Rev.String(), now.UnixMicro(), repoID); err != nil {
+			root.Bytes(), cmt.Data.Bytes(), cmt.Rev.String(), now.UnixMicro(), repoID); err != nil {
 			return res, Event{}, err
 		}
 		for _, q := range []string{`DELETE FROM records WHERE repo = ?`, `DELETE FROM blob_refs WHERE repo = ?`} {
@@ -398,53 +369,30 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, r io.Reader, o Import
 			return res, Event{}, err
 		}
 		err = tx.QueryRowxContext(ctx, `INSERT INTO repos (did, handle, head, data, rev, signing_key, key_encrypted, created, updated, signing_pub)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.Handle.String()), roots[0].Bytes(), cmt.Data.Bytes(),
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.Handle.String()), root.Bytes(), cmt.Data.Bytes(),
 			cmt.Rev.String(), sealed, enc, now.UnixMicro(), now.UnixMicro(), pub).Scan(&repoID)
 		if err != nil {
 			return res, Event{}, err
 		}
 	}
 
-	// Walk the whole tree once from the staged blocks: every node must be
-	// there, canonical and hash-checked (mst checks), every record present
-	// and a DAG-CBOR map. Copy what the repo reaches into blocks; the
-	// records reader indexes each record and its blob references as the
-	// walk reads it.
-	pf, err := newPrefetcher(ctx, tx, stagedManySQL, src)
-	if err != nil {
-		return res, Event{}, err
-	}
-	defer pf.close()
-	records := &importRecords{
-		src: pf.records(), repo: repoID, rev: cmt.Rev.String(),
-		index: tx.StmtxContext(ctx, s.stmts.upsertRecord),
-		refs:  tx.StmtxContext(ctx, s.stmts.insertBlobRef),
-	}
-	tree := mst.Load(pf, cmt.Data)
-	bw := s.blockWriter(ctx, tx)
-	visits := 0
-	copyBlock := func(c cid.Cid, data []byte) error {
-		visits++
-		return bw.put(ctx, c, data)
-	}
-	if err := copyBlock(roots[0], cb); err != nil {
-		return res, Event{}, err
-	}
-	if err := tree.Blocks(ctx, records, copyBlock); err != nil {
-		if errors.Is(err, ErrInvalidCAR) {
-			return res, Event{}, err
+	// Copy what the walk staged: the blocks (into the overflow table when
+	// another CID holds a block's key), the record index, the blob refs.
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{importBlocksSQL, nil},
+		{importOverflowSQL, nil},
+		{importRecordsSQL, []any{repoID}},
+		{importBlobRefsSQL, []any{repoID, cmt.Rev.String()}},
+	} {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return res, Event{}, fmt.Errorf("copy staged rows: %w", err)
 		}
-		return res, Event{}, fmt.Errorf("%w: repo tree: %v", ErrInvalidCAR, err)
 	}
-	res.Records = records.n
-	// Records with identical bytes share a block: count it once.
-	var repeats int
-	if err := tx.QueryRowxContext(ctx, repeatedRecsSQL, repoID).Scan(&repeats); err != nil {
-		return res, Event{}, err
-	}
-	res.Blocks = visits - repeats
 
-	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: roots[0]}
+	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: root}
 	if err := s.writeEvent(ctx, tx, &ev); err != nil {
 		return res, Event{}, err
 	}
@@ -455,6 +403,17 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.
 	}
 	return res, ev, nil
 }
+
+// The statements that copy a staged import, attached as "stage".
+const (
+	importBlocksSQL   = `INSERT INTO main.blocks (k, cid, data) SELECT k, cid, data FROM stage.keep WHERE true ON CONFLICT (k) DO NOTHING`
+	importOverflowSQL = `INSERT OR IGNORE INTO main.blocks_overflow (cid, data)
+SELECT s.cid, s.data FROM stage.keep s JOIN main.blocks b ON b.k = s.k WHERE b.cid != s.cid`
+	importRecordsSQL = `INSERT INTO main.records (repo, collection, rkey, cid, k) SELECT ?, collection, rkey, cid, k FROM stage.recs WHERE true
+ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`
+	importBlobRefsSQL = `INSERT INTO main.blob_refs (repo, path, cid, rev)
+SELECT ?, r.collection || '/' || r.rkey, f.blob, ? FROM stage.recs r JOIN stage.refs f ON f.rec = r.cid WHERE true ON CONFLICT DO NOTHING`
+)
 
 // replaceSigningKey stores k as the signing key of the repo h, sealed as
 // the store seals keys. A rotation key is sealed again when the sealing
@@ -506,69 +465,47 @@ type VerifyResult struct {
 // completeness and canonical form, and the presence of every record. A
 // block that appears more than once is refused (ErrInvalidCAR naming its
 // CID), as strict readers refuse it; the rev is not compared with the clock
-// (ImportCAR does that). It stages the blocks in a temporary database file,
-// so memory does not grow with the CAR's size.
+// (ImportCAR does that). It opens no database: a CAR in the spec's
+// pre-order (as ExportCAR writes) is checked as it streams, holding the MST
+// nodes on the path being walked and the CIDs of the blocks read (to know a
+// repeated record and refuse a repeated block: up to 32768 in memory, a few
+// MB, beyond which they move to a temporary file); a CAR in another order
+// has its remaining blocks staged in a temporary file (a private SQLite
+// file, not an atlite database). Memory is bounded either way. A cancelled ctx
+// gives an error wrapping the context's error, not ErrInvalidCAR.
 func VerifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyResult, error) {
-	dir, err := os.MkdirTemp("", "atlite-verify-")
+	res, err := verifyCAR(ctx, r, key)
 	if err != nil {
-		return nil, err
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("verify cancelled: %w", cerr)
+		}
+		return nil, fmt.Errorf("verify: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	s, err := Open(dir+"/verify.db", nil)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	res, err := s.importCAR(ctx, r, ImportOptions{VerifyKey: key}, importMode{verify: true})
-	if err != nil {
-		return nil, err
-	}
-	return &VerifyResult{DID: res.Repo.DID, Rev: res.Repo.Rev, Commit: res.Repo.Head, Data: res.Repo.Data,
-		Records: res.Records, Blocks: res.Blocks, SignatureChecked: res.SignatureChecked}, nil
+	return res, nil
 }
 
-// importRecords serves record blocks to an import's tree walk
-// (mst.RecordSource): it refuses records that are not DAG-CBOR maps, as
-// every repo record must be, and indexes each record and the blobs it
-// cites under the key the walk reads it for.
-type importRecords struct {
-	src         recordSource
-	repo        int64
-	rev         string
-	index, refs *sqlx.Stmt
-	n           int // records indexed
-}
-
-func (r *importRecords) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return nil, fmt.Errorf("import: record %s read without its key", c)
-}
-
-func (r *importRecords) GetRecord(ctx context.Context, key string, c cid.Cid) ([]byte, error) {
-	data, err := r.src.GetBlock(ctx, c)
+func verifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyResult, error) {
+	cr, err := car.NewReader(r, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCAR, err)
 	}
-	if c.Prefix().Codec != datamodel.CodecDagCBOR {
-		return nil, invalidCAR("record %s is not dag-cbor", c)
+	roots := cr.Roots()
+	if len(roots) != 1 {
+		return nil, invalidCAR("%d roots, want 1 (the commit)", len(roots))
 	}
-	m, err := datamodel.UnmarshalMap(data)
-	if err != nil {
-		return nil, invalidCAR("record %s: %v", c, err)
-	}
-	coll, rkey, ok := strings.Cut(key, "/")
-	if !ok {
-		return nil, invalidCAR("record key %q has no collection", key)
-	}
-	r.n++
-	if _, err := r.index.ExecContext(ctx, r.repo, coll, rkey, c.Bytes(), blockKey(c)); err != nil {
-		return nil, fmt.Errorf("index record %s: %w", key, err)
-	}
-	if mayCiteBlobs(data) {
-		for _, b := range BlobRefs(m) {
-			if _, err := r.refs.ExecContext(ctx, r.repo, key, b.Bytes(), r.rev); err != nil {
-				return nil, fmt.Errorf("add blob ref %s of %s: %w", b, key, err)
+	cs := newCARStream(cr, true, nil)
+	defer func() { cs.stage.close() }()
+	cmt, err := walkCAR(ctx, cs, roots[0], func(cmt *commit.Commit) error {
+		if key != nil {
+			if err := cmt.Verify(key); err != nil {
+				return fmt.Errorf("commit %s does not verify with %s: %w", roots[0], key.DIDKey(), ErrBadSignature)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return data, nil
+	return &VerifyResult{DID: cmt.DID, Rev: cmt.Rev, Commit: roots[0], Data: cmt.Data,
+		Records: cs.records, Blocks: cs.distinct, SignatureChecked: key != nil}, nil
 }

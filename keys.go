@@ -256,7 +256,7 @@ func (s *Store) RotationKey(ctx context.Context, did syntax.DID) (keys.PrivateKe
 	var enc bool
 	err = s.r.QueryRowxContext(ctx, `SELECT rotation_key, key_encrypted FROM repos WHERE did = ?`, did.String()).Scan(&sealed, &enc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("repo %s: %w", did, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rotation key of %s: %w", did, err)
@@ -279,7 +279,7 @@ func (s *Store) PLCOperation(ctx context.Context, did syntax.DID) ([]byte, error
 	var op []byte
 	err = s.r.QueryRowxContext(ctx, `SELECT plc_op FROM repos WHERE did = ?`, did.String()).Scan(&op)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("repo %s: %w", did, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("plc operation of %s: %w", did, err)

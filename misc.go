@@ -13,7 +13,7 @@ import (
 func (s *Store) NextTID() syntax.TID { return s.clock.Next() }
 
 // Collections lists the collections that hold records in the repo did, in
-// order, or returns ErrNotFound when there is no such repo.
+// order, or returns ErrRepoNotFound when there is no such repo.
 func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]syntax.NSID, error) {
 	done, err := s.enter()
 	if err != nil {

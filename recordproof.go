@@ -21,7 +21,8 @@ import (
 // commit's signature and that the record is in the tree with that CID (found
 // is true), or that it is not (found is false: an exclusion proof). Blocks
 // come in that order, each once, from one read snapshot. An unknown repo
-// gives ErrNotFound; an inactive one an [InactiveRepoError].
+// gives ErrRepoNotFound; an inactive one an [InactiveRepoError]; a missing
+// or damaged block of the tree ErrCorrupt.
 func (s *Store) WriteRecordProof(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey, w io.Writer) (found bool, err error) {
 	done, err := s.enter()
 	if err != nil {
@@ -39,7 +40,7 @@ func (s *Store) WriteRecordProof(ctx context.Context, did syntax.DID, collection
 		var h headRow
 		if err := tx.GetContext(ctx, &h, headSQL, did.String()); err != nil {
 			if isNoRows(err) {
-				return fmt.Errorf("repo %s: %w", did, ErrNotFound)
+				return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 			}
 			return err
 		}
@@ -58,14 +59,14 @@ func (s *Store) WriteRecordProof(ctx context.Context, did syntax.DID, collection
 		tree := mst.Load(src, data)
 		path, err := tree.CIDsForPath(ctx, key)
 		if err != nil {
-			return fmt.Errorf("path to %s: %w", key, err)
+			return treeDamage(fmt.Errorf("path to %s: %w", key, err))
 		}
 		// When the tree holds the key, the path ends on its record.
 		switch _, err := tree.Get(ctx, key); {
 		case err == nil:
 			found = true
 		case !errors.Is(err, mst.ErrNotFound):
-			return fmt.Errorf("look up %s: %w", key, err)
+			return treeDamage(fmt.Errorf("look up %s: %w", key, err))
 		}
 		cw, err := car.NewWriter(w, []cid.Cid{head})
 		if err != nil {

@@ -75,8 +75,10 @@ func (r *recordRow) record(did syntax.DID) (Record, error) {
 	return Record{DID: did, Collection: syntax.NSID(r.Collection), RKey: syntax.RecordKey(r.RKey), CID: c, Data: r.Data}, nil
 }
 
-// GetRecord returns the current record at collection/rkey in the repo did,
-// or ErrNotFound. Its bytes are checked against its CID ([ErrCorrupt]).
+// GetRecord returns the current record at collection/rkey in the repo did.
+// It returns ErrRecordNotFound when the repo holds no such record and
+// ErrRepoNotFound when there is no such repo (both wrap ErrNotFound). Its
+// bytes are checked against its CID ([ErrCorrupt]).
 func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -86,7 +88,10 @@ func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection syntax
 	var row recordRow
 	if err := s.stmts.getRecord.GetContext(ctx, &row, collection.String(), rkey.String(), did.String()); err != nil {
 		if isNoRows(err) {
-			return nil, fmt.Errorf("record %s/%s/%s: %w", did, collection, rkey, ErrNotFound)
+			if err := s.repoExists(ctx, did); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s/%s/%s: %w", did, collection, rkey, ErrRecordNotFound)
 		}
 		return nil, fmt.Errorf("get record %s/%s/%s: %w", did, collection, rkey, err)
 	}
@@ -141,8 +146,8 @@ const DefaultListLimit = 50
 // of the next page: the record key of the last record returned when more
 // records follow it, "" when the list is complete (as [Store.ListBlobs]
 // does). Pass the cursor back as ListRecordsOptions.Cursor, with the same
-// Reverse, for the next page. It returns ErrNotFound when there is no such
-// repo (an empty collection is an empty list).
+// Reverse, for the next page. It returns ErrRepoNotFound when there is no
+// such repo (an empty collection is an empty list).
 func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection syntax.NSID, opts *ListRecordsOptions) ([]Record, string, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -188,14 +193,14 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection synt
 	return recs, cursor, nil
 }
 
-// repoExists returns ErrNotFound when the store has no repo did.
+// repoExists returns ErrRepoNotFound when the store has no repo did.
 func (s *Store) repoExists(ctx context.Context, did syntax.DID) error {
 	var n int
 	if err := s.r.QueryRowxContext(ctx, `SELECT count(*) FROM repos WHERE did = ?`, did.String()).Scan(&n); err != nil {
 		return fmt.Errorf("repo %s: %w", did, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("repo %s: %w", did, ErrNotFound)
+		return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	return nil
 }

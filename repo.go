@@ -195,7 +195,7 @@ func (s *Store) EnsureRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 		if err == nil {
 			return repo, false, nil
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, ErrRepoNotFound) {
 			return nil, false, err
 		}
 		repo, err = s.CreateRepo(ctx, did, opts)
@@ -294,7 +294,7 @@ func (s *Store) repo(r *repoRow) (*Repo, error) {
 }
 
 // LoadRepo returns the repo whose DID or handle is id (a handle matches
-// whatever its case). It returns ErrNotFound when there is none. Inactive
+// whatever its case). It returns ErrRepoNotFound when there is none. Inactive
 // repos are returned too; see [Repo.Active]. Use [syntax.ParseAtIdentifier]
 // for user input, or DID.AtIdentifier.
 func (s *Store) LoadRepo(ctx context.Context, id syntax.AtIdentifier) (*Repo, error) {
@@ -305,7 +305,7 @@ func (s *Store) LoadRepo(ctx context.Context, id syntax.AtIdentifier) (*Repo, er
 	defer done()
 	var r repoRow
 	if id == "" {
-		return nil, fmt.Errorf("load repo: empty identifier: %w", ErrNotFound)
+		return nil, fmt.Errorf("load repo: empty identifier: %w", ErrRepoNotFound)
 	}
 	if d, ok := id.AsDID(); ok {
 		err = s.stmts.repoByDID.GetContext(ctx, &r, d.String())
@@ -313,7 +313,7 @@ func (s *Store) LoadRepo(ctx context.Context, id syntax.AtIdentifier) (*Repo, er
 		err = s.stmts.repoByHandle.GetContext(ctx, &r, strings.ToLower(strings.TrimPrefix(id.String(), "@")))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("repo %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", id, ErrRepoNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load repo %s: %w", id, err)
@@ -408,7 +408,7 @@ func (s *Store) missingOrFinal(ctx context.Context, tx *sqlx.Tx, did syntax.DID)
 	var st *string
 	err := tx.QueryRowxContext(ctx, `SELECT status FROM repos WHERE did = ?`, did.String()).Scan(&st)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("repo %s: %w", did, ErrNotFound)
+		return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
 		return err

@@ -250,7 +250,7 @@ func (s *Store) RevokeSession(ctx context.Context, refreshToken string) error {
 
 // RevokeSessions revokes every session of the account d, for instance after
 // its password changed, and returns how many were live. It returns
-// ErrNotFound when the store has no repo d.
+// ErrRepoNotFound when the store has no repo d.
 func (s *Store) RevokeSessions(ctx context.Context, d syntax.DID) (int, error) {
 	done, err := s.enter()
 	if err != nil {

@@ -3,6 +3,7 @@ package atlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -122,6 +123,12 @@ type Options struct {
 	// Default: DefaultNodeCacheSize; negative disables the cache.
 	NodeCacheSize int
 
+	// EventPollInterval is how often a subscription ([Store.Subscribe])
+	// reads the events table for events that another process (or another
+	// Store on the same file) committed; this Store's own events are
+	// delivered at once. Default: DefaultEventPollInterval.
+	EventPollInterval time.Duration
+
 	// NoCreate makes Open fail with an error wrapping [fs.ErrNotExist]
 	// when the file does not exist, instead of creating it. Default: false,
 	// a missing file is created (with mode 0600: it holds private keys).
@@ -142,6 +149,8 @@ type Store struct {
 	mu       sync.RWMutex // held shared by every operation, exclusively by Close
 	closed   bool
 	closeErr error
+
+	mem bool // an in-memory database (the memdb VFS)
 
 	subsMu sync.Mutex
 	subs   map[*Subscription]struct{}
@@ -185,6 +194,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.EventPollInterval <= 0 {
+		o.EventPollInterval = DefaultEventPollInterval
 	}
 	if o.KeyEncryptionKey != nil && len(o.KeyEncryptionKey) != 32 {
 		return nil, fmt.Errorf("open %s: key-encryption key is %d bytes, want 32: %w", path, len(o.KeyEncryptionKey), ErrInvalidKey)
@@ -234,7 +246,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{w: w, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}}
+	s := &Store{w: w, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: path == ":memory:"}
 	s.clock = syntax.NewClockWithSource(uint(mrand.IntN(1024)), o.Now)
 	if o.NodeCacheSize == 0 {
 		o.NodeCacheSize = DefaultNodeCacheSize
@@ -525,6 +537,51 @@ func (s *Store) enter() (func(), error) {
 // panic.
 func (s *Store) update(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
 	tx, err := s.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// updateAttached runs fn in a write transaction, as update does, with the
+// SQLite file at uri attached to the write connection as "stage" (ATTACH
+// cannot run inside a transaction: it is attached before BEGIN and
+// detached after the end).
+func (s *Store) updateAttached(ctx context.Context, uri string, fn func(tx *sqlx.Tx) error) (err error) {
+	conn, err := s.w.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS stage`, uri); err != nil {
+		return fmt.Errorf("attach staging file: %w", err)
+	}
+	defer func() {
+		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), `DETACH DATABASE stage`); derr != nil {
+			// A connection that keeps the file attached must not go back
+			// to the pool.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = fmt.Errorf("detach staging file: %w", derr)
+			}
+		}
+	}()
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

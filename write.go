@@ -169,7 +169,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	var h headRow
 	if err := tx.StmtxContext(ctx, s.stmts.head).GetContext(ctx, &h, did.String()); err != nil {
 		if isNoRows(err) {
-			return nil, Event{}, nil, fmt.Errorf("repo %s: %w", did, ErrNotFound)
+			return nil, Event{}, nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 		}
 		return nil, Event{}, nil, err
 	}
@@ -205,7 +205,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 		path := w.Path()
 		cur, err := tree.get(ctx, path)
 		if err != nil {
-			return nil, Event{}, nil, err
+			return nil, Event{}, nil, treeDamage(err)
 		}
 		if w.SwapRecord.Defined() && !w.SwapRecord.Equals(cur) {
 			return nil, Event{}, nil, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
@@ -257,7 +257,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	}
 	root, nodes, err := tree.commit(ctx)
 	if err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, treeDamage(err)
 	}
 	newBlocks = append(newBlocks, nodes...)
 
@@ -296,7 +296,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	}
 	proofs, err := tree.proofs(ctx, ops)
 	if err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, treeDamage(err)
 	}
 	evBlocks := make([]cid.Cid, 0, len(newBlocks)+len(proofs))
 	seen := make(map[cid.Cid]bool, len(newBlocks)+len(proofs))

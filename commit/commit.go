@@ -19,8 +19,10 @@ const Version = 3
 // version 3 commit.
 var ErrInvalidCommit = errors.New("invalid commit")
 
-// ErrBadSignature is returned when a commit signature does not verify.
-var ErrBadSignature = errors.New("bad commit signature")
+// ErrBadSignature is returned when a commit signature does not verify. It is
+// the same value as [keys.ErrBadSignature]: errors.Is matches it whichever
+// layer reported the bad signature.
+var ErrBadSignature = keys.ErrBadSignature
 
 // Commit is a signed repository commit. Its zero value is not valid.
 type Commit struct {
@@ -90,7 +92,10 @@ func (c *Commit) Verify(pub keys.PublicKey) error {
 		return err
 	}
 	if err := pub.Verify(b, c.Sig); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+		if errors.Is(err, ErrBadSignature) {
+			return fmt.Errorf("commit signature: %w", err)
+		}
+		return fmt.Errorf("commit signature: %w: %v", ErrBadSignature, err)
 	}
 	return nil
 }

@@ -71,9 +71,15 @@ func ErrorFor(err error) *Error {
 		return Errorf(http.StatusUnauthorized, "ExpiredToken", "Token has expired")
 	case errors.Is(err, atlite.ErrInvalidToken):
 		return Errorf(http.StatusUnauthorized, "InvalidToken", "Token is invalid")
+	case errors.Is(err, atlite.ErrCorrupt):
+		// Damage is the host's fault, whatever else the error wraps.
+		return Errorf(http.StatusInternalServerError, "InternalServerError", "Internal Server Error")
+	case errors.Is(err, atlite.ErrRepoNotFound):
+		return Errorf(http.StatusBadRequest, "RepoNotFound", "%s", err.Error())
+	case errors.Is(err, atlite.ErrRecordNotFound):
+		return Errorf(http.StatusBadRequest, "RecordNotFound", "%s", err.Error())
 	case errors.Is(err, atlite.ErrNotFound):
-		// The Store's not-found errors name what is missing; without finer
-		// sentinels a missing repo and a missing record read alike here.
+		// Something else is missing (a block, an event, a blob...).
 		return Errorf(http.StatusBadRequest, "NotFound", "%s", err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Errorf(http.StatusServiceUnavailable, "RequestCancelled", "the request was cancelled")

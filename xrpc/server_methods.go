@@ -10,6 +10,7 @@ import (
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/did"
+	"github.com/atlite-dev/atlite/servicejwt"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -500,10 +501,9 @@ func (s *Server) getServiceAuth(w http.ResponseWriter, r *http.Request) error {
 	if a.AppPassword && !a.Privileged && strings.HasPrefix(lxm.String(), "chat.bsky.") {
 		return InvalidRequest("insufficient access to request a service auth token for the following method: %s", lxm)
 	}
-	// TODO(lead): sign with the repo's private signing key, which the
-	// Store does not export (a Store.SignServiceJWT(ctx, did, params), or a
-	// way to get the keys.PrivateKey, would do):
-	//	servicejwt.Create(key, servicejwt.Params{Issuer: a.DID, Audience: aud, LexiconMethod: lxm, TTL: ttl, Now: now})
-	_ = ttl
-	return Errorf(http.StatusNotImplemented, "MethodNotImplemented", "getServiceAuth: signing for %s is not available yet", a.DID)
+	tok, err := s.store.CreateServiceAuth(r.Context(), a.DID, servicejwt.Params{Audience: aud, LexiconMethod: lxm, TTL: ttl, Now: now})
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, map[string]string{"token": tok})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/internal/testutil"
+	"github.com/atlite-dev/atlite/servicejwt"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -262,8 +263,6 @@ func TestGetServiceAuth(t *testing.T) {
 		{"unbound exp over a minute", s.AccessJwt, fmt.Sprintf("&exp=%d", now+61), 400, "BadExpiration", "method-less token"},
 		{"protected method", s.AccessJwt, "&lxm=com.atproto.server.createAppPassword", 400, "InvalidRequest", "protected method"},
 		{"chat with an app password", app.AccessJwt, "&lxm=chat.bsky.convo.getLog", 400, "InvalidRequest", "insufficient access"},
-		// TODO(lead): 200 with a token once the Store signs for a repo.
-		{"signing", s.AccessJwt, "&lxm=app.bsky.feed.getFeed", 501, "MethodNotImplemented", "getServiceAuth"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,5 +275,27 @@ func TestGetServiceAuth(t *testing.T) {
 				t.Errorf("message %q, want it to contain %q", msg, tt.msgPart)
 			}
 		})
+	}
+	// A token signed with the repo's own key, for the audience and method
+	// asked, expiring when asked.
+	var out struct{ Token string }
+	e.ok("GET", base+fmt.Sprintf("&lxm=app.bsky.feed.getFeed&exp=%d", now+600), s.AccessJwt, nil, &out)
+	repo, err := e.st.LoadRepo(context.Background(), aliceDID.AtIdentifier())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := servicejwt.Verify(out.Token, repo.SigningKey, servicejwt.VerifyOptions{
+		Audience: "did:web:api.bsky.app#bsky_appview", LexiconMethod: "app.bsky.feed.getFeed", Now: testutil.Now})
+	if err != nil {
+		t.Fatalf("service token %q: %v", out.Token, err)
+	}
+	if tok.Claims.Issuer != aliceDID || tok.Claims.ExpiresAt != now+600 {
+		t.Errorf("claims iss %q exp %d, want %s and %d", tok.Claims.Issuer, tok.Claims.ExpiresAt, aliceDID, now+600)
+	}
+	var plain struct{ Token string }
+	e.ok("GET", base, s.AccessJwt, nil, &plain)
+	tok, err = servicejwt.Verify(plain.Token, repo.SigningKey, servicejwt.VerifyOptions{Audience: "did:web:api.bsky.app#bsky_appview", Now: testutil.Now})
+	if err != nil || tok.Claims.ExpiresAt != now+60 {
+		t.Errorf("default service token: %v, exp %d, want %d", err, tok.Claims.ExpiresAt, now+60)
 	}
 }
