@@ -1,11 +1,13 @@
 package xrpc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,6 +77,12 @@ type FirehoseOptions struct {
 	// Batch is the number of events read from the file at a time.
 	// Default: DefaultFirehoseBatch.
 	Batch int
+	// SendBuffer, when positive, sets the kernel send buffer of each
+	// connection's socket (SO_SNDBUF), in bytes: with the queue it bounds
+	// what a consumer that stopped reading holds before its writes block
+	// and it is dropped. Zero leaves the operating system's default (on
+	// Linux, autotuned up to net.ipv4.tcp_wmem's maximum, 4 MiB).
+	SendBuffer int
 }
 
 func (o FirehoseOptions) withDefaults() FirehoseOptions {
@@ -452,6 +460,9 @@ func (f *firehose) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer f.unregister(wake)
 	// The firehose is public: any origin may subscribe.
+	if f.opts.SendBuffer > 0 {
+		w = sizedHijacker{w, f.opts.SendBuffer}
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return nil // Accept answered
@@ -459,6 +470,24 @@ func (f *firehose) serve(w http.ResponseWriter, r *http.Request) error {
 	c := &fhConn{f: f, conn: conn, wake: wake, queue: make(chan frame, f.opts.Queue)}
 	c.run(cursor)
 	return nil
+}
+
+// sizedHijacker sets the send buffer of the socket it hijacks.
+type sizedHijacker struct {
+	http.ResponseWriter
+	size int
+}
+
+// Hijack implements http.Hijacker.
+func (h sizedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if sb, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
+		sb.SetWriteBuffer(h.size)
+	}
+	return conn, rw, nil
 }
 
 // fhConn is one subscribeRepos connection.
@@ -562,7 +591,24 @@ func (c *fhConn) errorAndClose(name, message string) {
 		c.conn.CloseNow()
 		return
 	}
-	c.conn.Close(websocket.StatusPolicyViolation, name)
+	c.closeWithin(websocket.StatusPolicyViolation, name)
+}
+
+// closeWithin closes the connection with the close handshake, waiting at
+// most a second for it: a client that does not answer is left to the
+// library's own handshake timeouts (5 s each way), in the background.
+func (c *fhConn) closeWithin(code websocket.StatusCode, reason string) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.conn.Close(code, reason)
+	}()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // pump reads the frames after last and queues them, until the connection
@@ -667,9 +713,9 @@ func (c *fhConn) finish() {
 		f.s.log.Warn("firehose consumer dropped", "reason", endTooSlow, "sent", c.sent.Load(), "latest", f.latest.Load())
 		c.errorAndClose("ConsumerTooSlow", "Stream consumer too slow: it fell too far behind")
 	case endShutdown:
-		c.conn.Close(websocket.StatusGoingAway, "server shutting down")
+		c.closeWithin(websocket.StatusGoingAway, "server shutting down")
 	case endFailed:
-		c.conn.Close(websocket.StatusInternalError, "internal error")
+		c.closeWithin(websocket.StatusInternalError, "internal error")
 	default:
 		c.conn.CloseNow()
 	}

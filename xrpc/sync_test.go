@@ -88,16 +88,19 @@ func newSyncEnv(t *testing.T, fo FirehoseOptions) *syncEnv {
 	if e.r3, err = st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "a4", "pic", map[string]any{"image": ref})}, nil); err != nil {
 		t.Fatal(err)
 	}
-	for name, set := range map[string]func(context.Context, syntax.DID) error{
-		"did:web:bob.example":   st.Deactivate,
-		"did:web:carol.example": st.Takedown,
-		"did:web:dave.example":  st.Tombstone,
+	for _, r := range []struct {
+		did string
+		set func(context.Context, syntax.DID) error
+	}{
+		{"did:web:bob.example", st.Deactivate},
+		{"did:web:carol.example", st.Takedown},
+		{"did:web:dave.example", st.Tombstone},
 	} {
-		d := mustDID(t, name)
+		d := mustDID(t, r.did)
 		if _, err := st.CreateRepo(ctx, d, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := set(ctx, d); err != nil {
+		if err := r.set(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,624 @@
+package xrpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/car"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/mst"
+)
+
+// wsURL is the subscribeRepos URL of hs, with a cursor unless it is "".
+func wsURL(hs *httptest.Server, cursor string) string {
+	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/xrpc/com.atproto.sync.subscribeRepos"
+	if cursor != "" {
+		u += "?cursor=" + cursor
+	}
+	return u
+}
+
+func dial(t testing.TB, ctx context.Context, hs *httptest.Server, cursor string, opts *websocket.DialOptions) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, wsURL(hs, cursor), opts)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c.SetReadLimit(16 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// decodeFrame splits a frame into its header and body maps.
+func decodeFrame(b []byte) (header, body map[string]any, err error) {
+	// The header is a small map: the one prefix that decodes is it.
+	for i := 1; i <= len(b) && i <= 64; i++ {
+		h, err := datamodel.UnmarshalMap(b[:i])
+		if err != nil {
+			continue
+		}
+		body, err := datamodel.UnmarshalMap(b[i:])
+		if err != nil {
+			return nil, nil, fmt.Errorf("body: %w", err)
+		}
+		return h, body, nil
+	}
+	return nil, nil, errors.New("no header")
+}
+
+type wsFrame struct {
+	t    string // "#commit"...; "error" for op -1
+	body map[string]any
+}
+
+func readFrame(ctx context.Context, c *websocket.Conn) (wsFrame, error) {
+	typ, b, err := c.Read(ctx)
+	if err != nil {
+		return wsFrame{}, err
+	}
+	if typ != websocket.MessageBinary {
+		return wsFrame{}, fmt.Errorf("message type %v, want binary", typ)
+	}
+	h, body, err := decodeFrame(b)
+	if err != nil {
+		return wsFrame{}, err
+	}
+	switch {
+	case h["op"] == int64(1) && len(h) == 2:
+		t, _ := h["t"].(string)
+		return wsFrame{t: t, body: body}, nil
+	case h["op"] == int64(-1) && len(h) == 1:
+		return wsFrame{t: "error", body: body}, nil
+	}
+	return wsFrame{}, fmt.Errorf("bad header %v", h)
+}
+
+func mustRead(t testing.TB, ctx context.Context, c *websocket.Conn) wsFrame {
+	t.Helper()
+	f, err := readFrame(ctx, c)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+func keysOf(m map[string]any) string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ",")
+}
+
+// checkFrame compares a frame with the stored event it shows; for a
+// #commit it verifies the blocks: the signed commit (with key) and the
+// inversion of its ops onto prevData, using the frame's blocks only.
+func checkFrame(t testing.TB, f wsFrame, e atlite.Event, key keys.PublicKey) {
+	t.Helper()
+	ctx := context.Background()
+	if f.t != "#"+string(e.Kind) {
+		t.Fatalf("frame %s, want #%s (seq %d)", f.t, e.Kind, e.Seq)
+	}
+	b := f.body
+	tm := e.Time.UTC().Format(frameTime)
+	if b["seq"] != e.Seq || b["time"] != tm {
+		t.Errorf("seq %v time %v, want %d %s", b["seq"], b["time"], e.Seq, tm)
+	}
+	switch e.Kind {
+	case atlite.KindCommit:
+		want := "blobs,blocks,commit,ops,prevData,rebase,repo,rev,seq,since,time,tooBig"
+		if !e.PrevData.Defined() {
+			want = "blobs,blocks,commit,ops,rebase,repo,rev,seq,since,time,tooBig"
+		}
+		if got := keysOf(b); got != want {
+			t.Errorf("#commit %d keys %s, want %s", e.Seq, got, want)
+		}
+		var since any
+		if e.Since != "" {
+			since = e.Since.String()
+		}
+		if b["repo"] != e.DID.String() || b["commit"] != e.Commit || b["rev"] != e.Rev.String() || b["since"] != since ||
+			b["rebase"] != false || b["tooBig"] != false || fmt.Sprint(b["blobs"]) != "[]" {
+			t.Errorf("#commit %d = %v, want repo %s commit %s rev %s since %v", e.Seq, b, e.DID, e.Commit, e.Rev, since)
+		}
+		if e.PrevData.Defined() && b["prevData"] != e.PrevData {
+			t.Errorf("#commit %d prevData %v, want %v", e.Seq, b["prevData"], e.PrevData)
+		}
+		ops, _ := b["ops"].([]any)
+		if len(ops) != len(e.Ops) {
+			t.Fatalf("#commit %d: %d ops, want %d", e.Seq, len(ops), len(e.Ops))
+		}
+		var rops []mst.RecordOp
+		for i, o := range ops {
+			om := o.(map[string]any)
+			w := e.Ops[i]
+			wantKeys, wantCID := "action,cid,path,prev", any(nil)
+			if w.Action == commit.Create {
+				wantKeys = "action,cid,path"
+			}
+			if w.CID.Defined() {
+				wantCID = w.CID
+			}
+			if keysOf(om) != wantKeys || om["action"] != string(w.Action) || om["path"] != w.Path || om["cid"] != wantCID ||
+				(w.Prev.Defined() && om["prev"] != w.Prev) {
+				t.Errorf("#commit %d op %d = %v, want %+v", e.Seq, i, om, w)
+			}
+			rops = append(rops, mst.RecordOp{Key: w.Path, Old: w.Prev, New: w.CID})
+		}
+		carb, _ := b["blocks"].([]byte)
+		roots, blocks, err := carReadAll(carb)
+		if err != nil {
+			t.Fatalf("#commit %d blocks: %v", e.Seq, err)
+		}
+		if len(roots) != 1 || roots[0] != e.Commit || len(blocks) != len(e.Blocks) {
+			t.Errorf("#commit %d CAR roots %v, %d blocks; want [%v], %d", e.Seq, roots, len(blocks), e.Commit, len(e.Blocks))
+		}
+		mem := mst.NewMemBlocks(blocks)
+		cb, err := mem.GetBlock(ctx, e.Commit)
+		if err != nil {
+			t.Fatalf("#commit %d: the commit is not in its blocks", e.Seq)
+		}
+		cmt, err := commit.Decode(cb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmt.Verify(key); err != nil {
+			t.Errorf("#commit %d signature: %v", e.Seq, err)
+		}
+		if cmt.Rev != e.Rev || cmt.DID != e.DID {
+			t.Errorf("#commit %d: commit rev %s did %s, want %s %s", e.Seq, cmt.Rev, cmt.DID, e.Rev, e.DID)
+		}
+		if e.PrevData.Defined() {
+			if err := mst.VerifyInversion(ctx, mem, cmt.Data, rops, e.PrevData); err != nil {
+				t.Errorf("#commit %d: inversion: %v", e.Seq, err)
+			}
+		}
+	case atlite.KindIdentity:
+		want := fmt.Sprintf("map[did:%s seq:%d time:%s]", e.DID, e.Seq, tm)
+		if e.Handle != "" {
+			want = fmt.Sprintf("map[did:%s handle:%s seq:%d time:%s]", e.DID, e.Handle, e.Seq, tm)
+		}
+		if got := fmt.Sprint(b); got != want {
+			t.Errorf("#identity = %s, want %s", got, want)
+		}
+	case atlite.KindAccount:
+		want := fmt.Sprintf("map[active:%v did:%s seq:%d time:%s]", e.Active, e.DID, e.Seq, tm)
+		if e.Status != "" {
+			want = fmt.Sprintf("map[active:%v did:%s seq:%d status:%s time:%s]", e.Active, e.DID, e.Seq, e.Status, tm)
+		}
+		if got := fmt.Sprint(b); got != want {
+			t.Errorf("#account = %s, want %s", got, want)
+		}
+	case atlite.KindSync:
+		if keysOf(b) != "blocks,did,rev,seq,time" || b["did"] != e.DID.String() || b["rev"] != e.Rev.String() {
+			t.Errorf("#sync = %v", b)
+		}
+	}
+}
+
+func carRead(b []byte) ([]cid.Cid, []car.Block, error) {
+	return car.ReadAll(bytes.NewReader(b), nil)
+}
+
+func carReadAll(b []byte) ([]cid.Cid, map[cid.Cid][]byte, error) {
+	roots, blocks, err := carRead(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := make(map[cid.Cid][]byte, len(blocks))
+	for _, bl := range blocks {
+		m[bl.CID] = bl.Data
+	}
+	return roots, m, nil
+}
+
+// storedEvents returns every stored event.
+func storedEvents(t testing.TB, st *atlite.Store) []atlite.Event {
+	t.Helper()
+	evs, err := st.Events(context.Background(), &atlite.EventsOptions{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// signingKeys returns each repo's signing key.
+func signingKeys(t testing.TB, st *atlite.Store) map[string]keys.PublicKey {
+	t.Helper()
+	repos, _, err := st.ListRepos(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]keys.PublicKey{}
+	for _, r := range repos {
+		out[r.DID.String()] = r.SigningKey
+	}
+	return out
+}
+
+func TestFirehoseReplayThenLive(t *testing.T) {
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	evs := storedEvents(t, e.st)
+	if len(evs) != 18 {
+		t.Fatalf("%d stored events, want 18", len(evs))
+	}
+	ks := signingKeys(t, e.st)
+	c := dial(t, ctx, e.hs, "0", nil)
+	for _, ev := range evs {
+		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+	}
+	// Live: an update and a delete (ops with prev) right after the replay.
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Update, "a1", "one again", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dw, _ := commit.NewWrite(commit.Delete, post, "a3", nil)
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{dw}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.UpdateHandle(ctx, e.alice, "alice2.example"); err != nil {
+		t.Fatal(err)
+	}
+	all := storedEvents(t, e.st)
+	if len(all) != 21 {
+		t.Fatalf("%d stored events, want 21", len(all))
+	}
+	for _, ev := range all[18:] {
+		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+	}
+	// A cursor in the middle starts right after it.
+	c2 := dial(t, ctx, e.hs, "19", nil)
+	for _, ev := range all[19:] {
+		checkFrame(t, mustRead(t, ctx, c2), ev, ks[ev.DID.String()])
+	}
+	// The current seq as cursor, and no cursor: live only.
+	c3 := dial(t, ctx, e.hs, "21", nil)
+	c4 := dial(t, ctx, e.hs, "", nil)
+	time.Sleep(50 * time.Millisecond) // let c4 start before the next commit
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "a5", "five", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	last := storedEvents(t, e.st)[21]
+	for _, cc := range []*websocket.Conn{c, c3, c4} {
+		f := mustRead(t, ctx, cc)
+		checkFrame(t, f, last, ks[last.DID.String()])
+	}
+}
+
+func TestFirehoseCursorErrors(t *testing.T) {
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := dial(t, ctx, e.hs, "19", nil)
+	f := mustRead(t, ctx, c)
+	if f.t != "error" || fmt.Sprint(f.body) != "map[error:FutureCursor message:Cursor 19 is past our current sequence number 18]" {
+		t.Errorf("frame %s %v, want the FutureCursor error", f.t, f.body)
+	}
+	if _, err := readFrame(ctx, c); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Errorf("after FutureCursor: %v, want close 1008", err)
+	}
+	// Bad cursors, and a request that is not a WebSocket upgrade.
+	for _, p := range []url.Values{q("cursor", "-1"), q("cursor", "x"), nil} {
+		resp, b := e.get(t, "com.atproto.sync.subscribeRepos", p)
+		wantError(t, resp, b, 400, "InvalidRequest")
+	}
+}
+
+func TestFirehoseOutdatedCursor(t *testing.T) {
+	e := newSyncEnv(t, FirehoseOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	evs := storedEvents(t, e.st)
+	ks := signingKeys(t, e.st)
+	// A window of an hour that ends an hour after event 10: the events
+	// from the first one as old as event 10 are retained.
+	cutoff := evs[9].Time
+	oldest := slices.IndexFunc(evs, func(ev atlite.Event) bool { return !ev.Time.Before(cutoff) })
+	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return cutoff.Add(time.Hour) }, Firehose: FirehoseOptions{Retention: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	c := dial(t, ctx, hs, "2", nil)
+	f := mustRead(t, ctx, c)
+	if f.t != "#info" || f.body["name"] != "OutdatedCursor" || keysOf(f.body) != "message,name" {
+		t.Fatalf("first frame %s %v, want #info OutdatedCursor", f.t, f.body)
+	}
+	for _, ev := range evs[oldest:] {
+		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+	}
+	// A cursor inside the window gets no #info.
+	c2 := dial(t, ctx, hs, fmt.Sprint(evs[oldest].Seq), nil)
+	checkFrame(t, mustRead(t, ctx, c2), evs[oldest+1], ks[evs[oldest+1].DID.String()])
+	c.CloseNow()
+	c2.CloseNow()
+}
+
+func TestFirehoseOtherProcess(t *testing.T) {
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1, PollInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := dial(t, ctx, e.hs, "18", nil)
+	// Another Store on the same file: its commits are not published to
+	// this process's subscribers, only written to the file.
+	other, err := atlite.Open(e.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ks := signingKeys(t, e.st)
+	for i := range 3 {
+		if _, err := other.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("o%d", i), "other", nil)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// And one from this process, after them.
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "here", "here", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	evs := storedEvents(t, e.st)
+	for _, ev := range evs[18:] {
+		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+	}
+	start := time.Now()
+	if _, err := other.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "o9", "other", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := mustRead(t, ctx, c)
+	if f.body["seq"] != int64(len(evs)+1) {
+		t.Errorf("seq %v, want %d", f.body["seq"], len(evs)+1)
+	}
+	t.Logf("a commit of another process reached the subscriber in %v (poll every 50ms)", time.Since(start))
+}
+
+func TestFirehoseShutdown(t *testing.T) {
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := dial(t, ctx, e.hs, "17", nil)
+	mustRead(t, ctx, c)
+	done := make(chan error, 1)
+	go func() {
+		_, err := readFrame(ctx, c)
+		done <- err
+	}()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-done; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("after Shutdown: %v, want close 1001", err)
+	}
+	if _, _, err := websocket.Dial(ctx, wsURL(e.hs, ""), nil); err == nil {
+		t.Errorf("Dial after Shutdown succeeded")
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// latency summarizes commit latencies.
+type latency struct{ median, mean, p90, p99, max time.Duration }
+
+func (l latency) String() string {
+	return fmt.Sprintf("median %v mean %v p90 %v p99 %v max %v", l.median, l.mean, l.p90, l.p99, l.max)
+}
+
+// commitLatency makes n one-record commits, one every pace, and returns
+// their latencies.
+func commitLatency(t *testing.T, st *atlite.Store, e *syncEnv, prefix string, n int, text string, pace time.Duration) latency {
+	t.Helper()
+	ctx := context.Background()
+	lat := make([]time.Duration, n)
+	for i := range n {
+		w := postWrite(t, commit.Create, fmt.Sprintf("%s%04d", prefix, i), text, nil)
+		start := time.Now()
+		if _, err := st.Commit(ctx, e.alice, []commit.Write{w}, nil); err != nil {
+			t.Fatal(err)
+		}
+		lat[i] = time.Since(start)
+		time.Sleep(pace)
+	}
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	slices.Sort(lat)
+	return latency{lat[n/2], sum / time.Duration(n), lat[n*9/10], lat[n*99/100], lat[n-1]}
+}
+
+func TestFirehoseManyConsumers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	logs := &syncBuffer{}
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
+	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Firehose: FirehoseOptions{Retention: -1, Queue: 16, WriteTimeout: 2 * time.Second, SendBuffer: 32 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const commits = 200
+	text := strings.Repeat("x", 2000) // frames of about 3 kB
+	// Warm up, then the latency without subscribers.
+	const pace = 10 * time.Millisecond // 100 commits/s at most
+	commitLatency(t, e.st, e, "w", 20, text, pace)
+	lat0 := commitLatency(t, e.st, e, "n", commits, text, pace)
+
+	head, err := e.st.LastSeq(ctx, atlite.SubscribeReposNSID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const readers = 99
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	frames := make([][]int64, readers)
+	for i := range readers {
+		c := dial(t, ctx, hs, fmt.Sprint(head), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seqs := make([]int64, 0, commits)
+			for range commits {
+				f, err := readFrame(ctx, c)
+				if err != nil {
+					errs <- fmt.Errorf("reader %d after %d frames: %v", i, len(seqs), err)
+					return
+				}
+				if f.t != "#commit" {
+					errs <- fmt.Errorf("reader %d: frame %s", i, f.t)
+					return
+				}
+				seqs = append(seqs, f.body["seq"].(int64))
+			}
+			frames[i] = seqs
+		}()
+	}
+	// The stalled consumer: a tiny receive buffer, and it reads nothing.
+	stalled := dial(t, ctx, hs, fmt.Sprint(head), &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+			}
+			return conn, err
+		},
+	}}})
+	time.Sleep(100 * time.Millisecond) // every consumer connected
+	lat100 := commitLatency(t, e.st, e, "s", commits, text, pace)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i, seqs := range frames {
+		for j, seq := range seqs {
+			if want := head + 1 + int64(j); seq != want {
+				t.Fatalf("reader %d frame %d: seq %d, want %d", i, j, seq, want)
+			}
+		}
+		if len(seqs) != commits {
+			t.Errorf("reader %d got %d frames, want %d", i, len(seqs), commits)
+		}
+	}
+	t.Logf("commit latency, %d commits of 2 kB records, one every %v:\n\t  0 subscribers: %v\n\t100 subscribers (one stalled): %v\n\tmedian x%.2f, mean x%.2f",
+		commits, pace, lat0, lat100, float64(lat100.median)/float64(lat0.median), float64(lat100.mean)/float64(lat0.mean))
+	if lat100.median > 2*lat0.median {
+		t.Errorf("median commit latency with 100 subscribers %v, without %v: more than 2x", lat100.median, lat0.median)
+	}
+	// The stalled one is dropped: what it reads is a gapless prefix, then
+	// the ConsumerTooSlow error frame or the end of the connection.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "ConsumerTooSlow") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "reason=ConsumerTooSlow") {
+		t.Fatalf("the stalled consumer was not dropped; log:\n%s", logs.String())
+	}
+	want := head + 1
+	var end error
+	for {
+		f, err := readFrame(ctx, stalled)
+		if err != nil {
+			end = err
+			break
+		}
+		if f.t == "error" {
+			if f.body["error"] != "ConsumerTooSlow" {
+				t.Errorf("error frame %v, want ConsumerTooSlow", f.body)
+			}
+			end = errors.New("ConsumerTooSlow frame")
+			continue
+		}
+		if f.body["seq"] != want {
+			t.Fatalf("stalled consumer: seq %v, want %d", f.body["seq"], want)
+		}
+		want++
+	}
+	if want > head+commits {
+		t.Errorf("the stalled consumer got every event")
+	}
+	t.Logf("the stalled consumer got %d of %d events before it was dropped, then: %v", want-head-1, commits, end)
+}
+
+func TestFirehoseReplayRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 2000
+	for i := range n / 10 {
+		var ws []commit.Write
+		for j := range 10 {
+			ws = append(ws, postWrite(t, commit.Create, fmt.Sprintf("r%03d%d", i, j), "replay", nil))
+		}
+		if _, err := e.st.Commit(ctx, e.alice, ws, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n - n/10 {
+		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("s%05d", i), "replay", nil)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := int64(18 + n)
+	for _, round := range []string{"cold", "cached"} {
+		c := dial(t, ctx, e.hs, "0", nil)
+		start := time.Now()
+		for want := int64(1); want <= total; want++ {
+			f := mustRead(t, ctx, c)
+			if f.body["seq"] != want {
+				t.Fatalf("seq %v, want %d", f.body["seq"], want)
+			}
+		}
+		d := time.Since(start)
+		t.Logf("replay (%s) of %d frames: %v, %.0f frames/s", round, total, d, float64(total)/d.Seconds())
+		c.CloseNow()
+	}
+}
