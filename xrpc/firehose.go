@@ -118,8 +118,13 @@ func init() {
 // frameTime is the format of the time fields of frames.
 const frameTime = "2006-01-02T15:04:05.000000Z"
 
-// frameCacheSize is the number of recent frames kept for sharing.
-const frameCacheSize = 1024
+// The cache of recent frames: at most frameCacheSize frames and
+// frameCacheBytes bytes; a frame that would pass the byte limit is not
+// cached (each connection then reads it from the file).
+const (
+	frameCacheSize  = 1024
+	frameCacheBytes = 32 << 20
+)
 
 // frame is one encoded message; data nil means the event is not sent
 // (a kind this server does not know).
@@ -144,8 +149,9 @@ type firehose struct {
 	latest atomic.Int64 // the last seq known to exist
 
 	fillMu  sync.Mutex // one reader of the file at a time
-	cacheMu sync.Mutex
-	cache   [frameCacheSize]frame
+	cacheMu    sync.Mutex
+	cache      [frameCacheSize]frame
+	cacheBytes int
 }
 
 func newFirehose(s *Server) *firehose {
@@ -169,6 +175,13 @@ func (f *firehose) register(wake chan struct{}) bool {
 		go f.runHub()
 	}
 	return true
+}
+
+// conns returns the number of open connections.
+func (f *firehose) conns() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.wakes)
 }
 
 func (f *firehose) unregister(wake chan struct{}) {
@@ -313,7 +326,12 @@ func (f *firehose) after(ctx context.Context, last int64) ([]frame, error) {
 	}
 	f.cacheMu.Lock()
 	for _, fr := range out {
-		f.cache[fr.seq%frameCacheSize] = fr
+		slot := &f.cache[fr.seq%frameCacheSize]
+		if f.cacheBytes-len(slot.data)+len(fr.data) > frameCacheBytes {
+			continue
+		}
+		f.cacheBytes += len(fr.data) - len(slot.data)
+		*slot = fr
 	}
 	f.cacheMu.Unlock()
 	if n := len(out); n > 0 {

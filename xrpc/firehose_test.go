@@ -25,6 +25,7 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/mst"
 )
@@ -214,6 +215,18 @@ func checkFrame(t testing.TB, f wsFrame, e atlite.Event, key keys.PublicKey) {
 		if keysOf(b) != "blocks,did,rev,seq,time" || b["did"] != e.DID.String() || b["rev"] != e.Rev.String() {
 			t.Errorf("#sync = %v", b)
 		}
+		carb, _ := b["blocks"].([]byte)
+		roots, blocks, err := carRead(carb)
+		if err != nil || len(roots) != 1 || roots[0] != e.Commit || len(blocks) != 1 || blocks[0].CID != e.Commit {
+			t.Fatalf("#sync %d blocks: roots %v, %d blocks, %v; want the commit %v alone", e.Seq, roots, len(blocks), err, e.Commit)
+		}
+		cmt, err := commit.Decode(blocks[0].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmt.Verify(key); err != nil || cmt.Rev != e.Rev {
+			t.Errorf("#sync %d commit: rev %s, signature %v; want rev %s", e.Seq, cmt.Rev, err, e.Rev)
+		}
 	}
 }
 
@@ -288,19 +301,41 @@ func TestFirehoseReplayThenLive(t *testing.T) {
 	for _, ev := range all[18:] {
 		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
 	}
+	// An import emits #sync.
+	other := testutil.MustOpenStore(t, nil)
+	erin := mustDID(t, "did:web:erin.example")
+	if _, err := other.CreateRepo(ctx, erin, &atlite.CreateRepoOptions{SigningKey: testutil.TestKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Commit(ctx, erin, []commit.Write{postWrite(t, commit.Create, "e1", "erin", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var carBuf bytes.Buffer
+	if _, err := other.ExportCAR(ctx, erin, &carBuf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.ImportCAR(ctx, &carBuf, &atlite.ImportOptions{SigningKey: testutil.TestKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	all = storedEvents(t, e.st)
+	ks = signingKeys(t, e.st)
+	if len(all) != 22 || all[21].Kind != atlite.KindSync {
+		t.Fatalf("%d stored events, the last %s; want 22, the last #sync", len(all), all[len(all)-1].Kind)
+	}
+	checkFrame(t, mustRead(t, ctx, c), all[21], ks[erin.String()])
 	// A cursor in the middle starts right after it.
 	c2 := dial(t, ctx, e.hs, "19", nil)
 	for _, ev := range all[19:] {
 		checkFrame(t, mustRead(t, ctx, c2), ev, ks[ev.DID.String()])
 	}
 	// The current seq as cursor, and no cursor: live only.
-	c3 := dial(t, ctx, e.hs, "21", nil)
+	c3 := dial(t, ctx, e.hs, "22", nil)
 	c4 := dial(t, ctx, e.hs, "", nil)
 	time.Sleep(50 * time.Millisecond) // let c4 start before the next commit
 	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "a5", "five", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	last := storedEvents(t, e.st)[21]
+	last := storedEvents(t, e.st)[22]
 	for _, cc := range []*websocket.Conn{c, c3, c4} {
 		f := mustRead(t, ctx, cc)
 		checkFrame(t, f, last, ks[last.DID.String()])
@@ -410,7 +445,10 @@ func TestFirehoseShutdown(t *testing.T) {
 	if err := e.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := <-done; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+	// The server completes the close handshake with 1001; the client
+	// library sometimes reports the end of the connection that follows
+	// the handshake (EOF) instead of the close frame.
+	if err := <-done; websocket.CloseStatus(err) != websocket.StatusGoingAway && !errors.Is(err, io.EOF) {
 		t.Errorf("after Shutdown: %v, want close 1001", err)
 	}
 	if _, _, err := websocket.Dial(ctx, wsURL(e.hs, ""), nil); err == nil {
@@ -515,6 +553,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 				}
 				seqs = append(seqs, f.body["seq"].(int64))
 			}
+			c.CloseNow() // done: leave the stalled consumer alone
 			frames[i] = seqs
 		}()
 	}
@@ -552,9 +591,16 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	}
 	// The stalled one is dropped: what it reads is a gapless prefix, then
 	// the ConsumerTooSlow error frame or the end of the connection.
-	deadline := time.Now().Add(10 * time.Second)
+	// How much it takes to jam its socket depends on the kernel: commit
+	// until it is dropped.
+	extra := 0
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), "ConsumerTooSlow") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("x%05d", extra), text, nil)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		extra++
+		time.Sleep(5 * time.Millisecond)
 	}
 	if !strings.Contains(logs.String(), "reason=ConsumerTooSlow") {
 		t.Fatalf("the stalled consumer was not dropped; log:\n%s", logs.String())
@@ -579,10 +625,10 @@ func TestFirehoseManyConsumers(t *testing.T) {
 		}
 		want++
 	}
-	if want > head+commits {
+	if want > head+int64(commits+extra) {
 		t.Errorf("the stalled consumer got every event")
 	}
-	t.Logf("the stalled consumer got %d of %d events before it was dropped, then: %v", want-head-1, commits, end)
+	t.Logf("the stalled consumer got %d of %d events before it was dropped, then: %v", want-head-1, commits+extra, end)
 }
 
 func TestFirehoseReplayRate(t *testing.T) {
@@ -621,4 +667,56 @@ func TestFirehoseReplayRate(t *testing.T) {
 		t.Logf("replay (%s) of %d frames: %v, %.0f frames/s", round, total, d, float64(total)/d.Seconds())
 		c.CloseNow()
 	}
+}
+
+func TestFirehosePing(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newSyncEnv(t, FirehoseOptions{})
+	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Firehose: FirehoseOptions{PingInterval: 20 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// A reading client answers the pings (its Read does) and stays.
+	c := dial(t, ctx, hs, "", nil)
+	got := make(chan wsFrame, 1)
+	go func() {
+		for {
+			f, err := readFrame(ctx, c)
+			if err != nil {
+				return
+			}
+			got <- f
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // many pings
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "p1", "ping", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-got; f.t != "#commit" || f.body["seq"] != int64(19) {
+		t.Errorf("after pings: %s seq %v, want #commit 19", f.t, f.body["seq"])
+	}
+	// A client that reads nothing answers no ping: it is disconnected.
+	mute := dial(t, ctx, hs, "", nil)
+	_ = mute
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.firehose.conns() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := srv.firehose.conns(); n != 1 {
+		t.Errorf("%d connections, want 1 (the mute client dropped)", n)
+	}
+	// The reading client is still served.
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "p2", "ping", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-got; f.t != "#commit" || f.body["seq"] != int64(20) {
+		t.Errorf("after the drop: %s seq %v, want #commit 20", f.t, f.body["seq"])
+	}
+	c.CloseNow()
 }

@@ -176,7 +176,16 @@ func (s *Server) syncGetBlocks(w http.ResponseWriter, r *http.Request) error {
 	// TODO(lead): blocks are shared by every repo of the file, so a block
 	// of another repo is served too; the Store cannot tell a repo's
 	// blocks apart without walking its tree.
-	found, missing, err := s.store.GetBlocks(r.Context(), cids)
+	// Each block once, in the order first asked.
+	seen := make(map[cid.Cid]bool, len(cids))
+	uniq := cids[:0]
+	for _, c := range cids {
+		if !seen[c] {
+			seen[c] = true
+			uniq = append(uniq, c)
+		}
+	}
+	found, missing, err := s.store.GetBlocks(r.Context(), uniq)
 	if err != nil {
 		return err
 	}
