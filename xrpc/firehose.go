@@ -148,7 +148,7 @@ type firehose struct {
 
 	latest atomic.Int64 // the last seq known to exist
 
-	fillMu  sync.Mutex // one reader of the file at a time
+	fillMu     sync.Mutex // one reader of the file at a time
 	cacheMu    sync.Mutex
 	cache      [frameCacheSize]frame
 	cacheBytes int
