@@ -474,6 +474,44 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// commitSeq returns the seq of a #commit frame without decoding it all
+// (the readers of the latency test share the two cores with the server
+// and the writer): the header is {"t": "#commit", "op": 1}, and in the
+// body's canonical key order "seq" comes before "blocks", so the first
+// "seq" key is the body's. TestFirehoseReplayThenLive checks whole frames.
+func commitSeq(b []byte) (int64, bool) {
+	header := []byte("\xa2atg#commitbop\x01")
+	if !bytes.HasPrefix(b, header) {
+		return 0, false
+	}
+	i := bytes.Index(b, []byte("cseq"))
+	if i < 0 || i+5 > len(b) {
+		return 0, false
+	}
+	v, err := datamodel.Unmarshal(readCBORInt(b[i+4:]))
+	if err != nil {
+		return 0, false
+	}
+	n, ok := v.(int64)
+	return n, ok
+}
+
+// readCBORInt returns the CBOR unsigned integer at the start of b.
+func readCBORInt(b []byte) []byte {
+	n := 1
+	switch b[0] & 0x1f {
+	case 24:
+		n = 2
+	case 25:
+		n = 3
+	case 26:
+		n = 5
+	case 27:
+		n = 9
+	}
+	return b[:min(n, len(b))]
+}
+
 // latency summarizes commit latencies.
 type latency struct{ median, mean, p90, p99, max time.Duration }
 
@@ -523,7 +561,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	const commits = 200
 	text := strings.Repeat("x", 2000) // frames of about 3 kB
 	// Warm up, then the latency without subscribers.
-	const pace = 10 * time.Millisecond // 100 commits/s at most
+	const pace = 20 * time.Millisecond // 50 commits/s at most
 	commitLatency(t, e.st, e, "w", 20, text, pace)
 	lat0 := commitLatency(t, e.st, e, "n", commits, text, pace)
 
@@ -542,16 +580,17 @@ func TestFirehoseManyConsumers(t *testing.T) {
 			defer wg.Done()
 			seqs := make([]int64, 0, commits)
 			for range commits {
-				f, err := readFrame(ctx, c)
+				_, b, err := c.Read(ctx)
 				if err != nil {
 					errs <- fmt.Errorf("reader %d after %d frames: %v", i, len(seqs), err)
 					return
 				}
-				if f.t != "#commit" {
-					errs <- fmt.Errorf("reader %d: frame %s", i, f.t)
+				seq, ok := commitSeq(b)
+				if !ok {
+					errs <- fmt.Errorf("reader %d: not a #commit frame: %x", i, b[:min(len(b), 64)])
 					return
 				}
-				seqs = append(seqs, f.body["seq"].(int64))
+				seqs = append(seqs, seq)
 			}
 			c.CloseNow() // done: leave the stalled consumer alone
 			frames[i] = seqs
