@@ -214,7 +214,8 @@ func (f *firehose) noteSeq(seq int64) {
 }
 
 // runHub follows the Store's in-process events, and polls the file's last
-// seq for the others, to wake the connections.
+// seq for the others, to wake the connections. It runs while there are
+// connections.
 func (f *firehose) runHub() {
 	defer f.wg.Done()
 	poll := time.NewTicker(f.opts.PollInterval)
@@ -252,9 +253,24 @@ func (f *firehose) runHub() {
 			}
 			f.noteSeq(e.Seq)
 		case <-poll.C:
+			if f.idle() {
+				return
+			}
 			f.poll()
 		}
 	}
+}
+
+// idle stops the hub when no connection is left; the next one starts it
+// again.
+func (f *firehose) idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.wakes) > 0 {
+		return false
+	}
+	f.hub = false
+	return true
 }
 
 func (f *firehose) poll() {

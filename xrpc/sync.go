@@ -119,7 +119,7 @@ func (s *Server) exportRepo(w http.ResponseWriter, r *http.Request, d syntax.DID
 	}
 	cw := &carWriter{w: w}
 	_, err := s.store.ExportCAR(r.Context(), d, cw, &atlite.ExportOptions{Since: since})
-	if err != nil && !cw.started && since != "" && errors.Is(err, atlite.ErrNotFound) {
+	if err != nil && !cw.started && since != "" && errors.Is(err, atlite.ErrNotFound) && !errors.Is(err, atlite.ErrCorrupt) {
 		// The repo was found just above: what is missing is the rev.
 		return InvalidRequest("since: %s is not a rev of %s", since, d)
 	}
