@@ -62,9 +62,13 @@ type FirehoseOptions struct {
 	// Queue is the number of frames queued per connection. Default:
 	// DefaultFirehoseQueue.
 	Queue int
-	// WriteTimeout is how long a frame may wait, for room in a full queue
-	// or for its write to the socket, before the consumer is dropped with
-	// ConsumerTooSlow. Default: DefaultFirehoseWriteTimeout.
+	// WriteTimeout is how long a frame may wait for room in a full queue
+	// before the consumer is dropped with ConsumerTooSlow: the write in
+	// progress may then finish, within twice WriteTimeout from its start,
+	// and the error frame follows it, so that a consumer that was only
+	// stuck for a while learns why it was dropped. A write that takes
+	// longer ends the connection without the error frame. Default:
+	// DefaultFirehoseWriteTimeout.
 	WriteTimeout time.Duration
 	// PingInterval is the interval of WebSocket pings; a consumer that
 	// does not answer within WriteTimeout is disconnected. Default:
@@ -687,20 +691,24 @@ func (c *fhConn) enqueue(fr frame) bool {
 	case c.queue <- fr:
 		return true
 	case <-t.C:
+		c.f.s.log.Warn("firehose consumer too slow", "queued", len(c.queue), "sent", c.sent.Load(), "next", fr.seq)
 		c.end(endTooSlow)
 	case <-c.ctx.Done():
 	}
 	return false
 }
 
-// send writes the queued frames, each within WriteTimeout.
+// send writes the queued frames, each within twice WriteTimeout. A write
+// is not cut short when the connection ends (cutting it would close the
+// socket), so that the ConsumerTooSlow error frame can follow it; only
+// shutdown cuts it.
 func (c *fhConn) send() {
-	for {
+	for c.ctx.Err() == nil {
 		select {
 		case <-c.ctx.Done():
 			return
 		case fr := <-c.queue:
-			ctx, cancel := context.WithTimeout(c.ctx, c.f.opts.WriteTimeout)
+			ctx, cancel := context.WithTimeout(c.f.ctx, 2*c.f.opts.WriteTimeout)
 			err := c.conn.Write(ctx, websocket.MessageBinary, fr.data)
 			timedOut := ctx.Err() == context.DeadlineExceeded
 			cancel()
@@ -728,7 +736,9 @@ func (c *fhConn) ping() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.f.opts.WriteTimeout)
+			// Not c.ctx: ending the connection must not cut a ping (and
+			// with it the socket) before the error frame.
+			ctx, cancel := context.WithTimeout(c.f.ctx, c.f.opts.WriteTimeout)
 			err := c.conn.Ping(ctx)
 			cancel()
 			if err != nil {
@@ -744,7 +754,7 @@ func (c *fhConn) finish() {
 	f := c.f
 	switch c.reason() {
 	case endTooSlow:
-		f.s.log.Warn("firehose consumer dropped", "reason", endTooSlow, "sent", c.sent.Load(), "latest", f.latest.Load())
+		f.s.log.Info("firehose consumer dropped", "reason", endTooSlow, "sent", c.sent.Load(), "latest", f.latest.Load())
 		c.errorAndClose("ConsumerTooSlow", "Stream consumer too slow: it fell too far behind")
 	case endShutdown:
 		c.closeWithin(websocket.StatusGoingAway, "server shutting down")

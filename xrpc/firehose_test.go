@@ -628,22 +628,25 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	if lat100.median > 2*lat0.median {
 		t.Errorf("median commit latency with 100 subscribers %v, without %v: more than 2x", lat100.median, lat0.median)
 	}
-	// The stalled one is dropped: what it reads is a gapless prefix, then
-	// the ConsumerTooSlow error frame or the end of the connection.
+	// The stalled one is dropped.
 	// How much it takes to jam its socket depends on the kernel: commit
 	// until it is dropped.
 	extra := 0
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs.String(), "ConsumerTooSlow") && time.Now().Before(deadline) {
+	for !strings.Contains(logs.String(), "firehose consumer too slow") && time.Now().Before(deadline) {
 		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("x%05d", extra), text, nil)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		extra++
 		time.Sleep(5 * time.Millisecond)
 	}
-	if !strings.Contains(logs.String(), "reason=ConsumerTooSlow") {
+	if !strings.Contains(logs.String(), "firehose consumer too slow") {
 		t.Fatalf("the stalled consumer was not dropped; log:\n%s", logs.String())
 	}
+	// It reads again: it gets the frames that were on their way, then the
+	// error frame or, when it was stuck too long for its last write to
+	// end (here: while the other consumers were measured; see
+	// TestFirehoseTooSlowFrame), the end of the connection.
 	want := head + 1
 	var end error
 	for {
@@ -656,8 +659,8 @@ func TestFirehoseManyConsumers(t *testing.T) {
 			if f.body["error"] != "ConsumerTooSlow" {
 				t.Errorf("error frame %v, want ConsumerTooSlow", f.body)
 			}
-			end = errors.New("ConsumerTooSlow frame")
-			continue
+			end = fmt.Errorf("error frame %v", f.body)
+			break
 		}
 		if f.body["seq"] != want {
 			t.Fatalf("stalled consumer: seq %v, want %d", f.body["seq"], want)
@@ -758,4 +761,68 @@ func TestFirehosePing(t *testing.T) {
 		t.Errorf("after the drop: %s seq %v, want #commit 20", f.t, f.body["seq"])
 	}
 	c.CloseNow()
+}
+
+// smallReadBuffer dials with a 4 kB socket receive buffer, so that a
+// client that stops reading jams its connection quickly.
+var smallReadBuffer = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
+	DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		}
+		return conn, err
+	},
+}}}
+
+func TestFirehoseTooSlowFrame(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newSyncEnv(t, FirehoseOptions{})
+	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Firehose: FirehoseOptions{Queue: 4, WriteTimeout: 2 * time.Second, SendBuffer: 16 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := dial(t, ctx, hs, "18", smallReadBuffer)
+	// The client is stuck (reads nothing) until the server gives up on it.
+	text := strings.Repeat("y", 2000)
+	n := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "firehose consumer too slow") && time.Now().Before(deadline) {
+		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("t%05d", n), text, nil)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "firehose consumer too slow") {
+		t.Fatalf("not dropped after %d commits", n)
+	}
+	// Then it reads again: a gapless prefix, the error frame, the close.
+	want := int64(19)
+	for {
+		f, err := readFrame(ctx, c)
+		if err != nil {
+			t.Fatalf("after %d frames: %v, want the ConsumerTooSlow error frame", want-19, err)
+		}
+		if f.t == "error" {
+			if f.body["error"] != "ConsumerTooSlow" || keysOf(f.body) != "error,message" {
+				t.Errorf("error frame %v, want ConsumerTooSlow", f.body)
+			}
+			break
+		}
+		if f.t != "#commit" || f.body["seq"] != want {
+			t.Fatalf("%s seq %v, want #commit %d", f.t, f.body["seq"], want)
+		}
+		want++
+	}
+	if _, err := readFrame(ctx, c); websocket.CloseStatus(err) != websocket.StatusPolicyViolation && !errors.Is(err, io.EOF) {
+		t.Errorf("after the error frame: %v, want close 1008", err)
+	}
+	t.Logf("dropped after %d of %d commits, with the error frame", want-19, n)
 }
