@@ -435,7 +435,7 @@ func (f *firehose) encode(ctx context.Context, e atlite.Event) ([]byte, error) {
 	case atlite.KindAccount:
 		body := map[string]any{"seq": e.Seq, "did": e.DID.String(), "time": t, "active": e.Active}
 		if e.Status != "" {
-			body["status"] = publicStatus(e.Status)
+			body["status"] = syncStatus(e.Status)
 		}
 		return encodeFrame("#account", body)
 	}
@@ -497,10 +497,10 @@ func (f *firehose) serve(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusServiceUnavailable, "ServiceUnavailable", "the server is shutting down")
 	}
 	defer f.unregister(wake)
-	// The firehose is public: any origin may subscribe.
 	if f.opts.SendBuffer > 0 {
 		w = sizedHijacker{w, f.opts.SendBuffer}
 	}
+	// The firehose is public: any origin may subscribe.
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return nil // Accept answered

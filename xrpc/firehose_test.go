@@ -30,8 +30,8 @@ import (
 	"github.com/atlite-dev/atlite/mst"
 )
 
-// wsURL is the subscribeRepos URL of hs, with a cursor unless it is "".
-func wsURL(hs *httptest.Server, cursor string) string {
+// firehoseURL is the subscribeRepos URL of hs, with a cursor unless it is "".
+func firehoseURL(hs *httptest.Server, cursor string) string {
 	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/xrpc/com.atproto.sync.subscribeRepos"
 	if cursor != "" {
 		u += "?cursor=" + cursor
@@ -39,19 +39,19 @@ func wsURL(hs *httptest.Server, cursor string) string {
 	return u
 }
 
-func dial(t testing.TB, ctx context.Context, hs *httptest.Server, cursor string, opts *websocket.DialOptions) *websocket.Conn {
+func dialFirehose(t testing.TB, ctx context.Context, hs *httptest.Server, cursor string, opts *websocket.DialOptions) *websocket.Conn {
 	t.Helper()
-	c, _, err := websocket.Dial(ctx, wsURL(hs, cursor), opts)
+	c, _, err := websocket.Dial(ctx, firehoseURL(hs, cursor), opts)
 	if err != nil {
-		t.Fatalf("dial: %v", err)
+		t.Fatalf("dialFirehose: %v", err)
 	}
 	c.SetReadLimit(16 << 20)
 	t.Cleanup(func() { c.CloseNow() })
 	return c
 }
 
-// decodeFrame splits a frame into its header and body maps.
-func decodeFrame(b []byte) (header, body map[string]any, err error) {
+// splitFrame splits a frame into its header and body maps.
+func splitFrame(b []byte) (header, body map[string]any, err error) {
 	// The header is a small map: the one prefix that decodes is it.
 	for i := 1; i <= len(b) && i <= 64; i++ {
 		h, err := datamodel.UnmarshalMap(b[:i])
@@ -67,43 +67,43 @@ func decodeFrame(b []byte) (header, body map[string]any, err error) {
 	return nil, nil, errors.New("no header")
 }
 
-type wsFrame struct {
+type firehoseFrame struct {
 	t    string // "#commit"...; "error" for op -1
 	body map[string]any
 }
 
-func readFrame(ctx context.Context, c *websocket.Conn) (wsFrame, error) {
+func readFirehoseFrame(ctx context.Context, c *websocket.Conn) (firehoseFrame, error) {
 	typ, b, err := c.Read(ctx)
 	if err != nil {
-		return wsFrame{}, err
+		return firehoseFrame{}, err
 	}
 	if typ != websocket.MessageBinary {
-		return wsFrame{}, fmt.Errorf("message type %v, want binary", typ)
+		return firehoseFrame{}, fmt.Errorf("message type %v, want binary", typ)
 	}
-	h, body, err := decodeFrame(b)
+	h, body, err := splitFrame(b)
 	if err != nil {
-		return wsFrame{}, err
+		return firehoseFrame{}, err
 	}
 	switch {
 	case h["op"] == int64(1) && len(h) == 2:
 		t, _ := h["t"].(string)
-		return wsFrame{t: t, body: body}, nil
+		return firehoseFrame{t: t, body: body}, nil
 	case h["op"] == int64(-1) && len(h) == 1:
-		return wsFrame{t: "error", body: body}, nil
+		return firehoseFrame{t: "error", body: body}, nil
 	}
-	return wsFrame{}, fmt.Errorf("bad header %v", h)
+	return firehoseFrame{}, fmt.Errorf("bad header %v", h)
 }
 
-func mustRead(t testing.TB, ctx context.Context, c *websocket.Conn) wsFrame {
+func mustReadFrame(t testing.TB, ctx context.Context, c *websocket.Conn) firehoseFrame {
 	t.Helper()
-	f, err := readFrame(ctx, c)
+	f, err := readFirehoseFrame(ctx, c)
 	if err != nil {
 		t.Fatalf("read frame: %v", err)
 	}
 	return f
 }
 
-func keysOf(m map[string]any) string {
+func frameKeys(m map[string]any) string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
@@ -115,7 +115,7 @@ func keysOf(m map[string]any) string {
 // checkFrame compares a frame with the stored event it shows; for a
 // #commit it verifies the blocks: the signed commit (with key) and the
 // inversion of its ops onto prevData, using the frame's blocks only.
-func checkFrame(t testing.TB, f wsFrame, e atlite.Event, key keys.PublicKey) {
+func checkFrame(t testing.TB, f firehoseFrame, e atlite.Event, key keys.PublicKey) {
 	t.Helper()
 	ctx := context.Background()
 	if f.t != "#"+string(e.Kind) {
@@ -132,7 +132,7 @@ func checkFrame(t testing.TB, f wsFrame, e atlite.Event, key keys.PublicKey) {
 		if !e.PrevData.Defined() {
 			want = "blobs,blocks,commit,ops,rebase,repo,rev,seq,since,time,tooBig"
 		}
-		if got := keysOf(b); got != want {
+		if got := frameKeys(b); got != want {
 			t.Errorf("#commit %d keys %s, want %s", e.Seq, got, want)
 		}
 		var since any
@@ -161,14 +161,14 @@ func checkFrame(t testing.TB, f wsFrame, e atlite.Event, key keys.PublicKey) {
 			if w.CID.Defined() {
 				wantCID = w.CID
 			}
-			if keysOf(om) != wantKeys || om["action"] != string(w.Action) || om["path"] != w.Path || om["cid"] != wantCID ||
+			if frameKeys(om) != wantKeys || om["action"] != string(w.Action) || om["path"] != w.Path || om["cid"] != wantCID ||
 				(w.Prev.Defined() && om["prev"] != w.Prev) {
 				t.Errorf("#commit %d op %d = %v, want %+v", e.Seq, i, om, w)
 			}
 			rops = append(rops, mst.RecordOp{Key: w.Path, Old: w.Prev, New: w.CID})
 		}
 		carb, _ := b["blocks"].([]byte)
-		roots, blocks, err := carReadAll(carb)
+		roots, blocks, err := frameCARMap(carb)
 		if err != nil {
 			t.Fatalf("#commit %d blocks: %v", e.Seq, err)
 		}
@@ -212,11 +212,11 @@ func checkFrame(t testing.TB, f wsFrame, e atlite.Event, key keys.PublicKey) {
 			t.Errorf("#account = %s, want %s", got, want)
 		}
 	case atlite.KindSync:
-		if keysOf(b) != "blocks,did,rev,seq,time" || b["did"] != e.DID.String() || b["rev"] != e.Rev.String() {
+		if frameKeys(b) != "blocks,did,rev,seq,time" || b["did"] != e.DID.String() || b["rev"] != e.Rev.String() {
 			t.Errorf("#sync = %v", b)
 		}
 		carb, _ := b["blocks"].([]byte)
-		roots, blocks, err := carRead(carb)
+		roots, blocks, err := frameCARBlocks(carb)
 		if err != nil || len(roots) != 1 || roots[0] != e.Commit || len(blocks) != 1 || blocks[0].CID != e.Commit {
 			t.Fatalf("#sync %d blocks: roots %v, %d blocks, %v; want the commit %v alone", e.Seq, roots, len(blocks), err, e.Commit)
 		}
@@ -230,12 +230,12 @@ func checkFrame(t testing.TB, f wsFrame, e atlite.Event, key keys.PublicKey) {
 	}
 }
 
-func carRead(b []byte) ([]cid.Cid, []car.Block, error) {
+func frameCARBlocks(b []byte) ([]cid.Cid, []car.Block, error) {
 	return car.ReadAll(bytes.NewReader(b), nil)
 }
 
-func carReadAll(b []byte) ([]cid.Cid, map[cid.Cid][]byte, error) {
-	roots, blocks, err := carRead(b)
+func frameCARMap(b []byte) ([]cid.Cid, map[cid.Cid][]byte, error) {
+	roots, blocks, err := frameCARBlocks(b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -246,8 +246,8 @@ func carReadAll(b []byte) ([]cid.Cid, map[cid.Cid][]byte, error) {
 	return roots, m, nil
 }
 
-// storedEvents returns every stored event.
-func storedEvents(t testing.TB, st *atlite.Store) []atlite.Event {
+// allEvents returns every stored event.
+func allEvents(t testing.TB, st *atlite.Store) []atlite.Event {
 	t.Helper()
 	evs, err := st.Events(context.Background(), &atlite.EventsOptions{Limit: 100000})
 	if err != nil {
@@ -256,8 +256,8 @@ func storedEvents(t testing.TB, st *atlite.Store) []atlite.Event {
 	return evs
 }
 
-// signingKeys returns each repo's signing key.
-func signingKeys(t testing.TB, st *atlite.Store) map[string]keys.PublicKey {
+// repoKeys returns each repo's signing key.
+func repoKeys(t testing.TB, st *atlite.Store) map[string]keys.PublicKey {
 	t.Helper()
 	repos, _, err := st.ListRepos(context.Background(), nil)
 	if err != nil {
@@ -274,40 +274,40 @@ func TestFirehoseReplayThenLive(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	evs := storedEvents(t, e.st)
+	evs := allEvents(t, e.st)
 	if len(evs) != 18 {
 		t.Fatalf("%d stored events, want 18", len(evs))
 	}
-	ks := signingKeys(t, e.st)
-	c := dial(t, ctx, e.hs, "0", nil)
+	ks := repoKeys(t, e.st)
+	c := dialFirehose(t, ctx, e.hs, "0", nil)
 	for _, ev := range evs {
-		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
 	}
 	// Live: an update and a delete (ops with prev) right after the replay.
-	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Update, "a1", "one again", nil)}, nil); err != nil {
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Update, "a1", "one again", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	dw, _ := commit.NewWrite(commit.Delete, post, "a3", nil)
+	dw, _ := commit.NewWrite(commit.Delete, postNSID, "a3", nil)
 	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{dw}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.st.UpdateHandle(ctx, e.alice, "alice2.example"); err != nil {
 		t.Fatal(err)
 	}
-	all := storedEvents(t, e.st)
+	all := allEvents(t, e.st)
 	if len(all) != 21 {
 		t.Fatalf("%d stored events, want 21", len(all))
 	}
 	for _, ev := range all[18:] {
-		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
 	}
 	// An import emits #sync.
 	other := testutil.MustOpenStore(t, nil)
-	erin := mustDID(t, "did:web:erin.example")
+	erin := syncDID(t, "did:web:erin.example")
 	if _, err := other.CreateRepo(ctx, erin, &atlite.CreateRepoOptions{SigningKey: testutil.TestKey(t)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Commit(ctx, erin, []commit.Write{postWrite(t, commit.Create, "e1", "erin", nil)}, nil); err != nil {
+	if _, err := other.Commit(ctx, erin, []commit.Write{syncPost(t, commit.Create, "e1", "erin", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var carBuf bytes.Buffer
@@ -317,27 +317,27 @@ func TestFirehoseReplayThenLive(t *testing.T) {
 	if _, err := e.st.ImportCAR(ctx, &carBuf, &atlite.ImportOptions{SigningKey: testutil.TestKey(t)}); err != nil {
 		t.Fatal(err)
 	}
-	all = storedEvents(t, e.st)
-	ks = signingKeys(t, e.st)
+	all = allEvents(t, e.st)
+	ks = repoKeys(t, e.st)
 	if len(all) != 22 || all[21].Kind != atlite.KindSync {
 		t.Fatalf("%d stored events, the last %s; want 22, the last #sync", len(all), all[len(all)-1].Kind)
 	}
-	checkFrame(t, mustRead(t, ctx, c), all[21], ks[erin.String()])
+	checkFrame(t, mustReadFrame(t, ctx, c), all[21], ks[erin.String()])
 	// A cursor in the middle starts right after it.
-	c2 := dial(t, ctx, e.hs, "19", nil)
+	c2 := dialFirehose(t, ctx, e.hs, "19", nil)
 	for _, ev := range all[19:] {
-		checkFrame(t, mustRead(t, ctx, c2), ev, ks[ev.DID.String()])
+		checkFrame(t, mustReadFrame(t, ctx, c2), ev, ks[ev.DID.String()])
 	}
 	// The current seq as cursor, and no cursor: live only.
-	c3 := dial(t, ctx, e.hs, "22", nil)
-	c4 := dial(t, ctx, e.hs, "", nil)
+	c3 := dialFirehose(t, ctx, e.hs, "22", nil)
+	c4 := dialFirehose(t, ctx, e.hs, "", nil)
 	time.Sleep(50 * time.Millisecond) // let c4 start before the next commit
-	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "a5", "five", nil)}, nil); err != nil {
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, "a5", "five", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	last := storedEvents(t, e.st)[22]
+	last := allEvents(t, e.st)[22]
 	for _, cc := range []*websocket.Conn{c, c3, c4} {
-		f := mustRead(t, ctx, cc)
+		f := mustReadFrame(t, ctx, cc)
 		checkFrame(t, f, last, ks[last.DID.String()])
 	}
 }
@@ -346,18 +346,18 @@ func TestFirehoseCursorErrors(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := dial(t, ctx, e.hs, "19", nil)
-	f := mustRead(t, ctx, c)
+	c := dialFirehose(t, ctx, e.hs, "19", nil)
+	f := mustReadFrame(t, ctx, c)
 	if f.t != "error" || fmt.Sprint(f.body) != "map[error:FutureCursor message:Cursor 19 is past our current sequence number 18]" {
 		t.Errorf("frame %s %v, want the FutureCursor error", f.t, f.body)
 	}
-	if _, err := readFrame(ctx, c); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+	if _, err := readFirehoseFrame(ctx, c); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
 		t.Errorf("after FutureCursor: %v, want close 1008", err)
 	}
 	// Bad cursors, and a request that is not a WebSocket upgrade.
-	for _, p := range []url.Values{q("cursor", "-1"), q("cursor", "x"), nil} {
+	for _, p := range []url.Values{syncQuery("cursor", "-1"), syncQuery("cursor", "x"), nil} {
 		resp, b := e.get(t, "com.atproto.sync.subscribeRepos", p)
-		wantError(t, resp, b, 400, "InvalidRequest")
+		syncWantError(t, resp, b, 400, "InvalidRequest")
 	}
 }
 
@@ -365,8 +365,8 @@ func TestFirehoseOutdatedCursor(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	evs := storedEvents(t, e.st)
-	ks := signingKeys(t, e.st)
+	evs := allEvents(t, e.st)
+	ks := repoKeys(t, e.st)
 	// A window of an hour that ends an hour after event 10: the events
 	// from the first one as old as event 10 are retained.
 	cutoff := evs[9].Time
@@ -379,17 +379,17 @@ func TestFirehoseOutdatedCursor(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	defer srv.Close()
-	c := dial(t, ctx, hs, "2", nil)
-	f := mustRead(t, ctx, c)
-	if f.t != "#info" || f.body["name"] != "OutdatedCursor" || keysOf(f.body) != "message,name" {
+	c := dialFirehose(t, ctx, hs, "2", nil)
+	f := mustReadFrame(t, ctx, c)
+	if f.t != "#info" || f.body["name"] != "OutdatedCursor" || frameKeys(f.body) != "message,name" {
 		t.Fatalf("first frame %s %v, want #info OutdatedCursor", f.t, f.body)
 	}
 	for _, ev := range evs[oldest:] {
-		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
 	}
 	// A cursor inside the window gets no #info.
-	c2 := dial(t, ctx, hs, fmt.Sprint(evs[oldest].Seq), nil)
-	checkFrame(t, mustRead(t, ctx, c2), evs[oldest+1], ks[evs[oldest+1].DID.String()])
+	c2 := dialFirehose(t, ctx, hs, fmt.Sprint(evs[oldest].Seq), nil)
+	checkFrame(t, mustReadFrame(t, ctx, c2), evs[oldest+1], ks[evs[oldest+1].DID.String()])
 	c.CloseNow()
 	c2.CloseNow()
 }
@@ -398,7 +398,7 @@ func TestFirehoseOtherProcess(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{Retention: -1, PollInterval: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := dial(t, ctx, e.hs, "18", nil)
+	c := dialFirehose(t, ctx, e.hs, "18", nil)
 	// Another Store on the same file: its commits are not published to
 	// this process's subscribers, only written to the file.
 	other, err := atlite.Open(e.path, nil)
@@ -406,25 +406,25 @@ func TestFirehoseOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	ks := signingKeys(t, e.st)
+	ks := repoKeys(t, e.st)
 	for i := range 3 {
-		if _, err := other.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("o%d", i), "other", nil)}, nil); err != nil {
+		if _, err := other.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, fmt.Sprintf("o%d", i), "other", nil)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// And one from this process, after them.
-	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "here", "here", nil)}, nil); err != nil {
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, "here", "here", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	evs := storedEvents(t, e.st)
+	evs := allEvents(t, e.st)
 	for _, ev := range evs[18:] {
-		checkFrame(t, mustRead(t, ctx, c), ev, ks[ev.DID.String()])
+		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
 	}
 	start := time.Now()
-	if _, err := other.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "o9", "other", nil)}, nil); err != nil {
+	if _, err := other.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, "o9", "other", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f := mustRead(t, ctx, c)
+	f := mustReadFrame(t, ctx, c)
 	if f.body["seq"] != int64(len(evs)+1) {
 		t.Errorf("seq %v, want %d", f.body["seq"], len(evs)+1)
 	}
@@ -435,11 +435,11 @@ func TestFirehoseShutdown(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := dial(t, ctx, e.hs, "17", nil)
-	mustRead(t, ctx, c)
+	c := dialFirehose(t, ctx, e.hs, "17", nil)
+	mustReadFrame(t, ctx, c)
 	done := make(chan error, 1)
 	go func() {
-		_, err := readFrame(ctx, c)
+		_, err := readFirehoseFrame(ctx, c)
 		done <- err
 	}()
 	if err := e.srv.Shutdown(ctx); err != nil {
@@ -451,31 +451,31 @@ func TestFirehoseShutdown(t *testing.T) {
 	if err := <-done; websocket.CloseStatus(err) != websocket.StatusGoingAway && !errors.Is(err, io.EOF) {
 		t.Errorf("after Shutdown: %v, want close 1001", err)
 	}
-	if _, _, err := websocket.Dial(ctx, wsURL(e.hs, ""), nil); err == nil {
+	if _, _, err := websocket.Dial(ctx, firehoseURL(e.hs, ""), nil); err == nil {
 		t.Errorf("Dial after Shutdown succeeded")
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
+// logBuffer is a goroutine-safe log sink.
+type logBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *logBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *logBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
 // commitSeq returns the seq of a #commit frame without decoding it all
-// (the readers of the latency test share the two cores with the server
+// (the readers of the commitLatencies test share the two cores with the server
 // and the writer): the header is {"t": "#commit", "op": 1}, and in the
 // body's canonical key order "seq" comes before "blocks", so the first
 // "seq" key is the body's. TestFirehoseReplayThenLive checks whole frames.
@@ -512,21 +512,21 @@ func readCBORInt(b []byte) []byte {
 	return b[:min(n, len(b))]
 }
 
-// latency summarizes commit latencies.
-type latency struct{ median, mean, p90, p99, max time.Duration }
+// commitLatencies summarizes commit latencies.
+type commitLatencies struct{ median, mean, p90, p99, max time.Duration }
 
-func (l latency) String() string {
+func (l commitLatencies) String() string {
 	return fmt.Sprintf("median %v mean %v p90 %v p99 %v max %v", l.median, l.mean, l.p90, l.p99, l.max)
 }
 
 // commitLatency makes n one-record commits, one every pace, and returns
 // their latencies.
-func commitLatency(t *testing.T, st *atlite.Store, e *syncEnv, prefix string, n int, text string, pace time.Duration) latency {
+func commitLatency(t *testing.T, st *atlite.Store, e *syncEnv, prefix string, n int, text string, pace time.Duration) commitLatencies {
 	t.Helper()
 	ctx := context.Background()
 	lat := make([]time.Duration, n)
 	for i := range n {
-		w := postWrite(t, commit.Create, fmt.Sprintf("%s%04d", prefix, i), text, nil)
+		w := syncPost(t, commit.Create, fmt.Sprintf("%s%04d", prefix, i), text, nil)
 		start := time.Now()
 		if _, err := st.Commit(ctx, e.alice, []commit.Write{w}, nil); err != nil {
 			t.Fatal(err)
@@ -539,14 +539,14 @@ func commitLatency(t *testing.T, st *atlite.Store, e *syncEnv, prefix string, n 
 		sum += d
 	}
 	slices.Sort(lat)
-	return latency{lat[n/2], sum / time.Duration(n), lat[n*9/10], lat[n*99/100], lat[n-1]}
+	return commitLatencies{lat[n/2], sum / time.Duration(n), lat[n*9/10], lat[n*99/100], lat[n-1]}
 }
 
 func TestFirehoseManyConsumers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
 	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Firehose: FirehoseOptions{Retention: -1, Queue: 16, WriteTimeout: 2 * time.Second, SendBuffer: 32 << 10}})
@@ -560,7 +560,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	defer cancel()
 	const commits = 200
 	text := strings.Repeat("x", 2000) // frames of about 3 kB
-	// Warm up, then the latency without subscribers.
+	// Warm up, then the commitLatencies without subscribers.
 	const pace = 20 * time.Millisecond // 50 commits/s at most
 	commitLatency(t, e.st, e, "w", 20, text, pace)
 	lat0 := commitLatency(t, e.st, e, "n", commits, text, pace)
@@ -574,7 +574,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	errs := make(chan error, readers)
 	frames := make([][]int64, readers)
 	for i := range readers {
-		c := dial(t, ctx, hs, fmt.Sprint(head), nil)
+		c := dialFirehose(t, ctx, hs, fmt.Sprint(head), nil)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -597,7 +597,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 		}()
 	}
 	// The stalled consumer: a tiny receive buffer, and it reads nothing.
-	stalled := dial(t, ctx, hs, fmt.Sprint(head), &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
+	stalled := dialFirehose(t, ctx, hs, fmt.Sprint(head), &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err == nil {
@@ -623,10 +623,10 @@ func TestFirehoseManyConsumers(t *testing.T) {
 			t.Errorf("reader %d got %d frames, want %d", i, len(seqs), commits)
 		}
 	}
-	t.Logf("commit latency, %d commits of 2 kB records, one every %v:\n\t  0 subscribers: %v\n\t100 subscribers (one stalled): %v\n\tmedian x%.2f, mean x%.2f",
+	t.Logf("commit commitLatencies, %d commits of 2 kB records, one every %v:\n\t  0 subscribers: %v\n\t100 subscribers (one stalled): %v\n\tmedian x%.2f, mean x%.2f",
 		commits, pace, lat0, lat100, float64(lat100.median)/float64(lat0.median), float64(lat100.mean)/float64(lat0.mean))
 	if lat100.median > 2*lat0.median {
-		t.Errorf("median commit latency with 100 subscribers %v, without %v: more than 2x", lat100.median, lat0.median)
+		t.Errorf("median commit commitLatencies with 100 subscribers %v, without %v: more than 2x", lat100.median, lat0.median)
 	}
 	// The stalled one is dropped.
 	// How much it takes to jam its socket depends on the kernel: commit
@@ -634,7 +634,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	extra := 0
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), "firehose consumer too slow") && time.Now().Before(deadline) {
-		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("x%05d", extra), text, nil)}, nil); err != nil {
+		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, fmt.Sprintf("x%05d", extra), text, nil)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		extra++
@@ -650,7 +650,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	want := head + 1
 	var end error
 	for {
-		f, err := readFrame(ctx, stalled)
+		f, err := readFirehoseFrame(ctx, stalled)
 		if err != nil {
 			end = err
 			break
@@ -684,23 +684,23 @@ func TestFirehoseReplayRate(t *testing.T) {
 	for i := range n / 10 {
 		var ws []commit.Write
 		for j := range 10 {
-			ws = append(ws, postWrite(t, commit.Create, fmt.Sprintf("r%03d%d", i, j), "replay", nil))
+			ws = append(ws, syncPost(t, commit.Create, fmt.Sprintf("r%03d%d", i, j), "replay", nil))
 		}
 		if _, err := e.st.Commit(ctx, e.alice, ws, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range n - n/10 {
-		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("s%05d", i), "replay", nil)}, nil); err != nil {
+		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, fmt.Sprintf("s%05d", i), "replay", nil)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	total := int64(18 + n)
 	for _, round := range []string{"cold", "cached"} {
-		c := dial(t, ctx, e.hs, "0", nil)
+		c := dialFirehose(t, ctx, e.hs, "0", nil)
 		start := time.Now()
 		for want := int64(1); want <= total; want++ {
-			f := mustRead(t, ctx, c)
+			f := mustReadFrame(t, ctx, c)
 			if f.body["seq"] != want {
 				t.Fatalf("seq %v, want %d", f.body["seq"], want)
 			}
@@ -712,7 +712,7 @@ func TestFirehoseReplayRate(t *testing.T) {
 }
 
 func TestFirehosePing(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	e := newSyncEnv(t, FirehoseOptions{})
 	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Firehose: FirehoseOptions{PingInterval: 20 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}})
@@ -725,11 +725,11 @@ func TestFirehosePing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// A reading client answers the pings (its Read does) and stays.
-	c := dial(t, ctx, hs, "", nil)
-	got := make(chan wsFrame, 1)
+	c := dialFirehose(t, ctx, hs, "", nil)
+	got := make(chan firehoseFrame, 1)
 	go func() {
 		for {
-			f, err := readFrame(ctx, c)
+			f, err := readFirehoseFrame(ctx, c)
 			if err != nil {
 				return
 			}
@@ -737,14 +737,14 @@ func TestFirehosePing(t *testing.T) {
 		}
 	}()
 	time.Sleep(300 * time.Millisecond) // many pings
-	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "p1", "ping", nil)}, nil); err != nil {
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, "p1", "ping", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if f := <-got; f.t != "#commit" || f.body["seq"] != int64(19) {
 		t.Errorf("after pings: %s seq %v, want #commit 19", f.t, f.body["seq"])
 	}
 	// A client that reads nothing answers no ping: it is disconnected.
-	mute := dial(t, ctx, hs, "", nil)
+	mute := dialFirehose(t, ctx, hs, "", nil)
 	_ = mute
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.firehose.conns() != 1 && time.Now().Before(deadline) {
@@ -754,7 +754,7 @@ func TestFirehosePing(t *testing.T) {
 		t.Errorf("%d connections, want 1 (the mute client dropped)", n)
 	}
 	// The reading client is still served.
-	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "p2", "ping", nil)}, nil); err != nil {
+	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, "p2", "ping", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if f := <-got; f.t != "#commit" || f.body["seq"] != int64(20) {
@@ -776,7 +776,7 @@ var smallReadBuffer = &websocket.DialOptions{HTTPClient: &http.Client{Transport:
 }}}
 
 func TestFirehoseTooSlowFrame(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	e := newSyncEnv(t, FirehoseOptions{})
 	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Firehose: FirehoseOptions{Queue: 4, WriteTimeout: 2 * time.Second, SendBuffer: 16 << 10}})
@@ -788,13 +788,13 @@ func TestFirehoseTooSlowFrame(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := dial(t, ctx, hs, "18", smallReadBuffer)
+	c := dialFirehose(t, ctx, hs, "18", smallReadBuffer)
 	// The client is stuck (reads nothing) until the server gives up on it.
 	text := strings.Repeat("y", 2000)
 	n := 0
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), "firehose consumer too slow") && time.Now().Before(deadline) {
-		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, fmt.Sprintf("t%05d", n), text, nil)}, nil); err != nil {
+		if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, fmt.Sprintf("t%05d", n), text, nil)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		n++
@@ -806,12 +806,12 @@ func TestFirehoseTooSlowFrame(t *testing.T) {
 	// Then it reads again: a gapless prefix, the error frame, the close.
 	want := int64(19)
 	for {
-		f, err := readFrame(ctx, c)
+		f, err := readFirehoseFrame(ctx, c)
 		if err != nil {
 			t.Fatalf("after %d frames: %v, want the ConsumerTooSlow error frame", want-19, err)
 		}
 		if f.t == "error" {
-			if f.body["error"] != "ConsumerTooSlow" || keysOf(f.body) != "error,message" {
+			if f.body["error"] != "ConsumerTooSlow" || frameKeys(f.body) != "error,message" {
 				t.Errorf("error frame %v, want ConsumerTooSlow", f.body)
 			}
 			break
@@ -821,7 +821,7 @@ func TestFirehoseTooSlowFrame(t *testing.T) {
 		}
 		want++
 	}
-	if _, err := readFrame(ctx, c); websocket.CloseStatus(err) != websocket.StatusPolicyViolation && !errors.Is(err, io.EOF) {
+	if _, err := readFirehoseFrame(ctx, c); websocket.CloseStatus(err) != websocket.StatusPolicyViolation && !errors.Is(err, io.EOF) {
 		t.Errorf("after the error frame: %v, want close 1008", err)
 	}
 	t.Logf("dropped after %d of %d commits, with the error frame", want-19, n)

@@ -44,18 +44,18 @@ func init() {
 	})
 }
 
-// repoNotFound is the RepoNotFound answer for did.
-func repoNotFound(d syntax.DID) *Error {
+// syncRepoNotFound is the RepoNotFound answer for did.
+func syncRepoNotFound(d syntax.DID) *Error {
 	return Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo for DID: %s", d)
 }
 
-// loadRepo returns the repo did, or RepoNotFound; with active set, an
+// syncRepo returns the repo did, or RepoNotFound; with active set, an
 // inactive repo gives its status's error (RepoDeactivated, RepoTakendown,
 // RepoSuspended; a tombstoned or deleted repo is RepoNotFound).
-func (s *Server) loadRepo(r *http.Request, d syntax.DID, active bool) (*atlite.Repo, error) {
+func (s *Server) syncRepo(r *http.Request, d syntax.DID, active bool) (*atlite.Repo, error) {
 	repo, err := s.store.LoadRepo(r.Context(), d.AtIdentifier())
 	if errors.Is(err, atlite.ErrNotFound) {
-		return nil, repoNotFound(d)
+		return nil, syncRepoNotFound(d)
 	}
 	if err != nil {
 		return nil, err
@@ -66,24 +66,24 @@ func (s *Server) loadRepo(r *http.Request, d syntax.DID, active bool) (*atlite.R
 	return repo, nil
 }
 
-// publicStatus is the account status a repo's stored status is shown as:
+// syncStatus is the account status a repo's stored status is shown as:
 // a tombstoned repo is "deleted", as in its #account event.
-func publicStatus(status string) string {
+func syncStatus(status string) string {
 	if status == atlite.StatusTombstoned {
 		return atlite.StatusDeleted
 	}
 	return status
 }
 
-// carWriter sets the CAR content type and the 200 status on the first
+// lazyCARWriter sets the CAR content type and the 200 status on the first
 // write, so that an error met before any byte is written can still be
 // answered as an XRPC error.
-type carWriter struct {
+type lazyCARWriter struct {
 	w       http.ResponseWriter
 	started bool
 }
 
-func (c *carWriter) Write(b []byte) (int, error) {
+func (c *lazyCARWriter) Write(b []byte) (int, error) {
 	if !c.started {
 		c.started = true
 		c.w.Header().Set("Content-Type", CARContentType)
@@ -114,10 +114,10 @@ func (s *Server) syncGetCheckout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) exportRepo(w http.ResponseWriter, r *http.Request, d syntax.DID, since syntax.TID) error {
-	if _, err := s.loadRepo(r, d, true); err != nil {
+	if _, err := s.syncRepo(r, d, true); err != nil {
 		return err
 	}
-	cw := &carWriter{w: w}
+	cw := &lazyCARWriter{w: w}
 	_, err := s.store.ExportCAR(r.Context(), d, cw, &atlite.ExportOptions{Since: since})
 	if err != nil && !cw.started && since != "" && errors.Is(err, atlite.ErrNotFound) && !errors.Is(err, atlite.ErrCorrupt) {
 		// The repo was found just above: what is missing is the rev.
@@ -141,7 +141,7 @@ func (s *Server) syncGetRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	if _, err := s.loadRepo(r, d, true); err != nil {
+	if _, err := s.syncRepo(r, d, true); err != nil {
 		return err
 	}
 	// A proof is a few blocks: buffer it, to answer RecordNotFound when
@@ -169,7 +169,7 @@ func (s *Server) syncGetBlocks(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r, d, true)
+	repo, err := s.syncRepo(r, d, true)
 	if err != nil {
 		return err
 	}
@@ -196,8 +196,8 @@ func (s *Server) syncGetBlocks(w http.ResponseWriter, r *http.Request) error {
 		}
 		return Errorf(http.StatusBadRequest, "BlockNotFound", "Could not find blocks: %s", strings.Join(names, ", "))
 	}
-	cw := &carWriter{w: w}
-	if err := writeCAR(cw, repo.Head, found); err != nil {
+	cw := &lazyCARWriter{w: w}
+	if err := writeBlocksCAR(cw, repo.Head, found); err != nil {
 		if cw.started {
 			panic(http.ErrAbortHandler)
 		}
@@ -213,7 +213,7 @@ func (s *Server) syncGetLatestCommit(w http.ResponseWriter, r *http.Request) err
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r, d, true)
+	repo, err := s.syncRepo(r, d, true)
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (s *Server) syncGetHead(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r, d, true)
+	repo, err := s.syncRepo(r, d, true)
 	var xe *Error
 	if errors.As(err, &xe) && xe.Name == "RepoNotFound" {
 		return Errorf(http.StatusBadRequest, "HeadNotFound", "Could not find root for DID: %s", d)
@@ -247,7 +247,7 @@ func (s *Server) syncGetRepoStatus(w http.ResponseWriter, r *http.Request) error
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.loadRepo(r, d, false)
+	repo, err := s.syncRepo(r, d, false)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func (s *Server) syncGetRepoStatus(w http.ResponseWriter, r *http.Request) error
 	if repo.Active() {
 		out["rev"] = repo.Rev.String()
 	} else {
-		out["status"] = publicStatus(repo.Status)
+		out["status"] = syncStatus(repo.Status)
 	}
 	return WriteJSON(w, out)
 }
@@ -287,7 +287,7 @@ func (s *Server) syncListRepos(w http.ResponseWriter, r *http.Request) error {
 	}{Cursor: next, Repos: make([]listedRepo, 0, len(repos))}
 	for _, repo := range repos {
 		out.Repos = append(out.Repos, listedRepo{DID: repo.DID.String(), Head: repo.Head.String(), Rev: repo.Rev.String(),
-			Active: repo.Active(), Status: publicStatus(repo.Status)})
+			Active: repo.Active(), Status: syncStatus(repo.Status)})
 	}
 	return WriteJSON(w, out)
 }
@@ -302,7 +302,7 @@ func (s *Server) syncListBlobs(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	if _, err := s.loadRepo(r, d, true); err != nil {
+	if _, err := s.syncRepo(r, d, true); err != nil {
 		return err
 	}
 	opts := &atlite.ListBlobsOptions{Since: since, Limit: int(limit)}
@@ -332,7 +332,7 @@ func (s *Server) syncGetBlob(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	if _, err := s.loadRepo(r, d, true); err != nil {
+	if _, err := s.syncRepo(r, d, true); err != nil {
 		return err
 	}
 	// TODO(lead): the Store records neither which repo uploaded a blob nor
@@ -360,8 +360,8 @@ func (s *Server) syncGetBlob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// writeCAR writes a CAR v1 of blocks rooted at root.
-func writeCAR(w *carWriter, root cid.Cid, blocks []atlite.Block) error {
+// writeBlocksCAR writes a CAR v1 of blocks rooted at root.
+func writeBlocksCAR(w *lazyCARWriter, root cid.Cid, blocks []atlite.Block) error {
 	cw, err := car.NewWriter(w, []cid.Cid{root})
 	if err != nil {
 		return err

@@ -36,9 +36,9 @@ type syncEnv struct {
 	blobB  []byte
 }
 
-const post = "app.bsky.feed.post"
+const postNSID = "app.bsky.feed.post"
 
-func mustDID(t testing.TB, s string) syntax.DID {
+func syncDID(t testing.TB, s string) syntax.DID {
 	t.Helper()
 	d, err := syntax.ParseDID(s)
 	if err != nil {
@@ -47,13 +47,13 @@ func mustDID(t testing.TB, s string) syntax.DID {
 	return d
 }
 
-func postWrite(t testing.TB, action commit.Action, rkey, text string, extra map[string]any) commit.Write {
+func syncPost(t testing.TB, action commit.Action, rkey, text string, extra map[string]any) commit.Write {
 	t.Helper()
-	rec := map[string]any{"$type": post, "text": text, "createdAt": "2026-11-22T00:00:00Z"}
+	rec := map[string]any{"$type": postNSID, "text": text, "createdAt": "2026-11-22T00:00:00Z"}
 	for k, v := range extra {
 		rec[k] = v
 	}
-	w, err := commit.NewWrite(action, post, rkey, rec)
+	w, err := commit.NewWrite(action, postNSID, rkey, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,20 +64,20 @@ func newSyncEnv(t *testing.T, fo FirehoseOptions) *syncEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, path := testutil.MustOpenFileStore(t, nil)
-	e := &syncEnv{st: st, path: path, alice: mustDID(t, "did:web:alice.example")}
+	e := &syncEnv{st: st, path: path, alice: syncDID(t, "did:web:alice.example")}
 	if _, err := st.CreateRepo(ctx, e.alice, &atlite.CreateRepoOptions{Handle: "alice.example", SigningKey: testutil.TestKey(t)}); err != nil {
 		t.Fatal(err)
 	}
 	var err error
 	e.r1, err = st.Commit(ctx, e.alice, []commit.Write{
-		postWrite(t, commit.Create, "a1", "one", nil),
-		postWrite(t, commit.Create, "a2", "two", nil),
-		postWrite(t, commit.Create, "a3", "three", nil),
+		syncPost(t, commit.Create, "a1", "one", nil),
+		syncPost(t, commit.Create, "a2", "two", nil),
+		syncPost(t, commit.Create, "a3", "three", nil),
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Update, "a2", "two again", nil)}, nil); err != nil {
+	if _, err := st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Update, "a2", "two again", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.blobB = []byte("0123456789abcdefghij")
@@ -85,7 +85,7 @@ func newSyncEnv(t *testing.T, fo FirehoseOptions) *syncEnv {
 		t.Fatal(err)
 	}
 	ref := map[string]any{"$type": "blob", "ref": e.blob.CID, "mimeType": "image/png", "size": int64(len(e.blobB))}
-	if e.r3, err = st.Commit(ctx, e.alice, []commit.Write{postWrite(t, commit.Create, "a4", "pic", map[string]any{"image": ref})}, nil); err != nil {
+	if e.r3, err = st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Create, "a4", "pic", map[string]any{"image": ref})}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []struct {
@@ -96,7 +96,7 @@ func newSyncEnv(t *testing.T, fo FirehoseOptions) *syncEnv {
 		{"did:web:carol.example", st.Takedown},
 		{"did:web:dave.example", st.Tombstone},
 	} {
-		d := mustDID(t, r.did)
+		d := syncDID(t, r.did)
 		if _, err := st.CreateRepo(ctx, d, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func (e *syncEnv) repo(t *testing.T, d syntax.DID) *atlite.Repo {
 	return r
 }
 
-func readCAR(t *testing.T, b []byte) ([]cid.Cid, []car.Block) {
+func syncReadCAR(t *testing.T, b []byte) ([]cid.Cid, []car.Block) {
 	t.Helper()
 	roots, blocks, err := car.ReadAll(bytes.NewReader(b), nil)
 	if err != nil {
@@ -156,8 +156,8 @@ func readCAR(t *testing.T, b []byte) ([]cid.Cid, []car.Block) {
 	return roots, blocks
 }
 
-// wantError checks an XRPC error answer.
-func wantError(t *testing.T, resp *http.Response, body []byte, status int, name string) {
+// syncWantError checks an XRPC error answer.
+func syncWantError(t *testing.T, resp *http.Response, body []byte, status int, name string) {
 	t.Helper()
 	var xe struct{ Error, Message string }
 	if err := json.Unmarshal(body, &xe); err != nil {
@@ -168,7 +168,7 @@ func wantError(t *testing.T, resp *http.Response, body []byte, status int, name 
 	}
 }
 
-func q(kv ...string) url.Values {
+func syncQuery(kv ...string) url.Values {
 	v := url.Values{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		v.Add(kv[i], kv[i+1])
@@ -185,7 +185,7 @@ func TestSyncErrors(t *testing.T) {
 	}{
 		{"com.atproto.sync.getRepo", nil},
 		{"com.atproto.sync.getCheckout", nil},
-		{"com.atproto.sync.getRecord", []string{"collection", post, "rkey", "a1"}},
+		{"com.atproto.sync.getRecord", []string{"collection", postNSID, "rkey", "a1"}},
 		{"com.atproto.sync.getBlocks", []string{"cids", e.r1.CID.String()}},
 		{"com.atproto.sync.getLatestCommit", nil},
 		{"com.atproto.sync.getHead", nil},
@@ -208,17 +208,17 @@ func TestSyncErrors(t *testing.T) {
 			{"", "InvalidRequest"},
 		} {
 			t.Run(m.nsid+"/"+tt.name+"/"+tt.did, func(t *testing.T) {
-				p := q(m.extra...)
+				p := syncQuery(m.extra...)
 				if tt.did != "" {
 					p.Set("did", tt.did)
 				}
 				resp, b := e.get(t, m.nsid, p)
-				wantError(t, resp, b, 400, tt.name)
+				syncWantError(t, resp, b, 400, tt.name)
 			})
 		}
 	}
-	resp, b := e.get(t, "com.atproto.sync.getRepoStatus", q("did", "did:web:nobody.example"))
-	wantError(t, resp, b, 400, "RepoNotFound")
+	resp, b := e.get(t, "com.atproto.sync.getRepoStatus", syncQuery("did", "did:web:nobody.example"))
+	syncWantError(t, resp, b, 400, "RepoNotFound")
 }
 
 func TestSyncGetRepo(t *testing.T) {
@@ -240,9 +240,9 @@ func TestSyncGetRepo(t *testing.T) {
 		want       []byte
 		blocks     int
 	}{
-		{"full", "com.atproto.sync.getRepo", q("did", e.alice.String()), full.Bytes(), stFull.Blocks},
-		{"checkout", "com.atproto.sync.getCheckout", q("did", e.alice.String()), full.Bytes(), stFull.Blocks},
-		{"since", "com.atproto.sync.getRepo", q("did", e.alice.String(), "since", e.r1.Rev.String()), since.Bytes(), stSince.Blocks},
+		{"full", "com.atproto.sync.getRepo", syncQuery("did", e.alice.String()), full.Bytes(), stFull.Blocks},
+		{"checkout", "com.atproto.sync.getCheckout", syncQuery("did", e.alice.String()), full.Bytes(), stFull.Blocks},
+		{"since", "com.atproto.sync.getRepo", syncQuery("did", e.alice.String(), "since", e.r1.Rev.String()), since.Bytes(), stSince.Blocks},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, b := e.get(t, tt.nsid, tt.params)
@@ -252,7 +252,7 @@ func TestSyncGetRepo(t *testing.T) {
 			if !bytes.Equal(b, tt.want) {
 				t.Errorf("CAR differs from ExportCAR: %d bytes, want %d", len(b), len(tt.want))
 			}
-			roots, blocks := readCAR(t, b)
+			roots, blocks := syncReadCAR(t, b)
 			if len(roots) != 1 || roots[0] != alice.Head || len(blocks) != tt.blocks || blocks[0].CID != alice.Head {
 				t.Errorf("roots %v, %d blocks (first %v), want [%v], %d blocks", roots, len(blocks), blocks[0].CID, alice.Head, tt.blocks)
 			}
@@ -263,28 +263,28 @@ func TestSyncGetRepo(t *testing.T) {
 	if stFull.Blocks != 6 || stSince.Blocks != 4 {
 		t.Errorf("export blocks full %d since %d, want 6 and 4", stFull.Blocks, stSince.Blocks)
 	}
-	resp, b := e.get(t, "com.atproto.sync.getRepo", q("did", e.alice.String(), "since", "2222222222222"))
-	wantError(t, resp, b, 400, "InvalidRequest")
-	resp, b = e.get(t, "com.atproto.sync.getRepo", q("did", e.alice.String(), "since", "not-a-tid"))
-	wantError(t, resp, b, 400, "InvalidRequest")
+	resp, b := e.get(t, "com.atproto.sync.getRepo", syncQuery("did", e.alice.String(), "since", "2222222222222"))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
+	resp, b = e.get(t, "com.atproto.sync.getRepo", syncQuery("did", e.alice.String(), "since", "not-a-tid"))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
 }
 
 func TestSyncGetRecord(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{})
 	ctx := context.Background()
 	alice := e.repo(t, e.alice)
-	rec, err := e.st.GetRecord(ctx, e.alice, post, "a1")
+	rec, err := e.st.GetRecord(ctx, e.alice, postNSID, "a1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, b := e.get(t, "com.atproto.sync.getRecord", q("did", e.alice.String(), "collection", post, "rkey", "a1"))
+	resp, b := e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", postNSID, "rkey", "a1"))
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != CARContentType {
 		t.Fatalf("answer %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	roots, blocks := readCAR(t, b)
+	roots, blocks := syncReadCAR(t, b)
 	// The commit, the one MST node, the record.
 	if len(roots) != 1 || roots[0] != alice.Head || len(blocks) != 3 || blocks[0].CID != alice.Head || blocks[2].CID != rec.CID {
-		t.Fatalf("roots %v, blocks %v; want [%v], [%v, node, %v]", roots, cids(blocks), alice.Head, alice.Head, rec.CID)
+		t.Fatalf("roots %v, blocks %v; want [%v], [%v, node, %v]", roots, blockCIDs(blocks), alice.Head, alice.Head, rec.CID)
 	}
 	// The proof verifies: signed commit, and the tree holds the record.
 	mem := mst.NewMemBlocks(nil)
@@ -298,18 +298,18 @@ func TestSyncGetRecord(t *testing.T) {
 	if err := cmt.Verify(alice.SigningKey); err != nil {
 		t.Errorf("commit signature: %v", err)
 	}
-	if got, err := mst.Load(mem, cmt.Data).Get(ctx, post+"/a1"); err != nil || got != rec.CID {
+	if got, err := mst.Load(mem, cmt.Data).Get(ctx, postNSID+"/a1"); err != nil || got != rec.CID {
 		t.Errorf("proof Get = %v, %v; want %v", got, err, rec.CID)
 	}
-	resp, b = e.get(t, "com.atproto.sync.getRecord", q("did", e.alice.String(), "collection", post, "rkey", "zzz"))
-	wantError(t, resp, b, 400, "RecordNotFound")
-	resp, b = e.get(t, "com.atproto.sync.getRecord", q("did", e.alice.String(), "collection", "not an nsid", "rkey", "a1"))
-	wantError(t, resp, b, 400, "InvalidRequest")
-	resp, b = e.get(t, "com.atproto.sync.getRecord", q("did", e.alice.String(), "collection", post))
-	wantError(t, resp, b, 400, "InvalidRequest")
+	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", postNSID, "rkey", "zzz"))
+	syncWantError(t, resp, b, 400, "RecordNotFound")
+	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", "not an nsid", "rkey", "a1"))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
+	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", postNSID))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
 }
 
-func cids(blocks []car.Block) []cid.Cid {
+func blockCIDs(blocks []car.Block) []cid.Cid {
 	out := make([]cid.Cid, len(blocks))
 	for i, b := range blocks {
 		out[i] = b.CID
@@ -321,12 +321,12 @@ func TestSyncGetBlocks(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{})
 	ctx := context.Background()
 	alice := e.repo(t, e.alice)
-	rec, err := e.st.GetRecord(ctx, e.alice, post, "a3")
+	rec, err := e.st.GetRecord(ctx, e.alice, postNSID, "a3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []cid.Cid{rec.CID, e.r1.CID, alice.Data}
-	p := q("did", e.alice.String())
+	p := syncQuery("did", e.alice.String())
 	for _, c := range want {
 		p.Add("cids", c.String())
 	}
@@ -334,9 +334,9 @@ func TestSyncGetBlocks(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != CARContentType {
 		t.Fatalf("answer %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	roots, blocks := readCAR(t, b)
-	if len(roots) != 1 || roots[0] != alice.Head || fmt.Sprint(cids(blocks)) != fmt.Sprint(want) {
-		t.Errorf("roots %v blocks %v, want [%v] %v", roots, cids(blocks), alice.Head, want)
+	roots, blocks := syncReadCAR(t, b)
+	if len(roots) != 1 || roots[0] != alice.Head || fmt.Sprint(blockCIDs(blocks)) != fmt.Sprint(want) {
+		t.Errorf("roots %v blocks %v, want [%v] %v", roots, blockCIDs(blocks), alice.Head, want)
 	}
 	for _, bl := range blocks {
 		stored, err := e.st.GetBlock(ctx, bl.CID)
@@ -347,20 +347,20 @@ func TestSyncGetBlocks(t *testing.T) {
 	missing := e.blob.CID // a blob is not a block
 	p.Add("cids", missing.String())
 	resp, b = e.get(t, "com.atproto.sync.getBlocks", p)
-	wantError(t, resp, b, 400, "BlockNotFound")
+	syncWantError(t, resp, b, 400, "BlockNotFound")
 	if !strings.Contains(string(b), missing.String()) {
 		t.Errorf("BlockNotFound does not name %v: %s", missing, b)
 	}
-	resp, b = e.get(t, "com.atproto.sync.getBlocks", q("did", e.alice.String()))
-	wantError(t, resp, b, 400, "InvalidRequest")
-	resp, b = e.get(t, "com.atproto.sync.getBlocks", q("did", e.alice.String(), "cids", "bafynope"))
-	wantError(t, resp, b, 400, "InvalidRequest")
+	resp, b = e.get(t, "com.atproto.sync.getBlocks", syncQuery("did", e.alice.String()))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
+	resp, b = e.get(t, "com.atproto.sync.getBlocks", syncQuery("did", e.alice.String(), "cids", "bafynope"))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
 }
 
 func TestSyncJSONMethods(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{})
 	alice := e.repo(t, e.alice)
-	bob, carol, dave := e.repo(t, mustDID(t, "did:web:bob.example")), e.repo(t, mustDID(t, "did:web:carol.example")), e.repo(t, mustDID(t, "did:web:dave.example"))
+	bob, carol, dave := e.repo(t, syncDID(t, "did:web:bob.example")), e.repo(t, syncDID(t, "did:web:carol.example")), e.repo(t, syncDID(t, "did:web:dave.example"))
 	entry := func(r *atlite.Repo, active bool, status string) string {
 		s := fmt.Sprintf(`{"did":%q,"head":%q,"rev":%q,"active":%v`, r.DID, r.Head, r.Rev, active)
 		if status != "" {
@@ -374,26 +374,26 @@ func TestSyncJSONMethods(t *testing.T) {
 		params     url.Values
 		want       string
 	}{
-		{"getLatestCommit", "com.atproto.sync.getLatestCommit", q("did", e.alice.String()),
+		{"getLatestCommit", "com.atproto.sync.getLatestCommit", syncQuery("did", e.alice.String()),
 			fmt.Sprintf(`{"cid":%q,"rev":%q}`, alice.Head, alice.Rev)},
-		{"getHead", "com.atproto.sync.getHead", q("did", e.alice.String()), fmt.Sprintf(`{"root":%q}`, alice.Head)},
-		{"getRepoStatus active", "com.atproto.sync.getRepoStatus", q("did", e.alice.String()),
+		{"getHead", "com.atproto.sync.getHead", syncQuery("did", e.alice.String()), fmt.Sprintf(`{"root":%q}`, alice.Head)},
+		{"getRepoStatus active", "com.atproto.sync.getRepoStatus", syncQuery("did", e.alice.String()),
 			fmt.Sprintf(`{"active":true,"did":%q,"rev":%q}`, e.alice, alice.Rev)},
-		{"getRepoStatus deactivated", "com.atproto.sync.getRepoStatus", q("did", "did:web:bob.example"),
+		{"getRepoStatus deactivated", "com.atproto.sync.getRepoStatus", syncQuery("did", "did:web:bob.example"),
 			`{"active":false,"did":"did:web:bob.example","status":"deactivated"}`},
-		{"getRepoStatus takendown", "com.atproto.sync.getRepoStatus", q("did", "did:web:carol.example"),
+		{"getRepoStatus takendown", "com.atproto.sync.getRepoStatus", syncQuery("did", "did:web:carol.example"),
 			`{"active":false,"did":"did:web:carol.example","status":"takendown"}`},
-		{"getRepoStatus tombstoned", "com.atproto.sync.getRepoStatus", q("did", "did:web:dave.example"),
+		{"getRepoStatus tombstoned", "com.atproto.sync.getRepoStatus", syncQuery("did", "did:web:dave.example"),
 			`{"active":false,"did":"did:web:dave.example","status":"deleted"}`},
 		// DID order: alice, bob, carol, dave.
 		{"listRepos", "com.atproto.sync.listRepos", nil, `{"repos":[` + ea + "," + eb + "," + ec + "," + ed + `]}`},
-		{"listRepos limit", "com.atproto.sync.listRepos", q("limit", "2"), `{"cursor":"did:web:bob.example","repos":[` + ea + "," + eb + `]}`},
-		{"listRepos cursor", "com.atproto.sync.listRepos", q("limit", "2", "cursor", "did:web:bob.example"), `{"repos":[` + ec + "," + ed + `]}`},
-		{"listRepos end", "com.atproto.sync.listRepos", q("cursor", "did:web:dave.example"), `{"repos":[]}`},
-		{"listBlobs", "com.atproto.sync.listBlobs", q("did", e.alice.String()), fmt.Sprintf(`{"cids":[%q]}`, e.blob.CID)},
-		{"listBlobs since before", "com.atproto.sync.listBlobs", q("did", e.alice.String(), "since", e.r1.Rev.String()), fmt.Sprintf(`{"cids":[%q]}`, e.blob.CID)},
-		{"listBlobs since after", "com.atproto.sync.listBlobs", q("did", e.alice.String(), "since", e.r3.Rev.String()), `{"cids":[]}`},
-		{"listBlobs cursor", "com.atproto.sync.listBlobs", q("did", e.alice.String(), "cursor", e.blob.CID.String()), `{"cids":[]}`},
+		{"listRepos limit", "com.atproto.sync.listRepos", syncQuery("limit", "2"), `{"cursor":"did:web:bob.example","repos":[` + ea + "," + eb + `]}`},
+		{"listRepos cursor", "com.atproto.sync.listRepos", syncQuery("limit", "2", "cursor", "did:web:bob.example"), `{"repos":[` + ec + "," + ed + `]}`},
+		{"listRepos end", "com.atproto.sync.listRepos", syncQuery("cursor", "did:web:dave.example"), `{"repos":[]}`},
+		{"listBlobs", "com.atproto.sync.listBlobs", syncQuery("did", e.alice.String()), fmt.Sprintf(`{"cids":[%q]}`, e.blob.CID)},
+		{"listBlobs since before", "com.atproto.sync.listBlobs", syncQuery("did", e.alice.String(), "since", e.r1.Rev.String()), fmt.Sprintf(`{"cids":[%q]}`, e.blob.CID)},
+		{"listBlobs since after", "com.atproto.sync.listBlobs", syncQuery("did", e.alice.String(), "since", e.r3.Rev.String()), `{"cids":[]}`},
+		{"listBlobs cursor", "com.atproto.sync.listBlobs", syncQuery("did", e.alice.String(), "cursor", e.blob.CID.String()), `{"cids":[]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -406,20 +406,20 @@ func TestSyncJSONMethods(t *testing.T) {
 			}
 		})
 	}
-	for _, p := range []url.Values{q("limit", "0"), q("limit", "1001"), q("limit", "x")} {
+	for _, p := range []url.Values{syncQuery("limit", "0"), syncQuery("limit", "1001"), syncQuery("limit", "x")} {
 		resp, b := e.get(t, "com.atproto.sync.listRepos", p)
-		wantError(t, resp, b, 400, "InvalidRequest")
+		syncWantError(t, resp, b, 400, "InvalidRequest")
 		p.Set("did", e.alice.String())
 		resp, b = e.get(t, "com.atproto.sync.listBlobs", p)
-		wantError(t, resp, b, 400, "InvalidRequest")
+		syncWantError(t, resp, b, 400, "InvalidRequest")
 	}
-	resp, b := e.get(t, "com.atproto.sync.listBlobs", q("did", e.alice.String(), "cursor", "nope"))
-	wantError(t, resp, b, 400, "InvalidRequest")
+	resp, b := e.get(t, "com.atproto.sync.listBlobs", syncQuery("did", e.alice.String(), "cursor", "nope"))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
 }
 
 func TestSyncGetBlob(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{})
-	p := q("did", e.alice.String(), "cid", e.blob.CID.String())
+	p := syncQuery("did", e.alice.String(), "cid", e.blob.CID.String())
 	check := func(t *testing.T, resp *http.Response) {
 		t.Helper()
 		for k, want := range map[string]string{
@@ -453,8 +453,8 @@ func TestSyncGetBlob(t *testing.T) {
 	if resp.StatusCode != 304 {
 		t.Errorf("If-None-Match = %d, want 304", resp.StatusCode)
 	}
-	resp, b = e.get(t, "com.atproto.sync.getBlob", q("did", e.alice.String(), "cid", e.r1.CID.String()))
-	wantError(t, resp, b, 400, "BlobNotFound")
-	resp, b = e.get(t, "com.atproto.sync.getBlob", q("did", e.alice.String()))
-	wantError(t, resp, b, 400, "InvalidRequest")
+	resp, b = e.get(t, "com.atproto.sync.getBlob", syncQuery("did", e.alice.String(), "cid", e.r1.CID.String()))
+	syncWantError(t, resp, b, 400, "BlobNotFound")
+	resp, b = e.get(t, "com.atproto.sync.getBlob", syncQuery("did", e.alice.String()))
+	syncWantError(t, resp, b, 400, "InvalidRequest")
 }
