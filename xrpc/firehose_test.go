@@ -287,7 +287,7 @@ func TestFirehoseReplayThenLive(t *testing.T) {
 	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{syncPost(t, commit.Update, "a1", "one again", nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	dw, _ := commit.NewWrite(commit.Delete, postNSID, "a3", nil)
+	dw, _ := commit.NewWrite(commit.Delete, syncPostNSID, "a3", nil)
 	if _, err := e.st.Commit(ctx, e.alice, []commit.Write{dw}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ type syncEnv struct {
 	blobB  []byte
 }
 
-const postNSID = "app.bsky.feed.post"
+const syncPostNSID = "app.bsky.feed.post"
 
 func syncDID(t testing.TB, s string) syntax.DID {
 	t.Helper()
@@ -49,11 +49,11 @@ func syncDID(t testing.TB, s string) syntax.DID {
 
 func syncPost(t testing.TB, action commit.Action, rkey, text string, extra map[string]any) commit.Write {
 	t.Helper()
-	rec := map[string]any{"$type": postNSID, "text": text, "createdAt": "2026-11-22T00:00:00Z"}
+	rec := map[string]any{"$type": syncPostNSID, "text": text, "createdAt": "2026-11-22T00:00:00Z"}
 	for k, v := range extra {
 		rec[k] = v
 	}
-	w, err := commit.NewWrite(action, postNSID, rkey, rec)
+	w, err := commit.NewWrite(action, syncPostNSID, rkey, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestSyncErrors(t *testing.T) {
 	}{
 		{"com.atproto.sync.getRepo", nil},
 		{"com.atproto.sync.getCheckout", nil},
-		{"com.atproto.sync.getRecord", []string{"collection", postNSID, "rkey", "a1"}},
+		{"com.atproto.sync.getRecord", []string{"collection", syncPostNSID, "rkey", "a1"}},
 		{"com.atproto.sync.getBlocks", []string{"cids", e.r1.CID.String()}},
 		{"com.atproto.sync.getLatestCommit", nil},
 		{"com.atproto.sync.getHead", nil},
@@ -273,11 +273,11 @@ func TestSyncGetRecord(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{})
 	ctx := context.Background()
 	alice := e.repo(t, e.alice)
-	rec, err := e.st.GetRecord(ctx, e.alice, postNSID, "a1")
+	rec, err := e.st.GetRecord(ctx, e.alice, syncPostNSID, "a1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, b := e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", postNSID, "rkey", "a1"))
+	resp, b := e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", syncPostNSID, "rkey", "a1"))
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != CARContentType {
 		t.Fatalf("answer %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
@@ -298,14 +298,14 @@ func TestSyncGetRecord(t *testing.T) {
 	if err := cmt.Verify(alice.SigningKey); err != nil {
 		t.Errorf("commit signature: %v", err)
 	}
-	if got, err := mst.Load(mem, cmt.Data).Get(ctx, postNSID+"/a1"); err != nil || got != rec.CID {
+	if got, err := mst.Load(mem, cmt.Data).Get(ctx, syncPostNSID+"/a1"); err != nil || got != rec.CID {
 		t.Errorf("proof Get = %v, %v; want %v", got, err, rec.CID)
 	}
-	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", postNSID, "rkey", "zzz"))
+	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", syncPostNSID, "rkey", "zzz"))
 	syncWantError(t, resp, b, 400, "RecordNotFound")
 	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", "not an nsid", "rkey", "a1"))
 	syncWantError(t, resp, b, 400, "InvalidRequest")
-	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", postNSID))
+	resp, b = e.get(t, "com.atproto.sync.getRecord", syncQuery("did", e.alice.String(), "collection", syncPostNSID))
 	syncWantError(t, resp, b, 400, "InvalidRequest")
 }
 
@@ -321,7 +321,7 @@ func TestSyncGetBlocks(t *testing.T) {
 	e := newSyncEnv(t, FirehoseOptions{})
 	ctx := context.Background()
 	alice := e.repo(t, e.alice)
-	rec, err := e.st.GetRecord(ctx, e.alice, postNSID, "a3")
+	rec, err := e.st.GetRecord(ctx, e.alice, syncPostNSID, "a3")
 	if err != nil {
 		t.Fatal(err)
 	}
