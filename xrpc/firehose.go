@@ -54,9 +54,11 @@ const (
 // FirehoseOptions configure com.atproto.sync.subscribeRepos
 // ([Options.Firehose]). Every zero field means its documented default.
 type FirehoseOptions struct {
-	// Retention is the backfill window: a cursor older than the oldest
-	// event of the window gets #info OutdatedCursor and the stream starts
-	// at that event. Negative means every stored event. Default:
+	// Retention is the backfill window, back from Options.Now, over the
+	// events' times (which the Store's clock set): a cursor older than the
+	// oldest event of the window gets #info OutdatedCursor and the stream
+	// starts at that event. Events are not deleted; the window only bounds
+	// what a cursor replays. Negative means every stored event. Default:
 	// DefaultFirehoseRetention.
 	Retention time.Duration
 	// Queue is the number of frames queued per connection. Default:
