@@ -475,7 +475,7 @@ func (s *logBuffer) String() string {
 }
 
 // commitSeq returns the seq of a #commit frame without decoding it all
-// (the readers of the commitLatencies test share the two cores with the server
+// (the readers of the latency test share the two cores with the server
 // and the writer): the header is {"t": "#commit", "op": 1}, and in the
 // body's canonical key order "seq" comes before "blocks", so the first
 // "seq" key is the body's. TestFirehoseReplayThenLive checks whole frames.
@@ -560,7 +560,7 @@ func TestFirehoseManyConsumers(t *testing.T) {
 	defer cancel()
 	const commits = 200
 	text := strings.Repeat("x", 2000) // frames of about 3 kB
-	// Warm up, then the commitLatencies without subscribers.
+	// Warm up, then the latency without subscribers.
 	const pace = 20 * time.Millisecond // 50 commits/s at most
 	commitLatency(t, e.st, e, "w", 20, text, pace)
 	lat0 := commitLatency(t, e.st, e, "n", commits, text, pace)
@@ -623,10 +623,10 @@ func TestFirehoseManyConsumers(t *testing.T) {
 			t.Errorf("reader %d got %d frames, want %d", i, len(seqs), commits)
 		}
 	}
-	t.Logf("commit commitLatencies, %d commits of 2 kB records, one every %v:\n\t  0 subscribers: %v\n\t100 subscribers (one stalled): %v\n\tmedian x%.2f, mean x%.2f",
+	t.Logf("commit latency, %d commits of 2 kB records, one every %v:\n\t  0 subscribers: %v\n\t100 subscribers (one stalled): %v\n\tmedian x%.2f, mean x%.2f",
 		commits, pace, lat0, lat100, float64(lat100.median)/float64(lat0.median), float64(lat100.mean)/float64(lat0.mean))
-	if lat100.median > 2*lat0.median {
-		t.Errorf("median commit commitLatencies with 100 subscribers %v, without %v: more than 2x", lat100.median, lat0.median)
+	if lat100.median > 2*lat0.median && !raceEnabled {
+		t.Errorf("median commit latency with 100 subscribers %v, without %v: more than 2x", lat100.median, lat0.median)
 	}
 	// The stalled one is dropped.
 	// How much it takes to jam its socket depends on the kernel: commit
