@@ -335,9 +335,15 @@ func (s *Server) syncGetBlob(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.syncRepo(r, d, true); err != nil {
 		return err
 	}
-	// TODO(lead): the Store records neither which repo uploaded a blob nor
-	// offers a cheap "does did cite c" check, so any stored blob is served
-	// under any active repo. Needs e.g. Store.RepoHasBlob(ctx, did, cid).
+	// Only a blob of this repo: cited by its records, or uploaded by it
+	// within the grace period (one repo's URLs never serve another's).
+	has, err := s.store.RepoHasBlob(r.Context(), d, c, atlite.DefaultBlobGracePeriod)
+	if err != nil {
+		return err
+	}
+	if !has {
+		return Errorf(http.StatusBadRequest, "BlobNotFound", "Blob not found: %s", c)
+	}
 	br, err := s.store.OpenBlob(r.Context(), c)
 	if errors.Is(err, atlite.ErrNotFound) {
 		return Errorf(http.StatusBadRequest, "BlobNotFound", "Blob not found: %s", c)

@@ -457,4 +457,11 @@ func TestSyncGetBlob(t *testing.T) {
 	syncWantError(t, resp, b, 400, "BlobNotFound")
 	resp, b = e.get(t, "com.atproto.sync.getBlob", syncQuery("did", e.alice.String()))
 	syncWantError(t, resp, b, 400, "InvalidRequest")
+	// Another repo of the file does not serve alice's blob.
+	bob := syncDID(t, "did:web:erin.example")
+	if _, err := e.st.CreateRepo(context.Background(), bob, nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, b = e.get(t, "com.atproto.sync.getBlob", syncQuery("did", bob.String(), "cid", e.blob.CID.String()))
+	syncWantError(t, resp, b, 400, "BlobNotFound")
 }
