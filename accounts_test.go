@@ -21,7 +21,7 @@ import (
 )
 
 // accountTables are the tables schema 3 adds.
-var accountTables = []string{"accounts", "app_passwords", "sessions", "server_secrets"}
+var accountTables = []string{"accounts", "app_passwords", "sessions", "server_secrets", "blob_uploads"}
 
 // checkSchema3 checks the file at p has the current schema and the account
 // tables.

@@ -121,14 +121,19 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 	if last { // the whole blob in one transaction
 		c := rawCID(h.Sum(nil))
 		err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
-			if _, err := activeRepoID(ctx, tx, did); err != nil {
+			repo, err := activeRepoID(ctx, tx, did)
+			if err != nil {
 				return err
 			}
-			var err error
-			b, err = finishBlob(ctx, tx, 0, c, mimeType, size, chunk, s.now())
-			return err
+			if b, err = finishBlob(ctx, tx, 0, c, mimeType, size, chunk, s.now()); err != nil {
+				return err
+			}
+			return noteUpload(ctx, tx, repo, c, s.now())
 		})
-		return b, err
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
 
 	var id int64
@@ -163,14 +168,19 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 			c := rawCID(h.Sum(nil))
 			var out *Blob
 			err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
+				repo, err := activeRepoID(ctx, tx, did)
+				if err != nil {
+					return err
+				}
 				if len(chunk) > 0 {
 					if err := putChunk(ctx, tx, id, n, size, chunk, s.now()); err != nil {
 						return err
 					}
 				}
-				var err error
-				out, err = finishBlob(ctx, tx, id, c, mimeType, size, nil, s.now())
-				return err
+				if out, err = finishBlob(ctx, tx, id, c, mimeType, size, nil, s.now()); err != nil {
+					return err
+				}
+				return noteUpload(ctx, tx, repo, c, s.now())
 			})
 			if err != nil {
 				return nil, err
@@ -182,6 +192,45 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 			return nil, err
 		}
 	}
+}
+
+// noteUpload records that repo uploaded the blob c at now.
+func noteUpload(ctx context.Context, tx *sqlx.Tx, repo int64, c cid.Cid, now time.Time) error {
+	const q = `INSERT INTO blob_uploads (repo, cid, uploaded) VALUES (?, ?, ?)
+ON CONFLICT (repo, cid) DO UPDATE SET uploaded = excluded.uploaded`
+	if _, err := tx.ExecContext(ctx, q, repo, c.Bytes(), now.UnixMicro()); err != nil {
+		return fmt.Errorf("note upload: %w", err)
+	}
+	return nil
+}
+
+// RepoHasBlob reports whether the blob c belongs to the repo did: a current
+// record of the repo cites it, or the repo uploaded it less than
+// gracePeriod ago (pass DefaultBlobGracePeriod) and may yet cite it. A
+// server serves a repo's blob (com.atproto.sync.getBlob) only then, so
+// that one repo's URLs do not serve another's blobs. It does not say that
+// the blob's bytes are stored ([Store.StatBlob] does). An unknown repo
+// gives ErrRepoNotFound.
+func (s *Store) RepoHasBlob(ctx context.Context, did syntax.DID, c cid.Cid, gracePeriod time.Duration) (bool, error) {
+	done, err := s.enter()
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	const q = `SELECT p.id,
+	EXISTS (SELECT 1 FROM blob_refs r WHERE r.repo = p.id AND r.cid = ?1),
+	EXISTS (SELECT 1 FROM blob_uploads u WHERE u.repo = p.id AND u.cid = ?1 AND u.uploaded >= ?2)
+FROM repos p WHERE p.did = ?3`
+	var id int64
+	var cited, uploaded bool
+	err = s.r.QueryRowxContext(ctx, q, c.Bytes(), s.now().Add(-gracePeriod).UnixMicro(), did.String()).Scan(&id, &cited, &uploaded)
+	if isNoRows(err) {
+		return false, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("blob %s of %s: %w", c, did, err)
+	}
+	return cited || uploaded, nil
 }
 
 // activeRepoID returns the id of the repo did if it exists and is active.

@@ -55,6 +55,10 @@ type ImportOptions struct {
 	// whose commit is the stored head already is a no-op
 	// ([ImportResult.NoOp]).
 	Force bool
+	// DID, when set, is the repo the CAR must hold: a CAR whose commit names
+	// another DID is refused with ErrInvalidCAR before anything is stored
+	// (a server importing into an account passes the account's DID).
+	DID syntax.DID
 }
 
 // ImportResult tells what [Store.ImportCAR] stored.
@@ -182,6 +186,9 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	now := s.now().UTC()
 	var signed bool
 	cmt, err := walkCAR(ctx, cs, roots[0], func(cmt *commit.Commit) error {
+		if o.DID != "" && cmt.DID != o.DID {
+			return invalidCAR("the CAR holds the repo %s, not %s", cmt.DID, o.DID)
+		}
 		if t := cmt.Rev.Time(); t.After(now.Add(maxRevSkew)) {
 			return fmt.Errorf("%w: rev %s is dated %s, more than %s after this host's clock (%s)",
 				ErrFutureRev, cmt.Rev, t.Format(time.RFC3339), maxRevSkew, now.Format(time.RFC3339))

@@ -640,3 +640,23 @@ func TestImportCancelled(t *testing.T) {
 		}
 	}
 }
+
+// TestImportExpectedDID: ImportOptions.DID refuses a CAR of another repo,
+// before anything is stored.
+func TestImportExpectedDID(t *testing.T) {
+	src := testutil.MustOpenStore(t, nil)
+	d := seedRepo(t, src, "did:web:user.com", 5)
+	car := exportCAR(t, src, d, nil)
+	dst := testutil.MustOpenStore(t, nil)
+	_, err := dst.ImportCAR(ctx, bytes.NewReader(car), &atlite.ImportOptions{DID: "did:web:other.example", VerifyKey: testutil.TestKey(t).PublicKey()})
+	if !errors.Is(err, atlite.ErrInvalidCAR) || !strings.Contains(err.Error(), "not did:web:other.example") {
+		t.Fatalf("import of another repo's CAR = %v, want ErrInvalidCAR", err)
+	}
+	if repos, _, _ := dst.ListRepos(ctx, nil); len(repos) != 0 {
+		t.Errorf("refused import stored %d repos", len(repos))
+	}
+	res, err := dst.ImportCAR(ctx, bytes.NewReader(car), &atlite.ImportOptions{DID: d, VerifyKey: testutil.TestKey(t).PublicKey()})
+	if err != nil || res.Repo.DID != d || res.Records != 5 {
+		t.Fatalf("import with the right DID = %+v, %v", res, err)
+	}
+}

@@ -65,3 +65,14 @@ CREATE TABLE server_secrets (
 	encrypted INTEGER NOT NULL DEFAULT 0,
 	created   INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- blob_uploads: which repo uploaded which blob, and when it last did, so
+-- that a blob is served for a repo only while the repo cites it or is in
+-- the grace period of its upload (getBlob). Rows of blobs since collected
+-- are harmless: the blob itself is gone.
+CREATE TABLE blob_uploads (
+	repo     INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,
+	cid      BLOB    NOT NULL,
+	uploaded INTEGER NOT NULL,
+	PRIMARY KEY (repo, cid)
+) WITHOUT ROWID;

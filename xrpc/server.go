@@ -1,6 +1,7 @@
 package xrpc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ type Options struct {
 
 	// Now returns the current time (tokens, rate limits). Default: time.Now.
 	Now func() time.Time
+
+	// Firehose configures com.atproto.sync.subscribeRepos.
+	Firehose FirehoseOptions
 }
 
 // Handler handles one XRPC method. It writes its answer to w and returns
@@ -83,6 +87,7 @@ type Server struct {
 	keyMu        sync.Mutex // guards key
 	key          []byte     // the HS256 key of session tokens (auth.go)
 	sessionLimit *limiter   // createSession calls per client IP (auth.go)
+	firehose     *firehose  // subscribeRepos connections (firehose.go)
 }
 
 // New returns a Server for store; opts may be nil. The store stays the
@@ -143,6 +148,24 @@ func (s *Server) handle(nsid string, procedure bool, h Handler) {
 // http.ServeMux ("GET /.well-known/atproto-did").
 func (s *Server) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
 	s.mux.HandleFunc(pattern, h)
+}
+
+// Shutdown ends the long-lived connections (subscribeRepos, with close
+// code 1001 going away) and waits for them until ctx is done; new ones are
+// refused. Call it before http.Server.Shutdown, which does not track
+// hijacked connections, and before closing the Store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.firehose == nil {
+		return nil
+	}
+	return s.firehose.shutdown(ctx)
+}
+
+// Close is Shutdown waiting at most 10 seconds.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Shutdown(ctx)
 }
 
 // Store returns the store the server serves.
