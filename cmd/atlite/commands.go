@@ -41,7 +41,18 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 	pds := fl.String("pds", "http://localhost:2583", "the PDS endpoint `URL` written in a new did:plc's genesis operation")
 	plc := fl.String("plc", "", "also publish the new did:plc's genesis operation to the PLC directory at `URL`")
 	p256 := fl.Bool("p256", false, "sign with a P-256 key instead of K-256")
+	pwStdin := fl.Bool("password-stdin", false, "also set the account's password (for \"atlite serve\" logins) from one line on stdin")
 	return func(ctx context.Context, _ []string) error {
+		var password string
+		if *pwStdin {
+			line, err := bufio.NewReader(e.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return usagef("--password-stdin: give the password as one line on stdin")
+			}
+			if password = strings.TrimRight(line, "\r\n"); len(password) < atlite.MinPasswordLength {
+				return usagef("--password-stdin: the password is shorter than %d bytes", atlite.MinPasswordLength)
+			}
+		}
 		var h syntax.Handle
 		if *handle != "" {
 			var err error
@@ -104,6 +115,11 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 			return fmt.Errorf("handle %s is taken by another repo in %s", h, e.db)
 		case err != nil:
 			return errors.New(strings.TrimPrefix(err.Error(), "create repo "+d.String()+": "))
+		}
+		if password != "" {
+			if err := s.SetPassword(ctx, r.DID, password); err != nil {
+				return fmt.Errorf("the repo is created, but its password is not set: %w (run \"atlite passwd %s\")", err, r.DID)
+			}
 		}
 		res := initJSON{DID: r.DID, Handle: r.Handle.String(), SigningKey: r.SigningKey.DIDKey(), RotationKey: r.RotationKey.DIDKey(), CID: r.Head.String(), Rev: r.Rev.String()}
 		if genesis != nil {

@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // usageError marks misuse: exit status 2.
@@ -71,7 +72,7 @@ var groups = map[string]string{
 
 func init() {
 	commands = []*command{
-		{name: "init", args: "--handle HANDLE [--pds URL] [--plc URL] | --did DID [--handle HANDLE] [--p256]", summary: "create a repo with new keys (default DID: a did:plc derived offline from its signed genesis operation)", create: true, setup: cmdInit},
+		{name: "init", args: "--handle HANDLE [--pds URL] [--plc URL] | --did DID [--handle HANDLE] [--p256] [--password-stdin]", summary: "create a repo with new keys (default DID: a did:plc derived offline from its signed genesis operation)", create: true, setup: cmdInit},
 		{name: "repos", args: "[--after DID] [--limit N]", summary: "list repos: DID, handle, status, rev, head", setup: cmdRepos},
 		{name: "did", args: "DID|HANDLE [--pds URL]", summary: "print a repo's DID document: signing key, handle, PDS service", min: 1, max: 1, setup: cmdDID},
 		{name: "create", args: "DID|HANDLE COLLECTION [RKEY] < record.json", summary: "create a record (rkey defaults to a new TID; a missing $type is set to COLLECTION)", min: 2, max: 3, setup: cmdCreate},
@@ -103,12 +104,14 @@ func init() {
 		{name: "keys seal", summary: "seal every key stored in the clear with $ATLITE_KEK", setup: cmdKeysSeal},
 		{name: "keys rotate", summary: "reseal every key from $ATLITE_KEK under $ATLITE_NEW_KEK", setup: cmdKeysRotate},
 		{name: "demo", args: "[--records N]", summary: "create a repo, write records, export and verify it, with timings (in ./atlite-demo.db unless --db or $ATLITE_DB names another file)", create: true, setup: cmdDemo},
+		{name: "serve", args: "[--addr 127.0.0.1:2583] [--public-url URL] [--handle-domains .D1,.D2] [--invite-code CODE]", summary: "serve the file as a single-user PDS over XRPC, with the subscribeRepos firehose, until SIGINT or SIGTERM", setup: cmdServe},
+		{name: "passwd", args: "DID|HANDLE < password", summary: "set an account's password (for createSession) from one line on stdin", min: 1, max: 1, setup: cmdPasswd},
 		{name: "version", summary: "print the version of atlite", setup: cmdVersion},
 	}
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

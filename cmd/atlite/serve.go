@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/atlite-dev/atlite/xrpc"
+)
+
+// shutdownTimeout bounds a graceful shutdown: requests in flight and
+// firehose connections get this long to finish.
+const shutdownTimeout = 10 * time.Second
+
+func cmdServe(fl *flag.FlagSet, e *env) runner {
+	addr := fl.String("addr", "127.0.0.1:2583", "listen on this `ADDRESS` (host:port; port 0 picks a free one)")
+	public := fl.String("public-url", "", "the server's public base `URL` (default http://ADDRESS)")
+	domains := fl.String("handle-domains", "", "comma-separated handle `DOMAINS` served here, e.g. .pds.example")
+	invite := fl.String("invite-code", "", "allow com.atproto.server.createAccount with this `CODE` (default: no sign-ups)")
+	return func(ctx context.Context, _ []string) error {
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return err
+		}
+		url := *public
+		if url == "" {
+			url = "http://" + ln.Addr().String()
+		}
+		var hd []string
+		for _, d := range strings.Split(*domains, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				if !strings.HasPrefix(d, ".") {
+					d = "." + d
+				}
+				hd = append(hd, d)
+			}
+		}
+		log := slog.New(slog.NewTextHandler(e.stderr, nil))
+		srv, err := xrpc.New(s, &xrpc.Options{PublicURL: url, HandleDomains: hd, InviteCode: *invite, Logger: log})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		served := make(chan error, 1)
+		go func() { served <- hs.Serve(ln) }()
+		fmt.Fprintf(e.stderr, "listening on http://%s\n", ln.Addr())
+		select {
+		case err := <-served:
+			srv.Close()
+			return err
+		case <-ctx.Done():
+		}
+		fmt.Fprintln(e.stderr, "shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		ferr := srv.Shutdown(sctx) // firehose connections first: they never end on their own
+		if err := hs.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return ferr
+	}
+}
+
+func cmdPasswd(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, pos []string) error {
+		id, err := parseRepoID(pos[0])
+		if err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return usagef("give the new password as one line on stdin")
+		}
+		password := strings.TrimRight(line, "\r\n")
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		r, err := e.loadRepo(ctx, s, id)
+		if err != nil {
+			return err
+		}
+		if err := s.SetPassword(ctx, r.DID, password); err != nil {
+			return err
+		}
+		if e.json {
+			return writeJSON(e.stdout, map[string]any{"did": r.DID, "password": "set"})
+		}
+		_, err = fmt.Fprintf(e.stdout, "password of %s set\n", r.DID)
+		return err
+	}
+}
