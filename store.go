@@ -540,22 +540,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *sqlx.Tx) error) (err err
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			tx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return runTx(tx, fn)
 }
 
 // updateAttached runs fn in a write transaction, as update does, with the
@@ -585,6 +570,12 @@ func (s *Store) updateAttached(ctx context.Context, uri string, fn func(tx *sqlx
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	return runTx(tx, fn)
+}
+
+// runTx runs fn in the begun transaction tx: it commits when fn returns
+// nil and rolls back on an error or a panic (which it re-raises).
+func runTx(tx *sqlx.Tx, fn func(tx *sqlx.Tx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			tx.Rollback()
