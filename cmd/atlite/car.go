@@ -169,6 +169,9 @@ func cmdImport(fl *flag.FlagSet, e *env) runner {
 			return err
 		}
 		checked := res.SignatureChecked
+		if !checked {
+			fmt.Fprintln(e.stderr, "atlite import: warning: the commit's signature was not checked: no key to check it with (give --key did:key:...)")
+		}
 		out := importJSON{DID: res.Repo.DID, Handle: res.Repo.Handle.String(), Rev: res.Repo.Rev.String(), CID: res.Repo.Head.String(),
 			Records: res.Records, Blocks: res.Blocks, Seq: res.Seq, SignatureChecked: checked, Mirror: res.Repo.Mirror, NoOp: res.NoOp}
 		if e.json {
@@ -221,6 +224,9 @@ func cmdVerify(fl *flag.FlagSet, e *env) runner {
 			return err
 		}
 		checked := res.SignatureChecked
+		if !checked {
+			fmt.Fprintln(e.stderr, "atlite verify: warning: the commit's signature was not checked: no key to check it with (give --key did:key:...)")
+		}
 		out := verifyJSON{DID: res.DID, Rev: res.Rev.String(), CID: res.Commit.String(), Data: res.Data.String(), Records: res.Records, Blocks: res.Blocks, SignatureChecked: checked}
 		if e.json {
 			return writeJSON(e.stdout, out)
