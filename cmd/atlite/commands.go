@@ -86,20 +86,10 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		var genesis *did.Operation
-		var opBytes []byte
-		if d == "" {
-			if genesis, err = did.NewGenesis([]keys.PublicKey{rk.PublicKey()}, sk.PublicKey(), h, *pds); err != nil {
-				return err
-			}
-			if err := genesis.Sign(rk); err != nil {
-				return err
-			}
-			if d, err = genesis.DID(); err != nil {
-				return err
-			}
-			if opBytes, err = genesis.Bytes(); err != nil {
-				return err
+		var plcc *did.PLCClient
+		if *plc != "" {
+			if plcc, err = plcClient(*plc); err != nil {
+				return usagef("--plc %q: %v", *plc, err)
 			}
 		}
 		s, err := e.open(ctx)
@@ -107,36 +97,44 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 			return err
 		}
 		defer s.Close()
-		r, err := s.CreateRepo(ctx, d, &atlite.CreateRepoOptions{Handle: h, SigningKey: sk, RotationKey: rk, PLCOperation: opBytes})
+		// The library makes the account (the did:plc genesis operation, the
+		// repo, the password, the publication), as createAccount does.
+		acct, err := s.CreateAccount(ctx, &atlite.CreateAccountOptions{DID: d, Handle: h, PDSEndpoint: *pds,
+			SigningKey: sk, RotationKey: rk, Password: password, PLC: plcc})
+		var pubErr error
 		switch {
+		case errors.Is(err, atlite.ErrPLCPublish) && acct != nil:
+			// The library's error says the account is kept; the CLI says so
+			// its own way below, with the directory's error alone.
+			pubErr = err
+			if u, ok := err.(interface{ Unwrap() []error }); ok {
+				if errs := u.Unwrap(); len(errs) == 2 {
+					pubErr = errs[1]
+				}
+			}
 		case errors.Is(err, atlite.ErrExists):
 			return fmt.Errorf("repo %s already exists in %s", d, e.db)
 		case errors.Is(err, atlite.ErrHandleTaken):
 			return fmt.Errorf("handle %s is taken by another repo in %s", h, e.db)
 		case err != nil:
-			return errors.New(strings.TrimPrefix(err.Error(), "create repo "+d.String()+": "))
+			return errors.New(strings.TrimPrefix(err.Error(), "create account: "))
 		}
-		if password != "" {
-			if err := s.SetPassword(ctx, r.DID, password); err != nil {
-				return fmt.Errorf("the repo is created, but its password is not set: %w (run \"atlite passwd %s\")", err, r.DID)
-			}
-		}
+		r := acct.Repo
+		d = r.DID
+		derived := *didFlag == ""
 		res := initJSON{DID: r.DID, Handle: r.Handle.String(), SigningKey: r.SigningKey.DIDKey(), RotationKey: r.RotationKey.DIDKey(), CID: r.Head.String(), Rev: r.Rev.String()}
-		if genesis != nil {
+		if derived {
 			res.PDS = *pds
 		}
-		var pubErr error
-		if *plc != "" {
-			if pubErr = publishGenesis(ctx, *plc, genesis); pubErr == nil {
-				res.Published = *plc
-			}
+		if *plc != "" && pubErr == nil {
+			res.Published = *plc
 		}
 		if e.json {
 			writeJSON(e.stdout, res)
 		} else {
 			fmt.Fprintf(e.stdout, "created %s in %s\nsigning key: %s\nrotation key: %s\nhead: %s rev %s\n",
 				r.DID, e.db, res.SigningKey, res.RotationKey, r.Head, r.Rev)
-			if genesis != nil {
+			if derived {
 				fmt.Fprintf(e.stdout, "did:plc derived offline from its signed genesis operation (PDS %s)\n", *pds)
 			}
 			if res.Published != "" {
