@@ -18,15 +18,6 @@ func plcClient(url string) (*did.PLCClient, error) {
 	return did.NewPLCClient(&did.PLCOptions{URL: url})
 }
 
-func publishGenesis(ctx context.Context, url string, op *did.Operation) error {
-	c, err := plcClient(url)
-	if err != nil {
-		return err
-	}
-	_, err = c.Create(ctx, op)
-	return err
-}
-
 // plcRepo opens the store and loads a did:plc repo.
 func (e *env) plcRepo(ctx context.Context, arg string) (*atlite.Store, *atlite.Repo, error) {
 	id, err := parseRepoID(arg)
