@@ -434,14 +434,23 @@ func TestSession(t *testing.T) {
 	if err := s.Deactivate(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
+	// A deactivated account refreshes (to reactivate itself); a taken-down
+	// one does not, and its token stays valid for when it is back.
+	t6, _, err := s.RefreshSession(ctx, t5)
+	if err != nil {
+		t.Fatalf("RefreshSession(deactivated) = %v", err)
+	}
+	if err := s.Takedown(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
 	var inactive *atlite.InactiveRepoError
-	if _, _, err := s.RefreshSession(ctx, t5); !errors.As(err, &inactive) {
-		t.Errorf("RefreshSession(deactivated) = %v, want InactiveRepoError", err)
+	if _, _, err := s.RefreshSession(ctx, t6); !errors.As(err, &inactive) || inactive.Status != atlite.StatusTakendown {
+		t.Errorf("RefreshSession(taken down) = %v, want InactiveRepoError", err)
 	}
 	if err := s.Activate(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.RefreshSession(ctx, t5); err != nil {
+	if _, _, err := s.RefreshSession(ctx, t6); err != nil {
 		t.Errorf("RefreshSession(reactivated) = %v", err)
 	}
 	if _, _, err := s.CreateSession(ctx, mustDID(t, "did:web:nobody.example"), "", 0); !errors.Is(err, atlite.ErrNotFound) {

@@ -160,8 +160,9 @@ func (s *Store) CreateSession(ctx context.Context, d syntax.DID, appPasswordName
 // revoked fails with ErrInvalidToken; a revoked token presented again (a
 // stolen token replayed, or a client that kept an old one) also revokes
 // every session of its chain. An expired token fails with ErrExpiredToken,
-// and a repo that is not active with an *InactiveRepoError (the token stays
-// valid).
+// and a repo that is taken down, suspended or gone with an
+// *InactiveRepoError (the token stays valid). A deactivated account may
+// refresh, as it may sign in: to reactivate itself.
 func (s *Store) RefreshSession(ctx context.Context, refreshToken string) (string, *Session, error) {
 	hash, err := tokenHash(refreshToken)
 	if err != nil {
@@ -194,7 +195,7 @@ func (s *Store) RefreshSession(ctx context.Context, refreshToken string) (string
 		if now >= row.Expires {
 			return ErrExpiredToken
 		}
-		if row.Status != nil {
+		if row.Status != nil && *row.Status != StatusDeactivated {
 			return &InactiveRepoError{DID: row.DID, Status: *row.Status}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = ? WHERE id = ?`, now, row.ID); err != nil {

@@ -449,6 +449,13 @@ func TestCreateSession(t *testing.T) {
 	if got.Active || got.Status != "deactivated" {
 		t.Errorf("deactivated createSession: active %v status %q", got.Active, got.Status)
 	}
+	// ... and refreshes its session, as the reference PDS lets it.
+	var refreshed sessionOutput
+	e.ok("POST", "com.atproto.server.refreshSession", got.RefreshJwt, nil, &refreshed)
+	if refreshed.Active || refreshed.Status != "deactivated" || refreshed.RefreshJwt == got.RefreshJwt {
+		t.Errorf("deactivated refreshSession: active %v status %q, new token %v", refreshed.Active, refreshed.Status, refreshed.RefreshJwt != got.RefreshJwt)
+	}
+	got = refreshed
 	if err := e.st.Takedown(ctx, aliceDID); err != nil {
 		t.Fatal(err)
 	}

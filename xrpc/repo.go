@@ -566,9 +566,6 @@ func (s *Server) importRepo(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > s.opts.MaxImportSize {
 		return Errorf(http.StatusRequestEntityTooLarge, "PayloadTooLarge", "request body is larger than %d bytes", s.opts.MaxImportSize)
 	}
-	// TODO(lead): ImportCAR cannot be told which DID the CAR must be for;
-	// a CAR signed with this account's key for another DID would be taken
-	// in as a new mirror. An ImportOptions.DID check would close it.
 	body := &limitedReader{r: http.MaxBytesReader(w, r.Body, s.opts.MaxImportSize)}
 	_, err = s.store.ImportCAR(r.Context(), body, &atlite.ImportOptions{VerifyKey: repo.SigningKey, DID: repo.DID})
 	switch {

@@ -187,11 +187,6 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) error {
 		return authError("ExpiredToken", "Token has expired")
 	case errors.Is(err, atlite.ErrInvalidToken):
 		return authError("InvalidToken", "Token has been revoked")
-	case errors.As(err, &inactive) && inactive.Status == atlite.StatusDeactivated:
-		// TODO(lead): the reference PDS lets a deactivated account refresh
-		// (it signs in to reactivate itself, as CheckPassword allows), but
-		// Store.RefreshSession refuses every inactive repo.
-		return Errorf(http.StatusUnauthorized, "AccountDeactivated", "Account is deactivated")
 	case errors.As(err, &inactive):
 		return Errorf(http.StatusUnauthorized, "AccountTakedown", "Account has been taken down")
 	case err != nil:
