@@ -330,9 +330,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t proxyTarget, 
 		return nil
 	}
 	if err := copyBody(w, resp.Body, wd); err != nil {
-		// The status is sent: all that is left is to cut the answer short.
+		// The status is sent: all that is left is to break the connection,
+		// so that the client sees a cut answer rather than a short one.
 		s.log.Warn("proxy: answer cut short", "target", t.origin, "err", err, "timeout", wd.fired.Load())
-		return nil
+		panic(http.ErrAbortHandler)
 	}
 	return nil
 }

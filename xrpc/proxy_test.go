@@ -478,3 +478,49 @@ func TestProxyOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyStreams: the answer reaches the client as the upstream sends
+// it, and an upstream that stalls midway gets the answer cut (an error for
+// the client, not a short body that looks whole).
+func TestProxyStreams(t *testing.T) {
+	av := newFakeService(t)
+	e := newEnv(t, &Options{AppViewURL: av.URL, ProxyClient: av.Client(), ProxyTimeout: 300 * time.Millisecond})
+	s := e.login(aliceDID, aliceHandle)
+	more := make(chan struct{})
+	av.setAnswer(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		io.WriteString(w, "first ")
+		w.(http.Flusher).Flush()
+		select {
+		case <-more:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "second ")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // stall until the proxy gives up
+	})
+	req, _ := http.NewRequest("GET", e.hs.URL+"/xrpc/app.bsky.video.getJobStatus?jobId=1", nil)
+	req.Header.Set("Authorization", "Bearer "+s.AccessJwt)
+	resp, err := plainClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("getJobStatus = %d %q, want 200 application/octet-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first " {
+		t.Fatalf("first chunk = %q, %v; want it before the upstream goes on", buf, err)
+	}
+	close(more)
+	start := time.Now()
+	rest, err := io.ReadAll(resp.Body)
+	if string(rest) != "second " || err == nil {
+		t.Errorf("rest = %q, %v; want \"second \" and an error (the answer cut)", rest, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the stall lasted %v, want about ProxyTimeout", d)
+	}
+}

@@ -52,8 +52,8 @@ type Options struct {
 	// DefaultMaxImportSize.
 	MaxImportSize int64
 
-	// MaxBlobSize caps uploadBlob bodies in bytes. Default:
-	// atlite.DefaultBlobMaxBytes.
+	// MaxBlobSize caps uploadBlob bodies, and the bodies of forwarded
+	// requests (proxy.go), in bytes. Default: atlite.DefaultBlobMaxBytes.
 	MaxBlobSize int64
 
 	// Now returns the current time (tokens, rate limits). Default: time.Now.
@@ -90,9 +90,9 @@ type Options struct {
 	// and hosts whose AppView is on a private network, give their own.
 	ProxyClient *http.Client
 	// ProxyTimeout is how long a forwarded request may go without
-	// progress before it fails with 504 UpstreamTimeout. Forwarded
-	// request bodies are capped at MaxBlobSize. Default:
-	// DefaultProxyTimeout.
+	// progress (the upstream's answer, a read of either body) before it
+	// fails with 504 UpstreamTimeout, or is cut if its answer has begun.
+	// Default: DefaultProxyTimeout.
 	ProxyTimeout time.Duration
 
 	// Relays are the relays (https://bsky.network; a bare host means
