@@ -123,10 +123,15 @@ type proxyTarget struct {
 // proxy serves a method the server does not implement. It forwards the
 // request, as the reference PDS does, to the service its atproto-proxy
 // header names, or else to the configured AppView (app.bsky.*) or chat
-// service (chat.bsky.*); anything else is 501 MethodNotImplemented. The
+// service (chat.bsky.*); anything else is 501 MethodNotImplemented (the
+// methods the server implements are served here, header or not). The
 // caller must hold an access token: the forwarded request carries, in its
-// place, a service token of the caller's account for the target and the
-// method.
+// place, a service token of the caller's account (Store.CreateServiceAuth)
+// bound to the method (lxm) and, as the reference PDS's outbound tokens,
+// addressed to the target's DID without its service id (aud
+// did:web:api.bsky.app for did:web:api.bsky.app#bsky_appview). Protected
+// methods (those getServiceAuth refuses) are never forwarded, nor chat.bsky.*
+// ones for an app password without the privileged flag.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, name string) error {
 	notImplemented := Errorf(http.StatusNotImplemented, "MethodNotImplemented", "Method Not Implemented: %s", name)
 	lxm, err := syntax.ParseNSID(name)
