@@ -524,3 +524,28 @@ func TestProxyStreams(t *testing.T) {
 		t.Errorf("the stall lasted %v, want about ProxyTimeout", d)
 	}
 }
+
+// TestProxyChat: chat.bsky.* goes to the configured chat service, for the
+// main password and a privileged app password.
+func TestProxyChat(t *testing.T) {
+	av, chat := newFakeService(t), newFakeService(t)
+	e := newEnv(t, &Options{AppViewURL: av.URL, ChatURL: chat.URL, ChatDID: "did:web:api.bsky.chat#bsky_chat", ProxyClient: chat.Client()})
+	s := e.login(aliceDID, aliceHandle)
+	var ap struct{ Password string }
+	e.ok("POST", "com.atproto.server.createAppPassword", s.AccessJwt, map[string]any{"name": "dm", "privileged": true}, &ap)
+	priv := e.signIn(aliceHandle, ap.Password)
+	for i, tok := range []string{s.AccessJwt, priv.AccessJwt} {
+		status, _, b := e.proxyCall("GET", "chat.bsky.convo.listConvos?limit=5", tok, nil, nil)
+		if status != http.StatusOK || string(b) != fakeBody {
+			t.Fatalf("listConvos #%d = %d %s, want 200 and the fake's body", i, status, b)
+		}
+		got := chat.requests()
+		if len(got) != i+1 || got[i].URI != "/xrpc/chat.bsky.convo.listConvos?limit=5" {
+			t.Fatalf("chat service got %+v, want listConvos #%d", got, i)
+		}
+		checkServiceToken(t, e, got[i].Header, "did:web:api.bsky.chat", "chat.bsky.convo.listConvos")
+	}
+	if n := len(av.requests()); n != 0 {
+		t.Errorf("the AppView got %d requests, want 0", n)
+	}
+}
