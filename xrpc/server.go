@@ -52,8 +52,8 @@ type Options struct {
 	// DefaultMaxImportSize.
 	MaxImportSize int64
 
-	// MaxBlobSize caps uploadBlob bodies in bytes. Default:
-	// atlite.DefaultBlobMaxBytes.
+	// MaxBlobSize caps uploadBlob bodies, and the bodies of forwarded
+	// requests (proxy.go), in bytes. Default: atlite.DefaultBlobMaxBytes.
 	MaxBlobSize int64
 
 	// Now returns the current time (tokens, rate limits). Default: time.Now.
@@ -61,6 +61,49 @@ type Options struct {
 
 	// Firehose configures com.atproto.sync.subscribeRepos.
 	Firehose FirehoseOptions
+
+	// AppViewURL is the AppView (https://api.bsky.app) that the app.bsky.*
+	// methods this server does not implement are forwarded to (proxy.go).
+	// Default: none; they answer 501 MethodNotImplemented unless an
+	// atproto-proxy header names a service.
+	AppViewURL string
+	// AppViewDID is the AppView's service reference, a DID with a service
+	// id (did:web:api.bsky.app#bsky_appview); without one, #bsky_appview
+	// is added. Its DID is the audience of the forwarded service tokens.
+	// Default: did:web of AppViewURL's host.
+	AppViewDID string
+	// ChatURL is, as AppViewURL, the chat service (https://api.bsky.chat)
+	// for chat.bsky.* methods. Default: none (501).
+	ChatURL string
+	// ChatDID is, as AppViewDID, the chat service's reference
+	// (did:web:api.bsky.chat#bsky_chat); the default service id is
+	// #bsky_chat. Default: did:web of ChatURL's host.
+	ChatDID string
+	// Resolver resolves the DIDs that atproto-proxy headers name. Default
+	// (left nil): a did.Resolver, made on first use, that fetches did:web
+	// documents from public addresses only.
+	Resolver DIDResolver
+	// ProxyClient makes the forwarded requests; redirects are not
+	// followed but passed back. Default: a client that connects to public
+	// addresses only (no loopback, private or link-local ones), since
+	// targets come from DID documents. Tests against loopback services,
+	// and hosts whose AppView is on a private network, give their own.
+	ProxyClient *http.Client
+	// ProxyTimeout is how long a forwarded request may go without
+	// progress (the upstream's answer, a read of either body) before it
+	// fails with 504 UpstreamTimeout, or is cut if its answer has begun.
+	// Default: DefaultProxyTimeout.
+	ProxyTimeout time.Duration
+
+	// Relays are the relays (https://bsky.network; a bare host means
+	// https) that [Server.RequestCrawl] asks to crawl this server.
+	Relays []string
+	// RelayClient makes the requestCrawl calls. Default: an http.Client
+	// with DefaultRelayTimeout (relay URLs are the operator's choice).
+	RelayClient *http.Client
+	// CrawlRetry is the wait before the first retry of a failed
+	// requestCrawl, doubling after each. Default: DefaultCrawlRetry.
+	CrawlRetry time.Duration
 }
 
 // Handler handles one XRPC method. It writes its answer to w and returns
@@ -70,6 +113,7 @@ type Handler func(w http.ResponseWriter, r *http.Request) error
 
 type method struct {
 	procedure bool // POST; a query is GET (HEAD too)
+	proxy     bool // not served here: forwarded (proxy.go), checks its own verbs
 	h         Handler
 }
 
@@ -84,10 +128,14 @@ type Server struct {
 	methods map[string]method
 	mux     *http.ServeMux // non-XRPC paths: /.well-known, /_health, /
 
-	keyMu        sync.Mutex // guards key
-	key          []byte     // the HS256 key of session tokens (auth.go)
-	sessionLimit *limiter   // createSession calls per client IP (auth.go)
-	firehose     *firehose  // subscribeRepos connections (firehose.go)
+	keyMu        sync.Mutex   // guards key
+	key          []byte       // the HS256 key of session tokens (auth.go)
+	sessionLimit *limiter     // createSession calls per client IP (auth.go)
+	firehose     *firehose    // subscribeRepos connections (firehose.go)
+	proxyClient  *http.Client // ProxyClient, not following redirects (proxy.go)
+	resolverOnce sync.Once    // makes resolver, the default Resolver (proxy.go)
+	resolver     DIDResolver
+	resolverErr  error
 }
 
 // New returns a Server for store; opts may be nil. The store stays the
@@ -206,10 +254,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m, ok := s.methods[name]
 	s.mu.RUnlock()
 	if !ok {
-		writeError(rw, Errorf(http.StatusNotImplemented, "MethodNotImplemented", "Method Not Implemented: %s", name))
-		return
+		// Forwarded to another service, or 501 MethodNotImplemented.
+		m = method{proxy: true, h: func(w http.ResponseWriter, r *http.Request) error { return s.proxy(w, r, name) }}
 	}
 	switch {
+	case m.proxy:
 	case m.procedure && r.Method != http.MethodPost,
 		!m.procedure && r.Method != http.MethodGet && r.Method != http.MethodHead:
 		e := Errorf(http.StatusMethodNotAllowed, "InvalidRequest", "%s is a %s: use %s", name, kind(m), verb(m))

@@ -104,7 +104,7 @@ func init() {
 		{name: "keys seal", summary: "seal every key stored in the clear with $ATLITE_KEK", setup: cmdKeysSeal},
 		{name: "keys rotate", summary: "reseal every key from $ATLITE_KEK under $ATLITE_NEW_KEK", setup: cmdKeysRotate},
 		{name: "demo", args: "[--records N]", summary: "create a repo, write records, export and verify it, with timings (in ./atlite-demo.db unless --db or $ATLITE_DB names another file)", create: true, setup: cmdDemo},
-		{name: "serve", args: "[--addr 127.0.0.1:2583] [--public-url URL] [--handle-domains .D1,.D2] [--invite-code CODE]", summary: "serve the file as a single-user PDS over XRPC, with the subscribeRepos firehose, until SIGINT or SIGTERM", setup: cmdServe},
+		{name: "serve", args: "[--addr 127.0.0.1:2583] [--public-url URL] [--handle-domains .D1,.D2] [--invite-code CODE] [--appview URL [--appview-did DID]] [--chat URL [--chat-did DID]] [--relay URL]...", summary: "serve the file as a single-user PDS over XRPC, with the subscribeRepos firehose, until SIGINT or SIGTERM", setup: cmdServe},
 		{name: "passwd", args: "DID|HANDLE < password", summary: "set an account's password (for createSession) from one line on stdin", min: 1, max: 1, setup: cmdPasswd},
 		{name: "version", summary: "print the version of atlite", setup: cmdVersion},
 	}

@@ -24,6 +24,19 @@ func cmdServe(fl *flag.FlagSet, e *env) runner {
 	public := fl.String("public-url", "", "the server's public base `URL` (default http://ADDRESS)")
 	domains := fl.String("handle-domains", "", "comma-separated handle `DOMAINS` served here, e.g. .pds.example")
 	invite := fl.String("invite-code", "", "allow com.atproto.server.createAccount with this `CODE` (default: no sign-ups)")
+	appview := fl.String("appview", "", "forward the app.bsky.* methods to this AppView `URL`, e.g. https://api.bsky.app (default: 501)")
+	appviewDID := fl.String("appview-did", "", "the AppView's service `DID`, e.g. did:web:api.bsky.app#bsky_appview (default: did:web of its host)")
+	chat := fl.String("chat", "", "forward the chat.bsky.* methods to this chat service `URL`, e.g. https://api.bsky.chat (default: 501)")
+	chatDID := fl.String("chat-did", "", "the chat service's `DID`, e.g. did:web:api.bsky.chat#bsky_chat (default: did:web of its host)")
+	var relays []string
+	fl.Func("relay", "once listening, ask the relay at this `URL` to crawl the server, e.g. https://bsky.network (repeatable, or comma-separated)", func(v string) error {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				relays = append(relays, r)
+			}
+		}
+		return nil
+	})
 	return func(ctx context.Context, _ []string) error {
 		s, err := e.open(ctx)
 		if err != nil {
@@ -48,7 +61,8 @@ func cmdServe(fl *flag.FlagSet, e *env) runner {
 			}
 		}
 		log := slog.New(slog.NewTextHandler(e.stderr, nil))
-		srv, err := xrpc.New(s, &xrpc.Options{PublicURL: url, HandleDomains: hd, InviteCode: *invite, Logger: log})
+		srv, err := xrpc.New(s, &xrpc.Options{PublicURL: url, HandleDomains: hd, InviteCode: *invite, Logger: log,
+			AppViewURL: *appview, AppViewDID: *appviewDID, ChatURL: *chat, ChatDID: *chatDID, Relays: relays})
 		if err != nil {
 			ln.Close()
 			return err
@@ -57,6 +71,13 @@ func cmdServe(fl *flag.FlagSet, e *env) runner {
 		served := make(chan error, 1)
 		go func() { served <- hs.Serve(ln) }()
 		fmt.Fprintf(e.stderr, "listening on http://%s\n", ln.Addr())
+		cctx, stopCrawl := context.WithCancel(ctx)
+		crawled := make(chan struct{})
+		go func() {
+			defer close(crawled)
+			srv.RequestCrawl(cctx) // logs its failures; they are not fatal
+		}()
+		defer func() { stopCrawl(); <-crawled }()
 		select {
 		case err := <-served:
 			srv.Close()
