@@ -435,6 +435,7 @@ func (s *Server) deactivateAccount(w http.ResponseWriter, r *http.Request) error
 // protectedMethods are the methods no service token may be bound to (the
 // account's own management), as in the reference PDS.
 var protectedMethods = map[string]bool{
+	"com.atproto.admin.sendEmail":                       true,
 	"com.atproto.identity.requestPlcOperationSignature": true,
 	"com.atproto.identity.signPlcOperation":             true,
 	"com.atproto.identity.updateHandle":                 true,
