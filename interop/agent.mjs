@@ -332,5 +332,37 @@ const rkey1 = post1.uri.split('/').at(-1)
   ok('refreshSession')
 }
 
+// App passwords: create one, sign in with it, revoke it.
+{
+  const ap = await agent.com.atproto.server.createAppPassword({ name: 'interop' })
+  eq('createAppPassword name', ap.data.name, 'interop')
+  if (typeof ap.data.password !== 'string' || ap.data.password.length < 16) fail(`createAppPassword password ${ap.data.password}`)
+  const list = await agent.com.atproto.server.listAppPasswords()
+  eq('listAppPasswords', list.data.passwords.map((p) => p.name), ['interop'])
+  const other = new AtpAgent({ service: base })
+  await other.login({ identifier: did, password: ap.data.password })
+  eq('app password session', [other.session?.did, other.session?.handle], [did, handle])
+  const got = await other.com.atproto.repo.getRecord({ repo: did, collection: 'app.bsky.actor.profile', rkey: 'self' })
+  eq('app password session read', got.data.value.displayName, 'Alice')
+  await agent.com.atproto.server.revokeAppPassword({ name: 'interop' })
+  await expectXRPCError('login with a revoked app password', new AtpAgent({ service: base }).login({ identifier: did, password: ap.data.password }), 'AuthenticationRequired')
+  ok('app passwords (create, login, revoke)')
+}
+
+// logout (deleteSession): the refresh token is dead afterwards.
+{
+  const old = agent.session
+  await agent.logout()
+  if (agent.session) fail('logout: the agent still has a session')
+  const raw = new AtpAgent({ service: base })
+  const err = await raw.com.atproto.server.refreshSession(undefined, { headers: { authorization: `Bearer ${old.refreshJwt}` } }).then(
+    (res) => fail(`refreshSession after logout succeeded: ${JSON.stringify(res.data)}`),
+    (e) => e,
+  )
+  // AtpAgent takes either as "sign in again" (it drops the session).
+  if (!['ExpiredToken', 'InvalidToken'].includes(err.error)) fail(`refreshSession after logout: ${err.status} ${err.error} ${err.message}`)
+  ok('logout (deleteSession)', `then refreshSession: ${err.error}`)
+}
+
 console.log(`agent: ${steps} steps passed`)
 console.log('EXPECT ' + JSON.stringify(commits.map(({ rev, ops }) => ({ rev, ops }))))

@@ -31,7 +31,7 @@ const die = (msg, err) => {
   for (let e = err; e; e = e.cause) console.error(`  caused by: ${e.stack ?? e}`)
   process.exit(1)
 }
-setTimeout(() => die(`timed out with ${commits.length} of ${want} commits`), Number(process.env.FIREHOSE_TIMEOUT_MS ?? 45000)).unref()
+setTimeout(() => die(`timed out with ${commits.length} of ${want} commits`), Number(process.env.FIREHOSE_TIMEOUT_MS ?? 55000)).unref()
 
 // DIDs resolve through the PLC directory at $PLC_URL. Handles resolve by
 // their /.well-known/atproto-did on the PDS under test, on loopback, with
