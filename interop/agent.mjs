@@ -77,7 +77,7 @@ const recordCommit = (what, data, ops) => {
 }
 const pathOf = (uri) => uri.split('/').slice(3).join('/')
 
-const agent = new AtpAgent({ service: base })
+let agent = new AtpAgent({ service: base })
 const repo = agent.com.atproto.repo
 const sync = agent.com.atproto.sync
 
@@ -187,6 +187,15 @@ const rkey1 = post1.uri.split('/').at(-1)
   eq('getRecord after putRecord', [got.data.cid, got.data.value], [res.data.cid, record])
   posts[0] = { uri: post1.uri, cid: res.data.cid }
   ok('putRecord (update, swapRecord)')
+  await expectXRPCError('getRecord with the old cid', repo.getRecord({ repo: did, collection: 'app.bsky.feed.post', rkey: rkey1, cid: post1.cid }), 'RecordNotFound')
+  const byCID = await repo.getRecord({ repo: did, collection: 'app.bsky.feed.post', rkey: rkey1, cid: res.data.cid })
+  eq('getRecord with the current cid', byCID.data.cid, res.data.cid)
+  await expectXRPCError(
+    'createRecord with a stale swapCommit',
+    repo.createRecord({ repo: did, collection: 'app.bsky.feed.post', swapCommit: commits[0].cid, record: { $type: 'app.bsky.feed.post', text: 'x', createdAt: '2026-01-01T00:00:00.000Z' } }),
+    'InvalidSwap',
+  )
+  ok('getRecord by cid, stale swapCommit refused')
 }
 
 // upsertProfile: getRecord (RecordNotFound), putRecord with swapRecord null.
@@ -249,6 +258,8 @@ const rkey1 = post1.uri.split('/').at(-1)
 
 // uploadBlob, then a post that embeds it; getBlob and listBlobs.
 {
+  const anon = new AtpAgent({ service: base })
+  await expectXRPCError('uploadBlob without a session', anon.com.atproto.repo.uploadBlob(png, { encoding: 'image/png' }), 'AuthMissing')
   const res = await repo.uploadBlob(png, { encoding: 'image/png' })
   const blob = res.data.blob
   eq('blob mimeType', blob.mimeType, 'image/png')
@@ -330,6 +341,17 @@ const rkey1 = post1.uri.split('/').at(-1)
   const res = await agent.com.atproto.server.getSession()
   eq('getSession after refresh', res.data.did, did)
   ok('refreshSession')
+  // An app restarted with the session it persisted resumes it in a new
+  // agent (which refreshes it), and goes on with that agent. (The old agent's
+  // tokens are refused from then on by atlite: see shared-session.mjs.)
+  const resumed = new AtpAgent({ service: base })
+  await resumed.resumeSession(after)
+  eq('resumed session', [resumed.session?.did, resumed.session?.handle], [did, handle])
+  eq('resumed agent PDS URL', resumed.pdsUrl?.origin, new URL(base).origin)
+  const rd = await resumed.com.atproto.repo.describeRepo({ repo: did })
+  eq('resumed agent describeRepo', rd.data.handle, handle)
+  agent = resumed
+  ok('resumeSession')
 }
 
 // App passwords: create one, sign in with it, revoke it.
