@@ -12,7 +12,11 @@
 // prints one line per event, then a "SEEN" line: the JSON list of commits
 // ({rev, ops}). Any error event, error or failed check: exit status 1.
 //
-// usage: PLC_URL=http://127.0.0.1:N node firehose.mjs BASE_URL DID HANDLE N
+// With CURSOR set it subscribes from that cursor instead (a consumer resuming):
+// the first commit's since and prevData are then taken as they come (the
+// inductive proof is still checked against that prevData).
+//
+// usage: PLC_URL=http://127.0.0.1:N [CURSOR=SEQ] node firehose.mjs BASE_URL DID HANDLE N
 import http from 'node:http'
 import { Firehose, MemoryRunner } from '@atproto/sync'
 import { IdResolver } from '@atproto/identity'
@@ -25,6 +29,7 @@ if (!base || !did || !handle || !(want > 0) || !process.env.PLC_URL) {
   process.exit(2)
 }
 const baseURL = new URL(base)
+const startCursor = Number(process.env.CURSOR ?? 0)
 
 const die = (msg, err) => {
   console.error(`firehose: ${msg}`)
@@ -69,7 +74,7 @@ async function checkCommit(evt) {
   if (evt.repo !== did) throw new Error(`${where}: repo ${evt.repo}, want ${did}`)
   if (evt.tooBig || evt.rebase) throw new Error(`${where}: tooBig ${evt.tooBig} rebase ${evt.rebase}`)
   if (prev && !(evt.rev > prev.rev)) throw new Error(`${where}: rev not after the previous ${prev.rev}`)
-  if ((evt.since ?? null) !== (prev ? prev.rev : null)) throw new Error(`${where}: since ${evt.since}, want ${prev ? prev.rev : null}`)
+  if ((prev || startCursor === 0) && (evt.since ?? null) !== (prev ? prev.rev : null)) throw new Error(`${where}: since ${evt.since}, want ${prev ? prev.rev : null}`)
   const car = await readCarWithRoot(evt.blocks)
   if (!car.root.equals(evt.commit)) throw new Error(`${where}: CAR root ${car.root}, commit ${evt.commit}`)
   const store = new MemoryBlockstore(car.blocks)
@@ -99,6 +104,8 @@ async function checkCommit(evt) {
     if (!evt.prevData) throw new Error(`${where}: no prevData`)
     if (!evt.prevData.equals(prev.data)) throw new Error(`${where}: prevData ${evt.prevData}, previous commit's data ${prev.data}`)
     if (!inverted.equals(evt.prevData)) throw new Error(`${where}: the ops inverted give ${inverted}, prevData ${evt.prevData}`)
+  } else if (startCursor > 0 && evt.since && !evt.prevData) {
+    throw new Error(`${where}: no prevData`)
   } else if (evt.prevData && !inverted.equals(evt.prevData)) {
     throw new Error(`${where}: the ops inverted give ${inverted}, prevData ${evt.prevData}`)
   }
@@ -107,7 +114,7 @@ async function checkCommit(evt) {
 
 class StrictFirehose extends Firehose {
   async parseEvt(evt) {
-    if (typeof evt.seq !== 'number' || evt.seq <= lastSeq) die(`seq ${evt.seq} after ${lastSeq}`)
+    if (typeof evt.seq !== 'number' || evt.seq <= Math.max(lastSeq, startCursor)) die(`seq ${evt.seq} after ${Math.max(lastSeq, startCursor)}`)
     lastSeq = evt.seq
     const type = evt.$type.split('#')[1]
     if (type === 'commit') {
@@ -127,7 +134,7 @@ class StrictFirehose extends Firehose {
   }
 }
 
-const runner = new MemoryRunner({ startCursor: 0 })
+const runner = new MemoryRunner({ startCursor })
 const firehose = new StrictFirehose({
   idResolver,
   runner,

@@ -184,12 +184,13 @@ type nodeProc struct {
 	cancel         context.CancelFunc
 }
 
-func startNode(t *testing.T, node, plc, script string, args ...string) *nodeProc {
+// startNode runs node script args with $PLC_URL = plc and env added.
+func startNode(t *testing.T, node, plc string, env []string, script string, args ...string) *nodeProc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout)
 	p := &nodeProc{name: script, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1), cancel: cancel}
 	p.cmd = exec.CommandContext(ctx, node, append([]string{script}, args...)...)
-	p.cmd.Env = append(os.Environ(), "PLC_URL="+plc)
+	p.cmd.Env = append(append(os.Environ(), "PLC_URL="+plc), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		cancel()
@@ -288,9 +289,9 @@ func TestReferenceClients(t *testing.T) {
 	t.Logf("%s serves %s (%s)", srv.base, did, handle)
 	n := fmt.Sprint(agentCommits + 1)
 
-	live := startNode(t, node, plc.URL(), "firehose.mjs", srv.base, did, handle, n)
+	live := startNode(t, node, plc.URL(), nil, "firehose.mjs", srv.base, did, handle, n)
 	live.waitFor(t, regexp.MustCompile(`(?m)^account seq=`))
-	agentOut := startNode(t, node, plc.URL(), "agent.mjs", srv.base, handle, password).wait(t)
+	agentOut := startNode(t, node, plc.URL(), nil, "agent.mjs", srv.base, handle, password).wait(t)
 	if !strings.Contains(agentOut, "\nagent: ") {
 		t.Fatalf("agent.mjs printed no summary line")
 	}
@@ -298,7 +299,8 @@ func TestReferenceClients(t *testing.T) {
 	if len(want) != agentCommits {
 		t.Fatalf("agent.mjs made %d commits, the test expects %d", len(want), agentCommits)
 	}
-	for i, out := range []string{live.wait(t), startNode(t, node, plc.URL(), "firehose.mjs", srv.base, did, handle, n).wait(t)} {
+	liveOut := live.wait(t)
+	for i, out := range []string{liveOut, startNode(t, node, plc.URL(), nil, "firehose.mjs", srv.base, did, handle, n).wait(t)} {
 		seen := lastJSON(t, out, "SEEN ")
 		what := []string{"live firehose", "firehose replayed from cursor 0"}[i]
 		if len(seen) != agentCommits+1 || len(seen[0].Ops) != 0 {
@@ -306,6 +308,16 @@ func TestReferenceClients(t *testing.T) {
 		}
 		sameCommits(t, what, seen[1:], want)
 	}
+
+	// A consumer resuming from the seq of the agent's 5th commit gets the
+	// five after it.
+	seqs := regexp.MustCompile(`(?m)^commit seq=(\d+) `).FindAllStringSubmatch(liveOut, -1)
+	if len(seqs) != agentCommits+1 {
+		t.Fatalf("live firehose printed %d commit lines", len(seqs))
+	}
+	const from = 5
+	out := startNode(t, node, plc.URL(), []string{"CURSOR=" + seqs[from][1]}, "firehose.mjs", srv.base, did, handle, fmt.Sprint(agentCommits-from)).wait(t)
+	sameCommits(t, "firehose from cursor "+seqs[from][1], lastJSON(t, out, "SEEN "), want[from:])
 	srv.stop(t)
 	if t.Failed() {
 		t.Logf("atlite serve stderr:\n%s", srv.stderr.String())
@@ -325,6 +337,6 @@ func TestSharedSession(t *testing.T) {
 	plc := didtest.NewDirectory()
 	defer plc.Close()
 	srv, _ := startServer(t, plc.URL())
-	startNode(t, node, plc.URL(), "shared-session.mjs", srv.base, handle, password).wait(t)
+	startNode(t, node, plc.URL(), nil, "shared-session.mjs", srv.base, handle, password).wait(t)
 	srv.stop(t)
 }
