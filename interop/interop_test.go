@@ -318,6 +318,11 @@ func TestReferenceClients(t *testing.T) {
 	const from = 5
 	out := startNode(t, node, plc.URL(), []string{"CURSOR=" + seqs[from][1]}, "firehose.mjs", srv.base, did, handle, fmt.Sprint(agentCommits-from)).wait(t)
 	sameCommits(t, "firehose from cursor "+seqs[from][1], lastJSON(t, out, "SEEN "), want[from:])
+
+	// A cursor past the last seq: an error frame FutureCursor.
+	if out := startNode(t, node, plc.URL(), nil, "future-cursor.mjs", srv.base).wait(t); !strings.HasPrefix(out, "ok FutureCursor") {
+		t.Errorf("future-cursor.mjs printed %q", out)
+	}
 	srv.stop(t)
 	if t.Failed() {
 		t.Logf("atlite serve stderr:\n%s", srv.stderr.String())
