@@ -386,7 +386,9 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	recs, next, err := s.store.ListRecords(r.Context(), repo.DID, coll, &atlite.ListRecordsOptions{Limit: int(limit), Cursor: cursor, Reverse: reverse})
+	// The reference PDS lists newest (highest rkey) first, and oldest first
+	// when reverse=true: the opposite of the store's order.
+	recs, next, err := s.store.ListRecords(r.Context(), repo.DID, coll, &atlite.ListRecordsOptions{Limit: int(limit), Cursor: cursor, Reverse: !reverse})
 	if err != nil {
 		return err
 	}

@@ -260,13 +260,16 @@ func TestListRecords(t *testing.T) {
 			t.Errorf("listRecords%s = %v cursor %q, want %v cursor %q", query, gotKeys, gotCursor, keys, cursor)
 		}
 	}
-	page("", []string{"a", "b", "c", "d", "e"}, "")
-	page("&limit=2", []string{"a", "b"}, "b")
-	page("&limit=2&cursor=b", []string{"c", "d"}, "d")
-	page("&limit=2&cursor=d", []string{"e"}, "")
-	page("&limit=2&reverse=true", []string{"e", "d"}, "d")
-	page("&limit=2&reverse=true&cursor=d", []string{"c", "b"}, "b")
-	page("&cursor=e", nil, "")
+	// Newest (highest rkey) first, as the reference PDS lists them;
+	// reverse=true lists oldest first.
+	page("", []string{"e", "d", "c", "b", "a"}, "")
+	page("&limit=2", []string{"e", "d"}, "d")
+	page("&limit=2&cursor=d", []string{"c", "b"}, "b")
+	page("&limit=2&cursor=b", []string{"a"}, "")
+	page("&limit=2&reverse=true", []string{"a", "b"}, "b")
+	page("&limit=2&reverse=true&cursor=b", []string{"c", "d"}, "d")
+	page("&cursor=a", nil, "")
+	page("&reverse=true&cursor=e", nil, "")
 	b := e.ok("GET", "com.atproto.repo.listRecords?repo=alice.pds.test&collection=app.bsky.feed.repost", "", nil, nil)
 	if strings.TrimSpace(string(b)) != `{"records":[]}` {
 		t.Errorf("empty collection = %s", b)

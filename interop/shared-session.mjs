@@ -1,0 +1,36 @@
+// shared-session.mjs shows a known incompatibility (it fails against atlite
+// today; interop_test.go runs it only with ATLITE_INTEROP_KNOWN_ISSUES=1):
+// two AtpAgents sharing one session, as two tabs of a web app, or an app and
+// its share extension, do. Agent B resumes the session (AtpAgent refreshes
+// it); agent A goes on with the tokens it has.
+//
+// The reference PDS keeps A working: access tokens are not tied to the
+// refresh token (they live until they expire), and a rotated refresh token
+// stays usable for a 2 hour grace period (it yields the same next session).
+// atlite refuses A's access token at once (401 InvalidToken "Token has been
+// revoked"); AtpAgent, on a 401, refreshes with the refresh token it has, the
+// rotated one; atlite takes that as a replayed token and revokes the whole
+// chain: A's session is dropped and B is signed out too (401 InvalidToken).
+//
+// usage: node shared-session.mjs BASE_URL HANDLE PASSWORD
+import { AtpAgent } from '@atproto/api'
+
+const [base, handle, password] = process.argv.slice(2)
+const a = new AtpAgent({ service: base })
+await a.login({ identifier: handle, password })
+const b = new AtpAgent({ service: base })
+await b.resumeSession(a.session)
+console.log('ok b resumed the session (refreshed)')
+
+const step = async (what, f) => {
+  try {
+    await f()
+    console.log(`ok ${what}`)
+  } catch (err) {
+    console.log(`FAIL ${what}: ${err.status} ${err.error} ${err.message}`)
+    process.exitCode = 1
+  }
+}
+await step('a reads its session with its access token', () => a.com.atproto.server.getSession())
+await step('a refreshes with its (rotated) refresh token', () => a.sessionManager.refreshSession().then(() => a.session ?? Promise.reject(new Error('session dropped'))))
+await step('b still works', () => b.com.atproto.server.getSession())
