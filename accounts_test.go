@@ -368,15 +368,55 @@ func TestSession(t *testing.T) {
 		t.Errorf("LookupSession(rotated) = %v, want ErrInvalidToken", err)
 	}
 
-	// Reuse of the rotated token fails and revokes the chain.
-	if _, _, err := s.RefreshSession(ctx, t0); !errors.Is(err, atlite.ErrInvalidToken) {
-		t.Errorf("RefreshSession(reused) = %v, want ErrInvalidToken", err)
+	// Within the grace period the rotated token refreshes again (a second
+	// client sharing the session), in the same chain, and the other branch
+	// stays valid: neither client signs the other out.
+	c.Advance(time.Minute)
+	tb, sb, err := s.RefreshSession(ctx, t0)
+	if err != nil || sb.Chain != s0.ID || tb == t1 || sb.ID == s1.ID {
+		t.Fatalf("RefreshSession(rotated, in the grace period) = %+v, %v; want a new session of chain %d", sb, err, s0.ID)
 	}
-	if _, _, err := s.RefreshSession(ctx, t1); !errors.Is(err, atlite.ErrInvalidToken) {
+	if _, err := s.LookupSession(ctx, s1.ID); err != nil {
+		t.Errorf("LookupSession(the other branch) = %v", err)
+	}
+	if _, _, err := s.RefreshSession(ctx, tb); err != nil {
+		t.Errorf("RefreshSession(the new branch) = %v", err)
+	}
+
+	// After the grace period, reuse of a rotated token fails and revokes the
+	// chain.
+	u0, _, err := s.CreateSession(ctx, alice, "", 10*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u1, su1, err := s.RefreshSession(ctx, u0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(atlite.RefreshGracePeriod + time.Minute)
+	if _, _, err := s.RefreshSession(ctx, u0); !errors.Is(err, atlite.ErrInvalidToken) {
+		t.Errorf("RefreshSession(reused after the grace period) = %v, want ErrInvalidToken", err)
+	}
+	if _, _, err := s.RefreshSession(ctx, u1); !errors.Is(err, atlite.ErrInvalidToken) {
 		t.Errorf("RefreshSession(newest of a revoked chain) = %v, want ErrInvalidToken", err)
 	}
-	if _, err := s.LookupSession(ctx, s1.ID); !errors.Is(err, atlite.ErrInvalidToken) {
+	if _, err := s.LookupSession(ctx, su1.ID); !errors.Is(err, atlite.ErrInvalidToken) {
 		t.Errorf("LookupSession(newest of a revoked chain) = %v, want ErrInvalidToken", err)
+	}
+	// Nor does the grace period outlive a sign-out.
+	v0, _, err := s.CreateSession(ctx, alice, "", 10*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, _, err := s.RefreshSession(ctx, v0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.RefreshSession(ctx, v0); !errors.Is(err, atlite.ErrInvalidToken) {
+		t.Errorf("RefreshSession(rotated, after sign-out) = %v, want ErrInvalidToken", err)
 	}
 
 	// Another sign-in is not touched by that chain, and expires.

@@ -72,9 +72,17 @@ type sessionRow struct {
 	Created     int64   `db:"created"`
 	Expires     int64   `db:"expires"`
 	Revoked     *int64  `db:"revoked"`
+	Rotated     bool    `db:"rotated"`
 }
 
-const sessionColumns = `s.id, s.chain, s.repo, r.did, r.status, s.app_password, s.privileged, s.created, s.expires, s.revoked`
+const sessionColumns = `s.id, s.chain, s.repo, r.did, r.status, s.app_password, s.privileged, s.created, s.expires, s.revoked, s.rotated`
+
+// RefreshGracePeriod is how long a refresh token replaced by a refresh may
+// still be used, while its chain has a live session: two clients sharing a
+// session (a second tab, a retried request) both refresh without signing
+// each other out, as the reference PDS allows. Each such use starts a new
+// branch of the chain; signing out or revoking ends them all.
+const RefreshGracePeriod = 2 * time.Hour
 
 func (r *sessionRow) session() (*Session, error) {
 	d, err := syntax.ParseDID(r.DID)
@@ -159,7 +167,9 @@ func (s *Store) CreateSession(ctx context.Context, d syntax.DID, appPasswordName
 // chain, with the same lifetime from now. A token that is unknown or
 // revoked fails with ErrInvalidToken; a revoked token presented again (a
 // stolen token replayed, or a client that kept an old one) also revokes
-// every session of its chain. An expired token fails with ErrExpiredToken,
+// every session of its chain, unless it was replaced by a refresh less
+// than RefreshGracePeriod ago and its chain is still alive: then it gets a
+// new session of the chain too. An expired token fails with ErrExpiredToken,
 // and a repo that is taken down, suspended or gone with an
 // *InactiveRepoError (the token stays valid). A deactivated account may
 // refresh, as it may sign in: to reactivate itself.
@@ -187,10 +197,20 @@ func (s *Store) RefreshSession(ctx context.Context, refreshToken string) (string
 			return err
 		}
 		if row.Revoked != nil {
-			// Commit the chain's revocation, then fail.
-			reused = true
-			_, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = ? WHERE chain = ? AND revoked IS NULL`, now, row.Chain)
-			return err
+			var live bool
+			if err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE chain = ? AND revoked IS NULL AND expires > ?)`, row.Chain, now).Scan(&live); err != nil {
+				return err
+			}
+			if !(row.Rotated && live && now-*row.Revoked < RefreshGracePeriod.Microseconds() && now < row.Expires && row.Status == nil) {
+				// Commit the chain's revocation, then fail.
+				reused = true
+				_, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = ? WHERE chain = ? AND revoked IS NULL`, now, row.Chain)
+				return err
+			}
+			// Within the grace period: a new branch of the live chain.
+			row.Expires = now + (row.Expires - row.Created)
+			row.Created = now
+			return insertSession(ctx, tx, &row, newHash)
 		}
 		if now >= row.Expires {
 			return ErrExpiredToken
@@ -198,7 +218,7 @@ func (s *Store) RefreshSession(ctx context.Context, refreshToken string) (string
 		if row.Status != nil && *row.Status != StatusDeactivated {
 			return &InactiveRepoError{DID: row.DID, Status: *row.Status}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = ? WHERE id = ?`, now, row.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = ?, rotated = 1 WHERE id = ?`, now, row.ID); err != nil {
 			return err
 		}
 		row.Expires = now + (row.Expires - row.Created)

@@ -1,6 +1,5 @@
-// shared-session.mjs shows a known incompatibility (it fails against atlite
-// today; interop_test.go runs it only with ATLITE_INTEROP_KNOWN_ISSUES=1):
-// two AtpAgents sharing one session, as two tabs of a web app, or an app and
+// shared-session.mjs (run by interop_test.go's TestSharedSession): two
+// AtpAgents sharing one session, as two tabs of a web app, or an app and
 // its share extension, do. Agent B resumes the session (AtpAgent refreshes
 // it); agent A goes on with the tokens it has.
 //

@@ -38,11 +38,13 @@ CREATE UNIQUE INDEX app_passwords_hash ON app_passwords (repo, hash);
 -- sessions: one row per refresh token. The token (32 random bytes) is given
 -- to the client once; only its SHA-256 is kept. Refreshing revokes the row
 -- and adds one in the same chain (chain is the id of the chain's first row,
--- the login); presenting a revoked token revokes the whole chain.
+-- the login); presenting a revoked token revokes the whole chain, except
+-- that a token rotated by a refresh stays usable for a grace period while
+-- its chain is alive (two clients sharing a session, a retried refresh).
 -- app_password is the name of the app password the session was opened
 -- with, NULL for the main password; privileged is copied from it.
 CREATE TABLE sessions (
-	id           INTEGER PRIMARY KEY,
+	id           INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: access tokens name it
 	repo         INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,
 	chain        INTEGER NOT NULL,
 	token_hash   BLOB    NOT NULL UNIQUE,
@@ -50,7 +52,8 @@ CREATE TABLE sessions (
 	privileged   INTEGER NOT NULL DEFAULT 0,
 	created      INTEGER NOT NULL,
 	expires      INTEGER NOT NULL,
-	revoked      INTEGER                 -- NULL while valid
+	revoked      INTEGER,                -- NULL while valid
+	rotated      INTEGER NOT NULL DEFAULT 0 -- 1: revoked by the refresh that replaced it
 );
 CREATE INDEX sessions_repo ON sessions (repo, expires);
 CREATE INDEX sessions_chain ON sessions (chain);
