@@ -3,13 +3,12 @@
 // its share extension, do. Agent B resumes the session (AtpAgent refreshes
 // it); agent A goes on with the tokens it has.
 //
-// The reference PDS keeps A working: access tokens are not tied to the
-// refresh token (they live until they expire), and a rotated refresh token
-// stays usable for a 2 hour grace period (it yields the same next session).
-// atlite refuses A's access token at once (401 InvalidToken "Token has been
-// revoked"); AtpAgent, on a 401, refreshes with the refresh token it has, the
-// rotated one; atlite takes that as a replayed token and revokes the whole
-// chain: A's session is dropped and B is signed out too (401 InvalidToken).
+// The reference PDS keeps A working: a rotated refresh token stays usable
+// for a 2 hour grace period. atlite refuses A's stale access token (401
+// InvalidToken "Token has been revoked"); AtpAgent, on a 401, refreshes with
+// the refresh token it has, the rotated one, which atlite accepts within its
+// RefreshGracePeriod while the chain is alive. Before that grace period,
+// atlite took it as a replay and revoked the whole chain, signing out both.
 //
 // usage: node shared-session.mjs BASE_URL HANDLE PASSWORD
 import { AtpAgent } from '@atproto/api'
