@@ -51,6 +51,11 @@ func ExampleStore_CreateAccount() {
 		log.Fatal(err)
 	}
 	fmt.Println(tok2 != tok, sess2.Chain == sess.ID)
+	// Signing out ends the chain, and the old token with it (before that,
+	// within RefreshGracePeriod, it would still refresh: a second client).
+	if err := s.RevokeSession(ctx, tok2); err != nil {
+		log.Fatal(err)
+	}
 	if _, _, err := s.RefreshSession(ctx, tok); errors.Is(err, atlite.ErrInvalidToken) {
 		fmt.Println("old refresh token refused")
 	}

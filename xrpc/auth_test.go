@@ -383,10 +383,19 @@ func TestSessionLifecycle(t *testing.T) {
 	if r.DID != aliceDID || r.Handle != aliceHandle || r.RefreshJwt == s.RefreshJwt || r.AccessJwt == "" {
 		t.Errorf("refreshSession = %+v", r)
 	}
-	// The old refresh token is spent; presenting it again revokes the chain.
+	// Within the grace period the replaced refresh token refreshes again
+	// (a second client sharing the session), and the other branch lives on.
+	var r2 session
+	e.ok("POST", "com.atproto.server.refreshSession", s.RefreshJwt, nil, &r2)
+	if r2.RefreshJwt == r.RefreshJwt || r2.RefreshJwt == s.RefreshJwt {
+		t.Errorf("a second refresh of the old token gave a token already seen")
+	}
+	e.ok("GET", "com.atproto.server.getSession", r.AccessJwt, nil, nil)
+	// After it, presenting a replaced token again revokes the chain.
+	e.clk.Advance(atlite.RefreshGracePeriod + time.Minute)
 	e.fail("POST", "com.atproto.server.refreshSession", s.RefreshJwt, nil, 401, "InvalidToken")
-	e.fail("GET", "com.atproto.server.getSession", r.AccessJwt, nil, 401, "InvalidToken")
 	e.fail("POST", "com.atproto.server.refreshSession", r.RefreshJwt, nil, 401, "InvalidToken")
+	e.fail("POST", "com.atproto.server.refreshSession", r2.RefreshJwt, nil, 401, "InvalidToken")
 
 	// Sign out ends the access token at once.
 	s = e.signIn(string(aliceDID), testPassword)

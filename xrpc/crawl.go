@@ -101,7 +101,11 @@ func (s *Server) requestCrawl(ctx context.Context, relay string) error {
 			s.log.Info("requestCrawl accepted", "relay", relay, "hostname", host, "attempt", attempt)
 			return nil
 		}
-		if !retry || attempt == CrawlAttempts || ctx.Err() != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			s.log.Warn("requestCrawl failed: giving up", "relay", relay, "hostname", host, "attempt", attempt, "err", cerr)
+			return fmt.Errorf("requestCrawl %s: %w (after %v)", relay, cerr, err)
+		}
+		if !retry || attempt == CrawlAttempts {
 			s.log.Warn("requestCrawl failed: giving up", "relay", relay, "hostname", host, "attempt", attempt, "err", err)
 			return fmt.Errorf("requestCrawl %s: %w", relay, err)
 		}
