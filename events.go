@@ -1,6 +1,7 @@
 package atlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -282,6 +283,77 @@ func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
 			}
 		}
 		return cw.Flush()
+	})
+}
+
+// WriteEventCARs does what [Store.WriteEventCAR] does for each #commit and
+// #sync event of evs, from ONE read snapshot and one batched block read:
+// fn gets the index of the event in evs and its CAR, in order; other kinds
+// are skipped. A firehose replaying a backlog encodes its frames a batch
+// at a time this way instead of one transaction an event. The CAR passed to
+// fn is valid only during the call.
+func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, car []byte) error) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	blocksOf := func(e *Event) []cid.Cid {
+		switch e.Kind {
+		case KindSync:
+			return []cid.Cid{e.Commit}
+		case KindCommit:
+			return e.Blocks
+		}
+		return nil
+	}
+	var all []cid.Cid
+	seen := map[cid.Cid]bool{}
+	for i := range evs {
+		for _, c := range blocksOf(&evs[i]) {
+			if !seen[c] {
+				seen[c] = true
+				all = append(all, c)
+			}
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return s.view(ctx, func(tx *sqlx.Tx) error {
+		got, err := s.viewBlocks(ctx, tx).getMany(ctx, all)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		for i := range evs {
+			e := &evs[i]
+			cids := blocksOf(e)
+			if cids == nil {
+				continue
+			}
+			buf.Reset()
+			cw, err := car.NewWriter(&buf, []cid.Cid{e.Commit})
+			if err != nil {
+				return err
+			}
+			for _, c := range cids {
+				b, ok := got[c]
+				if !ok {
+					return fmt.Errorf("%w: event %d: block %s is missing", ErrCorrupt, e.Seq, c)
+				}
+				if err := cw.WriteBlock(c, b); err != nil {
+					return err
+				}
+			}
+			if err := cw.Flush(); err != nil {
+				return err
+			}
+			if err := fn(i, buf.Bytes()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -2,7 +2,6 @@ package xrpc
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -338,9 +337,17 @@ func (f *firehose) after(ctx context.Context, last int64) ([]frame, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The blocks of the whole batch come from one read snapshot.
+	cars := make([][]byte, len(evs))
+	if err := f.s.store.WriteEventCARs(ctx, evs, func(i int, car []byte) error {
+		cars[i] = append([]byte(nil), car...)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	out := make([]frame, 0, len(evs))
-	for _, e := range evs {
-		data, err := f.encode(ctx, e)
+	for i, e := range evs {
+		data, err := f.encode(e, cars[i])
 		if err != nil {
 			return nil, err
 		}
@@ -390,16 +397,13 @@ func errorFrame(name, message string) []byte {
 }
 
 // encode builds the frame of a stored event: #commit, #sync, #identity or
-// #account, with every field of the subscribeRepos lexicon. It returns
+// #account, with every field of the subscribeRepos lexicon; car is the
+// CAR slice of a #commit or #sync event (Store.WriteEventCARs). It returns
 // nil for a kind it does not know.
-func (f *firehose) encode(ctx context.Context, e atlite.Event) ([]byte, error) {
+func (f *firehose) encode(e atlite.Event, car []byte) ([]byte, error) {
 	t := e.Time.UTC().Format(frameTime)
 	switch e.Kind {
 	case atlite.KindCommit:
-		var car bytes.Buffer
-		if err := f.s.store.WriteEventCAR(ctx, e, &car); err != nil {
-			return nil, err
-		}
 		ops := make([]any, len(e.Ops))
 		for i, op := range e.Ops {
 			m := map[string]any{"action": string(op.Action), "path": op.Path, "cid": nil}
@@ -413,7 +417,7 @@ func (f *firehose) encode(ctx context.Context, e atlite.Event) ([]byte, error) {
 		}
 		body := map[string]any{
 			"seq": e.Seq, "rebase": false, "tooBig": false, "repo": e.DID.String(), "commit": e.Commit,
-			"rev": e.Rev.String(), "since": nil, "blocks": car.Bytes(), "ops": ops, "blobs": []any{}, "time": t,
+			"rev": e.Rev.String(), "since": nil, "blocks": car, "ops": ops, "blobs": []any{}, "time": t,
 		}
 		if e.Since != "" {
 			body["since"] = e.Since.String()
@@ -423,11 +427,7 @@ func (f *firehose) encode(ctx context.Context, e atlite.Event) ([]byte, error) {
 		}
 		return encodeFrame("#commit", body)
 	case atlite.KindSync:
-		var car bytes.Buffer
-		if err := f.s.store.WriteEventCAR(ctx, e, &car); err != nil {
-			return nil, err
-		}
-		return encodeFrame("#sync", map[string]any{"seq": e.Seq, "did": e.DID.String(), "blocks": car.Bytes(), "rev": e.Rev.String(), "time": t})
+		return encodeFrame("#sync", map[string]any{"seq": e.Seq, "did": e.DID.String(), "blocks": car, "rev": e.Rev.String(), "time": t})
 	case atlite.KindIdentity:
 		body := map[string]any{"seq": e.Seq, "did": e.DID.String(), "time": t}
 		if e.Handle != "" {
