@@ -58,6 +58,9 @@ type env struct {
 	stderr io.Writer
 	cmd    *command
 	warned bool // the unsealed-keys warning was printed
+	// progs are the progress reports started; run stops them all before it
+	// writes the command's outcome, whichever path the command returned by.
+	progs []*progress
 }
 
 var commands []*command
@@ -192,6 +195,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err == nil {
 		err = runFn(ctx, pos)
+	}
+	for _, p := range e.progs {
+		p.Stop()
 	}
 	var ue *usageError
 	switch {

@@ -35,6 +35,7 @@ type progress struct {
 // nothing.
 func (e *env) progress(phase string, total int64, unit string) *progress {
 	p := &progress{stderr: e.stderr, phase: phase, total: total, unit: unit, stop: make(chan struct{}), done: make(chan struct{})}
+	e.progs = append(e.progs, p)
 	if e.quiet {
 		close(p.done)
 		return p
