@@ -31,15 +31,11 @@ func cmdBlobPut(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		s, err := e.open(ctx)
+		s, r, err := e.openRepo(ctx, id)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		r, err := e.loadRepo(ctx, s, id)
-		if err != nil {
-			return err
-		}
 		f, size, err := e.openInput(pos[1])
 		if err != nil {
 			return err
@@ -125,15 +121,11 @@ func cmdBlobLs(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		s, err := e.open(ctx)
+		s, r, err := e.openRepo(ctx, id)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		r, err := e.loadRepo(ctx, s, id)
-		if err != nil {
-			return err
-		}
 		cursor := ""
 		for {
 			cids, next, err := s.ListBlobs(ctx, r.DID, &atlite.ListBlobsOptions{Cursor: cursor})

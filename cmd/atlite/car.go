@@ -45,15 +45,11 @@ func cmdExport(fl *flag.FlagSet, e *env) runner {
 		if e.json && (*out == "" || *out == "-") {
 			return usagef("--json needs -o FILE: stdout holds the CAR")
 		}
-		s, err := e.open(ctx)
+		s, r, err := e.openRepo(ctx, id)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		r, err := e.loadRepo(ctx, s, id)
-		if err != nil {
-			return err
-		}
 		o, err := e.createOutput(*out, *force, "a CAR file")
 		if err != nil {
 			return err

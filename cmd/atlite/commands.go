@@ -220,15 +220,11 @@ func cmdDID(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		s, err := e.open(ctx)
+		s, r, err := e.openRepo(ctx, id)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		r, err := e.loadRepo(ctx, s, id)
-		if err != nil {
-			return err
-		}
 		st := &did.State{DID: r.DID, VerificationMethods: map[string]string{}, AlsoKnownAs: []string{}, Services: map[string]did.Service{}}
 		if r.SigningKey != nil {
 			st.VerificationMethods["atproto"] = r.SigningKey.DIDKey()
@@ -382,16 +378,7 @@ func (e *env) recordArgs(ctx context.Context, pos []string) (*atlite.Store, *atl
 			return nil, nil, err
 		}
 	}
-	s, err := e.open(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := e.loadRepo(ctx, s, id)
-	if err != nil {
-		s.Close()
-		return nil, nil, err
-	}
-	return s, r, nil
+	return e.openRepo(ctx, id)
 }
 
 func cmdCreate(fl *flag.FlagSet, e *env) runner {
@@ -743,15 +730,11 @@ func statusCmd(which string) func(fl *flag.FlagSet, e *env) runner {
 			if yes != nil && !*yes {
 				return usagef("tombstoning %s cannot be undone: add --yes", pos[0])
 			}
-			s, err := e.open(ctx)
+			s, r, err := e.openRepo(ctx, id)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			r, err := e.loadRepo(ctx, s, id)
-			if err != nil {
-				return err
-			}
 			var done string
 			switch which {
 			case "deactivate":
@@ -785,15 +768,11 @@ func cmdDeleteRepo(fl *flag.FlagSet, e *env) runner {
 		if !*yes {
 			return usagef("deleting %s cannot be undone: add --yes", pos[0])
 		}
-		s, err := e.open(ctx)
+		s, r, err := e.openRepo(ctx, id)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		r, err := e.loadRepo(ctx, s, id)
-		if err != nil {
-			return err
-		}
 		if err := s.DeleteRepo(ctx, r.DID); err != nil {
 			return err
 		}

@@ -27,17 +27,13 @@ func (e *env) plcRepo(ctx context.Context, arg string) (*atlite.Store, *atlite.R
 	if d, ok := id.AsDID(); ok && !strings.HasPrefix(d.String(), "did:plc:") {
 		return nil, nil, usagef("%s is not a did:plc", id)
 	}
-	s, err := e.open(ctx)
+	s, r, err := e.openRepo(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := e.loadRepo(ctx, s, id)
-	if err == nil && !strings.HasPrefix(r.DID.String(), "did:plc:") {
-		err = fmt.Errorf("%s is %s, not a did:plc", id, r.DID)
-	}
-	if err != nil {
+	if !strings.HasPrefix(r.DID.String(), "did:plc:") {
 		s.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s is %s, not a did:plc", id, r.DID)
 	}
 	return s, r, nil
 }

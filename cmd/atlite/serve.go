@@ -109,15 +109,11 @@ func cmdPasswd(fl *flag.FlagSet, e *env) runner {
 			return usagef("give the new password as one line on stdin")
 		}
 		password := strings.TrimRight(line, "\r\n")
-		s, err := e.open(ctx)
+		s, r, err := e.openRepo(ctx, id)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		r, err := e.loadRepo(ctx, s, id)
-		if err != nil {
-			return err
-		}
 		if err := s.SetPassword(ctx, r.DID, password); err != nil {
 			return err
 		}

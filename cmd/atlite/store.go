@@ -91,6 +91,21 @@ func (e *env) loadRepo(ctx context.Context, s *atlite.Store, id syntax.AtIdentif
 	return r, err
 }
 
+// openRepo opens the store and finds the repo id in it; on error the store
+// is closed again.
+func (e *env) openRepo(ctx context.Context, id syntax.AtIdentifier) (*atlite.Store, *atlite.Repo, error) {
+	s, err := e.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := e.loadRepo(ctx, s, id)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, r, nil
+}
+
 func parseDID(s string) (syntax.DID, error) {
 	d, err := syntax.ParseDID(s)
 	if err != nil {
