@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/internal/testutil"
 )
@@ -28,21 +31,38 @@ func eventStore(t testing.TB, n int) (*atlite.Store, []atlite.Event) {
 }
 
 // TestWriteEventCARs: one snapshot for a batch gives, event by event, the
-// bytes WriteEventCAR gives, and skips the kinds that carry no blocks.
+// CAR of the event's blocks in order (as WriteEventCAR does), and skips
+// the kinds that carry no blocks.
 func TestWriteEventCARs(t *testing.T) {
 	s, evs := eventStore(t, 20)
 	if len(evs) != 23 {
 		t.Fatalf("%d events, want 23", len(evs))
 	}
 	var seen []int
-	err := s.WriteEventCARs(ctx, evs, func(i int, car []byte) error {
+	err := s.WriteEventCARs(ctx, evs, func(i int, got []byte) error {
 		seen = append(seen, i)
-		var one bytes.Buffer
-		if err := s.WriteEventCAR(ctx, evs[i], &one); err != nil {
-			t.Fatal(err)
+		// The CAR an event carries, built here from its block list.
+		e := evs[i]
+		found, missing, err := s.GetBlocks(ctx, e.Blocks)
+		if err != nil || len(missing) != 0 || len(found) != len(e.Blocks) {
+			t.Fatalf("event %d: GetBlocks = %d found, %v missing, %v", e.Seq, len(found), missing, err)
 		}
-		if !bytes.Equal(car, one.Bytes()) {
-			t.Errorf("event %d: batch CAR differs from WriteEventCAR's", evs[i].Seq)
+		byCID := map[cid.Cid][]byte{}
+		for _, b := range found {
+			byCID[b.CID] = b.Data
+		}
+		var want bytes.Buffer
+		cw, _ := car.NewWriter(&want, []cid.Cid{e.Commit})
+		for _, c := range e.Blocks {
+			cw.WriteBlock(c, byCID[c])
+		}
+		cw.Flush()
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("event %d: batch CAR differs from its blocks in order", e.Seq)
+		}
+		var one bytes.Buffer
+		if err := s.WriteEventCAR(ctx, e, &one); err != nil || !bytes.Equal(one.Bytes(), want.Bytes()) {
+			t.Errorf("event %d: WriteEventCAR = %v, or differs", e.Seq, err)
 		}
 		return nil
 	})

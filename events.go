@@ -253,36 +253,12 @@ func (s *Store) Events(ctx context.Context, opts *EventsOptions) ([]Event, error
 // commit's new blocks and its covering proofs, from one read snapshot. For
 // a #sync event the CAR holds the commit block alone.
 func (s *Store) WriteEventCAR(ctx context.Context, e Event, w io.Writer) error {
-	done, err := s.enter()
-	if err != nil {
-		return err
-	}
-	defer done()
-	cids := e.Blocks
-	if e.Kind == KindSync {
-		cids = []cid.Cid{e.Commit}
-	} else if e.Kind != KindCommit {
+	if e.Kind != KindCommit && e.Kind != KindSync {
 		return fmt.Errorf("event %d is a %s event: it carries no blocks", e.Seq, e.Kind)
 	}
-	return s.view(ctx, func(tx *sqlx.Tx) error {
-		cw, err := car.NewWriter(w, []cid.Cid{e.Commit})
-		if err != nil {
-			return err
-		}
-		got, err := s.viewBlocks(ctx, tx).getMany(ctx, cids)
-		if err != nil {
-			return err
-		}
-		for _, c := range cids {
-			b, ok := got[c]
-			if !ok {
-				return fmt.Errorf("%w: event %d: block %s is missing", ErrCorrupt, e.Seq, c)
-			}
-			if err := cw.WriteBlock(c, b); err != nil {
-				return err
-			}
-		}
-		return cw.Flush()
+	return s.WriteEventCARs(ctx, []Event{e}, func(_ int, car []byte) error {
+		_, err := w.Write(car)
+		return err
 	})
 }
 
