@@ -15,43 +15,59 @@ import (
 	"github.com/atlite-dev/atlite/syntax"
 )
 
-// sealKey turns a private key into the bytes stored in the repos table:
-// its multibase string, sealed with AES-256-GCM under the key-encryption key
-// (nonce || ciphertext, with the DID as additional data) when one is set.
-func (s *Store) sealKey(did string, k keys.PrivateKey) (sealed []byte, encrypted bool, err error) {
-	plain := []byte(k.Multibase())
-	if s.kek == nil {
+// seal returns plain sealed with AES-256-GCM under kek, with ad as
+// additional data: nonce(12) || ciphertext. nil kek leaves it clear.
+func seal(kek, plain, ad []byte) (sealed []byte, encrypted bool, err error) {
+	if kek == nil {
 		return plain, false, nil
 	}
-	aead, err := newAEAD(s.kek)
+	aead, err := newAEAD(kek)
 	if err != nil {
 		return nil, false, err
 	}
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, false, fmt.Errorf("key nonce: %w", err)
+		return nil, false, fmt.Errorf("nonce: %w", err)
 	}
-	return aead.Seal(nonce, nonce, plain, []byte(did)), true, nil
+	return aead.Seal(nonce, nonce, plain, ad), true, nil
+}
+
+// unseal reverses seal: what (a signing key, a secret) names the value in
+// errors, which wrap ErrKeyEncrypted without kek and ErrInvalidKey with the
+// wrong one.
+func unseal(kek, sealed, ad []byte, encrypted bool, what string) ([]byte, error) {
+	if !encrypted {
+		return sealed, nil
+	}
+	if kek == nil {
+		return nil, ErrKeyEncrypted
+	}
+	aead, err := newAEAD(kek)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return nil, fmt.Errorf("sealed %s too short: %w", what, ErrInvalidKey)
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decrypt %s (wrong key-encryption key?): %w", what, ErrInvalidKey)
+	}
+	return plain, nil
+}
+
+// sealKey turns a private key into the bytes stored in the repos table:
+// its multibase string, sealed under the key-encryption key with the DID
+// as additional data when one is set.
+func (s *Store) sealKey(did string, k keys.PrivateKey) (sealed []byte, encrypted bool, err error) {
+	return seal(s.kek, []byte(k.Multibase()), []byte(did))
 }
 
 // openKey reverses sealKey.
 func (s *Store) openKey(did string, sealed []byte, encrypted bool) (keys.PrivateKey, error) {
-	plain := sealed
-	if encrypted {
-		if s.kek == nil {
-			return nil, fmt.Errorf("repo %s: %w", did, ErrKeyEncrypted)
-		}
-		aead, err := newAEAD(s.kek)
-		if err != nil {
-			return nil, err
-		}
-		if len(sealed) < aead.NonceSize() {
-			return nil, fmt.Errorf("repo %s: sealed key too short: %w", did, ErrInvalidKey)
-		}
-		plain, err = aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(did))
-		if err != nil {
-			return nil, fmt.Errorf("repo %s: cannot decrypt signing key (wrong key-encryption key?): %w", did, ErrInvalidKey)
-		}
+	plain, err := unseal(s.kek, sealed, []byte(did), encrypted, "signing key")
+	if err != nil {
+		return nil, fmt.Errorf("repo %s: %w", did, err)
 	}
 	k, err := keys.ParsePrivateMultibase(string(plain))
 	if err != nil {

@@ -392,36 +392,10 @@ func (s *Store) ServerSecret(ctx context.Context, name string, size int) ([]byte
 // sealSecret seals a server secret like sealKey seals a private key, with
 // the secret's name as additional data.
 func (s *Store) sealSecret(name string, plain []byte) (sealed []byte, encrypted bool, err error) {
-	if s.kek == nil {
-		return plain, false, nil
-	}
-	aead, err := newAEAD(s.kek)
-	if err != nil {
-		return nil, false, err
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	rand.Read(nonce)
-	return aead.Seal(nonce, nonce, plain, []byte("server secret "+name)), true, nil
+	return seal(s.kek, plain, []byte("server secret "+name))
 }
 
 // openSecret reverses sealSecret.
 func (s *Store) openSecret(name string, sealed []byte, encrypted bool) ([]byte, error) {
-	if !encrypted {
-		return sealed, nil
-	}
-	if s.kek == nil {
-		return nil, ErrKeyEncrypted
-	}
-	aead, err := newAEAD(s.kek)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < aead.NonceSize() {
-		return nil, fmt.Errorf("sealed secret too short: %w", ErrInvalidKey)
-	}
-	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte("server secret "+name))
-	if err != nil {
-		return nil, fmt.Errorf("cannot decrypt (wrong key-encryption key?): %w", ErrInvalidKey)
-	}
-	return plain, nil
+	return unseal(s.kek, sealed, []byte("server secret "+name), encrypted, "secret")
 }
