@@ -152,6 +152,12 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.writeSession(w, r, sess, refresh)
+}
+
+// writeSession answers a new or refreshed session: its access and refresh
+// tokens, and the account.
+func (s *Server) writeSession(w http.ResponseWriter, r *http.Request, sess *atlite.Session, refresh string) error {
 	t, err := s.issue(r.Context(), sess, refresh)
 	if err != nil {
 		return err
@@ -192,15 +198,7 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	t, err := s.issue(r.Context(), sess, refresh)
-	if err != nil {
-		return err
-	}
-	out, err := s.sessionAnswer(r.Context(), sess.DID, sess.AppPassword != "", t)
-	if err != nil {
-		return err
-	}
-	return WriteJSON(w, out)
+	return s.writeSession(w, r, sess, refresh)
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
