@@ -170,3 +170,31 @@ func TestSubscribeContext(t *testing.T) {
 		t.Errorf("after Close: open %v, Err %v", ok, sub2.Err())
 	}
 }
+
+// TestPutRecordSwap: PutRecord creates or updates as the tree holds the
+// record, honours SwapRecord, and refuses a delete.
+func TestPutRecordSwap(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := newRepo(t, s, "did:web:user.com")
+	w1 := mustWrite(t, commit.Update, "com.example.doc", "a", map[string]any{"$type": "com.example.doc", "n": int64(1)})
+	r1, err := s.PutRecord(ctx, did, w1, nil) // an Update of a missing record creates it
+	if err != nil || len(r1.Ops) != 1 || r1.Ops[0].Action != commit.Create {
+		t.Fatalf("PutRecord(new) = %+v, %v; want one create", r1, err)
+	}
+	w2 := mustWrite(t, commit.Create, "com.example.doc", "a", map[string]any{"$type": "com.example.doc", "n": int64(2)})
+	w2.SwapRecord = r1.Ops[0].CID
+	r2, err := s.PutRecord(ctx, did, w2, nil)
+	if err != nil || len(r2.Ops) != 1 || r2.Ops[0].Action != commit.Update || r2.Ops[0].Prev != r1.Ops[0].CID {
+		t.Fatalf("PutRecord(existing, right swap) = %+v, %v; want an update of %s", r2, err, r1.Ops[0].CID)
+	}
+	w2.SwapRecord = r1.Ops[0].CID // now stale
+	if _, err := s.PutRecord(ctx, did, w2, nil); !errors.Is(err, atlite.ErrSwapMismatch) {
+		t.Errorf("PutRecord(stale swap) = %v, want ErrSwapMismatch", err)
+	}
+	if _, err := s.PutRecord(ctx, did, commit.Write{Action: commit.Delete, Collection: "com.example.doc", RKey: "a"}, nil); !errors.Is(err, atlite.ErrInvalidWrite) {
+		t.Errorf("PutRecord(delete) = %v, want ErrInvalidWrite", err)
+	}
+	if seq, _ := s.LastSeq(ctx, atlite.SubscribeReposNSID); seq != 5 {
+		t.Errorf("last seq %d, want 5 (3 for the repo, then the create and the update)", seq)
+	}
+}

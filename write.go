@@ -371,5 +371,19 @@ func (s *Store) PutRecordJSON(ctx context.Context, did syntax.DID, collection sy
 	if err != nil {
 		return nil, fmt.Errorf("put record %s/%s in %s: %w: %v", collection, rkey, did, ErrInvalidWrite, err)
 	}
-	return s.commit(ctx, did, []commit.Write{w}, nil, true)
+	return s.PutRecord(ctx, did, w, nil)
+}
+
+// PutRecord writes w.Record at w's path as one commit (see [Store.Commit]),
+// creating the record or updating it, as the tree holds it inside the
+// commit's transaction: a concurrent writer cannot turn the choice into a
+// failure. w.Action must be Create or Update; w.SwapRecord, when defined,
+// must be the current record's CID ([ErrSwapMismatch]). Putting the value
+// a record already has is a no-op (NoOp set, nothing written).
+func (s *Store) PutRecord(ctx context.Context, did syntax.DID, w commit.Write, opts *CommitOptions) (*CommitResult, error) {
+	if w.Action != commit.Create && w.Action != commit.Update {
+		return nil, fmt.Errorf("put record %s in %s: action %q, want create or update: %w", w.Path(), did, w.Action, ErrInvalidWrite)
+	}
+	w.Action = commit.Create // an existing record turns it into an update
+	return s.commit(ctx, did, []commit.Write{w}, opts, true)
 }

@@ -193,18 +193,10 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swap})
 	if err != nil {
-		return writeErr(err)
+		return err
 	}
 	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
 		Commit: metaOf(res), ValidationStatus: "unknown"})
-}
-
-// writeErr names the Store's refusals of a write.
-func writeErr(err error) error {
-	if errors.Is(err, atlite.ErrSwapMismatch) {
-		return Errorf(http.StatusBadRequest, "InvalidSwap", "%s", err.Error())
-	}
-	return err
 }
 
 // nullable is a JSON field that tells absent (Set false) from null.
@@ -245,31 +237,26 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The action is chosen by whether the record exists; a swapRecord of
-	// null asks for a create, so an existing record fails the swap.
-	action := commit.Update
-	switch {
-	case body.SwapRecord.Set && body.SwapRecord.Value == nil:
-		action = commit.Create
-	case !swapRecord.Defined():
-		_, err := s.store.GetRecord(r.Context(), repo.DID, coll, rkey)
-		if errors.Is(err, atlite.ErrNotFound) {
-			action = commit.Create
-		} else if err != nil {
-			return err
-		}
-	}
-	wr, err := recordWrite(action, coll, rkey, body.Record, "record")
+	// A swapRecord of null asks for a create, so an existing record fails
+	// the swap; otherwise the store creates or updates, as it finds the
+	// record inside the commit.
+	create := body.SwapRecord.Set && body.SwapRecord.Value == nil
+	wr, err := recordWrite(commit.Create, coll, rkey, body.Record, "record")
 	if err != nil {
 		return err
 	}
 	wr.SwapRecord = swapRecord
-	res, err := s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swapCommit})
+	var res *atlite.CommitResult
+	if create {
+		res, err = s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swapCommit})
+	} else {
+		res, err = s.store.PutRecord(r.Context(), repo.DID, wr, &atlite.CommitOptions{SwapCommit: swapCommit})
+	}
 	if err != nil {
-		if action == commit.Create && body.SwapRecord.Set && errors.Is(err, atlite.ErrInvalidWrite) {
+		if create && errors.Is(err, atlite.ErrInvalidWrite) {
 			return Errorf(http.StatusBadRequest, "InvalidSwap", "record %s exists, and swapRecord is null", wr.Path())
 		}
-		return writeErr(err)
+		return err
 	}
 	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
 		Commit: metaOf(res), ValidationStatus: "unknown"})
@@ -312,7 +299,7 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 	wr := commit.Write{Action: commit.Delete, Collection: coll, RKey: rkey, SwapRecord: swapRecord}
 	res, err := s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swapCommit})
 	if err != nil {
-		return writeErr(err)
+		return err
 	}
 	return WriteJSON(w, map[string]any{"commit": metaOf(res)})
 }
@@ -512,7 +499,7 @@ func (s *Server) applyWrites(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := s.store.Commit(r.Context(), repo.DID, writes, &atlite.CommitOptions{SwapCommit: swap})
 	if err != nil {
-		return writeErr(err)
+		return err
 	}
 	return WriteJSON(w, struct {
 		Commit  *commitMeta   `json:"commit,omitempty"`
