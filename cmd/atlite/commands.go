@@ -415,11 +415,16 @@ func cmdPut(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		if _, err := parseRecord(b, pos[1]); err != nil {
+		rec, err := parseRecord(b, pos[1])
+		if err != nil {
+			return err
+		}
+		w, err := commit.NewWrite(commit.Create, pos[1], pos[2], rec)
+		if err != nil {
 			return err
 		}
 		// Create or update is decided inside the commit's transaction.
-		res, err := s.PutRecordJSON(ctx, r.DID, syntax.NSID(pos[1]), syntax.RecordKey(pos[2]), b)
+		res, err := s.PutRecord(ctx, r.DID, w, nil)
 		if err != nil {
 			return err
 		}
