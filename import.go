@@ -185,6 +185,7 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	}
 	now := s.now().UTC()
 	var signed bool
+	var verified keys.PublicKey // the key the commit was checked with, if any
 	cmt, err := walkCAR(ctx, cs, roots[0], func(cmt *commit.Commit) error {
 		if o.DID != "" && cmt.DID != o.DID {
 			return invalidCAR("the CAR holds the repo %s, not %s", cmt.DID, o.DID)
@@ -204,7 +205,8 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 			exists = false
 		}
 		var err error
-		signed, err = s.checkImport(cmt, roots[0], o, exists, &h)
+		verified, err = s.checkImport(cmt, roots[0], o, exists, &h, nil)
+		signed = verified != nil
 		return err
 	})
 	if err != nil {
@@ -224,7 +226,7 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	var ev Event
 	err = s.updateAttached(ctx, st.uri(s.mem), func(tx *sqlx.Tx) error {
 		var err error
-		res, ev, err = s.importTx(ctx, tx, cmt, roots[0], o, now)
+		res, ev, err = s.importTx(ctx, tx, cmt, roots[0], o, now, verified)
 		return err
 	})
 	if err != nil {
@@ -242,11 +244,13 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 // checkImport checks the commit of a CAR against the repo as stored (h,
 // when exists): the repo must be active, the rev newer (unless o.Force or
 // a no-op), and the signature must verify with the key ImportOptions
-// choose. signed reports whether there was a key to check it with.
-func (s *Store) checkImport(cmt *commit.Commit, root cid.Cid, o ImportOptions, exists bool, h *importHead) (signed bool, err error) {
+// choose. It returns the key the signature verified with (nil: there was
+// no key to check it with); a signature already verified with the same key
+// (verified) is not checked again.
+func (s *Store) checkImport(cmt *commit.Commit, root cid.Cid, o ImportOptions, exists bool, h *importHead, verified keys.PublicKey) (key keys.PublicKey, err error) {
 	did := cmt.DID.String()
 	if exists && h.Status != nil {
-		return false, &InactiveRepoError{DID: did, Status: *h.Status}
+		return nil, &InactiveRepoError{DID: did, Status: *h.Status}
 	}
 	verify := o.VerifyKey
 	if verify == nil && o.SigningKey != nil {
@@ -254,20 +258,21 @@ func (s *Store) checkImport(cmt *commit.Commit, root cid.Cid, o ImportOptions, e
 	}
 	if verify == nil && exists {
 		if verify, err = s.storedPublicKey(did, h); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
-	if verify != nil {
+	// A signature already checked with this very key (before the write
+	// lock) is not checked again inside it.
+	if verify != nil && (verified == nil || verified.DIDKey() != verify.DIDKey()) {
 		if err := cmt.Verify(verify); err != nil {
-			return false, fmt.Errorf("commit %s does not verify with %s: %w", root, verify.DIDKey(), ErrBadSignature)
+			return nil, fmt.Errorf("commit %s does not verify with %s: %w", root, verify.DIDKey(), ErrBadSignature)
 		}
-		signed = true
 	}
 	if exists && !bytes.Equal(h.Head, root.Bytes()) && cmt.Rev.Compare(syntax.TID(h.Rev)) <= 0 && !o.Force {
-		return false, fmt.Errorf("rev %s of the CAR is not newer than rev %s of the stored head of %s (ImportOptions.Force imports it anyway): %w",
+		return nil, fmt.Errorf("rev %s of the CAR is not newer than rev %s of the stored head of %s (ImportOptions.Force imports it anyway): %w",
 			cmt.Rev, h.Rev, did, ErrRevConflict)
 	}
-	return signed, nil
+	return verify, nil
 }
 
 func invalidCAR(format string, args ...any) error {
@@ -312,7 +317,7 @@ func (s *Store) storedPublicKey(did string, h *importHead) (keys.PublicKey, erro
 // importTx stores a checked, staged CAR inside tx: it reads the repo's
 // state again and checks it as checkImport does, then writes the repo row,
 // the blocks, the record index, the blob references and the #sync event.
-func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, cmt *commit.Commit, root cid.Cid, o ImportOptions, now time.Time) (ImportResult, Event, error) {
+func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, cmt *commit.Commit, root cid.Cid, o ImportOptions, now time.Time, verified keys.PublicKey) (ImportResult, Event, error) {
 	var res ImportResult
 	did := cmt.DID
 	var h importHead
@@ -323,7 +328,7 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, cmt *commit.Commit, r
 		}
 		exists = false
 	}
-	if _, err := s.checkImport(cmt, root, o, exists, &h); err != nil {
+	if _, err := s.checkImport(cmt, root, o, exists, &h, verified); err != nil {
 		return res, Event{}, err
 	}
 
