@@ -14,7 +14,7 @@ import (
 
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
-	"github.com/atlite-dev/atlite/syntax"
+	"github.com/atlite-dev/atlite/internal/storage"
 )
 
 // Blob limits and policies.
@@ -126,15 +126,10 @@ func recordBlobRefs(record []byte) ([]cid.Cid, error) {
 	return BlobRefs(v), nil
 }
 
-const (
-	insertBlobRefSQL = `INSERT INTO blob_refs (repo, path, cid, rev) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	dropBlobRefsSQL  = `DELETE FROM blob_refs WHERE repo = ? AND path = ?`
-)
-
-// updateBlobRefs records, inside a commit's transaction, which blobs the
-// commit's records cite: the references of updated and deleted records are
-// dropped (by path, so the old record need not be read), and those of
-// created and updated records added with the commit's rev. recs[i] is the
+// blobRefChanges computes which blobs a commit's records cite, for the
+// commit's transaction to record: the references of updated and deleted
+// records are dropped (by path, so the old record need not be read), and
+// those of created and updated records added with the commit's rev. recs[i] is the
 // CID of writes[i].Record; ops are those of commitTx, in write order (a
 // no-op update has no op), and an op's record is found by its CID. Imports
 // index references as they walk the tree (importRecords).
@@ -143,17 +138,10 @@ const (
 // served from elsewhere): the commit is accepted and the reference kept, so
 // that a later upload of that blob counts as cited; [Store.ListBlobs] lists
 // only stored blobs.
-func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, rev syntax.TID, writes []commit.Write, recs []cid.Cid, ops []commit.Op) error {
-	var drop *sqlx.Stmt
+func blobRefChanges(writes []commit.Write, recs []cid.Cid, ops []commit.Op) (drop []string, add []storage.BlobRef, err error) {
 	for _, op := range ops {
-		if op.Action == commit.Create {
-			continue
-		}
-		if drop == nil {
-			drop = tx.StmtxContext(ctx, s.stmts.dropBlobRefs)
-		}
-		if _, err := drop.ExecContext(ctx, repoID, op.Path); err != nil {
-			return fmt.Errorf("drop blob refs of %s: %w", op.Path, err)
+		if op.Action != commit.Create {
+			drop = append(drop, op.Path)
 		}
 	}
 	var records map[cid.Cid][]byte
@@ -166,9 +154,8 @@ func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, r
 		}
 	}
 	if records == nil {
-		return nil
+		return drop, nil, nil
 	}
-	ins := tx.StmtxContext(ctx, s.stmts.insertBlobRef)
 	for _, op := range ops {
 		rec, ok := records[op.CID]
 		if !op.CID.Defined() || !ok {
@@ -176,15 +163,13 @@ func (s *Store) updateBlobRefs(ctx context.Context, tx *sqlx.Tx, repoID int64, r
 		}
 		refs, err := recordBlobRefs(rec)
 		if err != nil {
-			return fmt.Errorf("blob refs of %s: %w", op.Path, err)
+			return nil, nil, fmt.Errorf("blob refs of %s: %w", op.Path, err)
 		}
 		for _, c := range refs {
-			if _, err := ins.ExecContext(ctx, repoID, op.Path, c.Bytes(), rev.String()); err != nil {
-				return fmt.Errorf("add blob ref %s of %s: %w", c, op.Path, err)
-			}
+			add = append(add, storage.BlobRef{Path: op.Path, CID: c})
 		}
 	}
-	return nil
+	return drop, add, nil
 }
 
 // updateOpen is s.update for methods that do not hold enter() for their

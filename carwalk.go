@@ -17,6 +17,8 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/sqlite"
+	"github.com/atlite-dev/atlite/internal/sqlstore"
 	"github.com/atlite-dev/atlite/mst"
 )
 
@@ -81,7 +83,7 @@ func openStage(ctx context.Context) (st *stage, err error) {
 			st.close()
 		}
 	}()
-	dsn := "file:" + escapePath(st.path) + "?_pragma=journal_mode(off)&_pragma=synchronous(off)&_pragma=temp_store(file)"
+	dsn := "file:" + sqlite.EscapePath(st.path) + "?_pragma=journal_mode(off)&_pragma=synchronous(off)&_pragma=temp_store(file)"
 	if st.db, err = sql.Open("sqlite", dsn); err != nil {
 		return nil, fmt.Errorf("staging file: %w", err)
 	}
@@ -122,7 +124,7 @@ func (st *stage) seal() error {
 // The store's in-memory databases live in the memdb VFS; the staging file
 // is a file of the operating system's VFS.
 func (st *stage) uri(mem bool) string {
-	u := "file:" + escapePath(st.path)
+	u := "file:" + sqlite.EscapePath(st.path)
 	if mem {
 		vfs := "unix"
 		if runtime.GOOS == "windows" {
@@ -149,7 +151,7 @@ func (st *stage) close() {
 
 // get returns the staged (read-ahead) block c, or nil.
 func (st *stage) get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	rows, err := st.rawGet.QueryContext(ctx, blockKey(c))
+	rows, err := st.rawGet.QueryContext(ctx, sqlstore.BlockKey(c))
 	if err != nil {
 		return nil, &stageError{err}
 	}
@@ -382,7 +384,7 @@ func (cs *carStream) stageRest(ctx context.Context) error {
 			}
 			continue
 		}
-		if _, err := st.raw.ExecContext(ctx, blockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
+		if _, err := st.raw.ExecContext(ctx, sqlstore.BlockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
 			return &stageError{err}
 		}
 	}

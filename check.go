@@ -54,7 +54,7 @@ func (s *Store) Check(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		src := s.viewBlocks(ctx, tx)
+		src := viewBlocks(s.rtx(tx))
 		for evRows.Next() {
 			var seq int64
 			var did string

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/atlite-dev/atlite/internal/storage"
+
 	"github.com/atlite-dev/atlite/internal/safehttp"
 	"github.com/atlite-dev/atlite/keys"
 )
@@ -12,7 +14,7 @@ import (
 // The finer [ErrRepoNotFound] and [ErrRecordNotFound] wrap it: errors.Is(err,
 // ErrNotFound) holds for them too. A block missing inside a stored tree is
 // not "not found" but damage ([ErrCorrupt]).
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = storage.ErrNotFound
 
 // ErrRepoNotFound is returned when the store has no repo with the DID or
 // handle asked for. It wraps [ErrNotFound].
@@ -31,11 +33,11 @@ var ErrClosed = errors.New("store is closed")
 
 // ErrSchemaTooNew is returned by [Open] when the file was written by a newer
 // version of atlite whose schema this version does not know.
-var ErrSchemaTooNew = errors.New("database schema is newer than this atlite")
+var ErrSchemaTooNew = storage.ErrSchemaTooNew
 
 // ErrNotAtlite is returned by [Open] when the file is a SQLite database that
 // belongs to another application.
-var ErrNotAtlite = errors.New("not an atlite database")
+var ErrNotAtlite = storage.ErrNotAtlite
 
 // ErrInvalidKey is returned when a key-encryption key has the wrong size, or
 // when a stored signing key cannot be decrypted with the key given.

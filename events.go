@@ -13,6 +13,7 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -146,14 +147,8 @@ func (e *Event) decodeBody(b []byte) error {
 	return nil
 }
 
-// insertEventSQL allocates the event's seq (the last seq plus one; the write
-// transaction holds the file's write lock, so no other writer can take it)
-// and stores the event in one statement.
-const insertEventSQL = `INSERT INTO events (seq, did, kind, time, rev, body)
-VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq`
-
 // writeEvent allocates the event's seq and stores it, inside tx.
-func (s *Store) writeEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
+func (s *Store) writeEvent(ctx context.Context, tx storage.WriteTx, e *Event) error {
 	if e.Time.IsZero() {
 		e.Time = s.now().UTC()
 	}
@@ -161,20 +156,13 @@ func (s *Store) writeEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
 	if err != nil {
 		return err
 	}
-	var rev any
-	if e.Rev.String() != "" {
-		rev = e.Rev.String()
+	var rev *string
+	if r := e.Rev.String(); r != "" {
+		rev = &r
 	}
-	if err := tx.StmtxContext(ctx, s.stmts.insertEvent).QueryRowxContext(ctx, e.DID.String(), string(e.Kind), e.Time.UnixMicro(), rev, body).Scan(&e.Seq); err != nil {
-		return fmt.Errorf("insert event: %w", err)
-	}
-	return nil
+	e.Seq, err = tx.AppendEvent(ctx, storage.EventRow{DID: e.DID.String(), Kind: string(e.Kind), Time: e.Time.UnixMicro(), Rev: rev, Body: body})
+	return err
 }
-
-const (
-	eventsAllSQL = `SELECT seq, did, kind, time, rev, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`
-	eventsDIDSQL = `SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND seq > ? ORDER BY seq LIMIT ?`
-)
 
 // EventsOptions select events for [Store.Events]. A nil pointer means all
 // repos from the start, DefaultEventsLimit at a time.
@@ -193,16 +181,10 @@ type EventsOptions struct {
 // EventsOptions.Limit is zero.
 const DefaultEventsLimit = 1000
 
-type eventRow struct {
-	Seq  int64   `db:"seq"`
-	DID  string  `db:"did"`
-	Kind string  `db:"kind"`
-	Time int64   `db:"time"`
-	Rev  *string `db:"rev"`
-	Body []byte  `db:"body"`
-}
+type eventRow = storage.EventRow
 
-func (r *eventRow) event() (Event, error) {
+// event converts a stored event.
+func eventOf(r *eventRow) (Event, error) {
 	e := Event{Seq: r.Seq, Kind: EventKind(r.Kind), Time: time.UnixMicro(r.Time).UTC()}
 	var err error
 	if e.DID, err = syntax.ParseDID(r.DID); err != nil {
@@ -236,16 +218,11 @@ func (s *Store) Events(ctx context.Context, opts *EventsOptions) ([]Event, error
 	if limit <= 0 {
 		limit = DefaultEventsLimit
 	}
-	var rows []eventRow
-	if opts.DID.String() == "" {
-		err = s.stmts.eventsAll.SelectContext(ctx, &rows, opts.After, limit)
-	} else {
-		err = s.stmts.eventsDID.SelectContext(ctx, &rows, opts.DID.String(), opts.After, limit)
-	}
+	rows, err := s.b.Reader().Events(ctx, opts.After, opts.DID.String(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
-	return convertRows(rows, (*eventRow).event)
+	return convertRows(rows, eventOf)
 }
 
 // WriteEventCAR writes the blocks a #commit event carries as the CAR v1
@@ -297,7 +274,7 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 		return nil
 	}
 	return s.view(ctx, func(tx *sqlx.Tx) error {
-		got, err := s.viewBlocks(ctx, tx).getMany(ctx, all)
+		got, err := viewBlocks(s.rtx(tx)).getMany(ctx, all)
 		if err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		if err != nil {
 			return err
 		}
-		src := s.viewBlocks(ctx, tx)
+		src := viewBlocks(s.rtx(tx))
 		cb, err := src.GetBlock(ctx, head)
 		if err != nil {
 			return err
@@ -122,11 +122,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 			return err
 		}
 		if o.Since == "" {
-			pf, err := s.prefetcher(ctx, tx)
-			if err != nil {
-				return err
-			}
-			defer pf.close()
+			pf := newPrefetcher(s.rtx(tx))
 			if err := mst.Load(pf, data).Blocks(ctx, hashedBlocks{pf.records()}, put); err != nil {
 				// A node or record block that is missing or does not
 				// hash is damage; an error of w is not.

@@ -2,16 +2,14 @@ package atlite
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -187,7 +185,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 	if hook := s.group.beforeBegin; hook != nil {
 		hook(len(batch))
 	}
-	err := s.updateAfterWait(wait, ctx, func(tx *sqlx.Tx) error {
+	err := s.b.Update(ctx, &storage.UpdateOptions{Wait: wait}, func(tx storage.WriteTx) error {
 		if len(batch) == 1 {
 			r := batch[0]
 			if !r.state.CompareAndSwap(reqQueued, reqOwned) {
@@ -207,17 +205,12 @@ func (s *Store) commitGroup(batch []*commitReq) {
 			if r.err = r.ctx.Err(); r.err != nil {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT c"); err != nil {
-				return fmt.Errorf("savepoint: %w", err)
-			}
-			r.res, r.ev, r.nodes, r.err = s.commitTx(context.WithoutCancel(r.ctx), tx, r.did, r.writes, r.recs, r.opts, r.put, overlay)
-			if r.err != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO c"); err != nil {
-					return fmt.Errorf("rollback to savepoint: %w", err)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE c"); err != nil {
-				return fmt.Errorf("release savepoint: %w", err)
+			err := tx.Savepoint(ctx, func() error {
+				r.res, r.ev, r.nodes, r.err = s.commitTx(context.WithoutCancel(r.ctx), tx, r.did, r.writes, r.recs, r.opts, r.put, overlay)
+				return r.err
+			})
+			if err != nil && err != r.err {
+				return err // the savepoint itself failed
 			}
 			if r.err == nil {
 				for _, b := range r.nodes {
@@ -243,70 +236,4 @@ func (s *Store) commitGroup(batch []*commitReq) {
 			s.publish(r.ev)
 		}
 	}
-}
-
-// updateAfterWait is s.update whose wait for the write lock (a free write
-// connection, then BEGIN IMMEDIATE) ends with wait.Err() when wait is done
-// first; once the transaction has begun it depends on ctx alone.
-func (s *Store) updateAfterWait(wait, ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	var tx *sqlx.Tx
-	if wait.Done() == nil {
-		tx, err = s.w.BeginTxx(ctx, nil)
-	} else {
-		// database/sql watches the context of BeginTx for the life of the
-		// transaction: hand it one that can end only before BEGIN returns.
-		g := &beginCtx{Context: ctx, done: make(chan struct{})}
-		stop := context.AfterFunc(wait, func() { g.cancel(wait.Err()) })
-		tx, err = s.w.BeginTxx(g, nil)
-		stop()
-		if !g.settle() {
-			if tx != nil {
-				tx.Rollback()
-			}
-			return fmt.Errorf("begin: %w", wait.Err())
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	return runTx(tx, fn)
-}
-
-// beginCtx is the context of a transaction's BEGIN: cancel ends it until
-// settle, and nothing ends it after. Values come from the embedded context.
-type beginCtx struct {
-	context.Context
-	done chan struct{}
-
-	mu      sync.Mutex
-	err     error
-	settled bool
-}
-
-func (g *beginCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (g *beginCtx) Done() <-chan struct{}       { return g.done }
-
-func (g *beginCtx) Err() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.err
-}
-
-// cancel ends the context with err, unless it has settled.
-func (g *beginCtx) cancel(err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.settled && g.err == nil {
-		g.err = err
-		close(g.done)
-	}
-}
-
-// settle makes the context never end, and reports whether it had not
-// ended before.
-func (g *beginCtx) settle() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.settled = true
-	return g.err == nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/sqlstore"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -164,14 +165,14 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	// Outside the write lock: read, check and stage the CAR.
 	cs := newCARStream(cr, false, st)
 	cs.sink = func(c cid.Cid, data []byte) error {
-		if _, err := st.keep.ExecContext(ctx, blockKey(c), c.Bytes(), data); err != nil {
+		if _, err := st.keep.ExecContext(ctx, sqlstore.BlockKey(c), c.Bytes(), data); err != nil {
 			return &stageError{err}
 		}
 		return nil
 	}
 	cs.record = func(key string, c cid.Cid, m map[string]any, data []byte) error {
 		coll, rkey, _ := strings.Cut(key, "/")
-		if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes(), blockKey(c)); err != nil {
+		if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes(), sqlstore.BlockKey(c)); err != nil {
 			return &stageError{err}
 		}
 		if m != nil && mayCiteBlobs(data) {
@@ -405,7 +406,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.
 	}
 
 	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: root}
-	if err := s.writeEvent(ctx, tx, &ev); err != nil {
+	if err := s.writeEvent(ctx, s.wtx(tx), &ev); err != nil {
 		return res, Event{}, err
 	}
 	res.Seq = ev.Seq

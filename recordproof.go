@@ -55,7 +55,7 @@ func (s *Store) WriteRecordProof(ctx context.Context, did syntax.DID, collection
 		if err != nil {
 			return fmt.Errorf("stored data: %w", err)
 		}
-		src := s.viewBlocks(ctx, tx)
+		src := viewBlocks(s.rtx(tx))
 		tree := mst.Load(src, data)
 		path, err := tree.CIDsForPath(ctx, key)
 		if err != nil {

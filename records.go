@@ -2,11 +2,13 @@ package atlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -52,16 +54,11 @@ func (r *Record) Value() (map[string]any, error) {
 	return m, nil
 }
 
-type recordRow struct {
-	Collection string `db:"collection"`
-	RKey       string `db:"rkey"`
-	CID        []byte `db:"cid"`
-	Data       []byte `db:"data"`
-}
+type recordRow = storage.RecordRow
 
 // record converts a row, checking that the stored bytes hash to the CID: a
 // damaged block is reported (ErrCorrupt), never served under its old CID.
-func (r *recordRow) record(did syntax.DID) (Record, error) {
+func recordOf(r *recordRow, did syntax.DID) (Record, error) {
 	c, err := cid.Cast(r.CID)
 	if err != nil {
 		return Record{}, fmt.Errorf("stored record %s/%s: %w", r.Collection, r.RKey, err)
@@ -85,9 +82,9 @@ func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection syntax
 		return nil, err
 	}
 	defer done()
-	var row recordRow
-	if err := s.stmts.getRecord.GetContext(ctx, &row, collection.String(), rkey.String(), did.String()); err != nil {
-		if isNoRows(err) {
+	row, err := s.b.Reader().Record(ctx, did.String(), collection.String(), rkey.String())
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			if err := s.repoExists(ctx, did); err != nil {
 				return nil, err
 			}
@@ -95,35 +92,12 @@ func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection syntax
 		}
 		return nil, fmt.Errorf("get record %s/%s/%s: %w", did, collection, rkey, err)
 	}
-	rec, err := row.record(did)
+	rec, err := recordOf(&row, did)
 	if err != nil {
 		return nil, err
 	}
 	return &rec, nil
 }
-
-const (
-	getRecordSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM repos p
-JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE p.did = ?`
-	listAscSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey > ?
-ORDER BY r.rkey LIMIT ?`
-	listDescFromSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ? AND r.rkey < ?
-ORDER BY r.rkey DESC LIMIT ?`
-	listDescSQL = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM records r
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
-LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
-WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?
-ORDER BY r.rkey DESC LIMIT ?`
-)
 
 // ListRecordsOptions select records for [Store.ListRecords]. A nil pointer
 // means the first DefaultListLimit records in record-key order.
@@ -164,15 +138,7 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection synt
 		limit = DefaultListLimit
 	}
 	// One row more than asked tells whether another page follows.
-	var rows []recordRow
-	switch {
-	case !opts.Reverse:
-		err = s.stmts.listAsc.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit+1)
-	case opts.Cursor != "":
-		err = s.stmts.listDescFrom.SelectContext(ctx, &rows, did.String(), collection, opts.Cursor, limit+1)
-	default:
-		err = s.stmts.listDesc.SelectContext(ctx, &rows, did.String(), collection, limit+1)
-	}
+	rows, err := s.b.Reader().Records(ctx, storage.RecordsQuery{DID: did.String(), Collection: collection.String(), After: opts.Cursor, Reverse: opts.Reverse, Limit: limit + 1})
 	if err != nil {
 		return nil, "", fmt.Errorf("list records %s/%s: %w", did, collection, err)
 	}
@@ -186,7 +152,7 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection synt
 		rows = rows[:limit]
 		cursor = rows[limit-1].RKey
 	}
-	recs, err := convertRows(rows, func(r *recordRow) (Record, error) { return r.record(did) })
+	recs, err := convertRows(rows, func(r *recordRow) (Record, error) { return recordOf(r, did) })
 	if err != nil {
 		return nil, "", err
 	}
@@ -195,11 +161,11 @@ func (s *Store) ListRecords(ctx context.Context, did syntax.DID, collection synt
 
 // repoExists returns ErrRepoNotFound when the store has no repo did.
 func (s *Store) repoExists(ctx context.Context, did syntax.DID) error {
-	var n int
-	if err := s.r.QueryRowxContext(ctx, `SELECT count(*) FROM repos WHERE did = ?`, did.String()).Scan(&n); err != nil {
+	ok, err := s.b.Reader().RepoExists(ctx, did.String())
+	if err != nil {
 		return fmt.Errorf("repo %s: %w", did, err)
 	}
-	if n == 0 {
+	if !ok {
 		return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	return nil

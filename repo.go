@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
@@ -141,7 +142,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("repo %s: %w", did, ErrExists)
 		}
-		if err := s.putBlocks(ctx, tx, []Block{{CID: root, Data: emptyNode}, {CID: cc, Data: cb}}); err != nil {
+		if err := putBlocks(ctx, s.wtx(tx), []Block{{CID: root, Data: emptyNode}, {CID: cc, Data: cb}}); err != nil {
 			return err
 		}
 		events = []Event{
@@ -150,7 +151,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
 			{DID: did, Kind: KindCommit, Time: now, Rev: cmt.Rev, Commit: cc, Ops: []commit.Op{}, Blocks: []cid.Cid{cc, root}},
 		}
 		for i := range events {
-			if err := s.writeEvent(ctx, tx, &events[i]); err != nil {
+			if err := s.writeEvent(ctx, s.wtx(tx), &events[i]); err != nil {
 				return err
 			}
 		}
@@ -224,27 +225,7 @@ func nullString(s string) any {
 	return s
 }
 
-type repoRow struct {
-	ID           int64   `db:"id"`
-	DID          string  `db:"did"`
-	Handle       *string `db:"handle"`
-	Head         []byte  `db:"head"`
-	Data         []byte  `db:"data"`
-	Rev          string  `db:"rev"`
-	SigningKey   []byte  `db:"signing_key"`
-	RotationKey  []byte  `db:"rotation_key"`
-	KeyEncrypted bool    `db:"key_encrypted"`
-	Status       *string `db:"status"`
-	Created      int64   `db:"created"`
-	Updated      int64   `db:"updated"`
-	SigningPub   *string `db:"signing_pub"`
-}
-
-const (
-	repoColumns     = `id, did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated, signing_pub`
-	repoByDIDSQL    = `SELECT ` + repoColumns + ` FROM repos WHERE did = ?`
-	repoByHandleSQL = `SELECT ` + repoColumns + ` FROM repos WHERE handle = ?`
-)
+type repoRow = storage.RepoRow
 
 // repo converts a row to a Repo. Public keys are derived from the stored
 // private keys, which needs the key-encryption key for encrypted rows; when
@@ -304,15 +285,16 @@ func (s *Store) LoadRepo(ctx context.Context, id syntax.AtIdentifier) (*Repo, er
 	}
 	defer done()
 	var r repoRow
+	rd := s.b.Reader()
 	if id == "" {
 		return nil, fmt.Errorf("load repo: empty identifier: %w", ErrRepoNotFound)
 	}
 	if d, ok := id.AsDID(); ok {
-		err = s.stmts.repoByDID.GetContext(ctx, &r, d.String())
+		r, err = rd.Repo(ctx, d.String())
 	} else {
-		err = s.stmts.repoByHandle.GetContext(ctx, &r, strings.ToLower(strings.TrimPrefix(id.String(), "@")))
+		r, err = rd.RepoByHandle(ctx, strings.ToLower(strings.TrimPrefix(id.String(), "@")))
 	}
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", id, ErrRepoNotFound)
 	}
 	if err != nil {
@@ -394,7 +376,7 @@ func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.
 		if n, _ := res.RowsAffected(); n == 0 {
 			return s.missingOrFinal(ctx, tx, did)
 		}
-		return s.writeEvent(ctx, tx, &ev)
+		return s.writeEvent(ctx, s.wtx(tx), &ev)
 	})
 	if err != nil {
 		return fmt.Errorf("update handle of %s: %w", did, err)
@@ -483,7 +465,7 @@ func (s *Store) setStatus(ctx context.Context, did syntax.DID, status string) er
 				}
 			}
 		}
-		return s.writeEvent(ctx, tx, &ev)
+		return s.writeEvent(ctx, s.wtx(tx), &ev)
 	})
 	if err != nil {
 		return fmt.Errorf("set status of %s to %q: %w", did, status, err)

@@ -2,18 +2,11 @@ package atlite
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	mrand "math/rand/v2"
-	"net/url"
-	"os"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -21,24 +14,18 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/atlite-dev/atlite/internal/sqlite"
+	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
-//go:embed schema.sql
-var schemaV1 string
-
-//go:embed migrations/0002_handles_keys.sql
-var schemaV2 string
-
-//go:embed migrations/0003_accounts.sql
-var schemaV3 string
-
 // ApplicationID is the SQLite application_id that marks atlite files
 // ("ATLT" in ASCII).
-const ApplicationID = 0x41544c54
+const ApplicationID = sqlite.ApplicationID
 
 // SchemaVersion is the schema version (PRAGMA user_version) this build writes.
-const SchemaVersion = 3
+const SchemaVersion = sqlite.SchemaVersion
 
 // Defaults for the zero fields of [Options].
 const (
@@ -140,8 +127,11 @@ type Options struct {
 // through one connection, so commits are serialized; reads use a separate
 // pool and never wait for the write lock.
 type Store struct {
-	w    *sqlx.DB // the single write connection
-	r    *sqlx.DB // the read pool
+	b  storage.Backend
+	db *sqlstore.DB // the SQL behind b, for code not yet moved behind the storage contract
+	w  *sqlx.DB     // the single write connection (not yet moved behind b)
+	r  *sqlx.DB     // the read pool (not yet moved behind b)
+
 	opts Options
 	now  func() time.Time
 	kek  []byte
@@ -155,16 +145,12 @@ type Store struct {
 	subsMu sync.Mutex
 	subs   map[*Subscription]struct{}
 
-	stmts *stmts
-
 	clock     *syntax.Clock               // hands out revs
 	keyCache  sync.Map                    // DID -> keys.PrivateKey, decrypted signing keys
 	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
 	group     committer                   // queue of concurrent commits
 	groups    sync.WaitGroup              // group commits running in goroutines of their own
 }
-
-var memSeq atomic.Int64
 
 // Open opens the atlite database at path, creating it when it does not exist,
 // and migrates it to the current schema. The path ":memory:" opens a private
@@ -204,49 +190,26 @@ func Open(path string, opts *Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open: empty path")
 	}
-	var current bool // the file exists and its schema is current: no migration lock
-	if path != ":memory:" {
-		var err error
-		if current, err = prepareFile(path, o.NoCreate); err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-	}
-
-	sync := "normal"
-	if o.Durability == DurabilityFull {
-		sync = "full"
-	}
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "journal_mode(wal)")
-	q.Add("_pragma", "synchronous("+sync+")")
-	var base string
-	if path == ":memory:" {
-		// memdb lets the write connection and the read pool share one
-		// in-memory database; it lives while a connection is open.
-		base = fmt.Sprintf("file:/atlite-mem-%d?vfs=memdb&", memSeq.Add(1))
-	} else {
-		base = "file:" + escapePath(path) + "?"
-	}
-	wq := url.Values{}
-	for k, v := range q {
-		wq[k] = v
-	}
-	wq.Set("_txlock", "immediate")
-	wq.Add("_pragma", fmt.Sprintf("cache_size(%d)", -o.CacheSize/1024))
-	wq.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", o.CheckpointPages))
-
-	w, err := sqlx.Open("sqlite", base+wq.Encode())
+	db, err := sqlite.Open(path, sqlite.Options{
+		BusyTimeout:     o.BusyTimeout,
+		ReadConns:       o.ReadConns,
+		CacheSize:       o.CacheSize,
+		MmapSize:        o.MmapSize,
+		CheckpointPages: o.CheckpointPages,
+		FullSync:        o.Durability == DurabilityFull,
+		NoCreate:        o.NoCreate,
+		Now:             o.Now,
+		IdentityEvent:   identityEventBody,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
+	return newStore(db, o, path == ":memory:"), nil
+}
 
-	s := &Store{w: w, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: path == ":memory:"}
+// newStore returns the Store over an open backend.
+func newStore(db *sqlstore.DB, o Options, mem bool) *Store {
+	s := &Store{b: db, db: db, w: db.W, r: db.R, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: mem}
 	s.clock = syntax.NewClockWithSource(uint(mrand.IntN(1024)), o.Now)
 	if o.NodeCacheSize == 0 {
 		o.NodeCacheSize = DefaultNodeCacheSize
@@ -254,232 +217,18 @@ func Open(path string, opts *Options) (*Store, error) {
 	if o.NodeCacheSize > 0 {
 		s.nodeCache, _ = lru.New[cid.Cid, []byte](o.NodeCacheSize)
 	}
-	ctx := context.Background()
-	if !current {
-		if err := s.migrate(ctx); err != nil {
-			w.Close()
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-	}
+	return s
+}
 
-	rq := url.Values{}
-	for k, v := range q {
-		rq[k] = v
-	}
-	rq.Add("_pragma", "query_only(1)")
-	if o.MmapSize > 0 {
-		rq.Add("_pragma", fmt.Sprintf("mmap_size(%d)", o.MmapSize))
-	}
-	r, err := sqlx.Open("sqlite", base+rq.Encode())
+// identityEventBody is the body of an #identity event of did with no
+// handle (the migration to schema 2).
+func identityEventBody(d string, now time.Time) ([]byte, error) {
+	did, err := syntax.ParseDID(d)
 	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	r.SetMaxOpenConns(o.ReadConns)
-	r.SetMaxIdleConns(o.ReadConns)
-	r.SetConnMaxIdleTime(0)
-	s.r = r
-	if s.stmts, err = prepareStmts(ctx, w, r); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return s, nil
-}
-
-// escapePath makes a file path safe inside a file: URI.
-func escapePath(p string) string {
-	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
-	return r.Replace(p)
-}
-
-// prepareFile runs before any connection that could change the file is
-// opened. A missing file is created empty with mode 0600 (SQLite gives its
-// -wal and -shm files the mode of the database file), or refused with
-// noCreate. An existing file is probed through a read-only connection that
-// sets no pragma, so a file of another application, or one from a newer
-// atlite, is refused before anything (journal_mode among them) changes it.
-// current reports a file whose schema is already SchemaVersion: Open then
-// skips the migration and its write lock.
-func prepareFile(path string, noCreate bool) (current bool, err error) {
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if noCreate {
-			return false, fmt.Errorf("no atlite database here: %w", fs.ErrNotExist)
-		}
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			return false, err
-		}
-		if err == nil {
-			return false, f.Close()
-		}
-		// Another process created it meanwhile: probe it like any file.
-		if fi, err = os.Stat(path); err != nil {
-			return false, err
-		}
-	} else if err != nil {
-		return false, err
-	}
-	if fi.IsDir() {
-		return false, fmt.Errorf("%w: %s is a directory", ErrNotAtlite, path)
-	}
-	if fi.Size() == 0 {
-		return false, nil // an empty file is a new database
-	}
-	db, err := sql.Open("sqlite", "file:"+escapePath(path)+"?mode=ro")
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
-	var version, appID int64
-	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
-		return false, fmt.Errorf("read user_version: %w", notDatabase(err))
-	}
-	if err := db.QueryRow("PRAGMA application_id").Scan(&appID); err != nil {
-		return false, fmt.Errorf("read application_id: %w", notDatabase(err))
-	}
-	if err := checkSchema(version, appID, func() (int, error) {
-		var n int
-		err := db.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n)
-		return n, err
-	}); err != nil {
-		return false, err
-	}
-	return version == SchemaVersion, nil
-}
-
-// checkSchema refuses a file that is not atlite's or that is newer than this
-// build; tables counts the file's schema objects, for a file with no version.
-func checkSchema(version, appID int64, tables func() (int, error)) error {
-	if version == 0 {
-		// A new file, or a SQLite file of someone else's that has no schema
-		// version: refuse the latter rather than add our tables to it.
-		n, err := tables()
-		if err != nil {
-			return fmt.Errorf("read schema: %w", notDatabase(err))
-		}
-		if n > 0 || (appID != 0 && appID != ApplicationID) {
-			return fmt.Errorf("%w (application_id %#x, %d tables, no atlite schema)", ErrNotAtlite, appID, n)
-		}
-	} else if appID != ApplicationID {
-		return fmt.Errorf("%w (application_id %#x)", ErrNotAtlite, appID)
-	}
-	if version > SchemaVersion {
-		return fmt.Errorf("%w: file has schema %d, this build knows up to %d", ErrSchemaTooNew, version, SchemaVersion)
-	}
-	return nil
-}
-
-// migration is one schema step: pre runs first (in Go, in the same
-// transaction), then the SQL.
-type migration struct {
-	pre func(ctx context.Context, tx *sqlx.Tx, now time.Time) error
-	sql string
-}
-
-// migrations[i] takes a file from schema version i to i+1.
-var migrations = []migration{
-	{sql: schemaV1},
-	{pre: dedupeHandles, sql: schemaV2},
-	{sql: schemaV3},
-}
-
-// dedupeHandles prepares a version-1 file for unique handles: of the repos
-// that share a handle, the oldest (lowest id) keeps it and every other one
-// loses it, with an #identity event (no handle) so that nothing changes
-// silently.
-func dedupeHandles(ctx context.Context, tx *sqlx.Tx, now time.Time) error {
-	var dids []string
-	const q = `SELECT did FROM repos r WHERE handle IS NOT NULL AND id > (SELECT min(id) FROM repos o WHERE o.handle = r.handle) ORDER BY id`
-	if err := tx.SelectContext(ctx, &dids, q); err != nil {
-		return fmt.Errorf("find duplicate handles: %w", err)
-	}
-	for _, d := range dids {
-		if _, err := tx.ExecContext(ctx, `UPDATE repos SET handle = NULL, updated = ? WHERE did = ?`, now.UnixMicro(), d); err != nil {
-			return err
-		}
-		did, err := syntax.ParseDID(d)
-		if err != nil {
-			return fmt.Errorf("stored repo %q: %w", d, err)
-		}
-		ev := Event{DID: did, Kind: KindIdentity, Time: now}
-		body, err := ev.body()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, insertEventSQL, d, string(KindIdentity), now.UnixMicro(), nil, body); err != nil {
-			return fmt.Errorf("identity event for %s: %w", d, err)
-		}
-	}
-	return nil
-}
-
-// migrate brings the file to SchemaVersion. Each step runs in its own
-// immediate transaction that re-reads user_version first, so two processes
-// opening a new file at once do not both apply it.
-func (s *Store) migrate(ctx context.Context) error {
-	for {
-		done, err := s.migrateStep(ctx)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-	}
-}
-
-func (s *Store) migrateStep(ctx context.Context) (done bool, err error) {
-	tx, err := s.w.BeginTxx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("migrate: %w", notDatabase(err))
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	var version, appID int64
-	if err := tx.QueryRowxContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return false, fmt.Errorf("read user_version: %w", notDatabase(err))
-	}
-	if err := tx.QueryRowxContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return false, fmt.Errorf("read application_id: %w", err)
-	}
-	if err := checkSchema(version, appID, func() (int, error) {
-		var n int
-		err := tx.QueryRowxContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
-		return n, err
-	}); err != nil {
-		return false, err
-	}
-	if version == SchemaVersion {
-		return true, tx.Commit()
-	}
-	m := migrations[version]
-	if m.pre != nil {
-		if err := m.pre(ctx, tx, s.now().UTC()); err != nil {
-			return false, fmt.Errorf("migrate to schema %d: %w", version+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return false, fmt.Errorf("migrate to schema %d: %w", version+1, err)
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", ApplicationID)); err != nil {
-		return false, fmt.Errorf("set application_id: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version+1)); err != nil {
-		return false, fmt.Errorf("set user_version: %w", err)
-	}
-	return false, tx.Commit()
-}
-
-// notDatabase turns SQLite's "file is not a database" into ErrNotAtlite.
-func notDatabase(err error) error {
-	if err != nil && strings.Contains(err.Error(), "not a database") {
-		return fmt.Errorf("%w: %v", ErrNotAtlite, err)
-	}
-	return err
+	ev := Event{DID: did, Kind: KindIdentity, Time: now}
+	return ev.body()
 }
 
 // Close closes the store. It waits for operations in flight, runs every
@@ -507,17 +256,7 @@ func (s *Store) Close() error {
 			first = err
 		}
 	}
-	if s.stmts != nil {
-		keep(s.stmts.close())
-	}
-	if s.r != nil {
-		keep(s.r.Close())
-	}
-	if s.w != nil {
-		// Checkpoint so the file is whole without its -wal on a clean close.
-		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-		keep(s.w.Close())
-	}
+	keep(s.b.Close())
 	s.closeErr = first
 	return first
 }
@@ -532,77 +271,22 @@ func (s *Store) enter() (func(), error) {
 	return s.mu.RUnlock, nil
 }
 
-// update runs fn in a write transaction (BEGIN IMMEDIATE on the one write
-// connection). It commits when fn returns nil and rolls back on an error or a
-// panic.
+// update runs fn in a write transaction. It commits when fn returns nil
+// and rolls back on an error or a panic.
 func (s *Store) update(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	tx, err := s.w.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	return runTx(tx, fn)
+	return s.b.Update(ctx, nil, func(tx storage.WriteTx) error { return fn(tx.Raw().(*sqlx.Tx)) })
 }
 
 // updateAttached runs fn in a write transaction, as update does, with the
-// SQLite file at uri attached to the write connection as "stage" (ATTACH
-// cannot run inside a transaction: it is attached before BEGIN and
-// detached after the end).
+// SQLite file at uri attached to the write connection as "stage".
 func (s *Store) updateAttached(ctx context.Context, uri string, fn func(tx *sqlx.Tx) error) (err error) {
-	conn, err := s.w.Connx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS stage`, uri); err != nil {
-		return fmt.Errorf("attach staging file: %w", err)
-	}
-	defer func() {
-		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), `DETACH DATABASE stage`); derr != nil {
-			// A connection that keeps the file attached must not go back
-			// to the pool.
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-			if err == nil {
-				err = fmt.Errorf("detach staging file: %w", derr)
-			}
-		}
-	}()
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	return runTx(tx, fn)
+	return s.b.Update(ctx, &storage.UpdateOptions{Attach: uri}, func(tx storage.WriteTx) error { return fn(tx.Raw().(*sqlx.Tx)) })
 }
 
-// runTx runs fn in the begun transaction tx: it commits when fn returns
-// nil and rolls back on an error or a panic (which it re-raises).
-func runTx(tx *sqlx.Tx, fn func(tx *sqlx.Tx) error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			tx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// view runs fn in a read transaction on the read pool: one consistent
-// snapshot of the file for its whole duration.
+// view runs fn in a read transaction: one consistent snapshot of the file
+// for its whole duration.
 func (s *Store) view(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	tx, err := s.r.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
-	}
-	defer tx.Rollback()
-	return fn(tx)
+	return s.b.View(ctx, func(tx storage.ReadTx) error { return fn(tx.Raw().(*sqlx.Tx)) })
 }
 
 // convertRows converts scanned rows to exported values, stopping at the

@@ -6,10 +6,10 @@ import (
 	"fmt"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -129,20 +129,7 @@ func (s *Store) commit(ctx context.Context, did syntax.DID, writes []commit.Writ
 	return req.res, nil
 }
 
-type headRow struct {
-	ID           int64   `db:"id"`
-	Head         []byte  `db:"head"`
-	Data         []byte  `db:"data"`
-	Rev          string  `db:"rev"`
-	SigningKey   []byte  `db:"signing_key"`
-	KeyEncrypted bool    `db:"key_encrypted"`
-	Status       *string `db:"status"`
-}
-
-const (
-	headSQL     = `SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`
-	moveHeadSQL = `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`
-)
+type headRow = storage.HeadRow
 
 // signingKey returns the repo's private signing key, decrypting and caching it.
 func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.PrivateKey, error) {
@@ -165,10 +152,10 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 // overlay, when not nil, holds MST nodes that earlier commits of the same
 // transaction wrote (group commit); they are read from it first. A no-op
 // commit writes nothing and returns a zero Event.
-func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
-	var h headRow
-	if err := tx.StmtxContext(ctx, s.stmts.head).GetContext(ctx, &h, did.String()); err != nil {
-		if isNoRows(err) {
+func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
+	h, err := tx.LockHead(ctx, did.String())
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, Event{}, nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 		}
 		return nil, Event{}, nil, err
@@ -192,7 +179,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 		return nil, Event{}, nil, err
 	}
 
-	src := s.cachedBlocks(ctx, tx)
+	src := s.cachedBlocks(tx)
 	src.overlay = overlay
 	tree, err := newRepoTree(src, prevData)
 	if err != nil {
@@ -200,7 +187,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	}
 	ops := make([]commit.Op, 0, len(writes))
 	newBlocks := make([]Block, 0, len(writes)+8)
-	recRows := make([]recordChange, 0, len(writes))
+	recRows := make([]storage.RecordChange, 0, len(writes))
 	for i, w := range writes {
 		path := w.Path()
 		cur, err := tree.get(ctx, path)
@@ -240,7 +227,7 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 			newBlocks = append(newBlocks, Block{CID: op.CID, Data: w.Record})
 		}
 		ops = append(ops, op)
-		recRows = append(recRows, recordChange{collection: w.Collection.String(), rkey: w.RKey.String(), cid: op.CID})
+		recRows = append(recRows, storage.RecordChange{Collection: w.Collection.String(), RKey: w.RKey.String(), CID: op.CID})
 	}
 	if len(ops) == 0 {
 		// Nothing changes: no commit, no seq, no event.
@@ -281,18 +268,15 @@ func (s *Store) commitTx(ctx context.Context, tx *sqlx.Tx, did syntax.DID, write
 	if total > MaxCommitBlocksSize {
 		return nil, Event{}, nil, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
 	}
-	if err := s.putBlocks(ctx, tx, newBlocks); err != nil {
-		return nil, Event{}, nil, err
-	}
-	if err := s.applyRecords(ctx, tx, h.ID, recRows); err != nil {
-		return nil, Event{}, nil, err
-	}
-	if err := s.updateBlobRefs(ctx, tx, h.ID, cmt.Rev, writes, recs, ops); err != nil {
+	drop, add, err := blobRefChanges(writes, recs, ops)
+	if err != nil {
 		return nil, Event{}, nil, err
 	}
 	now := s.now().UTC()
-	if _, err := tx.StmtxContext(ctx, s.stmts.moveHead).ExecContext(ctx, cc.Bytes(), root.Bytes(), cmt.Rev.String(), now.UnixMicro(), h.ID); err != nil {
-		return nil, Event{}, nil, fmt.Errorf("move head: %w", err)
+	change := &storage.CommitChange{Repo: h.ID, Blocks: newBlocks, Records: recRows, DropBlobRefs: drop, AddBlobRefs: add,
+		Head: cc, Data: root, Rev: cmt.Rev.String(), Time: now.UnixMicro()}
+	if err := tx.ApplyCommit(ctx, change); err != nil {
+		return nil, Event{}, nil, err
 	}
 	proofs, err := tree.proofs(ctx, ops)
 	if err != nil {
@@ -324,32 +308,6 @@ func cidOrNone(c cid.Cid) string {
 		return "none"
 	}
 	return c.String()
-}
-
-type recordChange struct {
-	collection, rkey string
-	cid              cid.Cid // cid.Undef deletes
-}
-
-const (
-	upsertRecordSQL = `INSERT INTO records (repo, collection, rkey, cid, k) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`
-	deleteRecordSQL = `DELETE FROM records WHERE repo = ? AND collection = ? AND rkey = ?`
-)
-
-func (s *Store) applyRecords(ctx context.Context, tx *sqlx.Tx, repo int64, changes []recordChange) error {
-	for _, c := range changes {
-		var err error
-		if c.cid.Defined() {
-			_, err = tx.StmtxContext(ctx, s.stmts.upsertRecord).ExecContext(ctx, repo, c.collection, c.rkey, c.cid.Bytes(), blockKey(c.cid))
-		} else {
-			_, err = tx.StmtxContext(ctx, s.stmts.deleteRecord).ExecContext(ctx, repo, c.collection, c.rkey)
-		}
-		if err != nil {
-			return fmt.Errorf("index record %s/%s: %w", c.collection, c.rkey, err)
-		}
-	}
-	return nil
 }
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }

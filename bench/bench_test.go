@@ -52,7 +52,7 @@ func template(b *testing.B) string {
 	templateOnce.Do(func() {
 		// The template is kept between runs, keyed by the schema text and
 		// size; ATLITE_BENCH_REBUILD=1 rebuilds it.
-		schema, _ := os.ReadFile("../schema.sql")
+		schema, _ := os.ReadFile("../internal/sqlite/schema.sql")
 		sum := sha256.Sum256(schema)
 		templateDir = filepath.Join(os.TempDir(), fmt.Sprintf("atlite-bench-%x-%d", sum[:6], repoRecords))
 		path := filepath.Join(templateDir, "template.db")

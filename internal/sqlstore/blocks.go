@@ -1,0 +1,159 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/atlite-dev/atlite/internal/storage"
+)
+
+// BlockKey is the blocks.k column for c: the first 8 bytes of its digest,
+// as a signed big-endian integer. Two CIDs sharing a key cannot both be in
+// blocks: the second goes to blocks_overflow.
+func BlockKey(c cid.Cid) int64 {
+	b := c.Bytes()
+	// CIDv1, one-byte codec, sha2-256: 01 <codec> 12 20 <digest>.
+	if len(b) == 36 && b[0] == 1 && b[2] == 0x12 && b[3] == 0x20 {
+		return int64(binary.BigEndian.Uint64(b[4:12]))
+	}
+	if dm, err := multihash.Decode(c.Hash()); err == nil && len(dm.Digest) >= 8 {
+		return int64(binary.BigEndian.Uint64(dm.Digest[:8]))
+	}
+	var d [8]byte
+	copy(d[:], b[len(b)-min(8, len(b)):])
+	return int64(binary.BigEndian.Uint64(d[:]))
+}
+
+var (
+	insertBlockSQL    = Q(`INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?) ON CONFLICT (k) DO NOTHING`)
+	cidAtKSQL         = Q(`SELECT cid FROM blocks WHERE k = ?`)
+	insertOverflowSQL = Q(`INSERT INTO blocks_overflow (cid, data) VALUES (?, ?) ON CONFLICT DO NOTHING`)
+	getBlockSQL       = Q(`SELECT cid, data FROM blocks WHERE k = ?`)
+	getOverflowSQL    = Q(`SELECT data FROM blocks_overflow WHERE cid = ?`)
+)
+
+// GetBlock implements storage.BlockReader: a look-up by key, then in the
+// overflow table when another CID holds the key.
+func (t *Tx) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	st, err := t.prep(ctx, getBlockSQL)
+	if err != nil {
+		return nil, err
+	}
+	var have, data []byte
+	cb := c.Bytes()
+	err = st.QueryRowxContext(ctx, BlockKey(c)).Scan(&have, &data)
+	if err == nil && !bytes.Equal(have, cb) {
+		st, perr := t.prep(ctx, getOverflowSQL)
+		if perr != nil {
+			return nil, perr
+		}
+		err = st.QueryRowxContext(ctx, cb).Scan(&data)
+	}
+	if err = notFound(err); errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("block %s: %w", c, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get block %s: %w", c, err)
+	}
+	return data, nil
+}
+
+// GetBlocks implements storage.BlockReader, with one query for all the
+// blocks (a block in the overflow table costs one more).
+func (t *Tx) GetBlocks(ctx context.Context, cids []cid.Cid, into map[cid.Cid][]byte) error {
+	if len(cids) == 0 {
+		return nil
+	}
+	byCID := make(map[string]cid.Cid, len(cids))
+	list := make([]byte, 0, 1+21*len(cids))
+	list = append(list, '[')
+	for i, c := range cids {
+		byCID[c.KeyString()] = c
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, BlockKey(c), 10)
+	}
+	list = append(list, ']')
+	st, err := t.prep(ctx, t.db.D.ManyBlocksSQL)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryxContext(ctx, string(list))
+	if err != nil {
+		return fmt.Errorf("get blocks: %w", err)
+	}
+	defer rows.Close()
+	found := 0
+	for rows.Next() {
+		var cb, data []byte
+		if err := rows.Scan(&cb, &data); err != nil {
+			return fmt.Errorf("get blocks: %w", err)
+		}
+		if c, ok := byCID[string(cb)]; ok {
+			into[c] = data
+			found++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("get blocks: %w", err)
+	}
+	if found == len(byCID) {
+		return nil
+	}
+	for _, c := range cids {
+		if _, ok := into[c]; ok {
+			continue
+		}
+		data, err := t.GetBlock(ctx, c)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		into[c] = data
+	}
+	return nil
+}
+
+// PutBlocks implements storage.BlockWriter: one unique-index insert per
+// block in the common case; when the key is taken, a look at which CID
+// holds it, and the overflow table if it is another one.
+func (t *Tx) PutBlocks(ctx context.Context, blocks []storage.Block) error {
+	ins, err := t.prep(ctx, insertBlockSQL)
+	if err != nil {
+		return err
+	}
+	for _, b := range blocks {
+		cb := b.CID.Bytes()
+		k := BlockKey(b.CID)
+		res, err := ins.ExecContext(ctx, k, cb, b.Data)
+		if err != nil {
+			return fmt.Errorf("put block %s: %w", b.CID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			continue
+		}
+		var have []byte
+		if err := t.get(ctx, &have, cidAtKSQL, k); err != nil {
+			return fmt.Errorf("put block %s: %w", b.CID, err)
+		}
+		if bytes.Equal(have, cb) {
+			continue // stored already
+		}
+		if _, err := t.exec(ctx, insertOverflowSQL, cb, b.Data); err != nil {
+			return fmt.Errorf("put block %s: %w", b.CID, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+// Package sqlstore implements the storage contract (internal/storage) over
+// database/sql and sqlx, once for every SQL backend. Statements are written
+// with ? placeholders and rebound for the backend's driver; where SQLite
+// and PostgreSQL need different SQL, the backend's [Dialect] says which.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/atlite-dev/atlite/internal/storage"
+)
+
+// DB is an open SQL database behind the storage contract: a write handle
+// and a read handle, which may be the same pool.
+type DB struct {
+	W, R *sqlx.DB
+	D    Dialect
+
+	single bool // one writer at a time (SQLite): group commit pays off
+
+	// stmts caches prepared statements by handle and query text.
+	mu    sync.Mutex
+	stmts map[stmtKey]*sqlx.Stmt
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+}
+
+type stmtKey struct {
+	write bool
+	q     string
+}
+
+// registry lists the statements New prepares: every statement of this
+// package, registered by Q as the package initialises.
+var registry []string
+
+// Q registers q, a statement that New prepares, and returns it.
+func Q(q string) string {
+	registry = append(registry, q)
+	return q
+}
+
+// New returns the DB over w and r (the same pool for a backend without a
+// separate read pool), with every registered statement prepared on both.
+// single says that the database has one writer at a time.
+func New(ctx context.Context, w, r *sqlx.DB, d Dialect, single bool) (*DB, error) {
+	db := &DB{W: w, R: r, D: d, single: single, stmts: map[stmtKey]*sqlx.Stmt{}}
+	qs := append([]string{headSQL + d.ForUpdate, d.ManyBlocksSQL, d.InsertEventSQL}, registry...)
+	if d.AfterEvent != "" {
+		qs = append(qs, d.AfterEvent)
+	}
+	for _, q := range qs {
+		for _, write := range []bool{true, false} {
+			if _, err := db.stmt(ctx, nil, write, q); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
+	}
+	return db, nil
+}
+
+// SingleWriter implements storage.Backend.
+func (db *DB) SingleWriter() bool { return db.single }
+
+// stmt returns q prepared on the write handle (write) or the read handle,
+// preparing it on first use. Inside a transaction tx, a statement not
+// prepared at New is prepared on tx alone (the pool's connection may be
+// the one tx holds) and closed with it.
+func (db *DB) stmt(ctx context.Context, tx *sqlx.Tx, write bool, q string) (*sqlx.Stmt, error) {
+	k := stmtKey{write, q}
+	db.mu.Lock()
+	st, ok := db.stmts[k]
+	db.mu.Unlock()
+	if ok {
+		if tx != nil {
+			return tx.StmtxContext(ctx, st), nil
+		}
+		return st, nil
+	}
+	if tx != nil {
+		st, err := tx.PreparexContext(ctx, tx.Rebind(q))
+		if err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		return st, nil
+	}
+	h := db.R
+	if write {
+		h = db.W
+	}
+	st, err := h.PreparexContext(context.WithoutCancel(ctx), h.Rebind(q))
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", q, err)
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if have, ok := db.stmts[k]; ok {
+		st.Close()
+		return have, nil
+	}
+	db.stmts[k] = st
+	return st, nil
+}
+
+// Close closes the prepared statements, then runs the backend's own
+// cleanup (db.D.Close) and closes the handles. It is idempotent.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.closed.Store(true)
+		var first error
+		keep := func(err error) {
+			if err != nil && first == nil {
+				first = err
+			}
+		}
+		db.mu.Lock()
+		for _, st := range db.stmts {
+			keep(st.Close())
+		}
+		db.stmts = nil
+		db.mu.Unlock()
+		if db.D.BeforeClose != nil {
+			db.D.BeforeClose(db)
+		}
+		if db.R != db.W {
+			keep(db.R.Close())
+		}
+		keep(db.W.Close())
+		db.closeErr = first
+	})
+	return db.closeErr
+}
+
+// View implements storage.Backend.
+func (db *DB) View(ctx context.Context, fn func(storage.ReadTx) error) error {
+	tx, err := db.R.BeginTxx(ctx, db.D.ReadTxOptions)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&Tx{db: db, q: tx, tx: tx})
+}
+
+// Reader implements storage.Backend: statements run on the read pool, each
+// in a transaction of its own.
+func (db *DB) Reader() storage.ReadTx { return &Tx{db: db} }
+
+// Update implements storage.Backend.
+func (db *DB) Update(ctx context.Context, opts *storage.UpdateOptions, fn func(storage.WriteTx) error) error {
+	var o storage.UpdateOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Attach != "" {
+		return db.updateAttached(ctx, o.Attach, fn)
+	}
+	var tx *sqlx.Tx
+	var err error
+	if o.Wait == nil || o.Wait.Done() == nil {
+		tx, err = db.W.BeginTxx(ctx, db.D.WriteTxOptions)
+	} else {
+		// database/sql watches the context of BeginTx for the life of the
+		// transaction: hand it one that can end only before BEGIN returns.
+		g := &beginCtx{Context: ctx, done: make(chan struct{})}
+		stop := context.AfterFunc(o.Wait, func() { g.cancel(o.Wait.Err()) })
+		tx, err = db.W.BeginTxx(g, db.D.WriteTxOptions)
+		stop()
+		if !g.settle() {
+			if tx != nil {
+				tx.Rollback()
+			}
+			return fmt.Errorf("begin: %w", o.Wait.Err())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	return db.run(tx, fn)
+}
+
+// updateAttached runs fn in a write transaction with the SQLite file at
+// uri attached to the write connection as "stage" (ATTACH cannot run
+// inside a transaction: it is attached before BEGIN and detached after the
+// end).
+func (db *DB) updateAttached(ctx context.Context, uri string, fn func(storage.WriteTx) error) (err error) {
+	conn, err := db.W.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS stage`, uri); err != nil {
+		return fmt.Errorf("attach staging file: %w", err)
+	}
+	defer func() {
+		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), `DETACH DATABASE stage`); derr != nil {
+			// A connection that keeps the file attached must not go back
+			// to the pool.
+			conn.Raw(func(any) error { return errBadConn })
+			if err == nil {
+				err = fmt.Errorf("detach staging file: %w", derr)
+			}
+		}
+	}()
+	tx, err := conn.BeginTxx(ctx, db.D.WriteTxOptions)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	return db.run(tx, fn)
+}
+
+// run runs fn in the begun transaction tx: it commits when fn returns nil
+// and rolls back on an error or a panic (which it re-raises).
+func (db *DB) run(tx *sqlx.Tx, fn func(storage.WriteTx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(&Tx{db: db, q: tx, tx: tx, write: true}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// querier is what a Tx runs statements on: a transaction, or nothing
+// (Reader: prepared statements on the read pool).
+type querier interface {
+	sqlx.ExtContext
+	sqlx.QueryerContext
+}
+
+// Tx implements storage.ReadTx and storage.WriteTx.
+type Tx struct {
+	db    *DB
+	q     querier  // nil for Reader
+	tx    *sqlx.Tx // nil for Reader
+	write bool
+	sp    int // savepoint depth
+}
+
+// Raw implements storage.ReadTx: the *sqlx.Tx, or nil outside a
+// transaction.
+func (t *Tx) Raw() any {
+	if t.tx == nil {
+		return nil
+	}
+	return t.tx
+}
+
+// prep returns the prepared statement for q, bound to the transaction.
+func (t *Tx) prep(ctx context.Context, q string) (*sqlx.Stmt, error) {
+	return t.db.stmt(ctx, t.tx, t.write, q)
+}
+
+// exec runs q with args.
+func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := t.prep(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// get scans the one row of q into dest; no row is storage.ErrNotFound.
+func (t *Tx) get(ctx context.Context, dest any, q string, args ...any) error {
+	st, err := t.prep(ctx, q)
+	if err != nil {
+		return err
+	}
+	if err := st.GetContext(ctx, dest, args...); err != nil {
+		return notFound(err)
+	}
+	return nil
+}
+
+// sel scans the rows of q into dest, a pointer to a slice.
+func (t *Tx) sel(ctx context.Context, dest any, q string, args ...any) error {
+	st, err := t.prep(ctx, q)
+	if err != nil {
+		return err
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
+
+// notFound turns sql.ErrNoRows into storage.ErrNotFound.
+func notFound(err error) error {
+	if err == sql.ErrNoRows {
+		return storage.ErrNotFound
+	}
+	return err
+}
+
+// Savepoint implements storage.WriteTx.
+func (t *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	name := fmt.Sprintf("sp%d", t.sp)
+	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	t.sp++
+	ferr := fn()
+	t.sp--
+	if ferr != nil {
+		if _, err := t.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
+			return fmt.Errorf("rollback to savepoint: %w (after %w)", err, ferr)
+		}
+	}
+	if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return ferr
+}
+
+// beginCtx is the context of a transaction's BEGIN: cancel ends it until
+// settle, and nothing ends it after. Values come from the embedded context.
+type beginCtx struct {
+	context.Context
+	done chan struct{}
+
+	mu      sync.Mutex
+	err     error
+	settled bool
+}
+
+func (g *beginCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (g *beginCtx) Done() <-chan struct{}       { return g.done }
+
+func (g *beginCtx) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+// cancel ends the context with err, unless it has settled.
+func (g *beginCtx) cancel(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.settled && g.err == nil {
+		g.err = err
+		close(g.done)
+	}
+}
+
+// settle makes the context never end, and reports whether it had not
+// ended before.
+func (g *beginCtx) settle() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.settled = true
+	return g.err == nil
+}
+
+// Wrap returns the storage transaction over tx, a transaction begun on
+// db's write handle (write) or read handle, for code not yet moved behind
+// the storage contract.
+func (db *DB) Wrap(tx *sqlx.Tx, write bool) *Tx { return &Tx{db: db, q: tx, tx: tx, write: write} }

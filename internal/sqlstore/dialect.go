@@ -1,0 +1,41 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"database/sql/driver"
+)
+
+var errBadConn = driver.ErrBadConn
+
+// Dialect holds what differs between SQL backends. Each backend package
+// fills one in; a zero field means the portable default, as documented.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+
+	// ReadTxOptions and WriteTxOptions are passed to BeginTx (PostgreSQL
+	// reads run at REPEATABLE READ, for one snapshot).
+	ReadTxOptions, WriteTxOptions *sql.TxOptions
+
+	// ManyBlocksSQL selects (cid, data) FROM blocks whose k is in the JSON
+	// array of integers given as its one argument.
+	ManyBlocksSQL string
+
+	// ForUpdate is appended to a SELECT of a row the transaction will
+	// update, to lock it (" FOR UPDATE" on PostgreSQL; SQLite's write
+	// transactions lock the whole file).
+	ForUpdate string
+
+	// InsertEventSQL allocates the next seq and inserts an event with it,
+	// returning the seq; its arguments are did, kind, time, rev, body.
+	// The seq must be gapless and increase in commit order.
+	InsertEventSQL string
+
+	// AfterEvent, when set, runs in the transaction after each event is
+	// appended (PostgreSQL: NOTIFY the tailing subscribers).
+	AfterEvent string
+
+	// BeforeClose, when set, runs before the handles are closed (SQLite:
+	// checkpoint the WAL).
+	BeforeClose func(db *DB)
+}

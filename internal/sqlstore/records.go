@@ -1,0 +1,43 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/atlite-dev/atlite/internal/storage"
+)
+
+var (
+	recordColumns = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM `
+	recordBlocks  = `
+LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
+`
+	getRecordSQL = Q(recordColumns + `repos p
+JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlocks + `WHERE p.did = ?`)
+	listWhere       = `WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?`
+	listAscSQL      = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
+	listDescFromSQL = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey < ? ORDER BY r.rkey DESC LIMIT ?`)
+	listDescSQL     = Q(recordColumns + `records r` + recordBlocks + listWhere + ` ORDER BY r.rkey DESC LIMIT ?`)
+)
+
+// Record implements storage.RecordReader.
+func (t *Tx) Record(ctx context.Context, did, collection, rkey string) (storage.RecordRow, error) {
+	var r storage.RecordRow
+	err := t.get(ctx, &r, getRecordSQL, collection, rkey, did)
+	return r, err
+}
+
+// Records implements storage.RecordReader.
+func (t *Tx) Records(ctx context.Context, q storage.RecordsQuery) ([]storage.RecordRow, error) {
+	var rows []storage.RecordRow
+	var err error
+	switch {
+	case !q.Reverse:
+		err = t.sel(ctx, &rows, listAscSQL, q.DID, q.Collection, q.After, q.Limit)
+	case q.After != "":
+		err = t.sel(ctx, &rows, listDescFromSQL, q.DID, q.Collection, q.After, q.Limit)
+	default:
+		err = t.sel(ctx, &rows, listDescSQL, q.DID, q.Collection, q.Limit)
+	}
+	return rows, err
+}

@@ -1,0 +1,115 @@
+// Package storage is the contract between atlite's engine (the root package,
+// which decides what a commit, an import or a check computes) and its
+// backends (which persist it: internal/sqlite and internal/postgres, both
+// through the SQL implementation in internal/sqlstore).
+//
+// The engine asks for rows and hands over changes it has fully computed:
+// validated writes, new blocks, record-index and blob-reference changes, the
+// new head and the event. A backend stores them in one transaction and
+// knows nothing of MSTs, signatures or the protocol.
+//
+// The interfaces live here, not in the root package beside their consumer
+// (as the house style would have it), because both sides import them and a
+// backend package cannot import the root package, which opens it: this is
+// the database/sql/driver arrangement.
+package storage
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Errors a backend returns. The root package exports the same values under
+// its own names (atlite.ErrNotAtlite is ErrNotAtlite), so errors.Is works
+// across the seam.
+var (
+	// ErrNotFound reports that the row asked for is not stored.
+	ErrNotFound = errors.New("not found")
+	// ErrNotAtlite reports a database that is not atlite's.
+	ErrNotAtlite = errors.New("not an atlite database")
+	// ErrSchemaTooNew reports a database whose schema is newer than this
+	// build knows.
+	ErrSchemaTooNew = errors.New("database schema is newer than this atlite")
+)
+
+// Block is a content-addressed block: a commit, an MST node or a record.
+type Block struct {
+	CID  cid.Cid
+	Data []byte
+}
+
+// Backend is an open database. It is safe for concurrent use.
+type Backend interface {
+	// View runs fn in a read transaction: one consistent snapshot for its
+	// whole duration.
+	View(ctx context.Context, fn func(ReadTx) error) error
+	// Update runs fn in a write transaction, committed when fn returns nil
+	// and rolled back on an error or a panic (which it re-raises).
+	Update(ctx context.Context, opts *UpdateOptions, fn func(WriteTx) error) error
+	// Reader reads outside any transaction: each call sees the data
+	// committed when it runs. For single-statement reads on hot paths.
+	Reader() ReadTx
+	// SingleWriter reports a backend with one writer at a time (SQLite),
+	// whose commits gain from sharing one transaction (group commit).
+	SingleWriter() bool
+	// Close closes the database.
+	Close() error
+}
+
+// UpdateOptions configure [Backend.Update]. A nil pointer means none.
+type UpdateOptions struct {
+	// Wait, when set, bounds only the wait for the write lock: once the
+	// transaction has begun it runs under the ctx given to Update. When Wait
+	// ends first, Update returns an error wrapping Wait.Err().
+	Wait context.Context
+	// Attach, when set, is the URI of a SQLite staging file attached to the
+	// write connection as "stage" for the transaction (SQLite only).
+	Attach string
+}
+
+// ReadTx reads inside a transaction, or outside one ([Backend.Reader]).
+type ReadTx interface {
+	BlockReader
+	RepoReader
+	RecordReader
+	EventReader
+	ImportReader
+	AccountReader
+	BlobReader
+	// Raw returns the backend's own transaction handle (*sqlx.Tx), for
+	// code not yet moved behind this contract.
+	Raw() any
+}
+
+// WriteTx reads and writes inside a write transaction.
+type WriteTx interface {
+	ReadTx
+	BlockWriter
+	RepoWriter
+	RecordWriter
+	EventWriter
+	ImportWriter
+	AccountWriter
+	BlobWriter
+	// Savepoint runs fn in a nested transaction: when fn fails, what it
+	// wrote is undone and the transaction goes on.
+	Savepoint(ctx context.Context, fn func() error) error
+}
+
+// BlockReader reads blocks.
+type BlockReader interface {
+	// GetBlock returns the bytes of the block c, or an error wrapping
+	// ErrNotFound.
+	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
+	// GetBlocks adds to into the stored blocks among cids; missing ones are
+	// left out.
+	GetBlocks(ctx context.Context, cids []cid.Cid, into map[cid.Cid][]byte) error
+}
+
+// BlockWriter stores blocks.
+type BlockWriter interface {
+	// PutBlocks stores the blocks not stored yet.
+	PutBlocks(ctx context.Context, blocks []Block) error
+}
