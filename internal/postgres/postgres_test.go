@@ -20,7 +20,7 @@ var ctx = context.Background()
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// connect opens a pool to url, closed at the end of the test.
+// connect opens a pool to dsn, closed at the end of the test.
 func connect(tb testing.TB, dsn string, maxConns int) *sqlx.DB {
 	tb.Helper()
 	db, err := postgres.Connect(ctx, dsn, maxConns)
@@ -226,7 +226,8 @@ func withParam(tb testing.TB, rawURL, key, value string) string {
 	}
 	q := u.Query()
 	q.Set(key, value)
-	u.RawQuery = q.Encode()
+	// pgx does not read + as a space in a query value, only %20.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }
 

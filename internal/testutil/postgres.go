@@ -135,26 +135,41 @@ func PostgresURL(tb testing.TB) string {
 		tb.Fatalf("%s: %v", dbURL.Redacted(), err)
 	}
 	name := randomName()
-	if _, err := db.ExecContext(context.Background(), `CREATE SCHEMA `+name); err != nil {
-		tb.Fatalf("create test schema %s: %v", name, err)
+	if err := createSchema(context.Background(), db, name); err != nil {
+		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		ctx := context.Background()
-		// A session left open in a transaction would hold locks the drop
-		// waits for.
-		_, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, name)
-		if err == nil {
-			_, err = db.ExecContext(ctx, `DROP SCHEMA `+name+` CASCADE`)
-		}
-		if err != nil {
-			tb.Errorf("drop test schema %s: %v", name, err)
+		if err := dropSchema(context.Background(), db, name); err != nil {
+			tb.Error(err)
 		}
 	})
 	q := dbURL.Query()
 	q.Set("search_path", name)
 	q.Set("application_name", name)
-	dbURL.RawQuery = q.Encode()
+	// pgx does not read + as a space in a query value, only %20.
+	dbURL.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return dbURL.String()
+}
+
+func createSchema(ctx context.Context, db *sql.DB, name string) error {
+	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+name); err != nil {
+		return fmt.Errorf("create test schema %s: %w", name, err)
+	}
+	return nil
+}
+
+// dropSchema ends the sessions of application_name name, then drops the
+// schema: a session left in a transaction would hold locks the drop waits
+// for.
+func dropSchema(ctx context.Context, db *sql.DB, name string) error {
+	_, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, name)
+	if err == nil {
+		_, err = db.ExecContext(ctx, `DROP SCHEMA `+name+` CASCADE`)
+	}
+	if err != nil {
+		return fmt.Errorf("drop test schema %s: %w", name, err)
+	}
+	return nil
 }
 
 var (
