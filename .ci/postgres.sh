@@ -38,12 +38,14 @@ bindir() {
 	fi
 	if [[ ! -x $d/initdb ]]; then
 		# Another Debian release ships another major version.
-		d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-		if [[ -z $d || ! -x $d/initdb ]]; then
+		local found
+		found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+		if [[ -z $found || ! -x $found/initdb ]]; then
 			log "no initdb under /usr/lib/postgresql after installing postgresql"
 			return 1
 		fi
-		log "PostgreSQL 15 is not available, using $d"
+		log "no initdb in $d, using $found"
+		d=$found
 	fi
 	echo "$d"
 }
