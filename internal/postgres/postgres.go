@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 )
@@ -33,8 +34,9 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this atlite")
 // when maxConns <= 0) to the database at rawURL, a URL such as
 // postgres://user:password@host:5432/database?sslmode=disable, and checks
 // that the server answers. The pool's driver name is "pgx", so sqlx rebinds
-// ? placeholders to $1, $2, ... The caller closes the pool. Errors name the
-// URL without its password.
+// ? placeholders to $1, $2, ... A Go bool argument for an integer column
+// is sent as 0 or 1, as SQLite's driver does (pgx refuses it otherwise).
+// The caller closes the pool. Errors name the URL without its password.
 func Connect(ctx context.Context, rawURL string, maxConns int) (*sqlx.DB, error) {
 	cfg, err := parseConfig(rawURL)
 	if err != nil {
@@ -43,7 +45,7 @@ func Connect(ctx context.Context, rawURL string, maxConns int) (*sqlx.DB, error)
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
 	}
-	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
+	db := sqlx.NewDb(stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(boolsAsIntegers)), "pgx")
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	if err := db.PingContext(ctx); err != nil {
@@ -99,4 +101,38 @@ func redactURL(rawURL string) string {
 		return "(not a URL, not shown)"
 	}
 	return u.Redacted()
+}
+
+// boolsAsIntegers makes conn encode a Go bool given for an integer
+// parameter as 0 or 1: atlite's flags are integer columns, on SQLite and
+// here. A bool for a boolean parameter is encoded as before (wrappers are
+// tried only for values the column's codec cannot take).
+func boolsAsIntegers(_ context.Context, conn *pgx.Conn) error {
+	m := conn.TypeMap()
+	m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{tryBoolAsInt}, m.TryWrapEncodePlanFuncs...)
+	return nil
+}
+
+func tryBoolAsInt(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {
+	b, ok := value.(bool)
+	if !ok {
+		return nil, nil, false
+	}
+	return &boolAsIntPlan{}, boolInt(b), true
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// boolAsIntPlan encodes a bool as the integer 0 or 1 with the next plan.
+type boolAsIntPlan struct{ next pgtype.EncodePlan }
+
+func (p *boolAsIntPlan) SetNext(next pgtype.EncodePlan) { p.next = next }
+
+func (p *boolAsIntPlan) Encode(value any, buf []byte) ([]byte, error) {
+	return p.next.Encode(boolInt(value.(bool)), buf)
 }

@@ -310,6 +310,28 @@ RETURNING next - 1`
 	if err := db.QueryRowxContext(ctx, db.Rebind(`SELECT key_encrypted, signing_key FROM repos WHERE did = ?`), "did:web:a.example").Scan(&enc, &key); err != nil || !enc || key == nil || len(key) != 0 {
 		t.Errorf("key_encrypted, signing_key = %v, %v, %v; want true, empty non-nil", enc, key, err)
 	}
+	// A Go bool argument for a 0/1 column is sent as 0 or 1, as SQLite's
+	// driver does; a bool for a boolean still is a bool.
+	for i, priv := range []bool{true, false} {
+		mustExec(t, db, db.Rebind(`INSERT INTO app_passwords (repo, name, hash, privileged, created) VALUES (1, ?, ?, ?, 1)`), fmt.Sprint(i), []byte{byte(i)}, priv)
+	}
+	var flags []int64
+	if err := db.SelectContext(ctx, &flags, db.Rebind(`SELECT privileged FROM app_passwords WHERE privileged = ? OR privileged = ? ORDER BY name`), true, false); err != nil || fmt.Sprint(flags) != "[1 0]" {
+		t.Errorf("privileged written from bools = %v, %v, want [1 0]", flags, err)
+	}
+	var yes bool
+	if err := db.QueryRowxContext(ctx, `SELECT $1::boolean`, true).Scan(&yes); err != nil || !yes {
+		t.Errorf("SELECT true::boolean = %v, %v, want true", yes, err)
+	}
+	// LastInsertId is not supported by pgx (sessions.go uses it):
+	// RETURNING id is the portable way.
+	res, err := db.ExecContext(ctx, `INSERT INTO server_secrets (name, value, created) VALUES ('s', '\x00', 1)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.LastInsertId(); err == nil {
+		t.Error("LastInsertId = nil error, want pgx's refusal (update this note)")
+	}
 	// Handles are unique; NULL repeats.
 	_, err = db.ExecContext(ctx, db.Rebind(`UPDATE repos SET handle = ?`), "same.example")
 	if !isUniqueViolation(err) {
