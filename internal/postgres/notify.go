@@ -66,7 +66,11 @@ func checkChannel(channel string) error {
 // Notify sends payload on channel from inside tx, with pg_notify: the
 // notification is delivered to the listeners when tx commits, and never if
 // it rolls back. Notifications of one transaction with the same channel and
-// payload are delivered once.
+// payload are delivered once. PostgreSQL limits payload to 7999 bytes.
+//
+// A transaction that notifies takes a database-wide lock at commit, so such
+// commits are serialized at their end; seq allocation ([AllocSeq]) already
+// serializes them from the allocation on.
 func Notify(ctx context.Context, tx *sqlx.Tx, channel, payload string) error {
 	if err := checkChannel(channel); err != nil {
 		return err
@@ -86,7 +90,9 @@ func Notify(ctx context.Context, tx *sqlx.Tx, channel, payload string) error {
 //
 // It is meant to wake a reader early, not to carry data: pokes coalesce (C
 // holds at most one), so the reader reads the table the notifications are
-// about after each one.
+// about after each one. A connection cut without a word from the server
+// (a network partition) is noticed only through Go's TCP keepalive, after
+// a few minutes, so a reader should also poll, as the firehose does.
 type Listener struct {
 	cfg     *pgx.ConnConfig
 	channel string

@@ -160,11 +160,23 @@ func createSchema(ctx context.Context, db *sql.DB, name string) error {
 
 // dropSchema ends the sessions of application_name name, then drops the
 // schema: a session left in a transaction would hold locks the drop waits
-// for.
+// for. A session that set another application_name and holds a lock makes
+// the drop fail after 10 s rather than hang.
 func dropSchema(ctx context.Context, db *sql.DB, name string) error {
 	_, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, name)
 	if err == nil {
-		_, err = db.ExecContext(ctx, `DROP SCHEMA `+name+` CASCADE`)
+		var tx *sql.Tx
+		if tx, err = db.BeginTx(ctx, nil); err == nil {
+			_, err = tx.ExecContext(ctx, `SET LOCAL lock_timeout = '10s'`)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, `DROP SCHEMA `+name+` CASCADE`)
+			}
+			if err == nil {
+				err = tx.Commit()
+			} else {
+				tx.Rollback()
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("drop test schema %s: %w", name, err)
