@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,60 @@ func TestChannelNames(t *testing.T) {
 			t.Errorf("NewListener(%q) = nil error, want one", ch)
 		}
 	}
+}
+
+// TestListenerRetries refuses the listener's reconnections for a while (its
+// role may not log in): Err reports why while it retries, and once logins
+// are allowed again it listens, pokes, and gets what follows.
+func TestListenerRetries(t *testing.T) {
+	db, dsn := migrated(t)
+	var role string
+	if err := db.QueryRowxContext(ctx, `SELECT current_schema() || '_listener'`).Scan(&role); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE ROLE `+role+` LOGIN`); err != nil {
+		t.Skipf("cannot create a role: %v", err)
+	}
+	t.Cleanup(func() {
+		db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role)
+		db.ExecContext(ctx, `DROP ROLE `+role)
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	ch, err := postgres.EventsChannel(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := postgres.NewListener(ctx, u.String(), ch)
+	if err != nil {
+		t.Fatalf("NewListener as %s = %v", role, err)
+	}
+	defer l.Close()
+
+	mustExec(t, db, `ALTER ROLE `+role+` NOLOGIN`)
+	mustExec(t, db, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role)
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Err() == nil || !strings.Contains(l.Err().Error(), "not permitted to log in") {
+		if time.Now().After(deadline) {
+			t.Fatalf("Err while logins are refused = %v, want the refusal", l.Err())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Let a few attempts fail, then allow logins again.
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-l.C():
+		t.Fatal("poked while disconnected")
+	default:
+	}
+	mustExec(t, db, `ALTER ROLE `+role+` LOGIN`)
+	wantPoke(t, l, "reconnection after refused logins")
+	if err := l.Err(); err != nil {
+		t.Errorf("Err after reconnecting = %v, want nil", err)
+	}
+	notify(t, db, ch, "after", true)
+	wantPoke(t, l, "notification after reconnecting")
 }
