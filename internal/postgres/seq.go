@@ -26,7 +26,10 @@ const LastSeqSQL = `SELECT last FROM seq_counter WHERE id = 1`
 
 // AllocSeq allocates the firehose's next seq inside tx (see [AllocSeqSQL]).
 // Call it as late in the transaction as possible: concurrent commits wait
-// for tx from then on.
+// for tx from then on. tx must run at READ COMMITTED, PostgreSQL's default:
+// there a waiting allocation proceeds with the committed value, where
+// REPEATABLE READ or SERIALIZABLE would fail it with a serialization error
+// (SQLSTATE 40001).
 func AllocSeq(ctx context.Context, tx *sqlx.Tx) (int64, error) {
 	var seq int64
 	if err := tx.QueryRowxContext(ctx, AllocSeqSQL).Scan(&seq); err != nil {

@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/internal/postgres"
@@ -177,5 +180,35 @@ func TestInsertEventSQL(t *testing.T) {
 	}
 	if want := []string{"did:web:a.example", "did:web:a.example", "did:web:a.example", "did:web:b.example"}; !slices.Equal(dids, want) {
 		t.Errorf("events = %v, want %v", dids, want)
+	}
+}
+
+// TestAllocSeqRepeatableRead pins what AllocSeq's doc says: above READ
+// COMMITTED, an allocation racing a committed one fails with a
+// serialization error instead of taking the next number.
+func TestAllocSeqRepeatableRead(t *testing.T) {
+	db, _ := migrated(t)
+	t1, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.AllocSeq(ctx, t1); err != nil {
+		t.Fatal(err)
+	}
+	t2, err := db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer t2.Rollback()
+	if _, err := t2.ExecContext(ctx, `SELECT 1`); err != nil { // takes t2's snapshot
+		t.Fatal(err)
+	}
+	if err := t1.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = postgres.AllocSeq(ctx, t2)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "40001" {
+		t.Errorf("AllocSeq at REPEATABLE READ after a concurrent commit = %v, want SQLSTATE 40001", err)
 	}
 }
