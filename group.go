@@ -79,6 +79,12 @@ type committer struct {
 // or, if req.ctx ends before its commit began, with req.err set to
 // req.ctx.Err().
 func (s *Store) runCommit(req *commitReq) {
+	if !s.b.SingleWriter() {
+		// Commits to different repos run in parallel, each in its own
+		// transaction: nothing to gain from a group.
+		s.commitGroup([]*commitReq{req})
+		return
+	}
 	c := &s.group
 	c.mu.Lock()
 	c.pending = append(c.pending, req)

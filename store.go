@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/atlite-dev/atlite/internal/postgres"
 	"github.com/atlite-dev/atlite/internal/sqlite"
 	"github.com/atlite-dev/atlite/internal/sqlstore"
 	"github.com/atlite-dev/atlite/internal/storage"
@@ -154,8 +156,75 @@ type Store struct {
 
 // Open opens the atlite database at path, creating it when it does not exist,
 // and migrates it to the current schema. The path ":memory:" opens a private
-// in-memory database that lives until Close. opts may be nil.
+// in-memory database that lives until Close. A postgres:// or
+// postgresql:// URL opens a PostgreSQL store instead (see [OpenPostgres]).
+// opts may be nil.
 func Open(path string, opts *Options) (*Store, error) {
+	if isPostgresURL(path) {
+		return OpenPostgres(context.Background(), path, opts)
+	}
+	o, err := withDefaults(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if path == "" {
+		return nil, errors.New("open: empty path")
+	}
+	db, err := sqlite.Open(path, sqlite.Options{
+		BusyTimeout:     o.BusyTimeout,
+		ReadConns:       o.ReadConns,
+		CacheSize:       o.CacheSize,
+		MmapSize:        o.MmapSize,
+		CheckpointPages: o.CheckpointPages,
+		FullSync:        o.Durability == DurabilityFull,
+		NoCreate:        o.NoCreate,
+		Now:             o.Now,
+		IdentityEvent:   identityEventBody,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return newStore(db, db, o, path == ":memory:"), nil
+}
+
+// isPostgresURL reports a postgres:// or postgresql:// URL.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// OpenPostgres opens the atlite store in the PostgreSQL database at url (a
+// URL such as postgres://user:password@host:5432/db?sslmode=disable; the
+// store's tables live in the first schema of the search_path), creating
+// and migrating its schema as needed. Several processes, on several
+// machines, may open the same database and write at once: seqs stay
+// gapless and in commit order, two commits to one repo never both win,
+// and commits to different repos run in parallel. Subscriptions hear
+// events committed by every process. Of opts, the SQLite file settings
+// (BusyTimeout, CacheSize, MmapSize, CheckpointPages, Durability,
+// NoCreate, MaxGroupCommits) do not apply; ReadConns sizes the connection
+// pool (default DefaultMaxConns). A database holding tables but no atlite
+// mark is refused with ErrNotAtlite, a newer schema with ErrSchemaTooNew.
+func OpenPostgres(ctx context.Context, url string, opts *Options) (*Store, error) {
+	o, err := withDefaults(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	conns := DefaultMaxConns
+	if opts != nil && opts.ReadConns > 0 {
+		conns = opts.ReadConns
+	}
+	b, err := postgres.Open(ctx, url, postgres.Options{MaxConns: conns})
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return newStore(b, b.DB, o, false), nil
+}
+
+// DefaultMaxConns is the PostgreSQL connection pool of [OpenPostgres].
+const DefaultMaxConns = postgres.DefaultMaxConns
+
+// withDefaults returns opts with every zero field set to its default.
+func withDefaults(opts *Options) (Options, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -185,31 +254,14 @@ func Open(path string, opts *Options) (*Store, error) {
 		o.EventPollInterval = DefaultEventPollInterval
 	}
 	if o.KeyEncryptionKey != nil && len(o.KeyEncryptionKey) != 32 {
-		return nil, fmt.Errorf("open %s: key-encryption key is %d bytes, want 32: %w", path, len(o.KeyEncryptionKey), ErrInvalidKey)
+		return o, fmt.Errorf("key-encryption key is %d bytes, want 32: %w", len(o.KeyEncryptionKey), ErrInvalidKey)
 	}
-	if path == "" {
-		return nil, errors.New("open: empty path")
-	}
-	db, err := sqlite.Open(path, sqlite.Options{
-		BusyTimeout:     o.BusyTimeout,
-		ReadConns:       o.ReadConns,
-		CacheSize:       o.CacheSize,
-		MmapSize:        o.MmapSize,
-		CheckpointPages: o.CheckpointPages,
-		FullSync:        o.Durability == DurabilityFull,
-		NoCreate:        o.NoCreate,
-		Now:             o.Now,
-		IdentityEvent:   identityEventBody,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return newStore(db, o, path == ":memory:"), nil
+	return o, nil
 }
 
 // newStore returns the Store over an open backend.
-func newStore(db *sqlstore.DB, o Options, mem bool) *Store {
-	s := &Store{b: db, db: db, w: db.W, r: db.R, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: mem}
+func newStore(b storage.Backend, db *sqlstore.DB, o Options, mem bool) *Store {
+	s := &Store{b: b, db: db, w: db.W, r: db.R, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: mem}
 	s.clock = syntax.NewClockWithSource(uint(mrand.IntN(1024)), o.Now)
 	if o.NodeCacheSize == 0 {
 		o.NodeCacheSize = DefaultNodeCacheSize

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"net/url"
 	"strings"
 
@@ -24,11 +25,11 @@ var ErrBadURL = errors.New("bad PostgreSQL URL")
 
 // ErrNotAtlite is returned by [Migrate] when the schema holds tables but no
 // atlite mark, or a mark of another application.
-var ErrNotAtlite = errors.New("not an atlite database")
+var ErrNotAtlite = storage.ErrNotAtlite
 
 // ErrSchemaTooNew is returned by [Migrate] when the schema was written by a
 // newer atlite than this build.
-var ErrSchemaTooNew = errors.New("database schema is newer than this atlite")
+var ErrSchemaTooNew = storage.ErrSchemaTooNew
 
 // Connect opens a pool of at most maxConns connections (DefaultMaxConns
 // when maxConns <= 0) to the database at rawURL, a URL such as

@@ -2,10 +2,12 @@ package sqlstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/ipfs/go-cid"
@@ -131,6 +133,10 @@ func (t *Tx) PutBlocks(ctx context.Context, blocks []storage.Block) error {
 	ins, err := t.prep(ctx, insertBlockSQL)
 	if err != nil {
 		return err
+	}
+	if t.db.D.SortBlocks && len(blocks) > 1 {
+		blocks = slices.Clone(blocks)
+		slices.SortFunc(blocks, func(a, b storage.Block) int { return cmp.Compare(BlockKey(a.CID), BlockKey(b.CID)) })
 	}
 	for _, b := range blocks {
 		cb := b.CID.Bytes()

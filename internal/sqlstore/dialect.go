@@ -35,6 +35,11 @@ type Dialect struct {
 	// appended (PostgreSQL: NOTIFY the tailing subscribers).
 	AfterEvent string
 
+	// SortBlocks makes PutBlocks insert blocks in key order, so that
+	// concurrent transactions writing the same blocks take their row locks
+	// in one order and cannot deadlock (PostgreSQL).
+	SortBlocks bool
+
 	// BeforeClose, when set, runs before the handles are closed (SQLite:
 	// checkpoint the WAL).
 	BeforeClose func(db *DB)

@@ -9,22 +9,32 @@ import (
 	"github.com/atlite-dev/atlite/keys"
 )
 
-// MustOpenStore opens an in-memory store closed at the end of the test.
+// MustOpenStore opens a store closed at the end of the test: an in-memory
+// SQLite store or, when Backend is "postgres", a store in a fresh schema
+// of the PostgreSQL server of ATLITE_TEST_POSTGRES (PostgresURL).
 func MustOpenStore(tb testing.TB, opts *atlite.Options) *atlite.Store {
 	tb.Helper()
-	s, err := atlite.Open(":memory:", opts)
+	path := ":memory:"
+	if Backend() == BackendPostgres {
+		path = PostgresURL(tb)
+	}
+	s, err := atlite.Open(path, opts)
 	if err != nil {
-		tb.Fatalf("Open(:memory:) = %v", err)
+		tb.Fatalf("Open(%s) = %v", path, err)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
 }
 
 // MustOpenFileStore opens a store in a file under tb.TempDir and returns it
-// with its path.
+// with its path; when Backend is "postgres", the path is the URL of a
+// fresh PostgreSQL schema (PostgresURL), which Open opens again.
 func MustOpenFileStore(tb testing.TB, opts *atlite.Options) (*atlite.Store, string) {
 	tb.Helper()
 	path := tb.TempDir() + "/atlite.db"
+	if Backend() == BackendPostgres {
+		path = PostgresURL(tb)
+	}
 	s, err := atlite.Open(path, opts)
 	if err != nil {
 		tb.Fatalf("Open(%s) = %v", path, err)

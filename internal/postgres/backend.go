@@ -1,0 +1,85 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/atlite-dev/atlite/internal/sqlstore"
+)
+
+// Options configure [Open]. The zero value means defaults.
+type Options struct {
+	// MaxConns is the size of the connection pool; 0 means
+	// DefaultMaxConns.
+	MaxConns int
+}
+
+// Backend is a PostgreSQL database behind the storage contract: the shared
+// SQL of internal/sqlstore with PostgreSQL's dialect, and a listener on the
+// store's events channel that wakes tailing subscribers when any process
+// appends an event.
+type Backend struct {
+	*sqlstore.DB
+	l *Listener
+}
+
+// Dialect returns PostgreSQL's dialect for a store whose events are
+// announced on channel: reads at REPEATABLE READ (one snapshot), writes at
+// READ COMMITTED with the head row locked (FOR UPDATE), the seq from the
+// locked seq_counter row, blocks written in key order so that concurrent
+// commits sharing blocks cannot deadlock, and a NOTIFY after each event.
+func Dialect(channel string) sqlstore.Dialect {
+	return sqlstore.Dialect{
+		Name:           "postgres",
+		ReadTxOptions:  &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		ManyBlocksSQL:  `SELECT cid, data FROM blocks WHERE k IN (SELECT jsonb_array_elements_text(?::jsonb)::bigint)`,
+		ForUpdate:      ` FOR UPDATE`,
+		InsertEventSQL: InsertEventSQL,
+		AfterEvent:     `SELECT pg_notify('` + strings.ReplaceAll(channel, `'`, `''`) + `', '')`,
+		SortBlocks:     true,
+	}
+}
+
+// Open connects to the database at rawURL, migrates its schema (the
+// search_path's first schema) and returns the backend.
+func Open(ctx context.Context, rawURL string, o Options) (*Backend, error) {
+	db, err := Connect(ctx, rawURL, o.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	channel, err := EventsChannel(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	sdb, err := sqlstore.New(ctx, db, db, Dialect(channel), false)
+	if err != nil {
+		return nil, fmt.Errorf("prepare statements: %w", err)
+	}
+	l, err := NewListener(ctx, rawURL, channel)
+	if err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return &Backend{DB: sdb, l: l}, nil
+}
+
+// Wake returns a channel poked when an event may have been appended by any
+// process (a notification on the store's channel, or a reconnection of the
+// listener, after which events may have been missed).
+func (b *Backend) Wake() <-chan struct{} { return b.l.C() }
+
+// Close closes the listener and the pool.
+func (b *Backend) Close() error {
+	lerr := b.l.Close()
+	if err := b.DB.Close(); err != nil {
+		return err
+	}
+	return lerr
+}
