@@ -46,7 +46,7 @@
 // # Caveats
 //
 // ValidateRecord does not check the record key against the lexicon's key
-// type; [Catalog.RecordKey] returns it for callers that want to. Defaults
+// type; [Catalog.ValidateRecordKey] does, for callers that want to. Defaults
 // are not applied. Lexicon documents are trusted to be well formed beyond
 // the checks NewCatalog makes (a ref's target is looked up only when a
 // value reaches it).

@@ -11,6 +11,10 @@ var ErrInvalidRecord = errors.New("invalid record")
 // a collection, or when a lexicon refers to a definition the catalog lacks.
 var ErrUnknownLexicon = errors.New("unknown lexicon")
 
+// ErrInvalidRecordKey is returned when a record key does not match the key
+// type of its collection's lexicon.
+var ErrInvalidRecordKey = errors.New("invalid record key")
+
 // ErrInvalidLexicon is returned when a lexicon document cannot be loaded:
 // malformed JSON, a lexicon version other than 1, an invalid id, or a
 // definition this package does not understand.

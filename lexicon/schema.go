@@ -272,6 +272,35 @@ func (c *Catalog) RecordKey(collection string) string {
 	return ""
 }
 
+// ValidateRecordKey checks rkey against the key type of collection's record
+// lexicon: "tid" wants a TID, "nsid" an NSID, "literal:X" exactly X, and
+// "any" any valid record key. It returns an error wrapping
+// [ErrUnknownLexicon] when the catalog has no record lexicon for
+// collection, or [ErrInvalidRecordKey].
+func (c *Catalog) ValidateRecordKey(collection, rkey string) error {
+	n := c.records[collection]
+	if n == nil {
+		return fmt.Errorf("%w: no record lexicon for %q", ErrUnknownLexicon, collection)
+	}
+	var err error
+	switch {
+	case n.key == "tid":
+		_, err = syntax.ParseTID(rkey)
+	case n.key == "nsid":
+		_, err = syntax.ParseNSID(rkey)
+	case strings.HasPrefix(n.key, "literal:"):
+		if want := strings.TrimPrefix(n.key, "literal:"); rkey != want {
+			err = fmt.Errorf("must be %q", want)
+		}
+	default:
+		_, err = syntax.ParseRecordKey(rkey)
+	}
+	if err != nil {
+		return fmt.Errorf("%w %q for %s (key type %s): %v", ErrInvalidRecordKey, rkey, collection, n.key, err)
+	}
+	return nil
+}
+
 // builder compiles documents into a catalog.
 type builder struct {
 	c       *Catalog

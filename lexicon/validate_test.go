@@ -389,3 +389,31 @@ func TestNewCatalogErrors(t *testing.T) {
 		t.Errorf("NewCatalog(procedure) = %v, %v", c, err)
 	}
 }
+
+func TestValidateRecordKey(t *testing.T) {
+	c := lexicon.Default()
+	tests := []struct {
+		collection, rkey string
+		want             error
+	}{
+		{"app.bsky.feed.post", "3k43tv4rft22g", nil},
+		{"app.bsky.feed.post", "hello", lexicon.ErrInvalidRecordKey},
+		{"app.bsky.actor.profile", "self", nil},
+		{"app.bsky.actor.profile", "3k43tv4rft22g", lexicon.ErrInvalidRecordKey},
+		{"com.atproto.lexicon.schema", "app.bsky.feed.post", nil},
+		{"com.atproto.lexicon.schema", "post", lexicon.ErrInvalidRecordKey},
+		{"com.example.nowhere", "self", lexicon.ErrUnknownLexicon},
+	}
+	for _, tt := range tests {
+		if err := c.ValidateRecordKey(tt.collection, tt.rkey); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			t.Errorf("ValidateRecordKey(%s, %s) = %v, want %v", tt.collection, tt.rkey, err, tt.want)
+		}
+	}
+	if err := testCatalog(t).ValidateRecordKey("com.example.test", "any.key:here"); err != nil {
+		t.Errorf(`ValidateRecordKey(key "any") = %v`, err)
+	}
+	err := c.ValidateRecordKey("app.bsky.actor.profile", "me")
+	if want := `invalid record key "me" for app.bsky.actor.profile (key type literal:self): must be "self"`; err == nil || err.Error() != want {
+		t.Errorf("ValidateRecordKey = %v, want %q", err, want)
+	}
+}
