@@ -417,3 +417,15 @@ func TestValidateRecordKey(t *testing.T) {
 		t.Errorf("ValidateRecordKey = %v, want %q", err, want)
 	}
 }
+
+// TestCycle: a value that contains itself (only Go code can build one)
+// ends in an error, not a hang.
+func TestCycle(t *testing.T) {
+	c := testCatalog(t)
+	point := map[string]any{"x": int64(1)}
+	point["next"] = point
+	err := c.ValidateRecord("com.example.test", map[string]any{"$type": "com.example.test", "name": "ok", "self": point})
+	if !errors.Is(err, lexicon.ErrInvalidRecord) || !strings.HasSuffix(err.Error(), " is nested too deeply") {
+		t.Errorf("ValidateRecord(cycle) = ...%s, want nested too deeply", err.Error()[len(err.Error())-60:])
+	}
+}
