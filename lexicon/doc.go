@@ -32,11 +32,12 @@
 // formats, with the parsers of package syntax; knownValues are not
 // enforced. Integers check const, enum, minimum and maximum; bytes and
 // arrays their lengths. Blobs must be strict blob references (legacy ones
-// are refused) and match accept (with "type/*" wildcards) and maxSize. A
+// are refused; the codec of the ref is not checked) and match accept (with
+// "type/*" wildcards) and maxSize. A
 // ref to an object definition is a typed object: a "$type" it carries must
 // name that definition. A union member must carry "$type"; an open union
 // accepts a "$type" it does not list, without checking the object, and a
-// closed one refuses it. An unknown must be an object.
+// closed one refuses it. An unknown must be an object, and not a blob.
 //
 // # Concurrency
 //

@@ -364,6 +364,8 @@ func (b *builder) top(id, name string, jd *jsonDef) (*node, error) {
 		return &node{kind: kindRecord, typ: "record", key: jd.Key, record: obj}, nil
 	case "token":
 		return &node{kind: kindToken, typ: "token"}, nil
+	case "ref", "union", "unknown":
+		return nil, fmt.Errorf("a %s cannot be a named definition", jd.Type)
 	}
 	if _, ok := dataKinds[jd.Type]; ok {
 		return b.data(id, jd)
