@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 	"github.com/rivo/uniseg"
@@ -343,7 +345,7 @@ func checkFormat(f format, s string) string {
 		_, err = syntax.ParseDatetime(s)
 		msg = "must be an valid atproto datetime (both RFC-3339 and ISO-8601)"
 	case formatURI:
-		_, err = syntax.ParseURI(s)
+		err = checkURI(s)
 		msg = "must be a uri"
 	case formatATURI:
 		_, err = syntax.ParseATURI(s)
@@ -384,6 +386,39 @@ func checkFormat(f format, s string) string {
 		return msg
 	}
 	return ""
+}
+
+// checkURI is syntax.ParseURI with one allowance: characters beyond ASCII
+// after the scheme, as in a link pasted as https://ja.wikipedia.org/wiki/東京.
+// The reference implementation's uri format accepts them (any character
+// but white space), and link facets and external embeds carry such links;
+// Unicode white space is still refused.
+func checkURI(s string) error {
+	_, err := syntax.ParseURI(s)
+	if err == nil || len(s) > syntax.MaxURILength {
+		return err
+	}
+	colon := strings.IndexByte(s, ':')
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	if i == len(s) || colon < 0 || colon > i {
+		return err // all ASCII, or not beyond the scheme
+	}
+	ascii := []byte(s[:i])
+	for _, r := range s[i:] {
+		switch {
+		case r < utf8.RuneSelf:
+			ascii = append(ascii, byte(r))
+		case unicode.IsSpace(r):
+			return err
+		default:
+			ascii = append(ascii, 'x')
+		}
+	}
+	_, err = syntax.ParseURI(string(ascii))
+	return err
 }
 
 // blob checks a blob reference: a map with exactly "$type": "blob", a
