@@ -3,6 +3,7 @@ package lexicon_test
 import (
 	"testing"
 
+	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/lexicon"
 )
 
@@ -42,6 +43,26 @@ func BenchmarkDefault(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := lexicon.LoadEmbedded(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeAndValidatePost is what the XRPC server adds to a write
+// of a post: decoding the record's DAG-CBOR, then validating it.
+func BenchmarkDecodeAndValidatePost(b *testing.B) {
+	c := lexicon.Default()
+	cbor, err := datamodel.Marshal(record(b, string(validRecords(b)["post-facets.json"])))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec, err := datamodel.UnmarshalMap(cbor)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.ValidateRecord("app.bsky.feed.post", rec); err != nil {
 			b.Fatal(err)
 		}
 	}
