@@ -53,8 +53,8 @@ func (c *Catalog) ValidateRecord(collection string, record map[string]any) error
 	return value(n.record, record, p)
 }
 
-// seg is one step of a path: an object key, or an array index when key
-// is "".
+// seg is one step of a path: an object key, or an array index when
+// index >= 0.
 type seg struct {
 	key   string
 	index int
@@ -67,7 +67,7 @@ type seg struct {
 type loc []seg
 
 // key returns the path of property k of p's value.
-func (p loc) key(k string) loc { return append(p, seg{key: k}) }
+func (p loc) key(k string) loc { return append(p, seg{key: k, index: -1}) }
 
 // item returns the path of element i of p's value.
 func (p loc) item(i int) loc { return append(p, seg{index: i}) }
@@ -78,7 +78,7 @@ func (p loc) String() string {
 	b.WriteString("Record")
 	for _, s := range p {
 		b.WriteByte('/')
-		if s.key != "" {
+		if s.index < 0 {
 			b.WriteString(s.key)
 		} else {
 			b.WriteString(strconv.Itoa(s.index))
