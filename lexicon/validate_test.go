@@ -352,6 +352,9 @@ func TestDefault(t *testing.T) {
 			t.Errorf("Default() has no record lexicon for %s", coll)
 		}
 	}
+	if ids := c.IDs(); len(ids) != 36 {
+		t.Errorf("Default() has %d documents, want the 36 of lexicons/", len(ids))
+	}
 	if got := c.RecordKey("app.bsky.actor.profile"); got != "literal:self" {
 		t.Errorf(`RecordKey("app.bsky.actor.profile") = %q, want "literal:self"`, got)
 	}
