@@ -64,7 +64,8 @@
 //   - [github.com/atlite-dev/atlite/syntax]: validated identifiers (DID, handle, NSID, record key, TID, AT-URI, ...);
 //   - [github.com/atlite-dev/atlite/keys]: K-256 and P-256 keys, signatures, did:key and Multikey;
 //   - [github.com/atlite-dev/atlite/mst]: the Merkle Search Tree, diffs and sync proofs;
-//   - [github.com/atlite-dev/atlite/commit]: signed commits, writes and revs.
+//   - [github.com/atlite-dev/atlite/commit]: signed commits, writes and revs;
+//   - [github.com/atlite-dev/atlite/lexicon]: records checked against their lexicons.
 //
 // Encodings are byte-identical to the AT Protocol reference implementations:
 // the same CIDs, the same CAR bytes for the same blocks, and signatures that

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -393,17 +392,12 @@ func TestBadInputImportRepo(t *testing.T) {
 	}
 }
 
-// TestBadInputRecordTypes is a known gap, skipped unless
-// ATLITE_KNOWN_GAPS=1: records are not checked against their lexicon, so a
-// post whose text is a number is stored (validationStatus "unknown") even
-// with validate: true. The reference PDS checks a record of a lexicon it
-// knows (by default, and always with validate: true) and refuses this one
-// with 400 InvalidRequest ("Invalid app.bsky.feed.post record: Record/text
-// must be a string").
+// TestBadInputRecordTypes: a record of a collection with a known lexicon
+// is checked against it by default and with validate: true, so a post whose
+// text is a number is refused, as the reference PDS refuses it: 400
+// InvalidRequest, "Invalid app.bsky.feed.post record: Record/text must be a
+// string", and nothing is written.
 func TestBadInputRecordTypes(t *testing.T) {
-	if os.Getenv("ATLITE_KNOWN_GAPS") == "" {
-		t.Skip("known gap: no lexicon validation of records (set ATLITE_KNOWN_GAPS=1 to run)")
-	}
 	e, s, _ := badEnv(t)
 	for _, validate := range []any{nil, true} {
 		body := map[string]any{"repo": aliceHandle, "collection": postNSID,
@@ -413,6 +407,10 @@ func TestBadInputRecordTypes(t *testing.T) {
 		}
 		before := e.state()
 		got, _, b := e.do("POST", "com.atproto.repo.createRecord", s.AccessJwt, body)
-		e.refused(fmt.Sprintf("createRecord text as a number, validate %v", validate), got, b, 400, "InvalidRequest", before)
+		what := fmt.Sprintf("createRecord text as a number, validate %v", validate)
+		e.refused(what, got, b, 400, "InvalidRequest", before)
+		if want := "Invalid app.bsky.feed.post record: Record/text must be a string"; !strings.Contains(string(b), want) {
+			t.Errorf("%s = %s, want the message %q", what, b, want)
+		}
 	}
 }

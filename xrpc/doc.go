@@ -5,7 +5,9 @@
 //
 // It is an adapter: it holds no SQL and no storage logic of its own. Every
 // request is parsed and checked here (parameters by their lexicon formats,
-// bodies by size and JSON shape), turned into one call of the Store, and the
+// bodies by size and JSON shape, records of createRecord, putRecord and
+// applyWrites by their collection's lexicon as their validate input asks,
+// with [Options.Lexicons]), turned into one call of the Store, and the
 // Store's answer or error is written back as the lexicon says: JSON bodies,
 // CAR streams (application/vnd.ipld.car), or an XRPC error
 // {"error": NAME, "message": TEXT} with its HTTP status.

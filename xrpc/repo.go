@@ -15,6 +15,7 @@ import (
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/lexicon"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -138,7 +139,7 @@ type writeOutput struct {
 	URI              string      `json:"uri"`
 	CID              string      `json:"cid"`
 	Commit           *commitMeta `json:"commit,omitempty"`
-	ValidationStatus string      `json:"validationStatus"`
+	ValidationStatus string      `json:"validationStatus,omitempty"`
 }
 
 // recordWrite builds a write from a record's atproto JSON; problems with
@@ -155,6 +156,38 @@ func recordWrite(action commit.Action, collection syntax.NSID, rkey syntax.Recor
 		return commit.Write{}, InvalidRequest("Input/%s is %d bytes, at most %d allowed", field, len(w.Record), atlite.MaxRecordSize)
 	}
 	return w, nil
+}
+
+// validateRecord checks the record of wr against its collection's lexicon
+// as the validate input of createRecord, putRecord and applyWrites asks,
+// and returns the validationStatus to answer. As in the reference PDS:
+// validate false skips the check and answers no status; otherwise a record
+// of a collection with a known lexicon is checked ("valid", or 400
+// InvalidRequest naming the path), and one of an unknown collection is
+// "unknown", or refused when validate is true.
+func (s *Server) validateRecord(wr commit.Write, validate *bool) (string, error) {
+	if validate != nil && !*validate {
+		return "", nil
+	}
+	coll := wr.Collection.String()
+	if !s.opts.Lexicons.HasRecord(coll) {
+		if validate != nil {
+			return "", InvalidRequest("Unknown lexicon type: %s", coll)
+		}
+		return "unknown", nil
+	}
+	rec, err := datamodel.UnmarshalMap(wr.Record)
+	if err != nil {
+		return "", err // recordWrite decoded it already
+	}
+	err = s.opts.Lexicons.ValidateRecord(coll, rec)
+	if errors.Is(err, lexicon.ErrInvalidRecord) {
+		return "", InvalidRequest("Invalid %s record: %s", coll, err)
+	}
+	if err != nil {
+		return "", err // a lexicon refers to a definition the catalog lacks
+	}
+	return "valid", nil
 }
 
 // atURI is the AT-URI of a record of the repo d.
@@ -191,12 +224,16 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	status, err := s.validateRecord(wr, body.Validate)
+	if err != nil {
+		return err
+	}
 	res, err := s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swap})
 	if err != nil {
 		return err
 	}
 	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
-		Commit: metaOf(res), ValidationStatus: "unknown"})
+		Commit: metaOf(res), ValidationStatus: status})
 }
 
 // nullable is a JSON field that tells absent (Set false) from null.
@@ -245,6 +282,10 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	status, err := s.validateRecord(wr, body.Validate)
+	if err != nil {
+		return err
+	}
 	wr.SwapRecord = swapRecord
 	var res *atlite.CommitResult
 	if create {
@@ -259,7 +300,7 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
-		Commit: metaOf(res), ValidationStatus: "unknown"})
+		Commit: metaOf(res), ValidationStatus: status})
 }
 
 func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) error {
@@ -492,7 +533,10 @@ func (s *Server) applyWrites(w http.ResponseWriter, r *http.Request) error {
 			if wr, err = recordWrite(action, coll, rkey, aw.Value, field+"/value"); err != nil {
 				return err
 			}
-			res.URI, res.CID, res.ValidationStatus = atURI(repo.DID, wr.Path()), datamodel.CBORCID(wr.Record).String(), "unknown"
+			if res.ValidationStatus, err = s.validateRecord(wr, body.Validate); err != nil {
+				return err
+			}
+			res.URI, res.CID = atURI(repo.DID, wr.Path()), datamodel.CBORCID(wr.Record).String()
 		}
 		writes = append(writes, wr)
 		results = append(results, res)

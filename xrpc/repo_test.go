@@ -46,8 +46,9 @@ func TestCreateRecord(t *testing.T) {
 	e.ok("POST", "com.atproto.repo.createRecord", s.AccessJwt, map[string]any{
 		"repo": aliceHandle, "collection": postNSID, "rkey": "hello", "validate": true, "record": json.RawMessage(helloPost)}, &got)
 	h := e.head(aliceDID)
-	want := writeOutput{URI: aliceURI + "hello", CID: helloPostCID, Commit: &h, ValidationStatus: "unknown"}
-	if got.URI != want.URI || got.CID != want.CID || got.Commit == nil || *got.Commit != h || got.ValidationStatus != "unknown" {
+	// validate: true, and a post the lexicon accepts.
+	want := writeOutput{URI: aliceURI + "hello", CID: helloPostCID, Commit: &h, ValidationStatus: "valid"}
+	if got.URI != want.URI || got.CID != want.CID || got.Commit == nil || *got.Commit != h || got.ValidationStatus != "valid" {
 		t.Errorf("createRecord = %+v, want %+v", got, want)
 	}
 	if after := e.lastSeq(); after != before+1 {
@@ -179,7 +180,7 @@ func TestPutDeleteRecord(t *testing.T) {
 	}
 	before := e.lastSeq()
 	b := e.ok("POST", "com.atproto.repo.putRecord", s.AccessJwt, put(), nil)
-	if want := `{"uri":"` + aliceURI + `p","cid":"` + helloPostCID + `","validationStatus":"unknown"}`; strings.TrimSpace(string(b)) != want {
+	if want := `{"uri":"` + aliceURI + `p","cid":"` + helloPostCID + `","validationStatus":"valid"}`; strings.TrimSpace(string(b)) != want {
 		t.Errorf("no-op putRecord = %s, want %s", b, want)
 	}
 	if e.lastSeq() != before {
@@ -347,10 +348,11 @@ func TestApplyWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// validate: false: no validationStatus, as in the reference PDS.
 	want := []map[string]any{
-		{"$type": "com.atproto.repo.applyWrites#createResult", "uri": aliceURI + "hello", "cid": helloPostCID, "validationStatus": "unknown"},
-		{"$type": "com.atproto.repo.applyWrites#createResult", "uri": tidURI, "cid": tidRec.CID.String(), "validationStatus": "unknown"},
-		{"$type": "com.atproto.repo.applyWrites#updateResult", "uri": aliceURI + "old", "cid": newRec.CID.String(), "validationStatus": "unknown"},
+		{"$type": "com.atproto.repo.applyWrites#createResult", "uri": aliceURI + "hello", "cid": helloPostCID},
+		{"$type": "com.atproto.repo.applyWrites#createResult", "uri": tidURI, "cid": tidRec.CID.String()},
+		{"$type": "com.atproto.repo.applyWrites#updateResult", "uri": aliceURI + "old", "cid": newRec.CID.String()},
 		{"$type": "com.atproto.repo.applyWrites#deleteResult"},
 	}
 	if fmt.Sprint(got.Results) != fmt.Sprint(want) {

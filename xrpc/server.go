@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/lexicon"
 )
 
 // Defaults for the zero fields of [Options].
@@ -58,6 +59,12 @@ type Options struct {
 
 	// Now returns the current time (tokens, rate limits). Default: time.Now.
 	Now func() time.Time
+
+	// Lexicons is the catalog that createRecord, putRecord and applyWrites
+	// check records against (see their validate input). Default:
+	// lexicon.Default(), the lexicons of com.atproto, app.bsky and
+	// chat.bsky.
+	Lexicons *lexicon.Catalog
 
 	// Firehose configures com.atproto.sync.subscribeRepos.
 	Firehose FirehoseOptions
@@ -163,6 +170,9 @@ func New(store *atlite.Store, opts *Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Lexicons == nil {
+		o.Lexicons = lexicon.Default()
 	}
 	s := &Server{store: store, opts: o, log: o.Logger, methods: map[string]method{}, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /xrpc/_health", func(w http.ResponseWriter, r *http.Request) {
