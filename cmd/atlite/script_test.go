@@ -13,17 +13,25 @@ import (
 	"testing"
 
 	"github.com/atlite-dev/atlite/did/didtest"
+	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the scripts in testdata/script")
 
-// TestMain lets the test binary run as the atlite command for the scripts.
+// TestMain lets the test binary run as the atlite command for the scripts,
+// and runs the tests on SQLite and, when ATLITE_TEST_POSTGRES names a
+// server, again on PostgreSQL (testutil.Run).
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(matrix{m}, map[string]func(){
 		"atlite": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
+
+// matrix runs m through testutil.Run, the two-backend matrix.
+type matrix struct{ m *testing.M }
+
+func (x matrix) Run() int { return testutil.Run(x.m) }
 
 // TestScript runs testdata/script/*.txtar against the real binary. Each
 // script gets a fake PLC directory on loopback in $PLC.

@@ -236,7 +236,14 @@ func testDatabase(u *url.URL) (*url.URL, error) {
 // fuzzing run once. The go command's test cache sees the environment and
 // files both runs read.
 func Main(m *testing.M) {
-	os.Exit(runMatrix(m.Run, os.Args, os.Stdout, os.Stderr))
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit: it returns the exit code, for a TestMain
+// that hands its tests to another runner (testscript.Main takes anything
+// with a Run() int method).
+func Run(m interface{ Run() int }) int {
+	return runMatrix(m.Run, os.Args, os.Stdout, os.Stderr)
 }
 
 // runMatrix is Main with its inputs and outputs as parameters; run runs the
