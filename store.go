@@ -118,6 +118,13 @@ type Options struct {
 	// delivered at once. Default: DefaultEventPollInterval.
 	EventPollInterval time.Duration
 
+	// ClockID is the clock identifier (1 to 1023) of the revs and record
+	// keys (TIDs) this Store hands out. With Now, it makes a Store's
+	// output reproducible: the same writes give the same commits, CIDs and
+	// CAR bytes. Default: 0, a random identifier, as the TID spec advises
+	// for independent writers.
+	ClockID int
+
 	// NoCreate makes Open fail with an error wrapping [fs.ErrNotExist]
 	// when the file does not exist, instead of creating it. Default: false,
 	// a missing file is created (with mode 0600: it holds private keys).
@@ -253,6 +260,9 @@ func withDefaults(opts *Options) (Options, error) {
 	if o.EventPollInterval <= 0 {
 		o.EventPollInterval = DefaultEventPollInterval
 	}
+	if o.ClockID < 0 || o.ClockID > 1023 {
+		return o, fmt.Errorf("clock id %d: want 0 to 1023", o.ClockID)
+	}
 	if o.KeyEncryptionKey != nil && len(o.KeyEncryptionKey) != 32 {
 		return o, fmt.Errorf("key-encryption key is %d bytes, want 32: %w", len(o.KeyEncryptionKey), ErrInvalidKey)
 	}
@@ -262,7 +272,11 @@ func withDefaults(opts *Options) (Options, error) {
 // newStore returns the Store over an open backend.
 func newStore(b storage.Backend, db *sqlstore.DB, o Options, mem bool) *Store {
 	s := &Store{b: b, db: db, w: db.W, r: db.R, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: mem}
-	s.clock = syntax.NewClockWithSource(uint(mrand.IntN(1024)), o.Now)
+	id := uint(mrand.IntN(1024))
+	if o.ClockID > 0 {
+		id = uint(o.ClockID)
+	}
+	s.clock = syntax.NewClockWithSource(id, o.Now)
 	if o.NodeCacheSize == 0 {
 		o.NodeCacheSize = DefaultNodeCacheSize
 	}
