@@ -253,6 +253,8 @@ type Tx struct {
 	tx    *sqlx.Tx // nil for Reader
 	write bool
 	sp    int // savepoint depth
+
+	bound map[string]*sqlx.Stmt // statements bound to tx, once per transaction
 }
 
 // Raw implements storage.ReadTx: the *sqlx.Tx, or nil outside a
@@ -266,7 +268,23 @@ func (t *Tx) Raw() any {
 
 // prep returns the prepared statement for q, bound to the transaction.
 func (t *Tx) prep(ctx context.Context, q string) (*sqlx.Stmt, error) {
-	return t.db.stmt(ctx, t.tx, t.write, q)
+	if t.tx == nil {
+		return t.db.stmt(ctx, nil, t.write, q)
+	}
+	// Binding a statement to a transaction may prepare it again on the
+	// transaction's connection: do it once per transaction.
+	if st, ok := t.bound[q]; ok {
+		return st, nil
+	}
+	st, err := t.db.stmt(ctx, t.tx, t.write, q)
+	if err != nil {
+		return nil, err
+	}
+	if t.bound == nil {
+		t.bound = make(map[string]*sqlx.Stmt, 8)
+	}
+	t.bound[q] = st
+	return st, nil
 }
 
 // exec runs q with args.
