@@ -41,7 +41,8 @@ func crashChild(path string) {
 // TestCrash kills a committing child process with SIGKILL at random moments
 // and checks after each kill that the file is whole: integrity_check, every
 // head a complete MST, gapless seqs, every event's commit stored and every
-// head commit with its event.
+// head commit with its event. On the PostgreSQL half of the matrix the
+// child writes to a PostgreSQL schema instead, with the same checks.
 func TestCrash(t *testing.T) {
 	if path := os.Getenv(crashEnv); path != "" {
 		crashChild(path)
@@ -52,6 +53,10 @@ func TestCrash(t *testing.T) {
 		kills = 5
 	}
 	path := t.TempDir() + "/crash.db"
+	if testutil.Backend() == testutil.BackendPostgres {
+		path = testutil.PostgresURL(t)
+		kills = 10
+	}
 	s, err := atlite.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
