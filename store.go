@@ -208,7 +208,8 @@ func isPostgresURL(s string) bool {
 // and commits to different repos run in parallel. Subscriptions hear
 // events committed by every process. Of opts, the SQLite file settings
 // (BusyTimeout, CacheSize, MmapSize, CheckpointPages, Durability,
-// NoCreate, MaxGroupCommits) do not apply; ReadConns sizes the connection
+// MaxGroupCommits) do not apply; NoCreate refuses a schema that holds no
+// store yet (an error wrapping fs.ErrNotExist); ReadConns sizes the connection
 // pool (default DefaultMaxConns). A database holding tables but no atlite
 // mark is refused with ErrNotAtlite, a newer schema with ErrSchemaTooNew.
 func OpenPostgres(ctx context.Context, url string, opts *Options) (*Store, error) {
@@ -220,7 +221,7 @@ func OpenPostgres(ctx context.Context, url string, opts *Options) (*Store, error
 	if opts != nil && opts.ReadConns > 0 {
 		conns = opts.ReadConns
 	}
-	b, err := postgres.Open(ctx, url, postgres.Options{MaxConns: conns})
+	b, err := postgres.Open(ctx, url, postgres.Options{MaxConns: conns, NoCreate: o.NoCreate})
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}

@@ -83,7 +83,7 @@ func cmdBlobGet(fl *flag.FlagSet, e *env) runner {
 		defer s.Close()
 		br, err := s.OpenBlob(ctx, c)
 		if errors.Is(err, atlite.ErrNotFound) {
-			return fmt.Errorf("no blob %s in %s", c, e.db)
+			return fmt.Errorf("no blob %s in %s", c, e.dbName())
 		}
 		if err != nil {
 			return err

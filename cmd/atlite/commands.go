@@ -113,9 +113,9 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 				}
 			}
 		case errors.Is(err, atlite.ErrExists):
-			return fmt.Errorf("repo %s already exists in %s", d, e.db)
+			return fmt.Errorf("repo %s already exists in %s", d, e.dbName())
 		case errors.Is(err, atlite.ErrHandleTaken):
-			return fmt.Errorf("handle %s is taken by another repo in %s", h, e.db)
+			return fmt.Errorf("handle %s is taken by another repo in %s", h, e.dbName())
 		case err != nil:
 			return errors.New(strings.TrimPrefix(err.Error(), "create account: "))
 		}
@@ -133,7 +133,7 @@ func cmdInit(fl *flag.FlagSet, e *env) runner {
 			writeJSON(e.stdout, res)
 		} else {
 			fmt.Fprintf(e.stdout, "created %s in %s\nsigning key: %s\nrotation key: %s\nhead: %s rev %s\n",
-				r.DID, e.db, res.SigningKey, res.RotationKey, r.Head, r.Rev)
+				r.DID, e.dbName(), res.SigningKey, res.RotationKey, r.Head, r.Rev)
 			if derived {
 				fmt.Fprintf(e.stdout, "did:plc derived offline from its signed genesis operation (PDS %s)\n", *pds)
 			}
@@ -801,20 +801,20 @@ func cmdCheck(fl *flag.FlagSet, e *env) runner {
 		p.Stop()
 		switch {
 		case errors.Is(err, atlite.ErrInvalidKey), errors.Is(err, atlite.ErrKeyEncrypted):
-			return fmt.Errorf("%s: %w (check $ATLITE_KEK)", e.db, err)
+			return fmt.Errorf("%s: %w (check $ATLITE_KEK)", e.dbName(), err)
 		case errors.Is(err, atlite.ErrCorrupt):
-			return fmt.Errorf("%s: %w", e.db, err)
+			return fmt.Errorf("%s: %w", e.dbName(), err)
 		case err != nil:
-			return fmt.Errorf("cannot check %s: %w", e.db, err)
+			return fmt.Errorf("cannot check %s: %w", e.dbName(), err)
 		}
 		seq, err := s.LastSeq(ctx, atlite.SubscribeReposNSID)
 		if err != nil {
 			return err
 		}
 		if e.json {
-			return writeJSON(e.stdout, map[string]any{"file": e.db, "ok": true, "seq": seq})
+			return writeJSON(e.stdout, map[string]any{"file": e.dbName(), "ok": true, "seq": seq})
 		}
-		_, err = fmt.Fprintf(e.stdout, "%s: ok (%d events)\n", e.db, seq)
+		_, err = fmt.Fprintf(e.stdout, "%s: ok (%d events)\n", e.dbName(), seq)
 		return err
 	}
 }

@@ -96,7 +96,7 @@ func cmdDemo(fl *flag.FlagSet, e *env) runner {
 				fmt.Fprintf(e.stdout, format, args...)
 			}
 		}
-		text("database %s\ncreated repo %s (%s), signing key %s\n", e.db, d, handle, repo.SigningKey.DIDKey())
+		text("database %s\ncreated repo %s (%s), signing key %s\n", e.dbName(), d, handle, repo.SigningKey.DIDKey())
 
 		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 		var posts []string
@@ -158,11 +158,11 @@ func cmdDemo(fl *flag.FlagSet, e *env) runner {
 		}
 		verify := time.Since(t3)
 		if e.json {
-			return writeJSON(e.stdout, demoJSON{File: e.db, DID: d, Handle: handle, Records: vr.Records, Rev: vr.Rev.String(), Blocks: vr.Blocks, Bytes: st.Bytes,
+			return writeJSON(e.stdout, demoJSON{File: e.dbName(), DID: d, Handle: handle, Records: vr.Records, Rev: vr.Rev.String(), Blocks: vr.Blocks, Bytes: st.Bytes,
 				WriteMS: write.Milliseconds(), ExportMS: export.Milliseconds(), VerifyMS: verify.Milliseconds()})
 		}
 		text("verified the CAR in %v: %d records, %d blocks, rev %s, signature ok\n", verify.Round(time.Millisecond), vr.Records, vr.Blocks, vr.Rev)
-		text("done in %v; try: go run ./cmd/atlite --db %s ls %s app.bsky.feed.post --limit 5\n", time.Since(t0).Round(time.Millisecond), e.db, handle)
+		text("done in %v; try: go run ./cmd/atlite --db %s ls %s app.bsky.feed.post --limit 5\n", time.Since(t0).Round(time.Millisecond), e.dbName(), handle)
 		return nil
 	}
 }

@@ -123,7 +123,7 @@ func main() {
 // globalFlags registers the flags every command accepts, before or after its
 // name.
 func globalFlags(fl *flag.FlagSet, e *env) {
-	fl.Func("db", "the database `FILE` ($ATLITE_DB, default ./atlite.db)", func(v string) error {
+	fl.Func("db", "the database `FILE` or postgres:// URL ($ATLITE_DB, default ./atlite.db)", func(v string) error {
 		e.db, e.dbSet = v, true
 		return nil
 	})
@@ -333,7 +333,7 @@ on a line of stdout, with lowerCamel keys named as in atproto (did, handle, uri,
 cid, rev, seq, ...). Progress and warnings go to stderr (--quiet hides progress).
 
 Environment:
-  ATLITE_DB       the database file when --db is not given (default ./atlite.db)
+  ATLITE_DB       the database file (or postgres:// URL) when --db is not given (default ./atlite.db)
   ATLITE_KEK      64 hex digits: the key-encryption key that seals private keys
   ATLITE_NEW_KEK  the new key-encryption key of "atlite keys rotate"
   PLC_HOST        the PLC directory (default https://plc.directory)

@@ -48,7 +48,7 @@ func cmdPLCPublish(fl *flag.FlagSet, e *env) runner {
 		defer s.Close()
 		b, err := s.PLCOperation(ctx, r.DID)
 		if errors.Is(err, atlite.ErrNotFound) {
-			return fmt.Errorf("%s keeps no genesis operation for %s (only \"atlite init\" without --did makes one)", e.db, r.DID)
+			return fmt.Errorf("%s keeps no genesis operation for %s (only \"atlite init\" without --did makes one)", e.dbName(), r.DID)
 		}
 		if err != nil {
 			return err
@@ -101,7 +101,7 @@ func cmdPLCUpdate(fl *flag.FlagSet, e *env) runner {
 		defer s.Close()
 		rk, err := s.RotationKey(ctx, r.DID)
 		if errors.Is(err, atlite.ErrNotFound) {
-			return fmt.Errorf("%s keeps no rotation key for %s", e.db, r.DID)
+			return fmt.Errorf("%s keeps no rotation key for %s", e.dbName(), r.DID)
 		}
 		if err != nil {
 			return err
@@ -116,7 +116,7 @@ func cmdPLCUpdate(fl *flag.FlagSet, e *env) runner {
 		}
 		if u.Handle != "" && u.Handle != r.Handle {
 			if err := s.UpdateHandle(ctx, r.DID, u.Handle); err != nil {
-				return fmt.Errorf("published, but setting the handle in %s: %v", e.db, err)
+				return fmt.Errorf("published, but setting the handle in %s: %v", e.dbName(), err)
 			}
 		}
 		opCID, err := op.CID()

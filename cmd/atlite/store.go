@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,7 @@ func (e *env) open(ctx context.Context) (*atlite.Store, error) {
 	create := e.cmd != nil && e.cmd.create
 	s, err := atlite.Open(e.db, &atlite.Options{KeyEncryptionKey: kek, NoCreate: !create})
 	if errors.Is(err, fs.ErrNotExist) && !create {
-		return nil, fmt.Errorf("no atlite database at %s (run \"atlite init\" to create one)", e.db)
+		return nil, fmt.Errorf("no atlite database at %s (run \"atlite init\" to create one)", e.dbName())
 	}
 	if err != nil {
 		return nil, err
@@ -48,7 +49,7 @@ func (e *env) warnUnsealed(ctx context.Context, s *atlite.Store) {
 		return
 	}
 	e.warned = true
-	fmt.Fprintf(e.stderr, "atlite: warning: %s holds the private keys of %d repo(s) unsealed; set $ATLITE_KEK (64 hex digits) and run \"atlite keys seal\"\n", e.db, kc.Clear)
+	fmt.Fprintf(e.stderr, "atlite: warning: %s holds the private keys of %d repo(s) unsealed; set $ATLITE_KEK (64 hex digits) and run \"atlite keys seal\"\n", e.dbName(), kc.Clear)
 }
 
 // kekFromEnv reads an optional hex key-encryption key from an environment
@@ -86,7 +87,7 @@ func parseRepoID(s string) (syntax.AtIdentifier, error) {
 func (e *env) loadRepo(ctx context.Context, s *atlite.Store, id syntax.AtIdentifier) (*atlite.Repo, error) {
 	r, err := s.LoadRepo(ctx, id)
 	if errors.Is(err, atlite.ErrNotFound) {
-		return nil, fmt.Errorf("no repo %s in %s", id, e.db)
+		return nil, fmt.Errorf("no repo %s in %s", id, e.dbName())
 	}
 	return r, err
 }
@@ -216,4 +217,16 @@ func (o *output) abort() {
 		os.Remove(o.f.Name())
 		o.f = nil
 	}
+}
+
+// dbName is the database for messages: the file, or the PostgreSQL URL
+// without its password.
+func (e *env) dbName() string {
+	if u, err := url.Parse(e.db); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	return e.db
 }

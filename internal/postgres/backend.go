@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/atlite-dev/atlite/internal/sqlstore"
@@ -14,6 +15,9 @@ type Options struct {
 	// MaxConns is the size of the connection pool; 0 means
 	// DefaultMaxConns.
 	MaxConns int
+	// NoCreate refuses a schema that holds no atlite store yet, with an
+	// error wrapping fs.ErrNotExist, instead of creating the store.
+	NoCreate bool
 }
 
 // Backend is a PostgreSQL database behind the storage contract: the shared
@@ -49,6 +53,16 @@ func Open(ctx context.Context, rawURL string, o Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.NoCreate {
+		v, err := SchemaVersionOf(ctx, db)
+		if err == nil && v == 0 {
+			err = fmt.Errorf("no atlite store in %s: %w", Redact(rawURL), fs.ErrNotExist)
+		}
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if err := Migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, err
@@ -83,3 +97,7 @@ func (b *Backend) Close() error {
 	}
 	return lerr
 }
+
+// Redact returns rawURL with its password, if any, replaced by xxxxx, for
+// messages.
+func Redact(rawURL string) string { return redactURL(rawURL) }
