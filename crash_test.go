@@ -53,9 +53,11 @@ func TestCrash(t *testing.T) {
 		kills = 5
 	}
 	path := t.TempDir() + "/crash.db"
+	wait := 150 * time.Millisecond // before the first kill, on top of a random 0-300 ms
 	if testutil.Backend() == testutil.BackendPostgres {
 		path = testutil.PostgresURL(t)
 		kills = 10
+		wait = 600 * time.Millisecond // the child connects and checks the schema first
 	}
 	s, err := atlite.Open(path, nil)
 	if err != nil {
@@ -75,7 +77,7 @@ func TestCrash(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(150+r.IntN(300)) * time.Millisecond)
+		time.Sleep(wait + time.Duration(r.IntN(300))*time.Millisecond)
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
