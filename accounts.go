@@ -229,7 +229,7 @@ func (s *Store) accountFree(ctx context.Context, d syntax.DID, handle syntax.Han
 		if exists {
 			return fmt.Errorf("repo %s: %w", d, ErrExists)
 		}
-		if err := s.handleFree(ctx, tx, d, handle); err != nil {
+		if err := s.handleFree(ctx, s.rtx(tx), d, handle); err != nil {
 			return err
 		}
 		return emailFree(ctx, tx, -1, email)

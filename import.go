@@ -378,7 +378,7 @@ func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, cmt *commit.Commit, r
 			}
 			pub = o.SigningKey.PublicKey().DIDKey()
 		}
-		if err := s.handleFree(ctx, tx, did, o.Handle); err != nil {
+		if err := s.handleFree(ctx, s.wtx(tx), did, o.Handle); err != nil {
 			return res, Event{}, err
 		}
 		err = tx.QueryRowxContext(ctx, `INSERT INTO repos (did, handle, head, data, rev, signing_key, key_encrypted, created, updated, signing_pub)

@@ -5,12 +5,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 
-	"github.com/jmoiron/sqlx"
-
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -91,8 +89,8 @@ func (s *Store) clearKeysAllowed(ctx context.Context) error {
 	if s.kek != nil {
 		return nil
 	}
-	var sealed bool
-	if err := s.r.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM repos WHERE key_encrypted = 1)`).Scan(&sealed); err != nil {
+	sealed, err := s.b.Reader().SealedKeysExist(ctx)
+	if err != nil {
 		return err
 	}
 	if sealed {
@@ -116,15 +114,11 @@ func (s *Store) KeyCounts(ctx context.Context) (KeyCounts, error) {
 		return KeyCounts{}, err
 	}
 	defer done()
-	var c KeyCounts
-	const q = `SELECT
-	coalesce(sum(length(signing_key) > 0 AND key_encrypted = 1), 0),
-	coalesce(sum(length(signing_key) > 0 AND key_encrypted = 0), 0),
-	coalesce(sum(length(signing_key) = 0), 0) FROM repos`
-	if err := s.r.QueryRowxContext(ctx, q).Scan(&c.Sealed, &c.Clear, &c.Mirror); err != nil {
-		return c, fmt.Errorf("count keys: %w", err)
+	c, err := s.b.Reader().KeyCounts(ctx)
+	if err != nil {
+		return KeyCounts{}, fmt.Errorf("count keys: %w", err)
 	}
-	return c, nil
+	return KeyCounts(c), nil
 }
 
 // ErrNoKeyEncryptionKey is returned by [Store.SealKeys] and
@@ -183,37 +177,28 @@ func (s *Store) RotateKeyEncryptionKey(ctx context.Context, newKEK []byte) (int,
 // server secrets, under kek; with all false only the clear ones. It returns
 // the number of repos whose keys it sealed.
 func (s *Store) resealKeys(ctx context.Context, kek []byte, all bool) (int, error) {
-	type row struct {
-		ID        int64  `db:"id"`
-		DID       string `db:"did"`
-		Signing   []byte `db:"signing_key"`
-		Rotation  []byte `db:"rotation_key"`
-		Encrypted bool   `db:"key_encrypted"`
-	}
 	n := 0
-	// secure_delete overwrites the old cells, so the clear keys do not stay
-	// behind in free space of the rewritten pages.
-	if _, err := s.w.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
-		return 0, err
-	}
-	defer s.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA secure_delete = OFF")
-	err := s.update(ctx, func(tx *sqlx.Tx) error {
-		var rows []row
-		q := `SELECT id, did, signing_key, rotation_key, key_encrypted FROM repos WHERE length(signing_key) > 0`
-		if !all {
-			q += ` AND key_encrypted = 0`
+	err := s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
+		// Overwrite the old cells, so that the clear keys do not stay
+		// behind in free space of the rewritten pages. Turning it back off
+		// only saves later writes the overwriting: its failure does not
+		// undo the reseal.
+		if err := tx.SecureDelete(ctx, true); err != nil {
+			return err
 		}
-		if err := tx.SelectContext(ctx, &rows, q+` ORDER BY id`); err != nil {
+		defer tx.SecureDelete(context.WithoutCancel(ctx), false)
+		rows, err := tx.RepoKeys(ctx, !all)
+		if err != nil {
 			return err
 		}
 		sealer := &Store{kek: kek}
 		for _, r := range rows {
 			var sealed [2][]byte
-			for i, b := range [][]byte{r.Signing, r.Rotation} {
+			for i, b := range [][]byte{r.SigningKey, r.RotationKey} {
 				if b == nil {
 					continue
 				}
-				k, err := s.openKey(r.DID, b, r.Encrypted)
+				k, err := s.openKey(r.DID, b, r.KeyEncrypted)
 				if err != nil {
 					return err
 				}
@@ -221,25 +206,15 @@ func (s *Store) resealKeys(ctx context.Context, kek []byte, all bool) (int, erro
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE repos SET signing_key = ?, rotation_key = ?, key_encrypted = 1 WHERE id = ?`,
-				sealed[0], sealed[1], r.ID); err != nil {
+			if err := tx.SealRepoKeys(ctx, r.ID, sealed[0], sealed[1]); err != nil {
 				return err
 			}
 			n++
 		}
 		// Server secrets (the access-token key) are sealed under the same
 		// key-encryption key: reseal them in the same transaction.
-		type secret struct {
-			Name      string `db:"name"`
-			Value     []byte `db:"value"`
-			Encrypted bool   `db:"encrypted"`
-		}
-		var secrets []secret
-		q = `SELECT name, value, encrypted FROM server_secrets`
-		if !all {
-			q += ` WHERE encrypted = 0`
-		}
-		if err := tx.SelectContext(ctx, &secrets, q+` ORDER BY name`); err != nil {
+		secrets, err := tx.ServerSecrets(ctx, !all)
+		if err != nil {
 			return err
 		}
 		for _, sec := range secrets {
@@ -251,7 +226,7 @@ func (s *Store) resealKeys(ctx context.Context, kek []byte, all bool) (int, erro
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE server_secrets SET value = ?, encrypted = 1 WHERE name = ?`, sealed, sec.Name); err != nil {
+			if err := tx.SealServerSecret(ctx, sec.Name, sealed); err != nil {
 				return err
 			}
 		}
@@ -268,19 +243,17 @@ func (s *Store) RotationKey(ctx context.Context, did syntax.DID) (keys.PrivateKe
 		return nil, err
 	}
 	defer done()
-	var sealed []byte
-	var enc bool
-	err = s.r.QueryRowxContext(ctx, `SELECT rotation_key, key_encrypted FROM repos WHERE did = ?`, did.String()).Scan(&sealed, &enc)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := s.b.Reader().Repo(ctx, did.String())
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rotation key of %s: %w", did, err)
 	}
-	if sealed == nil {
+	if r.RotationKey == nil {
 		return nil, fmt.Errorf("repo %s has no rotation key: %w", did, ErrNotFound)
 	}
-	return s.openKey(did.String(), sealed, enc)
+	return s.openKey(did.String(), r.RotationKey, r.KeyEncrypted)
 }
 
 // PLCOperation returns the signed did:plc genesis operation (DAG-CBOR) kept
@@ -292,9 +265,8 @@ func (s *Store) PLCOperation(ctx context.Context, did syntax.DID) ([]byte, error
 		return nil, err
 	}
 	defer done()
-	var op []byte
-	err = s.r.QueryRowxContext(ctx, `SELECT plc_op FROM repos WHERE did = ?`, did.String()).Scan(&op)
-	if errors.Is(err, sql.ErrNoRows) {
+	op, err := s.b.Reader().PLCOperation(ctx, did.String())
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {

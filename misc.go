@@ -20,15 +20,21 @@ func (s *Store) Collections(ctx context.Context, did syntax.DID) ([]syntax.NSID,
 		return nil, err
 	}
 	defer done()
-	const q = `SELECT DISTINCT collection FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?) ORDER BY collection`
-	var cols []syntax.NSID
-	if err := s.r.SelectContext(ctx, &cols, q, did.String()); err != nil {
+	names, err := s.b.Reader().Collections(ctx, did.String())
+	if err != nil {
 		return nil, fmt.Errorf("list collections of %s: %w", did, err)
 	}
-	if len(cols) == 0 {
+	if len(names) == 0 {
 		if err := s.repoExists(ctx, did); err != nil {
 			return nil, err
 		}
+	}
+	var cols []syntax.NSID // nil, as the rows were, when there are none
+	if len(names) > 0 {
+		cols = make([]syntax.NSID, len(names))
+	}
+	for i, n := range names {
+		cols[i] = syntax.NSID(n)
 	}
 	return cols, nil
 }

@@ -2,14 +2,12 @@ package atlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/internal/storage"
@@ -128,21 +126,22 @@ func (s *Store) CreateRepo(ctx context.Context, did syntax.DID, opts *CreateRepo
 	}
 	now := s.now().UTC()
 	var events []Event
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	pub := o.SigningKey.PublicKey().DIDKey()
+	row := &repoRow{
+		DID: did.String(), Handle: optString(o.Handle.String()), Head: cc.Bytes(), Data: root.Bytes(), Rev: cmt.Rev.String(),
+		SigningKey: signing, RotationKey: rotation, KeyEncrypted: signingEnc,
+		Created: now.UnixMicro(), Updated: now.UnixMicro(), SigningPub: &pub,
+	}
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		if err := s.handleFree(ctx, tx, did, o.Handle); err != nil {
 			return err
 		}
-		const q = `INSERT INTO repos (did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated, signing_pub, plc_op)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
-		res, err := tx.ExecContext(ctx, q, did.String(), nullString(o.Handle.String()), cc.Bytes(), root.Bytes(), cmt.Rev.String(),
-			signing, rotation, signingEnc, now.UnixMicro(), now.UnixMicro(), o.SigningKey.PublicKey().DIDKey(), o.PLCOperation)
-		if err != nil {
-			return fmt.Errorf("insert repo: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if _, created, err := tx.InsertRepo(ctx, row, o.PLCOperation); err != nil {
+			return err
+		} else if !created {
 			return fmt.Errorf("repo %s: %w", did, ErrExists)
 		}
-		if err := putBlocks(ctx, s.wtx(tx), []Block{{CID: root, Data: emptyNode}, {CID: cc, Data: cb}}); err != nil {
+		if err := putBlocks(ctx, tx, []Block{{CID: root, Data: emptyNode}, {CID: cc, Data: cb}}); err != nil {
 			return err
 		}
 		events = []Event{
@@ -151,7 +150,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
 			{DID: did, Kind: KindCommit, Time: now, Rev: cmt.Rev, Commit: cc, Ops: []commit.Op{}, Blocks: []cid.Cid{cc, root}},
 		}
 		for i := range events {
-			if err := s.writeEvent(ctx, s.wtx(tx), &events[i]); err != nil {
+			if err := s.writeEvent(ctx, tx, &events[i]); err != nil {
 				return err
 			}
 		}
@@ -170,19 +169,18 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING`
 
 // handleFree returns ErrHandleTaken when another repo than did has handle
 // (normalized; "" is always free).
-func (s *Store) handleFree(ctx context.Context, tx *sqlx.Tx, did syntax.DID, handle syntax.Handle) error {
+func (s *Store) handleFree(ctx context.Context, tx storage.ReadTx, did syntax.DID, handle syntax.Handle) error {
 	if handle == "" {
 		return nil
 	}
-	var owner string
-	err := tx.QueryRowxContext(ctx, `SELECT did FROM repos WHERE handle = ?`, handle.String()).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && owner == did.String()) {
+	r, err := tx.RepoByHandle(ctx, handle.String())
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && r.DID == did.String()) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("handle %s belongs to %s: %w", handle, owner, ErrHandleTaken)
+	return fmt.Errorf("handle %s belongs to %s: %w", handle, r.DID, ErrHandleTaken)
 }
 
 // EnsureRepo returns the repo did, creating it with opts first when the
@@ -223,6 +221,14 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// optString is s for a nullable column: nil when s is "".
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 type repoRow = storage.RepoRow
@@ -326,15 +332,12 @@ func (s *Store) ListRepos(ctx context.Context, opts *ListReposOptions) ([]*Repo,
 	if opts != nil {
 		o = *opts
 	}
-	limit := o.Limit
-	if limit <= 0 {
-		limit = -1
-	} else {
-		limit++ // one more tells whether there is a next page
+	limit := 0 // no limit
+	if o.Limit > 0 {
+		limit = o.Limit + 1 // one more tells whether there is a next page
 	}
-	var rows []repoRow
-	const q = `SELECT ` + repoColumns + ` FROM repos WHERE did > ? ORDER BY did LIMIT ?`
-	if err := s.r.SelectContext(ctx, &rows, q, o.Cursor, limit); err != nil {
+	rows, err := s.b.Reader().Repos(ctx, o.Cursor, limit)
+	if err != nil {
 		return nil, "", fmt.Errorf("list repos: %w", err)
 	}
 	cursor := ""
@@ -364,19 +367,18 @@ func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.
 		handle = h.Normalize()
 	}
 	ev := Event{DID: did, Kind: KindIdentity, Handle: handle}
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		if err := s.handleFree(ctx, tx, did, handle); err != nil {
 			return err
 		}
-		const q = `UPDATE repos SET handle = ?, updated = ? WHERE did = ? AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
-		res, err := tx.ExecContext(ctx, q, nullString(handle.String()), s.now().UnixMicro(), did.String())
+		ok, err := tx.SetHandle(ctx, did.String(), optString(handle.String()), s.now().UnixMicro())
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !ok {
 			return s.missingOrFinal(ctx, tx, did)
 		}
-		return s.writeEvent(ctx, s.wtx(tx), &ev)
+		return s.writeEvent(ctx, tx, &ev)
 	})
 	if err != nil {
 		return fmt.Errorf("update handle of %s: %w", did, err)
@@ -386,18 +388,17 @@ func (s *Store) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.
 }
 
 // missingOrFinal explains why a repo update touched no row.
-func (s *Store) missingOrFinal(ctx context.Context, tx *sqlx.Tx, did syntax.DID) error {
-	var st *string
-	err := tx.QueryRowxContext(ctx, `SELECT status FROM repos WHERE did = ?`, did.String()).Scan(&st)
-	if errors.Is(err, sql.ErrNoRows) {
+func (s *Store) missingOrFinal(ctx context.Context, tx storage.ReadTx, did syntax.DID) error {
+	r, err := tx.Repo(ctx, did.String())
+	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
 		return err
 	}
 	status := ""
-	if st != nil {
-		status = *st
+	if r.Status != nil {
+		status = *r.Status
 	}
 	return &InactiveRepoError{DID: did.String(), Status: status}
 }
@@ -446,26 +447,20 @@ func (s *Store) setStatus(ctx context.Context, did syntax.DID, status string) er
 	if status == StatusTombstoned {
 		ev.Status = StatusDeleted
 	}
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		const q = `UPDATE repos SET status = ?, updated = ? WHERE did = ? AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
-		res, err := tx.ExecContext(ctx, q, nullString(status), s.now().UnixMicro(), did.String())
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
+		ok, err := tx.SetStatus(ctx, did.String(), optString(status), s.now().UnixMicro())
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !ok {
 			return s.missingOrFinal(ctx, tx, did)
 		}
 		if status == StatusDeleted {
-			for _, q := range []string{
-				`DELETE FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?)`,
-				`DELETE FROM blob_refs WHERE repo = (SELECT id FROM repos WHERE did = ?)`,
-			} {
-				if _, err := tx.ExecContext(ctx, q, did.String()); err != nil {
-					return err
-				}
+			if err := tx.DropRepoIndex(ctx, did.String()); err != nil {
+				return err
 			}
 		}
-		return s.writeEvent(ctx, s.wtx(tx), &ev)
+		return s.writeEvent(ctx, tx, &ev)
 	})
 	if err != nil {
 		return fmt.Errorf("set status of %s to %q: %w", did, status, err)

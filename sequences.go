@@ -2,11 +2,9 @@ package atlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/atlite-dev/atlite/internal/storage"
 )
 
 // SubscribeReposNSID names the sequence shared by every event of the
@@ -34,8 +32,8 @@ func (s *Store) AllocateSeq(ctx context.Context, nsid string) (int64, error) {
 		return 0, fmt.Errorf("allocate seq %s: the event stream's seqs are allocated by its events", nsid)
 	}
 	var seq int64
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		seq, err = allocSeq(ctx, tx, nsid)
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
+		seq, err = tx.AllocateSeq(ctx, nsid)
 		return err
 	})
 	return seq, err
@@ -49,32 +47,14 @@ func (s *Store) LastSeq(ctx context.Context, nsid string) (int64, error) {
 		return 0, err
 	}
 	defer done()
-	const q = `SELECT next - 1 FROM sequences WHERE nsid = ?`
-	const qEvents = `SELECT coalesce(max(seq), 0) FROM events`
 	var last int64
 	if nsid == SubscribeReposNSID {
-		err = s.r.QueryRowxContext(ctx, qEvents).Scan(&last)
+		last, err = s.b.Reader().LastEventSeq(ctx)
 	} else {
-		err = s.r.QueryRowxContext(ctx, q, nsid).Scan(&last)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		last, err = s.b.Reader().LastSeq(ctx, nsid)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("last seq %s: %w", nsid, err)
 	}
 	return last, nil
-}
-
-const allocSeqSQL = `INSERT INTO sequences (nsid, next) VALUES (?, 2)
-ON CONFLICT (nsid) DO UPDATE SET next = next + 1
-RETURNING next - 1`
-
-// allocSeq allocates the next number of nsid inside tx.
-func allocSeq(ctx context.Context, tx *sqlx.Tx, nsid string) (int64, error) {
-	var seq int64
-	if err := tx.QueryRowxContext(ctx, allocSeqSQL, nsid).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("allocate seq %s: %w", nsid, err)
-	}
-	return seq, nil
 }

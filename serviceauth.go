@@ -2,8 +2,10 @@ package atlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/servicejwt"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -21,9 +23,9 @@ func (s *Store) CreateServiceAuth(ctx context.Context, did syntax.DID, p service
 		return "", err
 	}
 	defer done()
-	var h headRow
-	if err := s.r.GetContext(ctx, &h, headSQL, did.String()); err != nil {
-		if isNoRows(err) {
+	h, err := s.b.Reader().Head(ctx, did.String())
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return "", fmt.Errorf("service auth for %s: %w", did, ErrRepoNotFound)
 		}
 		return "", fmt.Errorf("service auth for %s: %w", did, err)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/atlite-dev/atlite/internal/storage"
 )
 
 // ErrSubscriberTooSlow is returned by [Subscription.Err] when the subscriber's
@@ -47,7 +49,11 @@ const tailBatch = 512
 // group commit, say) cannot reorder the stream; any other event just wakes
 // the subscription's tailer, which reads what it missed from the table. The
 // tailer also polls (Options.EventPollInterval) for the writes of other
-// processes, which nothing in this process announces.
+// processes, which nothing in this process announces, unless the backend
+// can: one that implements storage.Notifier (PostgreSQL's LISTEN/NOTIFY)
+// wakes the tailers as well when another process commits, and the poll is
+// then only a fallback. Its channel hands each notification to one
+// tailer, which wakes all the others.
 //
 // A replaying subscription (SubscribeOptions.Replay) reads the table at the
 // pace of its reader, events committed during the replay included, and
@@ -128,8 +134,8 @@ func (s *Store) SubscribeWith(ctx context.Context, opts *SubscribeOptions) (*Sub
 	if o.Buffer <= 0 {
 		o.Buffer = DefaultSubscriptionBuffer
 	}
-	var head int64
-	if err := s.r.QueryRowxContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&head); err != nil {
+	head, err := s.b.Reader().LastEventSeq(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	sub := &Subscription{s: s, ch: make(chan Event, o.Buffer), wake: make(chan struct{}, 1), done: make(chan struct{}), last: head}
@@ -200,7 +206,8 @@ func (sub *Subscription) poke() {
 
 // tail runs for the life of the subscription: it delivers what the events
 // table holds after the last seq delivered, when woken by this store's
-// writers and every poll interval, and closes the channel at the end.
+// writers or by the backend (storage.Notifier) and every poll interval, and
+// closes the channel at the end.
 func (sub *Subscription) tail() {
 	defer func() {
 		s := sub.s
@@ -216,6 +223,10 @@ func (sub *Subscription) tail() {
 	}()
 	t := time.NewTicker(sub.s.opts.EventPollInterval)
 	defer t.Stop()
+	var notified <-chan struct{} // nil, never ready, without a Notifier
+	if n, ok := sub.s.b.(storage.Notifier); ok {
+		notified = n.Wake()
+	}
 	for {
 		if err := sub.catchUp(); err != nil {
 			sub.finish(err)
@@ -226,6 +237,13 @@ func (sub *Subscription) tail() {
 			return
 		case <-sub.wake:
 		case <-t.C:
+		case _, ok := <-notified:
+			if !ok {
+				notified = nil // the backend is closing
+				continue
+			}
+			// The notification came to this tailer alone: wake the others.
+			sub.s.pokeAll(sub)
 		}
 	}
 }
@@ -310,6 +328,17 @@ func (sub *Subscription) deliver(evs []Event) (gap bool) {
 		}
 	}
 	return false
+}
+
+// pokeAll wakes the tailer of every subscription but except.
+func (s *Store) pokeAll(except *Subscription) {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	for sub := range s.subs {
+		if sub != except {
+			sub.poke()
+		}
+	}
 }
 
 // publish hands events that have just committed to every live subscriber;

@@ -73,6 +73,10 @@ VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING
 		// Checkpoint so the file is whole without its -wal on a clean close.
 		_, _ = db.W.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	},
+	// Resealing keys overwrites the old cells, so that the clear keys do
+	// not stay behind in free space of the rewritten pages.
+	SecureDeleteOn:  "PRAGMA secure_delete = ON",
+	SecureDeleteOff: "PRAGMA secure_delete = OFF",
 }
 
 // Open opens the atlite file at path (":memory:" for a private in-memory

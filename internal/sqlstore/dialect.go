@@ -43,4 +43,11 @@ type Dialect struct {
 	// BeforeClose, when set, runs before the handles are closed (SQLite:
 	// checkpoint the WAL).
 	BeforeClose func(db *DB)
+
+	// SecureDeleteOn and SecureDeleteOff, run inside a write transaction,
+	// turn on and back off the overwriting of deleted content, for the
+	// rewrite of private keys sealed in place (SQLite: PRAGMA
+	// secure_delete). Empty when the backend has no such thing
+	// (PostgreSQL: the old tuple versions stay until VACUUM).
+	SecureDeleteOn, SecureDeleteOff string
 }

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/atlite-dev/atlite/internal/storage"
@@ -79,4 +81,103 @@ func (t *Tx) ApplyCommit(ctx context.Context, c *storage.CommitChange) error {
 		return fmt.Errorf("move head: %w", err)
 	}
 	return nil
+}
+
+var (
+	headReadSQL    = Q(headSQL)
+	reposSQL       = Q(`SELECT ` + repoColumns + ` FROM repos WHERE did > ? ORDER BY did`)
+	reposLimitSQL  = Q(`SELECT ` + repoColumns + ` FROM repos WHERE did > ? ORDER BY did LIMIT ?`)
+	plcOpSQL       = Q(`SELECT plc_op FROM repos WHERE did = ?`)
+	collectionsSQL = Q(`SELECT DISTINCT collection FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?) ORDER BY collection`)
+	insertRepoSQL  = Q(`INSERT INTO repos (did, handle, head, data, rev, signing_key, rotation_key, key_encrypted, status, created, updated, signing_pub, plc_op)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING RETURNING id`)
+	notFinal        = ` AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
+	setHandleSQL    = Q(`UPDATE repos SET handle = ?, updated = ? WHERE did = ?` + notFinal)
+	setStatusSQL    = Q(`UPDATE repos SET status = ?, updated = ? WHERE did = ?` + notFinal)
+	dropRecordsSQL  = Q(`DELETE FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?)`)
+	dropBlobRefsDID = Q(`DELETE FROM blob_refs WHERE repo = (SELECT id FROM repos WHERE did = ?)`)
+)
+
+// Head implements storage.RepoReader.
+func (t *Tx) Head(ctx context.Context, did string) (storage.HeadRow, error) {
+	var h storage.HeadRow
+	err := t.get(ctx, &h, headReadSQL, did)
+	return h, err
+}
+
+// Repos implements storage.RepoReader.
+func (t *Tx) Repos(ctx context.Context, after string, limit int) ([]storage.RepoRow, error) {
+	var rows []storage.RepoRow
+	var err error
+	if limit <= 0 {
+		err = t.sel(ctx, &rows, reposSQL, after)
+	} else {
+		err = t.sel(ctx, &rows, reposLimitSQL, after, limit)
+	}
+	return rows, err
+}
+
+// PLCOperation implements storage.RepoReader.
+func (t *Tx) PLCOperation(ctx context.Context, did string) ([]byte, error) {
+	var op []byte
+	err := t.get(ctx, &op, plcOpSQL, did)
+	return op, err
+}
+
+// Collections implements storage.RepoReader.
+func (t *Tx) Collections(ctx context.Context, did string) ([]string, error) {
+	var cols []string
+	err := t.sel(ctx, &cols, collectionsSQL, did)
+	return cols, err
+}
+
+// InsertRepo implements storage.RepoWriter.
+func (t *Tx) InsertRepo(ctx context.Context, r *storage.RepoRow, plcOp []byte) (int64, bool, error) {
+	var id int64
+	err := t.get(ctx, &id, insertRepoSQL, r.DID, r.Handle, r.Head, r.Data, r.Rev, r.SigningKey, r.RotationKey,
+		boolInt(r.KeyEncrypted), r.Status, r.Created, r.Updated, r.SigningPub, plcOp)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, false, nil // ON CONFLICT DO NOTHING returned no row
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("insert repo: %w", err)
+	}
+	return id, true, nil
+}
+
+// SetHandle implements storage.RepoWriter.
+func (t *Tx) SetHandle(ctx context.Context, did string, handle *string, updated int64) (bool, error) {
+	return changed(t.exec(ctx, setHandleSQL, handle, updated, did))
+}
+
+// SetStatus implements storage.RepoWriter.
+func (t *Tx) SetStatus(ctx context.Context, did string, status *string, updated int64) (bool, error) {
+	return changed(t.exec(ctx, setStatusSQL, status, updated, did))
+}
+
+// DropRepoIndex implements storage.RepoWriter.
+func (t *Tx) DropRepoIndex(ctx context.Context, did string) error {
+	for _, q := range []string{dropRecordsSQL, dropBlobRefsDID} {
+		if _, err := t.exec(ctx, q, did); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changed reports whether the statement that returned res changed a row.
+func changed(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// boolInt is b as stored in an integer column: 1 or 0.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -39,6 +39,18 @@ type RepoReader interface {
 	RepoByHandle(ctx context.Context, handle string) (RepoRow, error)
 	// RepoExists reports whether the repo did is stored.
 	RepoExists(ctx context.Context, did string) (bool, error)
+	// Head returns the head of the repo did, as LockHead does but without
+	// a lock, or ErrNotFound.
+	Head(ctx context.Context, did string) (HeadRow, error)
+	// Repos returns up to limit repos (all of them when limit <= 0) whose
+	// DID is greater than after, in DID order.
+	Repos(ctx context.Context, after string, limit int) ([]RepoRow, error)
+	// PLCOperation returns the did:plc genesis operation kept for the repo
+	// did (nil when none is), or ErrNotFound when there is no such repo.
+	PLCOperation(ctx context.Context, did string) ([]byte, error)
+	// Collections returns the distinct collections of the records of the
+	// repo did, in order (none for an unknown repo).
+	Collections(ctx context.Context, did string) ([]string, error)
 }
 
 // RepoWriter writes repos.
@@ -48,4 +60,21 @@ type RepoWriter interface {
 	LockHead(ctx context.Context, did string) (HeadRow, error)
 	// ApplyCommit stores one commit's change to its repo.
 	ApplyCommit(ctx context.Context, c *CommitChange) error
+	// InsertRepo stores the new repo r (r.ID is ignored), with plcOp, the
+	// did:plc genesis operation kept for it (nil for none), and returns its
+	// id. created is false, and nothing is stored, when a repo r.DID is
+	// stored already. r.Handle must be free (see RepoByHandle): the handle
+	// column is unique.
+	InsertRepo(ctx context.Context, r *RepoRow, plcOp []byte) (id int64, created bool, err error)
+	// SetHandle sets the handle of the repo did (nil for none) and its
+	// updated time, unless its status is final ("tombstoned" or
+	// "deleted"); it reports whether it did. handle must be free.
+	SetHandle(ctx context.Context, did string, handle *string, updated int64) (bool, error)
+	// SetStatus sets the status of the repo did (nil for active) and its
+	// updated time, unless its status is final ("tombstoned" or
+	// "deleted"); it reports whether it did.
+	SetStatus(ctx context.Context, did string, status *string, updated int64) (bool, error)
+	// DropRepoIndex deletes the record index and the blob references of
+	// the repo did. Its blocks, events and repos row stay.
+	DropRepoIndex(ctx context.Context, did string) error
 }

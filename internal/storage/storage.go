@@ -78,6 +78,8 @@ type ReadTx interface {
 	ImportReader
 	AccountReader
 	BlobReader
+	KeyReader
+	SequenceReader
 	// Raw returns the backend's own transaction handle (*sqlx.Tx), for
 	// code not yet moved behind this contract.
 	Raw() any
@@ -93,6 +95,8 @@ type WriteTx interface {
 	ImportWriter
 	AccountWriter
 	BlobWriter
+	KeyWriter
+	SequenceWriter
 	// Savepoint runs fn in a nested transaction: when fn fails, what it
 	// wrote is undone and the transaction goes on.
 	Savepoint(ctx context.Context, fn func() error) error
