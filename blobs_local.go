@@ -334,7 +334,7 @@ func (s *Store) OpenBlob(ctx context.Context, c cid.Cid) (*BlobReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BlobReader{s: s, ctx: ctx, blob: *b, key: c.Bytes(), n: -1}, nil
+	return &BlobReader{s: s, rd: s.b.Reader(), ctx: ctx, blob: *b, key: c.Bytes(), n: -1}, nil
 }
 
 // BlobReader reads a stored blob; see [Store.OpenBlob]. Its methods are safe
@@ -342,6 +342,7 @@ func (s *Store) OpenBlob(ctx context.Context, c cid.Cid) (*BlobReader, error) {
 // offset.
 type BlobReader struct {
 	s    *Store
+	rd   storage.ReadTx // reads outside any transaction, a statement per chunk
 	ctx  context.Context
 	blob Blob
 	key  []byte
@@ -431,7 +432,7 @@ func (r *BlobReader) load(n int64) error {
 	defer done()
 	// One statement outside any transaction, into the one reused buffer:
 	// no copy allocated per chunk.
-	buf, err := r.s.b.Reader().BlobChunk(r.ctx, r.key, n, r.buf)
+	buf, err := r.rd.BlobChunk(r.ctx, r.key, n, r.buf)
 	if err != nil {
 		r.n = -1 // buf may be partly overwritten
 		return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, err)

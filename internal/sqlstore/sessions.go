@@ -11,7 +11,12 @@ var (
 	sessionColumns    = `SELECT s.id, s.chain, s.repo, r.did, r.status, s.app_password, s.privileged, s.created, s.expires, s.revoked, s.rotated FROM sessions s JOIN repos r ON r.id = s.repo `
 	sessionSQL        = Q(sessionColumns + `WHERE s.id = ?`)
 	sessionByTokenSQL = Q(sessionColumns + `WHERE s.token_hash = ?`)
-	chainLiveSQL      = Q(`SELECT EXISTS (SELECT 1 FROM sessions WHERE chain = ? AND revoked IS NULL AND expires > ?)`)
+	// lockSessionSQL + Dialect.ForUpdate locks a session's row. It is not
+	// registered, since ForUpdate is known only at open: a backend with row
+	// locks prepares it in each refresh's transaction, and SQLite (whose
+	// write transactions lock the file) never runs it.
+	lockSessionSQL = `SELECT id FROM sessions WHERE token_hash = ?`
+	chainLiveSQL   = Q(`SELECT EXISTS (SELECT 1 FROM sessions WHERE chain = ? AND revoked IS NULL AND expires > ?)`)
 	// The id comes from the table (AUTOINCREMENT in SQLite, an identity
 	// column in PostgreSQL): never one used before.
 	insertSessionSQL = Q(`INSERT INTO sessions (repo, chain, token_hash, app_password, privileged, created, expires)
@@ -31,9 +36,17 @@ func (t *Tx) Session(ctx context.Context, id int64) (storage.SessionRow, error) 
 	return s, err
 }
 
-// SessionByToken implements storage.AccountReader.
+// SessionByToken implements storage.AccountReader. In a write
+// transaction of a backend with row locks (Dialect.ForUpdate), the
+// session's row is locked first, and only it (not its repo's).
 func (t *Tx) SessionByToken(ctx context.Context, hash []byte) (storage.SessionRow, error) {
 	var s storage.SessionRow
+	if t.write && t.db.D.ForUpdate != "" {
+		var id int64
+		if err := t.get(ctx, &id, lockSessionSQL+t.db.D.ForUpdate, hash); err != nil {
+			return s, err
+		}
+	}
 	err := t.get(ctx, &s, sessionByTokenSQL, hash)
 	return s, err
 }

@@ -68,7 +68,9 @@ type AccountReader interface {
 	// Session returns the session id, or ErrNotFound.
 	Session(ctx context.Context, id int64) (SessionRow, error)
 	// SessionByToken returns the session whose token hash is hash, or
-	// ErrNotFound.
+	// ErrNotFound. In a write transaction the session's row stays locked
+	// until the transaction ends, so that two refreshes of one token run
+	// one after the other.
 	SessionByToken(ctx context.Context, hash []byte) (SessionRow, error)
 	// ChainLive reports whether the chain has a session that is neither
 	// revoked nor expired at now.
