@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -16,9 +15,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/alexedwards/argon2id"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/did"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -196,10 +195,9 @@ func (s *Store) CreateAccount(ctx context.Context, opts *CreateAccountOptions) (
 	if o.Email != "" || hash != "" {
 		// A second transaction: CreateRepo runs its own. Only an email
 		// taken meanwhile by another account can fail here.
-		err := s.putAccount(ctx, d, func(ctx context.Context, tx *sqlx.Tx, repoID int64, now int64) error {
-			const q = `INSERT INTO accounts (repo, email, password, created, updated) VALUES (?, ?, ?, ?, ?)`
-			_, err := tx.ExecContext(ctx, q, repoID, nullString(o.Email), nullString(hash), repo.Created.UnixMicro(), now)
-			return err
+		err := s.putAccount(ctx, d, func(ctx context.Context, tx storage.WriteTx, repoID int64, now int64) error {
+			return tx.InsertAccount(ctx, storage.AccountRow{Repo: repoID, Email: optString(o.Email), Password: optString(hash),
+				Created: repo.Created.UnixMicro(), Updated: now})
 		}, o.Email)
 		if err != nil {
 			return acct, fmt.Errorf("create account %s: the repo is created, but its email and password are not stored: %w", d, err)
@@ -221,15 +219,15 @@ func (s *Store) accountFree(ctx context.Context, d syntax.DID, handle syntax.Han
 		return err
 	}
 	defer done()
-	return s.view(ctx, func(tx *sqlx.Tx) error {
-		var exists bool
-		if err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM repos WHERE did = ?)`, d.String()).Scan(&exists); err != nil {
+	return s.b.View(ctx, func(tx storage.ReadTx) error {
+		exists, err := tx.RepoExists(ctx, d.String())
+		if err != nil {
 			return err
 		}
 		if exists {
 			return fmt.Errorf("repo %s: %w", d, ErrExists)
 		}
-		if err := s.handleFree(ctx, s.rtx(tx), d, handle); err != nil {
+		if err := s.handleFree(ctx, tx, d, handle); err != nil {
 			return err
 		}
 		return emailFree(ctx, tx, -1, email)
@@ -238,14 +236,12 @@ func (s *Store) accountFree(ctx context.Context, d syntax.DID, handle syntax.Han
 
 // emailFree returns ErrEmailTaken when an account other than the repo
 // repoID has email (whatever its case; "" is always free).
-func emailFree(ctx context.Context, tx *sqlx.Tx, repoID int64, email string) error {
+func emailFree(ctx context.Context, tx storage.ReadTx, repoID int64, email string) error {
 	if email == "" {
 		return nil
 	}
-	var owner string
-	const q = `SELECT r.did FROM accounts a JOIN repos r ON r.id = a.repo WHERE a.email = ? AND a.repo != ?`
-	err := tx.QueryRowxContext(ctx, q, email, repoID).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) {
+	owner, err := tx.EmailOwner(ctx, email, repoID)
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -281,13 +277,13 @@ func hashPassword(password string) (string, error) {
 
 // putAccount runs fn in a write transaction with the id of the repo d,
 // after checking that email is free.
-func (s *Store) putAccount(ctx context.Context, d syntax.DID, fn func(ctx context.Context, tx *sqlx.Tx, repoID int64, now int64) error, email string) error {
+func (s *Store) putAccount(ctx context.Context, d syntax.DID, fn func(ctx context.Context, tx storage.WriteTx, repoID int64, now int64) error, email string) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
-	return s.update(ctx, func(tx *sqlx.Tx) error {
+	return s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		id, err := repoID(ctx, tx, d)
 		if err != nil {
 			return err
@@ -300,13 +296,12 @@ func (s *Store) putAccount(ctx context.Context, d syntax.DID, fn func(ctx contex
 }
 
 // repoID returns the row id of the repo d, or ErrRepoNotFound.
-func repoID(ctx context.Context, tx *sqlx.Tx, d syntax.DID) (int64, error) {
-	var id int64
-	err := tx.QueryRowxContext(ctx, `SELECT id FROM repos WHERE did = ?`, d.String()).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
+func repoID(ctx context.Context, tx storage.ReadTx, d syntax.DID) (int64, error) {
+	r, err := tx.Repo(ctx, d.String())
+	if errors.Is(err, storage.ErrNotFound) {
 		return 0, fmt.Errorf("%s: %w", d, ErrRepoNotFound)
 	}
-	return id, err
+	return r.ID, err
 }
 
 // SetPassword sets the password of the account d, creating its account row
@@ -318,11 +313,8 @@ func (s *Store) SetPassword(ctx context.Context, d syntax.DID, password string) 
 	if err != nil {
 		return fmt.Errorf("set password of %s: %w", d, err)
 	}
-	err = s.putAccount(ctx, d, func(ctx context.Context, tx *sqlx.Tx, repoID int64, now int64) error {
-		const q = `INSERT INTO accounts (repo, password, created, updated) VALUES (?, ?, ?, ?)
-ON CONFLICT (repo) DO UPDATE SET password = excluded.password, updated = excluded.updated`
-		_, err := tx.ExecContext(ctx, q, repoID, hash, now, now)
-		return err
+	err = s.putAccount(ctx, d, func(ctx context.Context, tx storage.WriteTx, repoID int64, now int64) error {
+		return tx.SetAccountPassword(ctx, repoID, hash, now)
 	}, "")
 	if err != nil {
 		return fmt.Errorf("set password of %s: %w", d, err)
@@ -339,11 +331,8 @@ func (s *Store) SetEmail(ctx context.Context, d syntax.DID, email string) error 
 			return fmt.Errorf("set email of %s: %w", d, err)
 		}
 	}
-	err := s.putAccount(ctx, d, func(ctx context.Context, tx *sqlx.Tx, repoID int64, now int64) error {
-		const q = `INSERT INTO accounts (repo, email, created, updated) VALUES (?, ?, ?, ?)
-ON CONFLICT (repo) DO UPDATE SET email = excluded.email, updated = excluded.updated`
-		_, err := tx.ExecContext(ctx, q, repoID, nullString(email), now, now)
-		return err
+	err := s.putAccount(ctx, d, func(ctx context.Context, tx storage.WriteTx, repoID int64, now int64) error {
+		return tx.SetAccountEmail(ctx, repoID, optString(email), now)
 	}, email)
 	if err != nil {
 		return fmt.Errorf("set email of %s: %w", d, err)
@@ -351,29 +340,22 @@ ON CONFLICT (repo) DO UPDATE SET email = excluded.email, updated = excluded.upda
 	return nil
 }
 
-type accountRow struct {
-	Email    *string `db:"email"`
-	Password *string `db:"password"`
-	Created  int64   `db:"created"`
-}
-
 // loadAccount reads the account whose identifier is a DID, a handle or an
 // email address (anything with an '@' that is not a leading one), with its
 // repo row id. A repo without an account row gives an Account without a
 // password.
-func (s *Store) loadAccount(ctx context.Context, tx *sqlx.Tx, identifier string) (*Account, int64, string, error) {
+func (s *Store) loadAccount(ctx context.Context, tx storage.ReadTx, identifier string) (*Account, int64, string, error) {
 	var r repoRow
 	var err error
 	switch {
 	case strings.HasPrefix(identifier, "did:"):
-		err = tx.GetContext(ctx, &r, repoByDIDSQL, identifier)
+		r, err = tx.Repo(ctx, identifier)
 	case strings.Contains(strings.TrimPrefix(identifier, "@"), "@"):
-		const q = `SELECT ` + repoColumns + ` FROM repos WHERE id = (SELECT repo FROM accounts WHERE email = ?)`
-		err = tx.GetContext(ctx, &r, q, identifier)
+		r, err = tx.RepoByEmail(ctx, identifier)
 	default:
-		err = tx.GetContext(ctx, &r, repoByHandleSQL, strings.ToLower(strings.TrimPrefix(identifier, "@")))
+		r, err = tx.RepoByHandle(ctx, strings.ToLower(strings.TrimPrefix(identifier, "@")))
 	}
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, 0, "", fmt.Errorf("account %q: %w", identifier, ErrNotFound)
 	}
 	if err != nil {
@@ -384,9 +366,8 @@ func (s *Store) loadAccount(ctx context.Context, tx *sqlx.Tx, identifier string)
 		return nil, 0, "", err
 	}
 	acct := &Account{Repo: repo, Created: repo.Created}
-	var a accountRow
-	err = tx.GetContext(ctx, &a, `SELECT email, password, created FROM accounts WHERE repo = ?`, r.ID)
-	if errors.Is(err, sql.ErrNoRows) {
+	a, err := tx.Account(ctx, r.ID)
+	if errors.Is(err, storage.ErrNotFound) {
 		return acct, r.ID, "", nil
 	}
 	if err != nil {
@@ -414,7 +395,7 @@ func (s *Store) LoadAccount(ctx context.Context, identifier string) (*Account, e
 	}
 	defer done()
 	var acct *Account
-	err = s.view(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
 		acct, _, _, err = s.loadAccount(ctx, tx, identifier)
 		return err
 	})
@@ -443,7 +424,7 @@ func (s *Store) CheckPassword(ctx context.Context, identifier, password string) 
 	var acct *Account
 	var id int64
 	var hash string
-	err = s.view(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
 		acct, id, hash, err = s.loadAccount(ctx, tx, identifier)
 		return err
 	})
@@ -461,13 +442,8 @@ func (s *Store) CheckPassword(ctx context.Context, identifier, password string) 
 		return nil, fmt.Errorf("check password of %s: stored hash: %v", acct.Repo.DID, err)
 	}
 	if !ok && appPasswordFormat.MatchString(password) {
-		var ap struct {
-			Name       string `db:"name"`
-			Privileged bool   `db:"privileged"`
-		}
-		const q = `SELECT name, privileged FROM app_passwords WHERE repo = ? AND hash = ?`
-		err := s.r.GetContext(ctx, &ap, q, id, appPasswordHash(acct.Repo.DID, password))
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		ap, err := s.b.Reader().AppPasswordByHash(ctx, id, appPasswordHash(acct.Repo.DID, password))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("check password of %s: %w", acct.Repo.DID, err)
 		}
 		if err == nil {
@@ -530,17 +506,17 @@ func (s *Store) CreateAppPassword(ctx context.Context, d syntax.DID, name string
 	}
 	defer done()
 	now := s.now().UTC()
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		id, err := repoID(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		const q = `INSERT INTO app_passwords (repo, name, hash, privileged, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
-		res, err := tx.ExecContext(ctx, q, id, name, appPasswordHash(d, password), privileged, now.UnixMicro())
+		added, err := tx.InsertAppPassword(ctx, storage.AppPasswordRow{Repo: id, Name: name,
+			Hash: appPasswordHash(d, password), Privileged: privileged, Created: now.UnixMicro()})
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !added {
 			return fmt.Errorf("app password %q: %w", name, ErrExists)
 		}
 		return nil
@@ -559,24 +535,19 @@ func (s *Store) ListAppPasswords(ctx context.Context, d syntax.DID) ([]*AppPassw
 		return nil, err
 	}
 	defer done()
-	type row struct {
-		Name       string `db:"name"`
-		Privileged bool   `db:"privileged"`
-		Created    int64  `db:"created"`
-	}
-	var rows []row
-	err = s.view(ctx, func(tx *sqlx.Tx) error {
+	var rows []storage.AppPasswordRow
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
 		id, err := repoID(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		const q = `SELECT name, privileged, created FROM app_passwords WHERE repo = ? ORDER BY created DESC, name`
-		return tx.SelectContext(ctx, &rows, q, id)
+		rows, err = tx.AppPasswords(ctx, id)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list app passwords of %s: %w", d, err)
 	}
-	return convertRows(rows, func(r *row) (*AppPassword, error) {
+	return convertRows(rows, func(r *storage.AppPasswordRow) (*AppPassword, error) {
 		return &AppPassword{Name: r.Name, Privileged: r.Privileged, Created: time.UnixMicro(r.Created).UTC()}, nil
 	})
 }
@@ -590,21 +561,19 @@ func (s *Store) RevokeAppPassword(ctx context.Context, d syntax.DID, name string
 		return err
 	}
 	defer done()
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		id, err := repoID(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM app_passwords WHERE repo = ? AND name = ?`, id, name)
+		deleted, err := tx.DeleteAppPassword(ctx, id, name)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !deleted {
 			return fmt.Errorf("app password %q: %w", name, ErrNotFound)
 		}
-		const q = `UPDATE sessions SET revoked = ? WHERE repo = ? AND app_password = ? AND revoked IS NULL`
-		_, err = tx.ExecContext(ctx, q, s.now().UnixMicro(), id, name)
-		return err
+		return tx.RevokeAppPasswordSessions(ctx, id, name, s.now().UnixMicro())
 	})
 	if err != nil {
 		return fmt.Errorf("revoke app password of %s: %w", d, err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
@@ -172,24 +171,24 @@ func blobRefChanges(writes []commit.Write, recs []cid.Cid, ops []commit.Op) (dro
 	return drop, add, nil
 }
 
-// updateOpen is s.update for methods that do not hold enter() for their
+// updateOpen is s.b.Update for methods that do not hold enter() for their
 // whole duration (they wait on the network or on a caller's reader between
 // transactions): it enters for the one transaction, or returns ErrClosed.
-func (s *Store) updateOpen(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+func (s *Store) updateOpen(ctx context.Context, fn func(tx storage.WriteTx) error) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
-	return s.update(ctx, fn)
+	return s.b.Update(ctx, nil, fn)
 }
 
-// viewOpen is s.view as updateOpen is s.update.
-func (s *Store) viewOpen(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+// viewOpen is s.b.View as updateOpen is s.b.Update.
+func (s *Store) viewOpen(ctx context.Context, fn func(tx storage.ReadTx) error) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
-	return s.view(ctx, fn)
+	return s.b.View(ctx, fn)
 }

@@ -3,7 +3,6 @@ package atlite
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -120,7 +119,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 	var b *Blob
 	if last { // the whole blob in one transaction
 		c := rawCID(h.Sum(nil))
-		err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
+		err := s.updateOpen(ctx, func(tx storage.WriteTx) error {
 			repo, err := activeRepoID(ctx, tx, did)
 			if err != nil {
 				return err
@@ -137,13 +136,13 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 	}
 
 	var id int64
-	err = s.updateOpen(ctx, func(tx *sqlx.Tx) error {
+	err = s.updateOpen(ctx, func(tx storage.WriteTx) error {
 		if _, err := activeRepoID(ctx, tx, did); err != nil {
 			return err
 		}
-		const q = `INSERT INTO blobs (cid, mime_type, size, uploaded) VALUES (NULL, ?, ?, ?) RETURNING id`
-		if err := tx.QueryRowxContext(ctx, q, mimeType, size, s.now().UnixMicro()).Scan(&id); err != nil {
-			return fmt.Errorf("insert blob: %w", err)
+		var err error
+		if id, err = tx.InsertBlob(ctx, storage.BlobRow{MIMEType: mimeType, Size: size, Uploaded: s.now().UnixMicro()}); err != nil {
+			return err
 		}
 		return putChunk(ctx, tx, id, 0, size, chunk, s.now())
 	})
@@ -153,10 +152,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 	defer func() {
 		if b == nil { // failed: drop what was written
 			bg := context.WithoutCancel(ctx)
-			_ = s.updateOpen(bg, func(tx *sqlx.Tx) error {
-				_, err := tx.ExecContext(bg, `DELETE FROM blobs WHERE id = ? AND cid IS NULL`, id)
-				return err
-			})
+			_ = s.updateOpen(bg, func(tx storage.WriteTx) error { return tx.DeleteBlob(bg, id, true) })
 		}
 	}()
 	for n := int64(1); ; n++ {
@@ -167,7 +163,7 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 		if last {
 			c := rawCID(h.Sum(nil))
 			var out *Blob
-			err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
+			err := s.updateOpen(ctx, func(tx storage.WriteTx) error {
 				repo, err := activeRepoID(ctx, tx, did)
 				if err != nil {
 					return err
@@ -188,17 +184,15 @@ func (s *Store) uploadBlob(ctx context.Context, did syntax.DID, r io.Reader, mim
 			b = out
 			return b, nil
 		}
-		if err := s.updateOpen(ctx, func(tx *sqlx.Tx) error { return putChunk(ctx, tx, id, n, size, chunk, s.now()) }); err != nil {
+		if err := s.updateOpen(ctx, func(tx storage.WriteTx) error { return putChunk(ctx, tx, id, n, size, chunk, s.now()) }); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // noteUpload records that repo uploaded the blob c at now.
-func noteUpload(ctx context.Context, tx *sqlx.Tx, repo int64, c cid.Cid, now time.Time) error {
-	const q = `INSERT INTO blob_uploads (repo, cid, uploaded) VALUES (?, ?, ?)
-ON CONFLICT (repo, cid) DO UPDATE SET uploaded = excluded.uploaded`
-	if _, err := tx.ExecContext(ctx, q, repo, c.Bytes(), now.UnixMicro()); err != nil {
+func noteUpload(ctx context.Context, tx storage.WriteTx, repo int64, c cid.Cid, now time.Time) error {
+	if err := tx.NoteBlobUpload(ctx, repo, c.Bytes(), now.UnixMicro()); err != nil {
 		return fmt.Errorf("note upload: %w", err)
 	}
 	return nil
@@ -217,14 +211,8 @@ func (s *Store) RepoHasBlob(ctx context.Context, did syntax.DID, c cid.Cid, grac
 		return false, err
 	}
 	defer done()
-	const q = `SELECT p.id,
-	EXISTS (SELECT 1 FROM blob_refs r WHERE r.repo = p.id AND r.cid = ?1),
-	EXISTS (SELECT 1 FROM blob_uploads u WHERE u.repo = p.id AND u.cid = ?1 AND u.uploaded >= ?2)
-FROM repos p WHERE p.did = ?3`
-	var id int64
-	var cited, uploaded bool
-	err = s.r.QueryRowxContext(ctx, q, c.Bytes(), s.now().Add(-gracePeriod).UnixMicro(), did.String()).Scan(&id, &cited, &uploaded)
-	if isNoRows(err) {
+	cited, uploaded, err := s.b.Reader().RepoHasBlob(ctx, did.String(), c.Bytes(), s.now().Add(-gracePeriod).UnixMicro())
+	if errors.Is(err, storage.ErrNotFound) {
 		return false, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
@@ -234,33 +222,31 @@ FROM repos p WHERE p.did = ?3`
 }
 
 // activeRepoID returns the id of the repo did if it exists and is active.
-func activeRepoID(ctx context.Context, tx *sqlx.Tx, did syntax.DID) (int64, error) {
-	var id int64
-	var status *string
-	err := tx.QueryRowxContext(ctx, `SELECT id, status FROM repos WHERE did = ?`, did.String()).Scan(&id, &status)
-	if isNoRows(err) {
+func activeRepoID(ctx context.Context, tx storage.ReadTx, did syntax.DID) (int64, error) {
+	r, err := tx.Repo(ctx, did.String())
+	if errors.Is(err, storage.ErrNotFound) {
 		return 0, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read repo %s: %w", did, err)
 	}
-	if status != nil {
-		return 0, &InactiveRepoError{DID: did.String(), Status: *status}
+	if r.Status != nil {
+		return 0, &InactiveRepoError{DID: did.String(), Status: *r.Status}
 	}
-	return id, nil
+	return r.ID, nil
 }
 
 // putChunk writes chunk n of the pending blob id and bumps its size and
 // upload time.
-func putChunk(ctx context.Context, tx *sqlx.Tx, id, n, size int64, chunk []byte, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_chunks (blob, n, data) VALUES (?, ?, ?)`, id, n, chunk); err != nil {
-		return fmt.Errorf("put chunk %d: %w", n, err)
+func putChunk(ctx context.Context, tx storage.WriteTx, id, n, size int64, chunk []byte, now time.Time) error {
+	if err := tx.PutBlobChunk(ctx, id, n, chunk); err != nil {
+		return err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE blobs SET size = ?, uploaded = ? WHERE id = ? AND cid IS NULL`, size, now.UnixMicro(), id)
+	pending, err := tx.GrowBlob(ctx, id, size, now.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("put chunk %d: %w", n, err)
 	}
-	if k, _ := res.RowsAffected(); k == 0 {
+	if !pending {
 		return errors.New("upload was garbage-collected while in progress")
 	}
 	return nil
@@ -270,66 +256,50 @@ func putChunk(ctx context.Context, tx *sqlx.Tx, id, n, size int64, chunk []byte,
 // time is bumped and the pending blob id (if any) dropped. Otherwise the
 // pending blob id gets its CID, or, when id is 0, the one-chunk blob is
 // inserted with its chunk.
-func finishBlob(ctx context.Context, tx *sqlx.Tx, id int64, c cid.Cid, mimeType string, size int64, chunk []byte, now time.Time) (*Blob, error) {
-	var existing blobRow
-	err := tx.GetContext(ctx, &existing, getBlobSQL, c.Bytes())
+func finishBlob(ctx context.Context, tx storage.WriteTx, id int64, c cid.Cid, mimeType string, size int64, chunk []byte, now time.Time) (*Blob, error) {
+	existing, err := tx.Blob(ctx, c.Bytes())
 	switch {
 	case err == nil:
-		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET uploaded = ? WHERE id = ?`, now.UnixMicro(), existing.ID); err != nil {
+		if err := tx.TouchBlob(ctx, existing.ID, now.UnixMicro()); err != nil {
 			return nil, fmt.Errorf("bump blob: %w", err)
 		}
 		if id != 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE id = ?`, id); err != nil {
+			if err := tx.DeleteBlob(ctx, id, false); err != nil {
 				return nil, fmt.Errorf("drop duplicate upload: %w", err)
 			}
 		}
 		existing.Uploaded = now.UnixMicro()
-		return existing.blob()
-	case !isNoRows(err):
+		return blobOf(&existing)
+	case !errors.Is(err, storage.ErrNotFound):
 		return nil, fmt.Errorf("read blob: %w", err)
 	}
 	if id == 0 {
-		const q = `INSERT INTO blobs (cid, mime_type, size, uploaded) VALUES (?, ?, ?, ?) RETURNING id`
-		if err := tx.QueryRowxContext(ctx, q, c.Bytes(), mimeType, size, now.UnixMicro()).Scan(&id); err != nil {
-			return nil, fmt.Errorf("insert blob: %w", err)
+		if id, err = tx.InsertBlob(ctx, storage.BlobRow{CID: c.Bytes(), MIMEType: mimeType, Size: size, Uploaded: now.UnixMicro()}); err != nil {
+			return nil, err
 		}
 		if len(chunk) > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO blob_chunks (blob, n, data) VALUES (?, 0, ?)`, id, chunk); err != nil {
-				return nil, fmt.Errorf("put chunk 0: %w", err)
+			if err := tx.PutBlobChunk(ctx, id, 0, chunk); err != nil {
+				return nil, err
 			}
 		}
 	} else {
-		res, err := tx.ExecContext(ctx, `UPDATE blobs SET cid = ?, size = ?, uploaded = ? WHERE id = ? AND cid IS NULL`, c.Bytes(), size, now.UnixMicro(), id)
+		pending, err := tx.FinishBlob(ctx, id, c.Bytes(), size, now.UnixMicro())
 		if err != nil {
 			return nil, fmt.Errorf("finish blob: %w", err)
 		}
-		if k, _ := res.RowsAffected(); k == 0 {
+		if !pending {
 			return nil, errors.New("upload was garbage-collected while in progress")
 		}
 	}
-	var refs int64
-	if err := tx.QueryRowxContext(ctx, countBlobRefsSQL, c.Bytes()).Scan(&refs); err != nil {
+	refs, err := tx.BlobRefCount(ctx, c.Bytes())
+	if err != nil {
 		return nil, fmt.Errorf("count refs: %w", err)
 	}
 	return &Blob{CID: c, MIMEType: mimeType, Size: size, Uploaded: time.UnixMicro(now.UnixMicro()).UTC(), Refs: refs}, nil
 }
 
-type blobRow struct {
-	ID       int64  `db:"id"`
-	CID      []byte `db:"cid"`
-	MIMEType string `db:"mime_type"`
-	Size     int64  `db:"size"`
-	Uploaded int64  `db:"uploaded"`
-	Refs     int64  `db:"refs"`
-}
-
-const (
-	getBlobSQL = `SELECT id, cid, mime_type, size, uploaded,
-(SELECT count(*) FROM blob_refs r WHERE r.cid = blobs.cid) AS refs FROM blobs WHERE cid = ?`
-	countBlobRefsSQL = `SELECT count(*) FROM blob_refs WHERE cid = ?`
-)
-
-func (r *blobRow) blob() (*Blob, error) {
+// blobOf converts a row to a Blob.
+func blobOf(r *storage.BlobRow) (*Blob, error) {
 	c, err := datamodel.CIDFromBytes(r.CID)
 	if err != nil {
 		return nil, fmt.Errorf("stored blob %d: %w", r.ID, err)
@@ -344,14 +314,14 @@ func (s *Store) StatBlob(ctx context.Context, c cid.Cid) (*Blob, error) {
 		return nil, err
 	}
 	defer done()
-	var r blobRow
-	if err := s.r.GetContext(ctx, &r, getBlobSQL, c.Bytes()); err != nil {
-		if isNoRows(err) {
+	r, err := s.b.Reader().Blob(ctx, c.Bytes())
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("blob %s: %w", c, ErrNotFound)
 		}
 		return nil, fmt.Errorf("blob %s: %w", c, err)
 	}
-	return r.blob()
+	return blobOf(&r)
 }
 
 // OpenBlob opens the stored blob c for reading, or returns ErrNotFound. The
@@ -364,7 +334,7 @@ func (s *Store) OpenBlob(ctx context.Context, c cid.Cid) (*BlobReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BlobReader{s: s, ctx: ctx, blob: *b, key: c.Bytes(), n: -1}, nil
+	return &BlobReader{s: s, rd: s.b.Reader(), ctx: ctx, blob: *b, key: c.Bytes(), n: -1}, nil
 }
 
 // BlobReader reads a stored blob; see [Store.OpenBlob]. Its methods are safe
@@ -372,6 +342,7 @@ func (s *Store) OpenBlob(ctx context.Context, c cid.Cid) (*BlobReader, error) {
 // offset.
 type BlobReader struct {
 	s    *Store
+	rd   storage.ReadTx // reads outside any transaction, a statement per chunk
 	ctx  context.Context
 	blob Blob
 	key  []byte
@@ -449,8 +420,6 @@ func (r *BlobReader) readAt(p []byte, off int64, oneChunk bool) (int, error) {
 	return total, nil
 }
 
-const getChunkSQL = `SELECT data FROM blob_chunks WHERE blob = (SELECT id FROM blobs WHERE cid = ?) AND n = ?`
-
 // load makes chunk n the one in buf.
 func (r *BlobReader) load(n int64) error {
 	if r.n == n {
@@ -461,24 +430,15 @@ func (r *BlobReader) load(n int64) error {
 		return err
 	}
 	defer done()
-	rows, err := r.s.r.QueryContext(r.ctx, getChunkSQL, r.key, n)
+	// One statement outside any transaction, into the one reused buffer:
+	// no copy allocated per chunk.
+	buf, err := r.rd.BlobChunk(r.ctx, r.key, n, r.buf)
 	if err != nil {
+		r.n = -1 // buf may be partly overwritten
 		return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, err)
-		}
-		return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, ErrNotFound)
-	}
-	// RawBytes and one reused buffer: no copy allocated per chunk.
-	var data sql.RawBytes
-	if err := rows.Scan(&data); err != nil {
-		return fmt.Errorf("blob %s chunk %d: %w", r.blob.CID, n, err)
-	}
-	r.buf, r.n = append(r.buf[:0], data...), n
-	return rows.Close()
+	r.buf, r.n = buf, n
+	return nil
 }
 
 // Seek implements io.Seeker.
@@ -554,22 +514,13 @@ func (s *Store) ListBlobs(ctx context.Context, did syntax.DID, opts *ListBlobsOp
 		after = c.Bytes()
 	}
 	var out []cid.Cid
-	err = s.view(ctx, func(tx *sqlx.Tx) error {
-		var repo int64
-		if err := tx.QueryRowxContext(ctx, `SELECT id FROM repos WHERE did = ?`, did.String()).Scan(&repo); err != nil {
-			if isNoRows(err) {
-				return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
-			}
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		repo, err := repoID(ctx, tx, did)
+		if err != nil {
 			return err
 		}
-		// The cursor is compared as a blob: x'' is less than any CID.
-		const q = `SELECT DISTINCT r.cid FROM blob_refs r JOIN blobs b ON b.cid = r.cid
-WHERE r.repo = ? AND r.cid > ? AND (r.rev IS NULL OR r.rev > ?) ORDER BY r.cid LIMIT ?`
-		if after == nil {
-			after = []byte{}
-		}
-		var keys [][]byte
-		if err := tx.SelectContext(ctx, &keys, q, repo, after, since.String(), limit+1); err != nil {
+		keys, err := tx.RepoBlobs(ctx, storage.RepoBlobsQuery{Repo: repo, After: after, Since: since.String(), Limit: limit + 1})
+		if err != nil {
 			return err
 		}
 		for _, k := range keys {
@@ -605,17 +556,12 @@ const gcBatch = 16
 // its batch runs is kept.
 func (s *Store) GCBlobs(ctx context.Context, gracePeriod time.Duration) (int, error) {
 	cutoff := s.now().Add(-gracePeriod).UnixMicro()
-	const q = `DELETE FROM blobs WHERE id IN (SELECT b.id FROM blobs b WHERE b.uploaded <= ?
-AND (b.cid IS NULL OR NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.cid = b.cid)) LIMIT ?)`
 	total := 0
 	for {
 		var n int64
-		err := s.updateOpen(ctx, func(tx *sqlx.Tx) error {
-			res, err := tx.ExecContext(ctx, q, cutoff, gcBatch)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
+		err := s.updateOpen(ctx, func(tx storage.WriteTx) error {
+			var err error
+			n, err = tx.CollectBlobs(ctx, cutoff, gcBatch)
 			return err
 		})
 		if err != nil {

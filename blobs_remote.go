@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/internal/media"
 	"github.com/atlite-dev/atlite/internal/safehttp"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -108,23 +108,8 @@ type RemoteBlobOptions struct {
 	Now func() time.Time
 }
 
-type remoteBlobRow struct {
-	URL         string  `db:"url"`
-	CID         []byte  `db:"cid"`
-	Size        *int64  `db:"size"`
-	MIMEType    string  `db:"mime_type"`
-	Width       *int64  `db:"width"`
-	Height      *int64  `db:"height"`
-	DurationMS  *int64  `db:"duration_ms"`
-	Status      *string `db:"status"`
-	LastFetched *int64  `db:"last_fetched"`
-	Created     int64   `db:"created"`
-	Updated     int64   `db:"updated"`
-}
-
-const remoteBlobColumns = `url, cid, size, mime_type, width, height, duration_ms, status, last_fetched, created, updated`
-
-func (r *remoteBlobRow) blob() (*RemoteBlob, error) {
+// remoteBlobOf converts a row to a RemoteBlob (without its repos).
+func remoteBlobOf(r *storage.RemoteBlobRow) (*RemoteBlob, error) {
 	b := &RemoteBlob{URL: r.URL, MIMEType: r.MIMEType, Created: time.UnixMicro(r.Created).UTC(), Updated: time.UnixMicro(r.Updated).UTC()}
 	if r.CID != nil {
 		c, err := datamodel.CIDFromBytes(r.CID)
@@ -202,7 +187,7 @@ func (s *Store) RemoteBlob(ctx context.Context, rawURL string, opts *RemoteBlobO
 			return nil, fmt.Errorf("remote blob %s: %w", rawURL, ctx.Err())
 		}
 		f.apply(b, o.Now().UTC())
-		if err := s.updateOpen(ctx, func(tx *sqlx.Tx) error { return saveRemoteBlob(ctx, tx, b) }); err != nil {
+		if err := s.updateOpen(ctx, func(tx storage.WriteTx) error { return saveRemoteBlob(ctx, tx, b) }); err != nil {
 			return nil, fmt.Errorf("remote blob %s: %w", rawURL, err)
 		}
 		if ferr != nil {
@@ -358,16 +343,11 @@ func httpOnly(c *http.Client) *http.Client {
 	return &cc
 }
 
-const (
-	getRemoteBlobSQL      = `SELECT ` + remoteBlobColumns + ` FROM remote_blobs WHERE url = ?`
-	getRemoteBlobReposSQL = `SELECT did FROM remote_blob_repos WHERE url = ? ORDER BY did`
-)
-
 // remoteBlobGetOrCreate reads the blob's row, creating it and adding
 // o.Repo in a write transaction only when needed.
 func (s *Store) remoteBlobGetOrCreate(ctx context.Context, rawURL string, o remoteBlobOpts) (*RemoteBlob, error) {
 	var b *RemoteBlob
-	err := s.viewOpen(ctx, func(tx *sqlx.Tx) error {
+	err := s.viewOpen(ctx, func(tx storage.ReadTx) error {
 		var err error
 		b, err = readRemoteBlob(ctx, tx, rawURL)
 		return err
@@ -378,22 +358,14 @@ func (s *Store) remoteBlobGetOrCreate(ctx context.Context, rawURL string, o remo
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	err = s.updateOpen(ctx, func(tx *sqlx.Tx) error {
+	err = s.updateOpen(ctx, func(tx storage.WriteTx) error {
 		now := o.Now().UTC().UnixMicro()
-		const insert = `INSERT INTO remote_blobs (url, created, updated) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING`
-		if _, err := tx.ExecContext(ctx, insert, rawURL, now, now); err != nil {
+		if err := tx.InsertRemoteBlob(ctx, rawURL, now); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		if o.Repo != "" {
-			const link = `INSERT INTO remote_blob_repos (url, did) VALUES (?, ?) ON CONFLICT DO NOTHING`
-			res, err := tx.ExecContext(ctx, link, rawURL, o.Repo.String())
-			if err != nil {
+			if err := tx.AddRemoteBlobRepo(ctx, rawURL, o.Repo.String(), now); err != nil {
 				return fmt.Errorf("add repo: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				if _, err := tx.ExecContext(ctx, `UPDATE remote_blobs SET updated = ? WHERE url = ?`, now, rawURL); err != nil {
-					return fmt.Errorf("add repo: %w", err)
-				}
 			}
 		}
 		var err error
@@ -412,20 +384,20 @@ func hasDID(ds []syntax.DID, d syntax.DID) bool {
 	return false
 }
 
-func readRemoteBlob(ctx context.Context, tx *sqlx.Tx, rawURL string) (*RemoteBlob, error) {
-	var r remoteBlobRow
-	if err := tx.GetContext(ctx, &r, getRemoteBlobSQL, rawURL); err != nil {
-		if isNoRows(err) {
+func readRemoteBlob(ctx context.Context, tx storage.ReadTx, rawURL string) (*RemoteBlob, error) {
+	r, err := tx.RemoteBlob(ctx, rawURL)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("read: %w", err)
 	}
-	b, err := r.blob()
+	b, err := remoteBlobOf(&r)
 	if err != nil {
 		return nil, err
 	}
-	var dids []string
-	if err := tx.SelectContext(ctx, &dids, getRemoteBlobReposSQL, rawURL); err != nil {
+	dids, err := tx.RemoteBlobRepos(ctx, rawURL)
+	if err != nil {
 		return nil, fmt.Errorf("read repos: %w", err)
 	}
 	for _, d := range dids {
@@ -443,7 +415,7 @@ func (s *Store) GetRemoteBlob(ctx context.Context, rawURL string) (*RemoteBlob, 
 	}
 	defer done()
 	var b *RemoteBlob
-	err = s.view(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
 		b, err = readRemoteBlob(ctx, tx, rawURL)
 		return err
 	})
@@ -453,26 +425,27 @@ func (s *Store) GetRemoteBlob(ctx context.Context, rawURL string) (*RemoteBlob, 
 	return b, nil
 }
 
-func saveRemoteBlob(ctx context.Context, tx *sqlx.Tx, b *RemoteBlob) error {
-	const q = `UPDATE remote_blobs SET cid = ?, size = ?, mime_type = ?, width = ?, height = ?, duration_ms = ?,
-status = ?, last_fetched = ?, updated = ? WHERE url = ?`
+func saveRemoteBlob(ctx context.Context, tx storage.WriteTx, b *RemoteBlob) error {
 	var c []byte
 	if b.CID.Defined() {
 		c = b.CID.Bytes()
 	}
-	_, err := tx.ExecContext(ctx, q, c, nullInt(b.Size), b.MIMEType, nullInt(int64(b.Width)), nullInt(int64(b.Height)),
-		nullInt(b.Duration.Milliseconds()), nullString(b.Status), b.LastFetched.UnixMicro(), b.Updated.UnixMicro(), b.URL)
+	fetched := b.LastFetched.UnixMicro()
+	err := tx.SaveRemoteBlob(ctx, storage.RemoteBlobRow{URL: b.URL, CID: c, Size: optInt(b.Size), MIMEType: b.MIMEType,
+		Width: optInt(int64(b.Width)), Height: optInt(int64(b.Height)), DurationMS: optInt(b.Duration.Milliseconds()),
+		Status: optString(b.Status), LastFetched: &fetched, Updated: b.Updated.UnixMicro()})
 	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
 	return nil
 }
 
-func nullInt(n int64) any {
+// optInt is n as a nullable column: nil for 0.
+func optInt(n int64) *int64 {
 	if n == 0 {
 		return nil
 	}
-	return n
+	return &n
 }
 
 // fetched is the outcome of a fetch.

@@ -13,8 +13,7 @@ const (
 )
 
 const (
-	repoByHandleSQL = `SELECT ` + repoColumns + ` FROM repos WHERE handle = ?`
-	headSQL         = `SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`
+	headSQL = `SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`
 )
 
 // rtx and wtx wrap a transaction of s.view and s.update for code moved

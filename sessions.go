@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -61,21 +59,7 @@ func newToken() (string, []byte) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), h[:]
 }
 
-type sessionRow struct {
-	ID          int64   `db:"id"`
-	Chain       int64   `db:"chain"`
-	Repo        int64   `db:"repo"`
-	DID         string  `db:"did"`
-	Status      *string `db:"status"`
-	AppPassword *string `db:"app_password"`
-	Privileged  bool    `db:"privileged"`
-	Created     int64   `db:"created"`
-	Expires     int64   `db:"expires"`
-	Revoked     *int64  `db:"revoked"`
-	Rotated     bool    `db:"rotated"`
-}
-
-const sessionColumns = `s.id, s.chain, s.repo, r.did, r.status, s.app_password, s.privileged, s.created, s.expires, s.revoked, s.rotated`
+type sessionRow = storage.SessionRow
 
 // RefreshGracePeriod is how long a refresh token replaced by a refresh may
 // still be used, while its chain has a live session: two clients sharing a
@@ -84,7 +68,8 @@ const sessionColumns = `s.id, s.chain, s.repo, r.did, r.status, s.app_password, 
 // branch of the chain; signing out or revoking ends them all.
 const RefreshGracePeriod = 2 * time.Hour
 
-func (r *sessionRow) session() (*Session, error) {
+// sessionOf converts a row to a Session.
+func sessionOf(r *sessionRow) (*Session, error) {
 	d, err := syntax.ParseDID(r.DID)
 	if err != nil {
 		return nil, fmt.Errorf("stored repo %q: %w", r.DID, err)
@@ -97,21 +82,18 @@ func (r *sessionRow) session() (*Session, error) {
 	return out, nil
 }
 
-// insertSession writes a new session row; chain 0 starts a new chain.
-func insertSession(ctx context.Context, tx *sqlx.Tx, r *sessionRow, hash []byte) error {
-	const q = `INSERT INTO sessions (repo, chain, token_hash, app_password, privileged, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	res, err := tx.ExecContext(ctx, q, r.Repo, r.Chain, hash, r.AppPassword, r.Privileged, r.Created, r.Expires)
+// insertSession writes a new session row and sets r.ID; chain 0 starts a
+// new chain (r.Chain is then set to r.ID).
+func insertSession(ctx context.Context, tx storage.WriteTx, r *sessionRow, hash []byte) error {
+	id, err := tx.InsertSession(ctx, *r, hash)
 	if err != nil {
 		return err
 	}
-	if r.ID, err = res.LastInsertId(); err != nil {
-		return err
-	}
+	r.ID = id
 	if r.Chain == 0 {
-		r.Chain = r.ID
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET chain = id WHERE id = ?`, r.ID)
+		r.Chain = id
 	}
-	return err
+	return nil
 }
 
 // CreateSession opens a session for the account d, after the caller has
@@ -132,22 +114,22 @@ func (s *Store) CreateSession(ctx context.Context, d syntax.DID, appPasswordName
 	token, hash := newToken()
 	now := s.now().UTC()
 	row := sessionRow{DID: d.String(), Created: now.UnixMicro(), Expires: now.Add(ttl).UnixMicro()}
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		if row.Repo, err = repoID(ctx, tx, d); err != nil {
 			return err
 		}
 		if appPasswordName != "" {
 			row.AppPassword = &appPasswordName
-			const q = `SELECT privileged FROM app_passwords WHERE repo = ? AND name = ?`
-			err := tx.QueryRowxContext(ctx, q, row.Repo, appPasswordName).Scan(&row.Privileged)
-			if errors.Is(err, sql.ErrNoRows) {
+			ap, err := tx.AppPassword(ctx, row.Repo, appPasswordName)
+			if errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("app password %q: %w", appPasswordName, ErrNotFound)
 			}
 			if err != nil {
 				return err
 			}
+			row.Privileged = ap.Privileged
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE repo = ? AND expires <= ?`, row.Repo, row.Created); err != nil {
+		if err := tx.DeleteExpiredSessions(ctx, row.Repo, row.Created); err != nil {
 			return err
 		}
 		return insertSession(ctx, tx, &row, hash)
@@ -155,7 +137,7 @@ func (s *Store) CreateSession(ctx context.Context, d syntax.DID, appPasswordName
 	if err != nil {
 		return "", nil, fmt.Errorf("create session for %s: %w", d, err)
 	}
-	sess, err := row.session()
+	sess, err := sessionOf(&row)
 	if err != nil {
 		return "", nil, err
 	}
@@ -187,25 +169,24 @@ func (s *Store) RefreshSession(ctx context.Context, refreshToken string) (string
 	now := s.now().UTC().UnixMicro()
 	var row sessionRow
 	reused := false
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		const q = `SELECT ` + sessionColumns + ` FROM sessions s JOIN repos r ON r.id = s.repo WHERE s.token_hash = ?`
-		err := tx.GetContext(ctx, &row, q, hash)
-		if errors.Is(err, sql.ErrNoRows) {
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
+		var err error
+		row, err = tx.SessionByToken(ctx, hash)
+		if errors.Is(err, storage.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {
 			return err
 		}
 		if row.Revoked != nil {
-			var live bool
-			if err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE chain = ? AND revoked IS NULL AND expires > ?)`, row.Chain, now).Scan(&live); err != nil {
+			live, err := tx.ChainLive(ctx, row.Chain, now)
+			if err != nil {
 				return err
 			}
 			if !(row.Rotated && live && now-*row.Revoked < RefreshGracePeriod.Microseconds() && now < row.Expires && row.Status == nil) {
 				// Commit the chain's revocation, then fail.
 				reused = true
-				_, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = ? WHERE chain = ? AND revoked IS NULL`, now, row.Chain)
-				return err
+				return tx.RevokeChain(ctx, row.Chain, now)
 			}
 			// Within the grace period: a new branch of the live chain.
 			row.Expires = now + (row.Expires - row.Created)
@@ -218,7 +199,7 @@ func (s *Store) RefreshSession(ctx context.Context, refreshToken string) (string
 		if row.Status != nil && *row.Status != StatusDeactivated {
 			return &InactiveRepoError{DID: row.DID, Status: *row.Status}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = ?, rotated = 1 WHERE id = ?`, now, row.ID); err != nil {
+		if err := tx.RotateSession(ctx, row.ID, now); err != nil {
 			return err
 		}
 		row.Expires = now + (row.Expires - row.Created)
@@ -231,7 +212,7 @@ func (s *Store) RefreshSession(ctx context.Context, refreshToken string) (string
 	if err != nil {
 		return "", nil, fmt.Errorf("refresh session: %w", err)
 	}
-	sess, err := row.session()
+	sess, err := sessionOf(&row)
 	if err != nil {
 		return "", nil, err
 	}
@@ -251,17 +232,15 @@ func (s *Store) RevokeSession(ctx context.Context, refreshToken string) error {
 		return err
 	}
 	defer done()
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
-		var chain int64
-		err := tx.QueryRowxContext(ctx, `SELECT chain FROM sessions WHERE token_hash = ?`, hash).Scan(&chain)
-		if errors.Is(err, sql.ErrNoRows) {
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
+		row, err := tx.SessionByToken(ctx, hash)
+		if errors.Is(err, storage.ErrNotFound) {
 			return ErrInvalidToken
 		}
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET revoked = ? WHERE chain = ? AND revoked IS NULL`, s.now().UnixMicro(), chain)
-		return err
+		return tx.RevokeChain(ctx, row.Chain, s.now().UnixMicro())
 	})
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
@@ -279,18 +258,12 @@ func (s *Store) RevokeSessions(ctx context.Context, d syntax.DID) (int, error) {
 	}
 	defer done()
 	var n int64
-	err = s.update(ctx, func(tx *sqlx.Tx) error {
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		id, err := repoID(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		const q = `UPDATE sessions SET revoked = ? WHERE repo = ? AND revoked IS NULL AND expires > ?`
-		now := s.now().UnixMicro()
-		res, err := tx.ExecContext(ctx, q, now, id, now)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		n, err = tx.RevokeRepoSessions(ctx, id, s.now().UnixMicro())
 		return err
 	})
 	if err != nil {
@@ -309,10 +282,8 @@ func (s *Store) LookupSession(ctx context.Context, id int64) (*Session, error) {
 		return nil, err
 	}
 	defer done()
-	var row sessionRow
-	const q = `SELECT ` + sessionColumns + ` FROM sessions s JOIN repos r ON r.id = s.repo WHERE s.id = ?`
-	err = s.r.GetContext(ctx, &row, q, id)
-	if errors.Is(err, sql.ErrNoRows) {
+	row, err := s.b.Reader().Session(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("session %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -324,7 +295,7 @@ func (s *Store) LookupSession(ctx context.Context, id int64) (*Session, error) {
 	if s.now().UnixMicro() >= row.Expires {
 		return nil, fmt.Errorf("session %d: %w", id, ErrExpiredToken)
 	}
-	return row.session()
+	return sessionOf(&row)
 }
 
 // MaxServerSecretSize is the largest secret [Store.ServerSecret] makes.
@@ -345,35 +316,30 @@ func (s *Store) ServerSecret(ctx context.Context, name string, size int) ([]byte
 		return nil, err
 	}
 	defer done()
-	type row struct {
-		Value     []byte `db:"value"`
-		Encrypted bool   `db:"encrypted"`
-	}
-	const sel = `SELECT value, encrypted FROM server_secrets WHERE name = ?`
-	var r row
-	err = s.r.GetContext(ctx, &r, sel, name)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := s.b.Reader().ServerSecret(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
 		fresh := make([]byte, size)
 		rand.Read(fresh)
 		sealed, encrypted, serr := s.sealSecret(name, fresh)
 		if serr != nil {
 			return nil, fmt.Errorf("server secret %q: %w", name, serr)
 		}
-		err = s.update(ctx, func(tx *sqlx.Tx) error {
+		err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 			if !encrypted {
-				var anySealed bool
-				if err := tx.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM repos WHERE key_encrypted = 1)`).Scan(&anySealed); err != nil {
+				anySealed, err := tx.SealedKeysExist(ctx)
+				if err != nil {
 					return err
 				}
 				if anySealed {
 					return fmt.Errorf("the file holds sealed keys; give the key-encryption key to add a secret: %w", ErrKeyEncrypted)
 				}
 			}
-			const ins = `INSERT INTO server_secrets (name, value, encrypted, created) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`
-			if _, err := tx.ExecContext(ctx, ins, name, sealed, encrypted, s.now().UnixMicro()); err != nil {
+			err := tx.InsertServerSecret(ctx, storage.ServerSecretRow{Name: name, Value: sealed, Encrypted: encrypted, Created: s.now().UnixMicro()})
+			if err != nil {
 				return err
 			}
-			return tx.GetContext(ctx, &r, sel, name)
+			r, err = tx.ServerSecret(ctx, name)
+			return err
 		})
 	}
 	if err != nil {

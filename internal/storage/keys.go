@@ -18,14 +18,6 @@ type RepoKeysRow struct {
 	KeyEncrypted bool   `db:"key_encrypted"`
 }
 
-// ServerSecretRow is a stored server secret (the server_secrets table), as
-// stored (sealed or clear).
-type ServerSecretRow struct {
-	Name      string `db:"name"`
-	Value     []byte `db:"value"`
-	Encrypted bool   `db:"encrypted"`
-}
-
 // KeyReader reads how private keys and server secrets are stored.
 type KeyReader interface {
 	// SealedKeysExist reports whether a repo's keys are stored sealed
