@@ -758,7 +758,7 @@ func TestServerSecretSealed(t *testing.T) {
 	}
 	s.Close()
 
-	db, err := sql.Open("sqlite", "file:"+p+"?mode=ro")
+	db, err := testutil.OpenRawDB(p)
 	if err != nil {
 		t.Fatal(err)
 	}

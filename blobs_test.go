@@ -3,7 +3,6 @@ package atlite_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +37,7 @@ func randomBytes(n int, seed uint64) []byte {
 // countRows counts the rows of a table through a connection of its own.
 func countRows(t *testing.T, path, table string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	db, err := testutil.OpenRawDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package atlite_test
 
 import (
 	"bytes"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +62,7 @@ func TestMissingNodeIsCorruption(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check before damage = %v", err)
 	}
-	db, err := sql.Open("sqlite", path)
+	db, err := testutil.OpenRawDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // connection of its own and checks that it touched exactly one row.
 func damageFile(t *testing.T, path, q string, args ...any) {
 	t.Helper()
-	db, err := sql.Open("sqlite", path)
+	db, err := testutil.OpenRawDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestCheckRehashesBlocks(t *testing.T) {
 				t.Fatalf("Check before damage = %v", err)
 			}
 			s.Close()
-			db, err := sql.Open("sqlite", file)
+			db, err := testutil.OpenRawDB(file)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +75,7 @@ func TestCheckRehashesBlocks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			damageFile(t, file, `UPDATE blocks SET data = x'a0' WHERE cid = ?`, cb)
+			damageFile(t, file, `UPDATE blocks SET data = ? WHERE cid = ?`, []byte{0xa0}, cb)
 
 			s2, err := atlite.Open(file, nil)
 			if err != nil {
@@ -111,7 +111,7 @@ func TestExportRefusesDamagedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	damageFile(t, file, `UPDATE blocks SET data = x'a0' WHERE cid = ?`, rec.CID.Bytes())
+	damageFile(t, file, `UPDATE blocks SET data = ? WHERE cid = ?`, []byte{0xa0}, rec.CID.Bytes())
 	s2, err := atlite.Open(file, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -235,12 +235,16 @@ func TestImportRefusesOlderRev(t *testing.T) {
 // mirrorRow reads the stored signing key columns of a repo.
 func mirrorRow(t *testing.T, path, did string) (typ string, n int, pub sql.NullString) {
 	t.Helper()
-	db, err := sql.Open("sqlite", path)
+	db, err := testutil.OpenRawDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.QueryRow(`SELECT typeof(signing_key), length(signing_key), signing_pub FROM repos WHERE did = ?`, did).Scan(&typ, &n, &pub); err != nil {
+	q := `SELECT typeof(signing_key), length(signing_key), signing_pub FROM repos WHERE did = ?`
+	if testutil.Backend() == testutil.BackendPostgres {
+		q = `SELECT 'blob', length(signing_key), signing_pub FROM repos WHERE did = ?` // bytea: always a blob
+	}
+	if err := db.QueryRow(q, did).Scan(&typ, &n, &pub); err != nil {
 		t.Fatal(err)
 	}
 	return typ, n, pub

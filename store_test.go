@@ -334,7 +334,7 @@ func TestBlockKeyCollision(t *testing.T) {
 	did := newRepo(t, s, "did:web:user.com")
 	fooBar := cborCID(t, map[string]any{"$type": "com.example.coll", "foo": "bar"}) // mustWrite fills in $type
 	k := int64(binary.BigEndian.Uint64(fooBar.Bytes()[4:12]))
-	db, err := sql.Open("sqlite", path)
+	db, err := testutil.OpenRawDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestBlockKeyCollision(t *testing.T) {
 	if _, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "y", map[string]any{"foo": "bar"})}, nil); err != nil {
 		t.Fatal(err)
 	}
-	db, _ = sql.Open("sqlite", path)
+	db, _ = testutil.OpenRawDB(path)
 	defer db.Close()
 	var n int
 	db.QueryRow(`SELECT count(*) FROM blocks_overflow`).Scan(&n)
@@ -431,7 +431,7 @@ func TestCheckFindsDamage(t *testing.T) {
 				t.Fatalf("Check before damage = %v", err)
 			}
 			s.Close()
-			db, err := sql.Open("sqlite", path)
+			db, err := testutil.OpenRawDB(path)
 			if err != nil {
 				t.Fatal(err)
 			}
