@@ -48,6 +48,7 @@ func checkSchema3(t *testing.T, p string) {
 // the account tables) and checks that Open brings it to 3 with its repos
 // intact; and that the v1 fixture and a new file reach schema 3 too.
 func TestMigrateV2(t *testing.T) {
+	testutil.SQLiteOnly(t, "a version-2 file migrated by Open")
 	s, p := testutil.MustOpenFileStore(t, nil)
 	alice := mustDID(t, "did:web:alice.example")
 	if _, err := s.CreateRepo(ctx, alice, &atlite.CreateRepoOptions{Handle: "alice.test"}); err != nil {

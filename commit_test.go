@@ -484,6 +484,7 @@ func TestCommitEventInverts(t *testing.T) {
 // transaction stay atomic: each failure leaves nothing, each success is
 // whole, seqs stay gapless.
 func TestGroupCommitIsolation(t *testing.T) {
+	testutil.SQLiteOnly(t, "group commit (SQLite has one writer; PostgreSQL commits in parallel)")
 	s, _ := testutil.MustOpenFileStore(t, nil)
 	did := newRepo(t, s, "did:web:group.example")
 	if _, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "taken", map[string]any{"x": 1})}, nil); err != nil {

@@ -217,6 +217,7 @@ func TestOpenForeignFileUnchanged(t *testing.T) {
 // wait for the lock must not fail. Before the fix Open ran its migration
 // check in BEGIN IMMEDIATE and failed with "database is locked".
 func TestOpenDuringWriteLock(t *testing.T) {
+	testutil.SQLiteOnly(t, "the file's write lock held by another connection")
 	s, p := testutil.MustOpenFileStore(t, nil)
 	d := newRepo(t, s, "did:web:user.com")
 	s.Close()

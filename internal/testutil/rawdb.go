@@ -40,3 +40,12 @@ func (r RawDB) QueryRow(q string, args ...any) *sql.Row {
 
 // Close closes the connection.
 func (r RawDB) Close() error { return r.DB.Close() }
+
+// SQLiteOnly skips, in the PostgreSQL half of the matrix, a test of what
+// only SQLite has: the file and its locks, PRAGMA-versioned migrations,
+// group commit.
+func SQLiteOnly(tb interface{ Skip(...any) }, what string) {
+	if Backend() == BackendPostgres {
+		tb.Skip("SQLite only: " + what)
+	}
+}
