@@ -13,7 +13,8 @@
 //	firehose      --subscribers WebSocket connections to subscribeRepos from
 //	              cursor 0, each reading n frames, or until --idle (2 s)
 //	              without a frame when n is 0 (frames/s over all of them,
-//	              and the fewest and most frames a subscriber read)
+//	              the fewest and most frames a subscriber read, and how
+//	              many the server ended with an error)
 //	latency       --subscribers live WebSocket connections to subscribeRepos
 //	              (no cursor), then n sequential createRecord calls, each
 //	              waiting until every subscriber has read a #commit frame:
@@ -327,14 +328,22 @@ func firehose(ctx context.Context, base string, c config) (result, error) {
 		})
 	}
 	wg.Wait()
-
 	close(errs)
-	if err := <-errs; err != nil {
-		return result{}, err
+	// a subscriber the server dropped (ConsumerTooSlow, say) is counted and
+	// named; the figure stands for the frames the others read
+	var dropped []error
+	for err := range errs {
+		dropped = append(dropped, err)
+	}
+	if len(dropped) == c.subscribers {
+		return result{}, dropped[0]
+	}
+	note := fmt.Sprintf("%d-%d frames a subscriber", slices.Min(perSub), slices.Max(perSub))
+	if len(dropped) > 0 {
+		note += fmt.Sprintf(", %d of %d subscribers ended by an error (first: %v)", len(dropped), c.subscribers, dropped[0])
 	}
 	end := time.Unix(0, lastFrame.Load())
-	return result{n: int(frames.Load()), elapsed: end.Sub(start), bytes: size.Load(), unit: "frames",
-		note: fmt.Sprintf("%d-%d frames a subscriber", slices.Min(perSub), slices.Max(perSub))}, nil
+	return result{n: int(frames.Load()), elapsed: end.Sub(start), bytes: size.Load(), unit: "frames", note: note}, nil
 }
 
 // runCommit is the createRecord workload without HTTP: Store.Commit of the
@@ -392,8 +401,8 @@ func latency(ctx context.Context, base, token, did string, c config) (frames, ca
 	u := "ws" + strings.TrimPrefix(base, "http") + "/xrpc/com.atproto.sync.subscribeRepos"
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	arrived := make([]chan time.Time, c.subscribers)
-	errs := make(chan error, c.subscribers)
+	arrived := make([]chan time.Time, c.subscribers) // closed when the subscriber ends
+	subErr := make([]error, c.subscribers)           // why, read once arrived[i] is closed
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
@@ -407,12 +416,11 @@ func latency(ctx context.Context, base, token, did string, c config) (frames, ca
 		arrived[i] = ch
 		wg.Go(func() {
 			defer conn.CloseNow()
+			defer close(ch)
 			for {
 				_, b, err := conn.Read(ctx)
 				if err != nil {
-					if ctx.Err() == nil {
-						errs <- fmt.Errorf("subscriber: %w", err)
-					}
+					subErr[i] = err
 					return
 				}
 				// the header is a small map {op, t}: "#commit" is in its first bytes
@@ -425,6 +433,9 @@ func latency(ctx context.Context, base, token, did string, c config) (frames, ca
 	time.Sleep(200 * time.Millisecond) // let the servers register the subscriptions
 	frames = result{unit: "frames", lat: make([]time.Duration, 0, c.n*c.subscribers)}
 	calls = result{unit: "req", lat: make([]time.Duration, 0, c.n)}
+	dead := make([]bool, c.subscribers)
+	ndead := 0
+	var firstErr error
 	start := time.Now()
 	for i := range c.n {
 		t0 := time.Now()
@@ -433,12 +444,23 @@ func latency(ctx context.Context, base, token, did string, c config) (frames, ca
 			return result{}, result{}, err
 		}
 		calls.lat = append(calls.lat, time.Since(t0))
-		for _, ch := range arrived {
+		for j, ch := range arrived {
+			if dead[j] {
+				continue
+			}
 			select {
-			case t := <-ch:
+			case t, ok := <-ch:
+				if !ok { // the server ended it (ConsumerTooSlow, say): counted, not waited for
+					dead[j] = true
+					if ndead++; ndead == c.subscribers {
+						return result{}, result{}, fmt.Errorf("every subscriber ended: %w", subErr[j])
+					}
+					if firstErr == nil {
+						firstErr = subErr[j]
+					}
+					continue
+				}
 				frames.lat = append(frames.lat, t.Sub(t0))
-			case err := <-errs:
-				return result{}, result{}, err
 			case <-time.After(10 * time.Second):
 				return result{}, result{}, fmt.Errorf("no #commit frame 10 s after createRecord %d", i)
 			}
@@ -447,5 +469,8 @@ func latency(ctx context.Context, base, token, did string, c config) (frames, ca
 	elapsed := time.Since(start)
 	frames.n, frames.elapsed = len(frames.lat), elapsed
 	calls.n, calls.elapsed = len(calls.lat), elapsed
+	if ndead > 0 {
+		frames.note = fmt.Sprintf("%d of %d subscribers ended by an error (first: %v)", ndead, c.subscribers, firstErr)
+	}
 	return frames, calls, nil
 }

@@ -181,11 +181,17 @@ function field(line, re, strip,    m) {	# the first match of re, less the prefix
 		cell = sprintf("%.1f MB/s (%s CAR)", v, field(line, "[(][0-9.]+ kB", "^[(]"))
 	} else if (key ~ /^fire/) {
 		v = field(line, "[0-9.]+ frames/s", " frames/s")
-		cell = sprintf("%.0f frames/s (%s)", v, field(line, "[0-9]+-[0-9]+ frames a sub", " frames a sub") " a subscriber")
+		d = field(line, "[0-9]+ of [0-9]+ subscribers ended", " of .*")
+		mm = field(line, "[0-9]+-[0-9]+ frames a sub", " frames a sub")
+		split(mm, m, "-")
+		# a subscriber that read fewer frames than another did not get the whole replay
+		if (m[1] != m[2] || d != "") short[side, key SUBSEP round] = 1
+		cell = sprintf("%.0f frames/s (%s frames a subscriber%s)", v, mm, d != "" ? ", " d " ended by the server" : "")
 	} else {
 		p50 = field(line, "p50 [^,]+", "^p50 "); p99 = field(line, "p99 [^,]+", "^p99 ")
 		v = -ms(p50)	# negative: lower is better
-		cell = sprintf("p50 %s, p99 %s", p50, p99)
+		d = field(line, "[0-9]+ of [0-9]+ subscribers ended", " of .*")
+		cell = sprintf("p50 %s, p99 %s%s", p50, p99, d != "" ? ", " d " subscribers ended by the server" : "")
 	}
 	if (line ~ /pdsload:/) { v = ""; cell = line }
 	val[side, k] = v; txt[side, k] = cell
@@ -208,6 +214,7 @@ END {
 		a = val["atlite", order[i]]; b = val["reference", order[i]]
 		ratio = "-"
 		if (a != "" && b != "" && a != 0 && b != 0) ratio = sprintf("%.1fx", a < 0 ? b / a : a / b)
+		if (short["atlite", order[i]] || short["reference", order[i]]) ratio = "none: not every subscriber got every frame"
 		printf "| %s | %s | %s | %s | %s | %s / %s |\n", name[kr[1]], kr[2], txt["atlite", order[i]], txt["reference", order[i]], ratio, cpu["atlite", order[i]], cpu["reference", order[i]]
 	}
 }' "$raw" | tee "$out/table.md"
