@@ -11,8 +11,16 @@
 //	              1000 records (listed first with listRecords)
 //	getRepo       n com.atproto.sync.getRepo calls (also MB/s)
 //	firehose      --subscribers WebSocket connections to subscribeRepos from
-//	              cursor 0, each reading n frames, or until 2 s without a
-//	              frame when n is 0 (frames/s over all of them)
+//	              cursor 0, each reading n frames, or until --idle (2 s)
+//	              without a frame when n is 0 (frames/s over all of them,
+//	              the fewest and most frames a subscriber read, and how
+//	              many the server ended with an error)
+//	latency       --subscribers live WebSocket connections to subscribeRepos
+//	              (no cursor), then n sequential createRecord calls, each
+//	              waiting until every subscriber has read a #commit frame:
+//	              the time from sending the call to each frame's arrival
+//	              (one sample a subscriber and a call), and the calls'
+//	              own latency
 //	commit        no HTTP: n Store.Commit calls of the same post directly on
 //	              a fresh file (--db; default a temporary one), for the ratio
 //	              of createRecord over HTTP to a direct commit
@@ -49,6 +57,7 @@ import (
 type config struct {
 	url, handle, password, workload, collection, db string
 	n, concurrency, subscribers                     int
+	idle                                            time.Duration
 }
 
 func main() {
@@ -56,10 +65,11 @@ func main() {
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:2583", "the PDS base `URL`")
 	flag.StringVar(&c.handle, "handle", "", "sign in with this `HANDLE` (or DID)")
 	flag.StringVar(&c.password, "password", "", "the account's `PASSWORD`")
-	flag.StringVar(&c.workload, "workload", "createRecord", "createRecord, getRecord, getRepo, firehose or commit")
+	flag.StringVar(&c.workload, "workload", "createRecord", "createRecord, getRecord, getRepo, firehose, latency or commit")
 	flag.IntVar(&c.n, "n", 1000, "requests in all (firehose: frames per subscriber, 0 = until idle)")
 	flag.IntVar(&c.concurrency, "concurrency", 1, "requests in flight at once")
 	flag.IntVar(&c.subscribers, "subscribers", 1, "firehose connections")
+	flag.DurationVar(&c.idle, "idle", 2*time.Second, "firehose with n 0: a subscriber stops after this long without a frame")
 	flag.StringVar(&c.collection, "collection", "app.bsky.feed.post", "the records' `NSID`")
 	flag.StringVar(&c.db, "db", "", "commit workload: the `FILE` (default: a new temporary file)")
 	flag.Parse()
@@ -123,6 +133,7 @@ type result struct {
 	lat     []time.Duration // one a request (none for firehose)
 	bytes   int64
 	unit    string // "req" or "frames"
+	note    string // printed last, if any
 }
 
 func (r result) print(w io.Writer, name string) {
@@ -135,6 +146,9 @@ func (r result) print(w io.Writer, name string) {
 	}
 	if r.bytes > 0 {
 		fmt.Fprintf(w, ", %.1f MB/s (%.1f kB a %s)", float64(r.bytes)/1e6/r.elapsed.Seconds(), float64(r.bytes)/1e3/float64(max(r.n, 1)), strings.TrimSuffix(r.unit, "s"))
+	}
+	if r.note != "" {
+		fmt.Fprintf(w, ", %s", r.note)
 	}
 	fmt.Fprintln(w)
 }
@@ -218,6 +232,13 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	case "firehose":
 		name = fmt.Sprintf("firehose subscribers=%d", c.subscribers)
 		r, err = firehose(ctx, base, c)
+	case "latency":
+		var calls result
+		r, calls, err = latency(ctx, base, sess.AccessJwt, sess.DID, c)
+		if err == nil {
+			calls.print(w, fmt.Sprintf("latency createRecord n=%d subscribers=%d", c.n, c.subscribers))
+		}
+		name = fmt.Sprintf("latency write-to-frame n=%d subscribers=%d", c.n, c.subscribers)
 	default:
 		return fmt.Errorf("unknown workload %q", c.workload)
 	}
@@ -265,8 +286,12 @@ func listRKeys(ctx context.Context, base, did, coll string, limit int) ([]string
 // connections at once; the time is up to the last frame any of them read.
 func firehose(ctx context.Context, base string, c config) (result, error) {
 	u := "ws" + strings.TrimPrefix(base, "http") + "/xrpc/com.atproto.sync.subscribeRepos?cursor=0"
-	const idle = 2 * time.Second
+	idle := c.idle
+	if idle <= 0 {
+		idle = 2 * time.Second
+	}
 	var frames, size atomic.Int64
+	perSub := make([]int, c.subscribers)
 	var lastFrame atomic.Int64 // unix nanos
 	errs := make(chan error, c.subscribers)
 	conns := make([]*websocket.Conn, c.subscribers)
@@ -280,10 +305,11 @@ func firehose(ctx context.Context, base string, c config) (result, error) {
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, conn := range conns {
+	for i, conn := range conns {
 		wg.Go(func() {
 			defer conn.CloseNow()
 			for got := 0; c.n == 0 || got < c.n; got++ {
+				perSub[i] = got
 				rctx, cancel := context.WithTimeout(ctx, idle)
 				_, b, err := conn.Read(rctx)
 				cancel()
@@ -297,16 +323,27 @@ func firehose(ctx context.Context, base string, c config) (result, error) {
 				frames.Add(1)
 				size.Add(int64(len(b)))
 				lastFrame.Store(time.Now().UnixNano())
+				perSub[i] = got + 1
 			}
 		})
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return result{}, err
+	// a subscriber the server dropped (ConsumerTooSlow, say) is counted and
+	// named; the figure stands for the frames the others read
+	var dropped []error
+	for err := range errs {
+		dropped = append(dropped, err)
+	}
+	if len(dropped) == c.subscribers {
+		return result{}, dropped[0]
+	}
+	note := fmt.Sprintf("%d-%d frames a subscriber", slices.Min(perSub), slices.Max(perSub))
+	if len(dropped) > 0 {
+		note += fmt.Sprintf(", %d of %d subscribers ended by an error (first: %v)", len(dropped), c.subscribers, dropped[0])
 	}
 	end := time.Unix(0, lastFrame.Load())
-	return result{n: int(frames.Load()), elapsed: end.Sub(start), bytes: size.Load(), unit: "frames"}, nil
+	return result{n: int(frames.Load()), elapsed: end.Sub(start), bytes: size.Load(), unit: "frames", note: note}, nil
 }
 
 // runCommit is the createRecord workload without HTTP: Store.Commit of the
@@ -349,4 +386,91 @@ func runCommit(ctx context.Context, c config, w io.Writer) error {
 	}
 	r.print(w, fmt.Sprintf("direct Store.Commit n=%d concurrency=%d", c.n, c.concurrency))
 	return nil
+}
+
+// latency measures commit-to-frame latency as a client sees it: with
+// c.subscribers live subscribeRepos connections open, it makes c.n
+// sequential createRecord calls, and after each waits until every
+// subscriber has read one #commit frame. A sample is the time from sending
+// the call to a frame's arrival at one subscriber. Only this client writes,
+// so the #commit frame after a call is that call's commit.
+func latency(ctx context.Context, base, token, did string, c config) (frames, calls result, err error) {
+	if c.subscribers < 1 {
+		return result{}, result{}, errors.New("latency needs --subscribers 1 or more")
+	}
+	u := "ws" + strings.TrimPrefix(base, "http") + "/xrpc/com.atproto.sync.subscribeRepos"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	arrived := make([]chan time.Time, c.subscribers) // closed when the subscriber ends
+	subErr := make([]error, c.subscribers)           // why, read once arrived[i] is closed
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i := range arrived {
+		conn, _, err := websocket.Dial(ctx, u, nil)
+		if err != nil {
+			return result{}, result{}, err
+		}
+		conn.SetReadLimit(64 << 20)
+		ch := make(chan time.Time, c.n+1)
+		arrived[i] = ch
+		wg.Go(func() {
+			defer conn.CloseNow()
+			defer close(ch)
+			for {
+				_, b, err := conn.Read(ctx)
+				if err != nil {
+					subErr[i] = err
+					return
+				}
+				// the header is a small map {op, t}: "#commit" is in its first bytes
+				if bytes.Contains(b[:min(len(b), 32)], []byte("#commit")) {
+					ch <- time.Now()
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // let the servers register the subscriptions
+	frames = result{unit: "frames", lat: make([]time.Duration, 0, c.n*c.subscribers)}
+	calls = result{unit: "req", lat: make([]time.Duration, 0, c.n)}
+	dead := make([]bool, c.subscribers)
+	ndead := 0
+	var firstErr error
+	start := time.Now()
+	for i := range c.n {
+		t0 := time.Now()
+		if _, err := call(ctx, base, "POST", "com.atproto.repo.createRecord", token,
+			map[string]any{"repo": did, "collection": c.collection, "record": post(i)}); err != nil {
+			return result{}, result{}, err
+		}
+		calls.lat = append(calls.lat, time.Since(t0))
+		for j, ch := range arrived {
+			if dead[j] {
+				continue
+			}
+			select {
+			case t, ok := <-ch:
+				if !ok { // the server ended it (ConsumerTooSlow, say): counted, not waited for
+					dead[j] = true
+					if ndead++; ndead == c.subscribers {
+						return result{}, result{}, fmt.Errorf("every subscriber ended: %w", subErr[j])
+					}
+					if firstErr == nil {
+						firstErr = subErr[j]
+					}
+					continue
+				}
+				frames.lat = append(frames.lat, t.Sub(t0))
+			case <-time.After(10 * time.Second):
+				return result{}, result{}, fmt.Errorf("no #commit frame 10 s after createRecord %d", i)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	frames.n, frames.elapsed = len(frames.lat), elapsed
+	calls.n, calls.elapsed = len(calls.lat), elapsed
+	if ndead > 0 {
+		frames.note = fmt.Sprintf("%d of %d subscribers ended by an error (first: %v)", ndead, c.subscribers, firstErr)
+	}
+	return frames, calls, nil
 }
