@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/stage"
 	"github.com/atlite-dev/atlite/internal/storage"
 )
 
@@ -73,6 +74,8 @@ VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING
 		// Checkpoint so the file is whole without its -wal on a clean close.
 		_, _ = db.W.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	},
+	StageImport:       &stage.Copy,
+	IntegrityCheckSQL: "PRAGMA integrity_check",
 }
 
 // Open opens the atlite file at path (":memory:" for a private in-memory
