@@ -36,6 +36,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/storage"
 )
 
 // Error is a failure of the staging file: the host's problem, never the
@@ -408,3 +409,5 @@ func (s *Seen) spill(ctx context.Context) error {
 	s.m, s.f = nil, f
 	return nil
 }
+
+var _ storage.Staged = (*File)(nil)
