@@ -83,7 +83,7 @@ func (t *Tx) IntegrityCheck(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	var res string
-	if err := t.q.QueryRowxContext(ctx, t.db.D.IntegrityCheckSQL).Scan(&res); err != nil {
+	if err := t.get(ctx, &res, t.db.D.IntegrityCheckSQL); err != nil {
 		return "", err
 	}
 	if res == "ok" {
