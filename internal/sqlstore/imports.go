@@ -35,6 +35,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 
 	importBlocksSQL   = Q(`INSERT INTO blocks (k, cid, data) VALUES ` + values("(?, ?, ?)", ImportBatch) + ` ON CONFLICT (k) DO NOTHING RETURNING cid`)
 	importRecordsSQL  = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES ` + values("(?, ?, ?, ?, ?)", ImportBatch) + ` ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
+	cidsAtKSQL        = Q(`SELECT k, cid FROM blocks WHERE k IN (` + values("?", ImportBatch) + `)`)
 	importBlobRefsSQL = Q(`INSERT INTO blob_refs (repo, path, cid, rev) VALUES ` + values("(?, ?, ?, ?)", ImportBatch) + ` ON CONFLICT DO NOTHING`)
 )
 
@@ -207,7 +208,7 @@ func (t *Tx) streamStage(ctx context.Context, s storage.Staged, repo int64, rev 
 			}
 		}
 		batch, args = batch[:0], args[:0]
-		return t.PutBlocks(ctx, rest)
+		return t.putTaken(ctx, rest)
 	}
 	err := s.ForEachBlock(ctx, func(k int64, cb, data []byte) error {
 		c, err := cid.Cast(cb)
@@ -248,6 +249,60 @@ func (t *Tx) streamStage(ctx context.Context, s storage.Staged, repo int64, rev 
 	}
 	if err != nil {
 		return fmt.Errorf("blob refs: %w", err)
+	}
+	return nil
+}
+
+// putTaken stores blocks whose key was taken when a batch was inserted:
+// one query finds which CIDs hold their keys; a block stored already is
+// left, one whose key another CID holds goes to blocks_overflow.
+func (t *Tx) putTaken(ctx context.Context, blocks []storage.Block) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	args := make([]any, ImportBatch)
+	for i := range args {
+		args[i] = BlockKey(blocks[min(i, len(blocks)-1)].CID) // padded with the last key
+	}
+	st, err := t.prep(ctx, cidsAtKSQL)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryxContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	atK := make(map[int64]string, len(blocks))
+	for rows.Next() {
+		var k int64
+		var cb []byte
+		if err := rows.Scan(&k, &cb); err != nil {
+			rows.Close()
+			return err
+		}
+		atK[k] = string(cb)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, b := range blocks {
+		have, ok := atK[BlockKey(b.CID)]
+		switch {
+		case !ok:
+			// Not expected (the key was taken): the one-block path decides.
+			if err := t.PutBlocks(ctx, []storage.Block{b}); err != nil {
+				return err
+			}
+		case have == b.CID.KeyString():
+			// Stored already.
+		default:
+			if _, err := t.exec(ctx, insertOverflowSQL, b.CID.Bytes(), b.Data); err != nil {
+				return fmt.Errorf("put block %s: %w", b.CID, err)
+			}
+		}
 	}
 	return nil
 }
