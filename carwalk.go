@@ -1,15 +1,10 @@
 package atlite
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -17,8 +12,7 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
-	"github.com/atlite-dev/atlite/internal/sqlite"
-	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/stage"
 	"github.com/atlite-dev/atlite/mst"
 )
 
@@ -33,144 +27,14 @@ import (
 // the walk's path are held, plus the CIDs of the blocks read (to know a
 // repeated record, and to refuse a repeated block), which move to a
 // staging file past seenCap so that memory stays bounded. When the CAR comes in
-// another order, the rest of it goes into a staging file (a private SQLite
-// file in a temporary directory, never an atlite database), and the walk
-// goes on from there: memory stays bounded either way.
-
-// stage is a private SQLite file for blocks read ahead of the walk and, for
-// an import, for what the import will store: the blocks the repo reaches
-// (keep), its record index (recs) and the blobs its records cite (refs).
-type stage struct {
-	dir  string
-	path string
-	db   *sql.DB
-	tx   *sql.Tx
-
-	raw, rawGet, keep, rec, ref *sql.Stmt
-}
-
-const (
-	stageSchemaSQL = `CREATE TABLE raw (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
-CREATE TABLE keep (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
-CREATE TABLE recs (collection TEXT NOT NULL, rkey TEXT NOT NULL, cid BLOB NOT NULL, k INTEGER NOT NULL);
-CREATE TABLE refs (rec BLOB NOT NULL, blob BLOB NOT NULL);`
-	stageRawSQL      = `INSERT INTO raw (k, cid, data) VALUES (?, ?, ?)`
-	stageRawIndexSQL = `CREATE INDEX raw_k ON raw (k)`
-	stageRawGetSQL   = `SELECT cid, data FROM raw WHERE k = ?`
-	stageRawDupSQL   = `SELECT cid, count(*) FROM raw GROUP BY k, cid HAVING count(*) > 1 LIMIT 1`
-	stageKeepSQL     = `INSERT INTO keep (k, cid, data) VALUES (?, ?, ?)`
-	stageRecSQL      = `INSERT INTO recs (collection, rkey, cid, k) VALUES (?, ?, ?, ?)`
-	stageRefSQL      = `INSERT INTO refs (rec, blob) VALUES (?, ?)`
-	stageRefIndexSQL = `CREATE INDEX refs_rec ON refs (rec)`
-)
+// another order, the rest of it goes into a staging file (internal/stage: a
+// private SQLite file in a temporary directory, never an atlite database,
+// whatever the store's backend), and the walk goes on from there: memory
+// stays bounded either way.
 
 // stageError is a failure of the staging file: the host's problem, never
 // the CAR's, so a walk does not report it as ErrInvalidCAR.
-type stageError struct{ err error }
-
-func (e *stageError) Error() string { return "staging file: " + e.err.Error() }
-func (e *stageError) Unwrap() error { return e.err }
-
-// openStage creates a staging file in a new temporary directory.
-func openStage(ctx context.Context) (st *stage, err error) {
-	dir, err := os.MkdirTemp("", "atlite-stage-")
-	if err != nil {
-		return nil, fmt.Errorf("staging file: %w", err)
-	}
-	st = &stage{dir: dir, path: filepath.Join(dir, "stage.db")}
-	defer func() {
-		if err != nil {
-			st.close()
-		}
-	}()
-	dsn := "file:" + sqlite.EscapePath(st.path) + "?_pragma=journal_mode(off)&_pragma=synchronous(off)&_pragma=temp_store(file)"
-	if st.db, err = sql.Open("sqlite", dsn); err != nil {
-		return nil, fmt.Errorf("staging file: %w", err)
-	}
-	st.db.SetMaxOpenConns(1)
-	if st.tx, err = st.db.BeginTx(ctx, nil); err != nil {
-		return nil, fmt.Errorf("staging file: %w", err)
-	}
-	if _, err := st.tx.ExecContext(ctx, stageSchemaSQL); err != nil {
-		return nil, fmt.Errorf("staging file: %w", err)
-	}
-	for _, p := range []struct {
-		st **sql.Stmt
-		q  string
-	}{{&st.raw, stageRawSQL}, {&st.keep, stageKeepSQL}, {&st.rec, stageRecSQL}, {&st.ref, stageRefSQL}} {
-		if *p.st, err = st.tx.PrepareContext(ctx, p.q); err != nil {
-			return nil, fmt.Errorf("staging file: %w", err)
-		}
-	}
-	return st, nil
-}
-
-// seal commits what was staged, so that another connection can read it,
-// and closes the staging file's own connection.
-func (st *stage) seal() error {
-	tx := st.tx
-	st.tx = nil
-	if err := tx.Commit(); err != nil {
-		return &stageError{err}
-	}
-	if err := st.db.Close(); err != nil {
-		return &stageError{err}
-	}
-	st.db = nil
-	return nil
-}
-
-// uri is the staging file's URI for ATTACH from a connection of the store.
-// The store's in-memory databases live in the memdb VFS; the staging file
-// is a file of the operating system's VFS.
-func (st *stage) uri(mem bool) string {
-	u := "file:" + sqlite.EscapePath(st.path)
-	if mem {
-		vfs := "unix"
-		if runtime.GOOS == "windows" {
-			vfs = "win32"
-		}
-		u += "?vfs=" + vfs
-	}
-	return u
-}
-
-// close drops the staging file.
-func (st *stage) close() {
-	if st == nil {
-		return
-	}
-	if st.tx != nil {
-		st.tx.Rollback()
-	}
-	if st.db != nil {
-		st.db.Close()
-	}
-	os.RemoveAll(st.dir)
-}
-
-// get returns the staged (read-ahead) block c, or nil.
-func (st *stage) get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	rows, err := st.rawGet.QueryContext(ctx, sqlstore.BlockKey(c))
-	if err != nil {
-		return nil, &stageError{err}
-	}
-	defer rows.Close()
-	cb := c.Bytes()
-	for rows.Next() {
-		var have, data []byte
-		if err := rows.Scan(&have, &data); err != nil {
-			return nil, &stageError{err}
-		}
-		if bytes.Equal(have, cb) {
-			return data, nil
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, &stageError{err}
-	}
-	return nil, nil
-}
+type stageError = stage.Error
 
 // carStream serves a tree walk from a CAR read in order; see above.
 type carStream struct {
@@ -180,10 +44,10 @@ type carStream struct {
 	strict bool // refuse a block the CAR holds twice (VerifyCAR)
 	// seen holds the CIDs of the blocks the walk was given and,
 	// in strict mode, of the blocks read after the walk.
-	seen     *seenSet
-	stage    *stage                                                           // set when staged, or from the start
-	newStage func(context.Context) (*stage, error)                            // makes stage on demand
-	staged   bool                                                             // the rest of the CAR is in stage.raw
+	seen     *stage.Seen
+	stage    *stage.File                                                      // set when staged, or from the start
+	newStage func(context.Context) (*stage.File, error)                       // makes stage on demand
+	staged   bool                                                             // the rest of the CAR is in the stage's raw blocks
 	distinct int                                                              // blocks the walk was given, each counted once
 	sink     func(c cid.Cid, data []byte) error                               // each block the walk reaches, once
 	record   func(key string, c cid.Cid, m map[string]any, data []byte) error // each record entry; m nil for a repeat
@@ -230,7 +94,7 @@ func (cs *carStream) get(ctx context.Context, c cid.Cid) (data []byte, repeat bo
 		}
 		if b != nil && b.CID.Equals(c) {
 			cs.next = nil
-			fresh, err := cs.seen.add(ctx, c)
+			fresh, err := cs.seen.Add(ctx, c)
 			if err != nil {
 				return nil, false, err
 			}
@@ -245,7 +109,7 @@ func (cs *carStream) get(ctx context.Context, c cid.Cid) (data []byte, repeat bo
 			return b.Data, false, nil
 		}
 	}
-	if had, err := cs.seen.has(ctx, c); err != nil || had {
+	if had, err := cs.seen.Has(ctx, c); err != nil || had {
 		return nil, had, err
 	}
 	if !cs.staged {
@@ -253,106 +117,23 @@ func (cs *carStream) get(ctx context.Context, c cid.Cid) (data []byte, repeat bo
 			return nil, false, err
 		}
 	}
-	data, err = cs.stage.get(ctx, c)
+	data, err = cs.stage.GetRaw(ctx, c)
 	if err != nil {
 		return nil, false, err
 	}
 	if data == nil {
 		return nil, false, notInCAR(c)
 	}
-	if _, err := cs.seen.add(ctx, c); err != nil {
+	if _, err := cs.seen.Add(ctx, c); err != nil {
 		return nil, false, err
 	}
 	cs.distinct++
 	return data, false, nil
 }
 
-// seenCap is the number of CIDs a seenSet holds in memory (a few MB) before
-// it moves them to the staging file.
+// seenCap is the number of CIDs a carStream's seen set holds in memory (a
+// few MB) before it moves them to the staging file.
 var seenCap = 1 << 15
-
-// seenSet is the set of the CIDs a carStream has read: in memory for the
-// first seenCap, then in the staging file, so that memory stays bounded
-// whatever the size of the repo.
-type seenSet struct {
-	m        map[string]struct{}
-	stage    func(context.Context) (*stage, error)
-	add1     *sql.Stmt // on the staging file, once spilled
-	has1     *sql.Stmt
-	spilled  bool
-	capacity int
-}
-
-func newSeenSet(stage func(context.Context) (*stage, error)) *seenSet {
-	return &seenSet{m: map[string]struct{}{}, stage: stage, capacity: seenCap}
-}
-
-// add adds c and reports whether it was not in the set.
-func (s *seenSet) add(ctx context.Context, c cid.Cid) (fresh bool, err error) {
-	if !s.spilled {
-		ks := c.KeyString()
-		if _, ok := s.m[ks]; ok {
-			return false, nil
-		}
-		if len(s.m) < s.capacity {
-			s.m[ks] = struct{}{}
-			return true, nil
-		}
-		if err := s.spill(ctx); err != nil {
-			return false, err
-		}
-	}
-	res, err := s.add1.ExecContext(ctx, c.Bytes())
-	if err != nil {
-		return false, &stageError{err}
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, &stageError{err}
-	}
-	return n == 1, nil
-}
-
-// has reports whether c is in the set.
-func (s *seenSet) has(ctx context.Context, c cid.Cid) (bool, error) {
-	if !s.spilled {
-		_, ok := s.m[c.KeyString()]
-		return ok, nil
-	}
-	var one int
-	err := s.has1.QueryRowContext(ctx, c.Bytes()).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, &stageError{err}
-	}
-	return true, nil
-}
-
-// spill moves the set into the staging file.
-func (s *seenSet) spill(ctx context.Context) error {
-	st, err := s.stage(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := st.tx.ExecContext(ctx, `CREATE TABLE seen (cid BLOB PRIMARY KEY) WITHOUT ROWID`); err != nil {
-		return &stageError{err}
-	}
-	if s.add1, err = st.tx.PrepareContext(ctx, `INSERT OR IGNORE INTO seen (cid) VALUES (?)`); err != nil {
-		return &stageError{err}
-	}
-	if s.has1, err = st.tx.PrepareContext(ctx, `SELECT 1 FROM seen WHERE cid = ?`); err != nil {
-		return &stageError{err}
-	}
-	for ks := range s.m {
-		if _, err := s.add1.ExecContext(ctx, []byte(ks)); err != nil {
-			return &stageError{err}
-		}
-	}
-	s.m, s.spilled = nil, true
-	return nil
-}
 
 // stageRest puts the rest of the CAR into the staging file: the CAR is not
 // in the walk's order.
@@ -374,7 +155,7 @@ func (cs *carStream) stageRest(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		had, err := cs.seen.has(ctx, b.CID)
+		had, err := cs.seen.Has(ctx, b.CID)
 		if err != nil {
 			return err
 		}
@@ -384,31 +165,22 @@ func (cs *carStream) stageRest(ctx context.Context) error {
 			}
 			continue
 		}
-		if _, err := st.raw.ExecContext(ctx, sqlstore.BlockKey(b.CID), b.CID.Bytes(), b.Data); err != nil {
-			return &stageError{err}
-		}
-	}
-	if _, err := st.tx.ExecContext(ctx, stageRawIndexSQL); err != nil {
-		return &stageError{err}
-	}
-	if cs.strict {
-		var cb []byte
-		var n int
-		err := st.tx.QueryRowContext(ctx, stageRawDupSQL).Scan(&cb, &n)
-		if err == nil {
-			c, _ := cid.Cast(cb)
-			return invalidCAR("block %s appears %d times", c, n)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		if err := st.PutRaw(ctx, b.CID, b.Data); err != nil {
 			return err
 		}
 	}
-	st.rawGet, err = st.tx.PrepareContext(ctx, stageRawGetSQL)
-	return err
+	dup, n, err := st.EndRaw(ctx, cs.strict)
+	if err != nil {
+		return err
+	}
+	if dup.Defined() {
+		return invalidCAR("block %s appears %d times", dup, n)
+	}
+	return nil
 }
 
 // getStage returns the staging file, making it first if needed.
-func (cs *carStream) getStage(ctx context.Context) (*stage, error) {
+func (cs *carStream) getStage(ctx context.Context) (*stage.File, error) {
 	if cs.stage == nil {
 		st, err := cs.newStage(ctx)
 		if err != nil {
@@ -421,12 +193,12 @@ func (cs *carStream) getStage(ctx context.Context) (*stage, error) {
 
 // newCARStream returns a carStream over cr; st is its staging file, or nil
 // to make one when it is needed.
-func newCARStream(cr *car.Reader, strict bool, st *stage) *carStream {
-	cs := &carStream{cr: cr, strict: strict, stage: st, newStage: openStage,
+func newCARStream(cr *car.Reader, strict bool, st *stage.File) *carStream {
+	cs := &carStream{cr: cr, strict: strict, stage: st, newStage: stage.Open,
 		sink:   func(cid.Cid, []byte) error { return nil },
 		record: func(string, cid.Cid, map[string]any, []byte) error { return nil },
 	}
-	cs.seen = newSeenSet(cs.getStage)
+	cs.seen = stage.NewSeen(seenCap, cs.getStage)
 	return cs
 }
 
@@ -446,7 +218,7 @@ func (cs *carStream) finish(ctx context.Context) error {
 			return err
 		}
 		if cs.strict {
-			fresh, err := cs.seen.add(ctx, b.CID)
+			fresh, err := cs.seen.Add(ctx, b.CID)
 			if err != nil {
 				return err
 			}

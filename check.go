@@ -8,10 +8,10 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/mst"
 )
@@ -34,68 +34,73 @@ func (s *Store) Check(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	return s.view(ctx, func(tx *sqlx.Tx) error {
-		var ic string
-		if err := tx.QueryRowxContext(ctx, "PRAGMA integrity_check").Scan(&ic); err != nil {
+	return s.b.View(ctx, func(tx storage.ReadTx) error {
+		ic, err := tx.IntegrityCheck(ctx)
+		if err != nil {
 			return fmt.Errorf("integrity_check: %w", err)
 		}
-		if ic != "ok" {
+		if ic != "" {
 			return fmt.Errorf("%w: integrity_check: %s", ErrCorrupt, ic)
 		}
-		var n, minSeq, maxSeq int64
-		if err := tx.QueryRowxContext(ctx, "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events").Scan(&n, &minSeq, &maxSeq); err != nil {
+		n, minSeq, maxSeq, err := tx.EventSeqs(ctx)
+		if err != nil {
 			return err
 		}
 		if n > 0 && (minSeq != 1 || maxSeq != n) {
 			return fmt.Errorf("%w: event seqs are not gapless: %d events, seq %d..%d", ErrCorrupt, n, minSeq, maxSeq)
 		}
 		// Every commit and sync event names a stored commit of its repo.
-		evRows, err := tx.QueryxContext(ctx, `SELECT seq, did, body FROM events WHERE kind IN ('commit', 'sync') ORDER BY seq`)
-		if err != nil {
-			return err
-		}
-		src := viewBlocks(s.rtx(tx))
-		for evRows.Next() {
-			var seq int64
-			var did string
-			var body []byte
-			if err := evRows.Scan(&seq, &did, &body); err != nil {
-				evRows.Close()
+		src := viewBlocks(tx)
+		for after := int64(0); ; {
+			evs, err := tx.Events(ctx, after, "", checkPage)
+			if err != nil {
 				return err
 			}
-			e := Event{Seq: seq, Kind: KindSync}
-			if err := e.decodeBody(body); err != nil {
-				evRows.Close()
-				return fmt.Errorf("%w: event %d of %s: %v", ErrCorrupt, seq, did, err)
+			for _, ev := range evs {
+				after = ev.Seq
+				if ev.Kind != string(KindCommit) && ev.Kind != string(KindSync) {
+					continue
+				}
+				seq, did := ev.Seq, ev.DID
+				e := Event{Seq: seq, Kind: KindSync}
+				if err := e.decodeBody(ev.Body); err != nil {
+					return fmt.Errorf("%w: event %d of %s: %v", ErrCorrupt, seq, did, err)
+				}
+				b, err := src.GetBlock(ctx, e.Commit)
+				if err == nil {
+					err = checkHash(e.Commit, b)
+				}
+				if err != nil {
+					return damage(fmt.Errorf("event %d of %s: commit: %w", seq, did, err))
+				}
+				if c, err := commit.Decode(b); err != nil || c.DID.String() != did {
+					return fmt.Errorf("%w: event %d: commit %s is not a commit of %s", ErrCorrupt, seq, e.Commit, did)
+				}
 			}
-			b, err := src.GetBlock(ctx, e.Commit)
-			if err == nil {
-				err = checkHash(e.Commit, b)
+			if len(evs) < checkPage {
+				break
 			}
+		}
+		for after := int64(0); ; {
+			rows, err := tx.ReposAfterID(ctx, after, checkPage)
 			if err != nil {
-				evRows.Close()
-				return damage(fmt.Errorf("event %d of %s: commit: %w", seq, did, err))
+				return err
 			}
-			if c, err := commit.Decode(b); err != nil || c.DID.String() != did {
-				evRows.Close()
-				return fmt.Errorf("%w: event %d: commit %s is not a commit of %s", ErrCorrupt, seq, e.Commit, did)
+			for i := range rows {
+				after = rows[i].ID
+				if err := s.checkRepo(ctx, tx, src, &rows[i]); err != nil {
+					return fmt.Errorf("repo %s: %w", rows[i].DID, err)
+				}
 			}
-		}
-		if err := evRows.Close(); err != nil {
-			return err
-		}
-		var rows []repoRow
-		if err := tx.SelectContext(ctx, &rows, `SELECT `+repoColumns+` FROM repos ORDER BY id`); err != nil {
-			return err
-		}
-		for i := range rows {
-			if err := s.checkRepo(ctx, tx, src, &rows[i]); err != nil {
-				return fmt.Errorf("repo %s: %w", rows[i].DID, err)
+			if len(rows) < checkPage {
+				return nil
 			}
 		}
-		return nil
 	})
 }
+
+// checkPage is the number of events, and of repos, Check reads at a time.
+const checkPage = 1000
 
 // damage marks err as damage to the file (ErrCorrupt) unless it is the
 // context's error, a key problem, or damage already.
@@ -143,7 +148,7 @@ func (h hashedBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return data, nil
 }
 
-func (s *Store) checkRepo(ctx context.Context, tx *sqlx.Tx, src *txBlocks, r *repoRow) error {
+func (s *Store) checkRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks, r *repoRow) error {
 	if r.Status != nil && (*r.Status == StatusDeleted || *r.Status == StatusTombstoned) {
 		return nil
 	}
@@ -165,14 +170,14 @@ func (s *Store) checkRepo(ctx context.Context, tx *sqlx.Tx, src *txBlocks, r *re
 	if cmt.DID.String() != r.DID || cmt.Rev.String() != r.Rev || !cmt.Data.Equals(cidOrUndef(r.Data)) {
 		return fmt.Errorf("%w: head commit %s does not match the repo row", ErrCorrupt, head)
 	}
-	var kind string
-	err = tx.QueryRowxContext(ctx, `SELECT kind FROM events WHERE did = ? AND kind IN ('commit', 'sync') AND rev = ? ORDER BY seq DESC LIMIT 1`, r.DID, r.Rev).Scan(&kind)
-	if isNoRows(err) {
+	ev, err := tx.CommitEventAt(ctx, r.DID, r.Rev)
+	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("%w: head commit %s (rev %s) has no event", ErrCorrupt, head, r.Rev)
 	}
 	if err != nil {
 		return err
 	}
+	kind := ev.Kind
 	// A head this store signed verifies with the stored key; an imported
 	// head (#sync) was signed by whoever exported it.
 	if kind == string(KindCommit) {
@@ -201,18 +206,13 @@ func (s *Store) checkRepo(ctx context.Context, tx *sqlx.Tx, src *txBlocks, r *re
 	// One walk: every node and record must be present, hash to its CID and
 	// be valid, and each record must be in the index under its key with its
 	// CID. (The tree checks the hash of every node it reads.)
-	lookup, err := tx.PreparexContext(ctx, `SELECT cid FROM records WHERE repo = ? AND collection = ? AND rkey = ?`)
-	if err != nil {
-		return err
-	}
-	defer lookup.Close()
-	recs := &checkRecords{src: src, lookup: lookup, repo: r.ID}
+	recs := &checkRecords{src: src, tx: tx, did: r.DID}
 	if err := mst.Load(src, cmt.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
 		return damage(fmt.Errorf("tree: %w", err))
 	}
 	leaves := recs.n
-	var indexed int
-	if err := tx.QueryRowxContext(ctx, `SELECT count(*) FROM records WHERE repo = ?`, r.ID).Scan(&indexed); err != nil {
+	indexed, err := tx.CountRecords(ctx, r.ID)
+	if err != nil {
 		return err
 	}
 	if indexed != leaves {
@@ -232,10 +232,10 @@ func cidOrUndef(b []byte) cid.Cid {
 // checkRecords reads record blocks for Check's tree walk (mst.RecordSource),
 // checks each one's hash and checks it against the record index.
 type checkRecords struct {
-	src    *txBlocks
-	lookup *sqlx.Stmt
-	repo   int64
-	n      int
+	src *txBlocks
+	tx  storage.ReadTx
+	did string
+	n   int
 }
 
 func (c *checkRecords) GetBlock(ctx context.Context, id cid.Cid) ([]byte, error) {
@@ -245,15 +245,24 @@ func (c *checkRecords) GetBlock(ctx context.Context, id cid.Cid) ([]byte, error)
 func (c *checkRecords) GetRecord(ctx context.Context, key string, id cid.Cid) ([]byte, error) {
 	c.n++
 	coll, rkey, _ := strings.Cut(key, "/")
-	var got []byte
-	if err := c.lookup.QueryRowxContext(ctx, c.repo, coll, rkey).Scan(&got); err != nil {
-		if isNoRows(err) {
+	// One look-up gives the index entry and, in the common case, the
+	// record's bytes.
+	row, err := c.tx.Record(ctx, c.did, coll, rkey)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("%w: record index lacks %s", ErrCorrupt, key)
 		}
 		return nil, fmt.Errorf("record index lookup of %s: %w", key, err)
 	}
-	if !cidOrUndef(got).Equals(id) {
+	if !cidOrUndef(row.CID).Equals(id) {
 		return nil, fmt.Errorf("%w: record index has another CID for %s", ErrCorrupt, key)
 	}
-	return hashedBlocks{c.src}.GetBlock(ctx, id)
+	if row.Data == nil {
+		// The block is missing: GetBlock says so.
+		return hashedBlocks{c.src}.GetBlock(ctx, id)
+	}
+	if err := checkHash(id, row.Data); err != nil {
+		return nil, err
+	}
+	return row.Data, nil
 }

@@ -8,10 +8,10 @@ import (
 	"slices"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -71,10 +71,10 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 	}
 	cw := &countingWriter{w: w}
 	var st ExportStats
-	err = s.view(ctx, func(tx *sqlx.Tx) error {
-		var h headRow
-		if err := tx.GetContext(ctx, &h, headSQL, did.String()); err != nil {
-			if isNoRows(err) {
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		h, err := tx.Repo(ctx, did.String())
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 			}
 			return err
@@ -90,7 +90,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		if err != nil {
 			return err
 		}
-		src := viewBlocks(s.rtx(tx))
+		src := viewBlocks(tx)
 		cb, err := src.GetBlock(ctx, head)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 			return err
 		}
 		if o.Since == "" {
-			pf := newPrefetcher(s.rtx(tx))
+			pf := newPrefetcher(tx)
 			if err := mst.Load(pf, data).Blocks(ctx, hashedBlocks{pf.records()}, put); err != nil {
 				// A node or record block that is missing or does not
 				// hash is damage; an error of w is not.
@@ -144,13 +144,11 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 	return st, nil
 }
 
-const repeatedRecordsSQL = `SELECT cid FROM records WHERE repo = ? GROUP BY k, cid HAVING count(*) > 1`
-
 // repeatedRecords returns the record CIDs that more than one key of the
 // repo holds, each mapped to false (not written yet).
-func repeatedRecords(ctx context.Context, tx *sqlx.Tx, repo int64) (map[cid.Cid]bool, error) {
-	var cbs [][]byte
-	if err := tx.SelectContext(ctx, &cbs, repeatedRecordsSQL, repo); err != nil {
+func repeatedRecords(ctx context.Context, tx storage.ReadTx, repo int64) (map[cid.Cid]bool, error) {
+	cbs, err := tx.RepeatedRecords(ctx, repo)
+	if err != nil {
 		return nil, fmt.Errorf("repeated records: %w", err)
 	}
 	out := make(map[cid.Cid]bool, len(cbs))
@@ -165,17 +163,16 @@ func repeatedRecords(ctx context.Context, tx *sqlx.Tx, repo int64) (map[cid.Cid]
 }
 
 // exportSince writes the nodes and records that are new since rev.
-func (s *Store) exportSince(ctx context.Context, tx *sqlx.Tx, src *txBlocks, did syntax.DID, rev syntax.TID, tree *mst.Tree, put func(cid.Cid, []byte) error) error {
-	const q = `SELECT body FROM events WHERE did = ? AND kind IN ('commit', 'sync') AND rev = ? ORDER BY seq DESC LIMIT 1`
-	var body []byte
-	if err := tx.GetContext(ctx, &body, q, did.String(), rev.String()); err != nil {
-		if isNoRows(err) {
+func (s *Store) exportSince(ctx context.Context, tx storage.ReadTx, src *txBlocks, did syntax.DID, rev syntax.TID, tree *mst.Tree, put func(cid.Cid, []byte) error) error {
+	row, err := tx.CommitEventAt(ctx, did.String(), rev.String())
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("rev %s of %s: %w", rev, did, ErrNotFound)
 		}
 		return err
 	}
 	e := Event{Kind: KindCommit}
-	if err := e.decodeBody(body); err != nil {
+	if err := e.decodeBody(row.Body); err != nil {
 		return err
 	}
 	old, err := src.GetBlock(ctx, e.Commit)

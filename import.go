@@ -3,17 +3,18 @@ package atlite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
-	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/stage"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -156,29 +157,24 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	if len(roots) != 1 {
 		return nil, invalidCAR("%d roots, want 1 (the commit)", len(roots))
 	}
-	st, err := openStage(ctx)
+	st, err := stage.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer st.close()
+	defer st.Close()
 
 	// Outside the write lock: read, check and stage the CAR.
 	cs := newCARStream(cr, false, st)
-	cs.sink = func(c cid.Cid, data []byte) error {
-		if _, err := st.keep.ExecContext(ctx, sqlstore.BlockKey(c), c.Bytes(), data); err != nil {
-			return &stageError{err}
-		}
-		return nil
-	}
+	cs.sink = func(c cid.Cid, data []byte) error { return st.Keep(ctx, c, data) }
 	cs.record = func(key string, c cid.Cid, m map[string]any, data []byte) error {
 		coll, rkey, _ := strings.Cut(key, "/")
-		if _, err := st.rec.ExecContext(ctx, coll, rkey, c.Bytes(), sqlstore.BlockKey(c)); err != nil {
-			return &stageError{err}
+		if err := st.Record(ctx, coll, rkey, c); err != nil {
+			return err
 		}
 		if m != nil && mayCiteBlobs(data) {
 			for _, b := range BlobRefs(m) {
-				if _, err := st.ref.ExecContext(ctx, c.Bytes(), b.Bytes()); err != nil {
-					return &stageError{err}
+				if err := st.BlobRef(ctx, c, b); err != nil {
+					return err
 				}
 			}
 		}
@@ -197,15 +193,11 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 		}
 		// Refuse early what the write transaction would refuse (it checks
 		// again: the repo may change meanwhile).
-		var h importHead
-		exists := true
-		if err := s.r.GetContext(ctx, &h, importHeadSQL, cmt.DID.String()); err != nil {
-			if !isNoRows(err) {
-				return err
-			}
-			exists = false
+		h, err := s.b.Reader().Repo(ctx, cmt.DID.String())
+		exists := err == nil
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
-		var err error
 		verified, err = s.checkImport(cmt, roots[0], o, exists, &h, nil)
 		signed = verified != nil
 		return err
@@ -213,21 +205,18 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	if err != nil {
 		return nil, err
 	}
-	if _, err := st.tx.ExecContext(ctx, stageRefIndexSQL); err != nil {
-		return nil, &stageError{err}
-	}
-	if err := st.seal(); err != nil {
+	if err := st.Seal(ctx); err != nil {
 		return nil, err
 	}
 
-	// One short write transaction, which copies the staged rows with a few
-	// INSERT ... SELECT from the staging file attached to the write
-	// connection.
+	// One short write transaction, which stores the staged rows: a SQLite
+	// store copies them with a few INSERT ... SELECT from the staging file
+	// attached to the write connection, another backend streams them.
 	var res ImportResult
 	var ev Event
-	err = s.updateAttached(ctx, st.uri(s.mem), func(tx *sqlx.Tx) error {
+	err = s.b.Update(ctx, &storage.UpdateOptions{Attach: st.URI(s.mem)}, func(tx storage.WriteTx) error {
 		var err error
-		res, ev, err = s.importTx(ctx, tx, cmt, roots[0], o, now, verified)
+		res, ev, err = s.importTx(ctx, tx, st, cmt, roots[0], o, now, verified)
 		return err
 	})
 	if err != nil {
@@ -248,7 +237,7 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 // choose. It returns the key the signature verified with (nil: there was
 // no key to check it with); a signature already verified with the same key
 // (verified) is not checked again.
-func (s *Store) checkImport(cmt *commit.Commit, root cid.Cid, o ImportOptions, exists bool, h *importHead, verified keys.PublicKey) (key keys.PublicKey, err error) {
+func (s *Store) checkImport(cmt *commit.Commit, root cid.Cid, o ImportOptions, exists bool, h *repoRow, verified keys.PublicKey) (key keys.PublicKey, err error) {
 	did := cmt.DID.String()
 	if exists && h.Status != nil {
 		return nil, &InactiveRepoError{DID: did, Status: *h.Status}
@@ -280,24 +269,10 @@ func invalidCAR(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidCAR, fmt.Sprintf(format, args...))
 }
 
-// importHead is the stored state of a repo an import replaces.
-type importHead struct {
-	ID           int64   `db:"id"`
-	Head         []byte  `db:"head"`
-	Rev          string  `db:"rev"`
-	SigningKey   []byte  `db:"signing_key"`
-	RotationKey  []byte  `db:"rotation_key"`
-	KeyEncrypted bool    `db:"key_encrypted"`
-	Status       *string `db:"status"`
-	SigningPub   *string `db:"signing_pub"`
-}
-
-const importHeadSQL = `SELECT id, head, rev, signing_key, rotation_key, key_encrypted, status, signing_pub FROM repos WHERE did = ?`
-
 // storedPublicKey returns the key a repo's commits are checked against: the
 // public half of its private key, or its did:key (a mirror, or a sealed key
 // without the key-encryption key); nil when it has neither.
-func (s *Store) storedPublicKey(did string, h *importHead) (keys.PublicKey, error) {
+func (s *Store) storedPublicKey(did string, h *repoRow) (keys.PublicKey, error) {
 	if len(h.SigningKey) > 0 && (!h.KeyEncrypted || s.kek != nil) {
 		k, err := s.openKey(did, h.SigningKey, h.KeyEncrypted)
 		if err != nil {
@@ -318,95 +293,69 @@ func (s *Store) storedPublicKey(did string, h *importHead) (keys.PublicKey, erro
 // importTx stores a checked, staged CAR inside tx: it reads the repo's
 // state again and checks it as checkImport does, then writes the repo row,
 // the blocks, the record index, the blob references and the #sync event.
-func (s *Store) importTx(ctx context.Context, tx *sqlx.Tx, cmt *commit.Commit, root cid.Cid, o ImportOptions, now time.Time, verified keys.PublicKey) (ImportResult, Event, error) {
+func (s *Store) importTx(ctx context.Context, tx storage.WriteTx, st *stage.File, cmt *commit.Commit, root cid.Cid, o ImportOptions, now time.Time, verified keys.PublicKey) (ImportResult, Event, error) {
 	var res ImportResult
 	did := cmt.DID
-	var h importHead
-	exists := true
-	if err := tx.GetContext(ctx, &h, importHeadSQL, did.String()); err != nil {
-		if !isNoRows(err) {
-			return res, Event{}, err
-		}
-		exists = false
+	h, err := tx.Repo(ctx, did.String())
+	exists := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return res, Event{}, err
 	}
 	if _, err := s.checkImport(cmt, root, o, exists, &h, verified); err != nil {
 		return res, Event{}, err
 	}
 
-	var repoID int64
-	var err error
+	change := &storage.ImportChange{Head: root, Data: cmt.Data, Rev: cmt.Rev.String(), Time: now.UnixMicro(), Staged: st}
 	if exists {
-		repoID = h.ID
+		change.Repo = h.ID
 		if o.SigningKey != nil {
-			if err := s.replaceSigningKey(ctx, tx, did.String(), &h, o.SigningKey); err != nil {
+			if err := s.replaceSigningKey(ctx, tx, &h, o.SigningKey); err != nil {
 				return res, Event{}, err
 			}
 		} else if o.VerifyKey != nil && len(h.SigningKey) == 0 && h.SigningPub == nil {
-			if _, err := tx.ExecContext(ctx, `UPDATE repos SET signing_pub = ? WHERE id = ?`, o.VerifyKey.DIDKey(), repoID); err != nil {
+			if err := tx.SetSigningPub(ctx, h.ID, o.VerifyKey.DIDKey()); err != nil {
 				return res, Event{}, err
 			}
 		}
 		if bytes.Equal(h.Head, root.Bytes()) {
 			res.NoOp = true
-			if err := tx.QueryRowxContext(ctx, `SELECT count(*) FROM records WHERE repo = ?`, repoID).Scan(&res.Records); err != nil {
+			if res.Records, err = tx.CountRecords(ctx, h.ID); err != nil {
 				return res, Event{}, err
 			}
 			s.keyCache.Delete(did.String())
 			res.Repo, err = s.importedRepo(ctx, tx, did)
 			return res, Event{}, err
 		}
-		// The repo row first: the record index refers to it.
-		if _, err := tx.ExecContext(ctx, `UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`,
-			root.Bytes(), cmt.Data.Bytes(), cmt.Rev.String(), now.UnixMicro(), repoID); err != nil {
-			return res, Event{}, err
-		}
-		for _, q := range []string{`DELETE FROM records WHERE repo = ?`, `DELETE FROM blob_refs WHERE repo = ?`} {
-			if _, err := tx.ExecContext(ctx, q, repoID); err != nil {
-				return res, Event{}, err
-			}
-		}
 	} else {
 		// No SigningKey: a read-only mirror, with an empty signing_key
 		// and, when known, the public key.
-		sealed, enc, pub := []byte{}, false, any(nil)
+		n := &repoRow{DID: did.String(), SigningKey: []byte{}}
+		if o.Handle != "" {
+			hs := o.Handle.String()
+			n.Handle = &hs
+		}
 		if o.VerifyKey != nil {
-			pub = o.VerifyKey.DIDKey()
+			pub := o.VerifyKey.DIDKey()
+			n.SigningPub = &pub
 		}
 		if o.SigningKey != nil {
-			if sealed, enc, err = s.sealKey(did.String(), o.SigningKey); err != nil {
+			if n.SigningKey, n.KeyEncrypted, err = s.sealKey(did.String(), o.SigningKey); err != nil {
 				return res, Event{}, err
 			}
-			pub = o.SigningKey.PublicKey().DIDKey()
+			pub := o.SigningKey.PublicKey().DIDKey()
+			n.SigningPub = &pub
 		}
-		if err := s.handleFree(ctx, s.wtx(tx), did, o.Handle); err != nil {
+		if err := s.handleFree(ctx, tx, did, o.Handle); err != nil {
 			return res, Event{}, err
 		}
-		err = tx.QueryRowxContext(ctx, `INSERT INTO repos (did, handle, head, data, rev, signing_key, key_encrypted, created, updated, signing_pub)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.Handle.String()), root.Bytes(), cmt.Data.Bytes(),
-			cmt.Rev.String(), sealed, enc, now.UnixMicro(), now.UnixMicro(), pub).Scan(&repoID)
-		if err != nil {
-			return res, Event{}, err
-		}
+		change.New = n
 	}
-
-	// Copy what the walk staged: the blocks (into the overflow table when
-	// another CID holds a block's key), the record index, the blob refs.
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{importBlocksSQL, nil},
-		{importOverflowSQL, nil},
-		{importRecordsSQL, []any{repoID}},
-		{importBlobRefsSQL, []any{repoID, cmt.Rev.String()}},
-	} {
-		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
-			return res, Event{}, fmt.Errorf("copy staged rows: %w", err)
-		}
+	if _, err := tx.ImportRepo(ctx, change); err != nil {
+		return res, Event{}, err
 	}
 
 	ev := Event{DID: did, Kind: KindSync, Time: now, Rev: cmt.Rev, Commit: root}
-	if err := s.writeEvent(ctx, s.wtx(tx), &ev); err != nil {
+	if err := s.writeEvent(ctx, tx, &ev); err != nil {
 		return res, Event{}, err
 	}
 	res.Seq = ev.Seq
@@ -417,44 +366,31 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, did.String(), nullString(o.
 	return res, ev, nil
 }
 
-// The statements that copy a staged import, attached as "stage".
-const (
-	importBlocksSQL   = `INSERT INTO main.blocks (k, cid, data) SELECT k, cid, data FROM stage.keep WHERE true ON CONFLICT (k) DO NOTHING`
-	importOverflowSQL = `INSERT OR IGNORE INTO main.blocks_overflow (cid, data)
-SELECT s.cid, s.data FROM stage.keep s JOIN main.blocks b ON b.k = s.k WHERE b.cid != s.cid`
-	importRecordsSQL = `INSERT INTO main.records (repo, collection, rkey, cid, k) SELECT ?, collection, rkey, cid, k FROM stage.recs WHERE true
-ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`
-	importBlobRefsSQL = `INSERT INTO main.blob_refs (repo, path, cid, rev)
-SELECT ?, r.collection || '/' || r.rkey, f.blob, ? FROM stage.recs r JOIN stage.refs f ON f.rec = r.cid WHERE true ON CONFLICT DO NOTHING`
-)
-
 // replaceSigningKey stores k as the signing key of the repo h, sealed as
 // the store seals keys. A rotation key is sealed again when the sealing
 // changes (a clear file opened with a key-encryption key).
-func (s *Store) replaceSigningKey(ctx context.Context, tx *sqlx.Tx, did string, h *importHead, k keys.PrivateKey) error {
-	sealed, enc, err := s.sealKey(did, k)
+func (s *Store) replaceSigningKey(ctx context.Context, tx storage.WriteTx, h *repoRow, k keys.PrivateKey) error {
+	sealed, enc, err := s.sealKey(h.DID, k)
 	if err != nil {
 		return err
 	}
 	rotation := h.RotationKey
 	if rotation != nil && enc != h.KeyEncrypted {
-		rk, err := s.openKey(did, rotation, h.KeyEncrypted)
+		rk, err := s.openKey(h.DID, rotation, h.KeyEncrypted)
 		if err != nil {
 			return err
 		}
-		if rotation, _, err = s.sealKey(did, rk); err != nil {
+		if rotation, _, err = s.sealKey(h.DID, rk); err != nil {
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE repos SET signing_key = ?, rotation_key = ?, key_encrypted = ?, signing_pub = ? WHERE id = ?`,
-		sealed, rotation, enc, k.PublicKey().DIDKey(), h.ID)
-	return err
+	return tx.ReplaceSigningKey(ctx, h.ID, sealed, rotation, enc, k.PublicKey().DIDKey())
 }
 
 // importedRepo reads back the repo an import wrote.
-func (s *Store) importedRepo(ctx context.Context, tx *sqlx.Tx, did syntax.DID) (*Repo, error) {
-	var row repoRow
-	if err := tx.GetContext(ctx, &row, repoByDIDSQL, did.String()); err != nil {
+func (s *Store) importedRepo(ctx context.Context, tx storage.ReadTx, did syntax.DID) (*Repo, error) {
+	row, err := tx.Repo(ctx, did.String())
+	if err != nil {
 		return nil, err
 	}
 	return s.repo(&row)
@@ -507,7 +443,7 @@ func verifyCAR(ctx context.Context, r io.Reader, key keys.PublicKey) (*VerifyRes
 		return nil, invalidCAR("%d roots, want 1 (the commit)", len(roots))
 	}
 	cs := newCARStream(cr, true, nil)
-	defer func() { cs.stage.close() }()
+	defer func() { cs.stage.Close() }()
 	cmt, err := walkCAR(ctx, cs, roots[0], func(cmt *commit.Commit) error {
 		if key != nil {
 			if err := cmt.Verify(key); err != nil {

@@ -7,9 +7,9 @@ import (
 	"io"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/car"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -36,10 +36,10 @@ func (s *Store) WriteRecordProof(ctx context.Context, did syntax.DID, collection
 		return false, fmt.Errorf("record proof: %w", err)
 	}
 	key := collection.String() + "/" + rkey.String()
-	err = s.view(ctx, func(tx *sqlx.Tx) error {
-		var h headRow
-		if err := tx.GetContext(ctx, &h, headSQL, did.String()); err != nil {
-			if isNoRows(err) {
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		h, err := tx.Repo(ctx, did.String())
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 			}
 			return err
@@ -55,7 +55,7 @@ func (s *Store) WriteRecordProof(ctx context.Context, did syntax.DID, collection
 		if err != nil {
 			return fmt.Errorf("stored data: %w", err)
 		}
-		src := viewBlocks(s.rtx(tx))
+		src := viewBlocks(tx)
 		tree := mst.Load(src, data)
 		path, err := tree.CIDsForPath(ctx, key)
 		if err != nil {

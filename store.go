@@ -344,12 +344,6 @@ func (s *Store) update(ctx context.Context, fn func(tx *sqlx.Tx) error) (err err
 	return s.b.Update(ctx, nil, func(tx storage.WriteTx) error { return fn(tx.Raw().(*sqlx.Tx)) })
 }
 
-// updateAttached runs fn in a write transaction, as update does, with the
-// SQLite file at uri attached to the write connection as "stage".
-func (s *Store) updateAttached(ctx context.Context, uri string, fn func(tx *sqlx.Tx) error) (err error) {
-	return s.b.Update(ctx, &storage.UpdateOptions{Attach: uri}, func(tx storage.WriteTx) error { return fn(tx.Raw().(*sqlx.Tx)) })
-}
-
 // view runs fn in a read transaction: one consistent snapshot of the file
 // for its whole duration.
 func (s *Store) view(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {

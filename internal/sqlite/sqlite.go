@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/stage"
 	"github.com/atlite-dev/atlite/internal/storage"
 )
 
@@ -77,6 +78,8 @@ VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING
 	// not stay behind in free space of the rewritten pages.
 	SecureDeleteOn:  "PRAGMA secure_delete = ON",
 	SecureDeleteOff: "PRAGMA secure_delete = OFF",
+	StageImport:       &stage.Copy,
+	IntegrityCheckSQL: "PRAGMA integrity_check",
 }
 
 // Open opens the atlite file at path (":memory:" for a private in-memory

@@ -161,7 +161,7 @@ func (db *DB) Update(ctx context.Context, opts *storage.UpdateOptions, fn func(s
 	if opts != nil {
 		o = *opts
 	}
-	if o.Attach != "" {
+	if o.Attach != "" && db.D.StageImport != nil {
 		return db.updateAttached(ctx, o.Attach, fn)
 	}
 	var tx *sqlx.Tx
@@ -185,7 +185,7 @@ func (db *DB) Update(ctx context.Context, opts *storage.UpdateOptions, fn func(s
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	return db.run(tx, fn)
+	return db.run(tx, false, fn)
 }
 
 // updateAttached runs fn in a write transaction with the SQLite file at
@@ -215,12 +215,13 @@ func (db *DB) updateAttached(ctx context.Context, uri string, fn func(storage.Wr
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	return db.run(tx, fn)
+	return db.run(tx, true, fn)
 }
 
-// run runs fn in the begun transaction tx: it commits when fn returns nil
-// and rolls back on an error or a panic (which it re-raises).
-func (db *DB) run(tx *sqlx.Tx, fn func(storage.WriteTx) error) (err error) {
+// run runs fn in the begun transaction tx (with the staging file attached:
+// attached): it commits when fn returns nil and rolls back on an error or a
+// panic (which it re-raises).
+func (db *DB) run(tx *sqlx.Tx, attached bool, fn func(storage.WriteTx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			tx.Rollback()
@@ -230,7 +231,7 @@ func (db *DB) run(tx *sqlx.Tx, fn func(storage.WriteTx) error) (err error) {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&Tx{db: db, q: tx, tx: tx, write: true}); err != nil {
+	if err := fn(&Tx{db: db, q: tx, tx: tx, write: true, attached: attached}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -254,7 +255,8 @@ type Tx struct {
 	write bool
 	sp    int // savepoint depth
 
-	bound map[string]*sqlx.Stmt // statements bound to tx, once per transaction
+	bound    map[string]*sqlx.Stmt // statements bound to tx, once per transaction
+	attached bool                  // a staging file is attached as "stage" (Dialect.StageImport)
 }
 
 // Raw implements storage.ReadTx: the *sqlx.Tx, or nil outside a

@@ -50,4 +50,33 @@ type Dialect struct {
 	// secure_delete). Empty when the backend has no such thing
 	// (PostgreSQL: the old tuple versions stay until VACUUM).
 	SecureDeleteOn, SecureDeleteOff string
+	// StageImport, when set, copies an import from its staging file
+	// attached to the write connection (SQLite: ATTACH): Update attaches
+	// UpdateOptions.Attach only when it is set, and ImportRepo inside such
+	// an Update runs these statements instead of streaming the rows of
+	// ImportChange.Staged into batched inserts. Nil (PostgreSQL): Attach is
+	// ignored and the rows are streamed.
+	StageImport *StageImport
+
+	// IntegrityCheckSQL, when set, is the backend's own integrity check
+	// (SQLite: PRAGMA integrity_check): its first row's one column is "ok"
+	// or the first problem. Empty (PostgreSQL): no such check.
+	IntegrityCheckSQL string
+}
+
+// StageImport holds SQLite statements that copy an import staged in a
+// staging file (internal/stage) attached as "stage" to the write connection
+// into the store's tables (as "main"); see [Dialect.StageImport].
+type StageImport struct {
+	// Blocks stores the staged blocks whose key is free.
+	Blocks string
+	// Overflow stores in blocks_overflow the staged blocks whose key
+	// another CID holds.
+	Overflow string
+	// Records adds the staged record index to the repo given as the one
+	// argument.
+	Records string
+	// BlobRefs adds the staged blob references; its arguments are the repo
+	// and the rev.
+	BlobRefs string
 }

@@ -94,7 +94,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING RETU
 	notFinal        = ` AND (status IS NULL OR status NOT IN ('tombstoned', 'deleted'))`
 	setHandleSQL    = Q(`UPDATE repos SET handle = ?, updated = ? WHERE did = ?` + notFinal)
 	setStatusSQL    = Q(`UPDATE repos SET status = ?, updated = ? WHERE did = ?` + notFinal)
-	dropRecordsSQL  = Q(`DELETE FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?)`)
+	dropRecordsDID  = Q(`DELETE FROM records WHERE repo = (SELECT id FROM repos WHERE did = ?)`)
 	dropBlobRefsDID = Q(`DELETE FROM blob_refs WHERE repo = (SELECT id FROM repos WHERE did = ?)`)
 )
 
@@ -157,7 +157,7 @@ func (t *Tx) SetStatus(ctx context.Context, did string, status *string, updated 
 
 // DropRepoIndex implements storage.RepoWriter.
 func (t *Tx) DropRepoIndex(ctx context.Context, did string) error {
-	for _, q := range []string{dropRecordsSQL, dropBlobRefsDID} {
+	for _, q := range []string{dropRecordsDID, dropBlobRefsDID} {
 		if _, err := t.exec(ctx, q, did); err != nil {
 			return err
 		}

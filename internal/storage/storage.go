@@ -65,7 +65,8 @@ type UpdateOptions struct {
 	// ends first, Update returns an error wrapping Wait.Err().
 	Wait context.Context
 	// Attach, when set, is the URI of a SQLite staging file attached to the
-	// write connection as "stage" for the transaction (SQLite only).
+	// write connection as "stage" for the transaction, for ImportRepo to
+	// copy from (SQLite only: other backends ignore it).
 	Attach string
 }
 

@@ -1,0 +1,336 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite/internal/storage"
+)
+
+// ImportBatch is the number of rows of one batched insert of an import
+// streamed from its staging file (the rows left over go one by one).
+const ImportBatch = 100
+
+// values returns n copies of the row of placeholders, comma-separated.
+func values(row string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+var (
+	countRecordsSQL    = Q(`SELECT count(*) FROM records WHERE repo = ?`)
+	repeatedRecordsSQL = Q(`SELECT cid FROM records WHERE repo = ? GROUP BY k, cid HAVING count(*) > 1`)
+	commitEventAtSQL   = Q(`SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND kind IN ('commit', 'sync') AND rev = ? ORDER BY seq DESC LIMIT 1`)
+	reposAfterIDSQL    = Q(`SELECT ` + repoColumns + ` FROM repos WHERE id > ? ORDER BY id LIMIT ?`)
+	eventSeqsSQL       = Q(`SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events`)
+
+	importRepoSQL = Q(`INSERT INTO repos (did, handle, head, data, rev, signing_key, key_encrypted, created, updated, signing_pub)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	dropRecordsSQL      = Q(`DELETE FROM records WHERE repo = ?`)
+	dropRepoBlobRefsSQL = Q(`DELETE FROM blob_refs WHERE repo = ?`)
+	replaceKeySQL       = Q(`UPDATE repos SET signing_key = ?, rotation_key = ?, key_encrypted = ?, signing_pub = ? WHERE id = ?`)
+	setSigningPubSQL    = Q(`UPDATE repos SET signing_pub = ? WHERE id = ?`)
+
+	importBlocksSQL   = Q(`INSERT INTO blocks (k, cid, data) VALUES ` + values("(?, ?, ?)", ImportBatch) + ` ON CONFLICT (k) DO NOTHING RETURNING cid`)
+	importRecordsSQL  = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES ` + values("(?, ?, ?, ?, ?)", ImportBatch) + ` ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
+	cidsAtKSQL        = Q(`SELECT k, cid FROM blocks WHERE k IN (` + values("?", ImportBatch) + `)`)
+	importBlobRefsSQL = Q(`INSERT INTO blob_refs (repo, path, cid, rev) VALUES ` + values("(?, ?, ?, ?)", ImportBatch) + ` ON CONFLICT DO NOTHING`)
+)
+
+// CountRecords implements storage.ImportReader.
+func (t *Tx) CountRecords(ctx context.Context, repo int64) (int, error) {
+	var n int
+	err := t.get(ctx, &n, countRecordsSQL, repo)
+	return n, err
+}
+
+// RepeatedRecords implements storage.ImportReader.
+func (t *Tx) RepeatedRecords(ctx context.Context, repo int64) ([][]byte, error) {
+	var cids [][]byte
+	err := t.sel(ctx, &cids, repeatedRecordsSQL, repo)
+	return cids, err
+}
+
+// CommitEventAt implements storage.ImportReader.
+func (t *Tx) CommitEventAt(ctx context.Context, did, rev string) (storage.EventRow, error) {
+	var e storage.EventRow
+	err := t.get(ctx, &e, commitEventAtSQL, did, rev)
+	return e, err
+}
+
+// ReposAfterID implements storage.ImportReader.
+func (t *Tx) ReposAfterID(ctx context.Context, after int64, limit int) ([]storage.RepoRow, error) {
+	var rows []storage.RepoRow
+	err := t.sel(ctx, &rows, reposAfterIDSQL, after, limit)
+	return rows, err
+}
+
+// EventSeqs implements storage.ImportReader.
+func (t *Tx) EventSeqs(ctx context.Context) (n, lowest, highest int64, err error) {
+	st, err := t.prep(ctx, eventSeqsSQL)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	err = st.QueryRowxContext(ctx).Scan(&n, &lowest, &highest)
+	return n, lowest, highest, err
+}
+
+// IntegrityCheck implements storage.ImportReader with the dialect's
+// IntegrityCheckSQL (none: no problem).
+func (t *Tx) IntegrityCheck(ctx context.Context) (string, error) {
+	if t.db.D.IntegrityCheckSQL == "" {
+		return "", nil
+	}
+	var res string
+	if err := t.get(ctx, &res, t.db.D.IntegrityCheckSQL); err != nil {
+		return "", err
+	}
+	if res == "ok" {
+		return "", nil
+	}
+	return res, nil
+}
+
+// ReplaceSigningKey implements storage.ImportWriter.
+func (t *Tx) ReplaceSigningKey(ctx context.Context, repo int64, signingKey, rotationKey []byte, encrypted bool, pub string) error {
+	_, err := t.exec(ctx, replaceKeySQL, signingKey, rotationKey, boolInt(encrypted), pub, repo)
+	return err
+}
+
+// SetSigningPub implements storage.ImportWriter.
+func (t *Tx) SetSigningPub(ctx context.Context, repo int64, pub string) error {
+	_, err := t.exec(ctx, setSigningPubSQL, pub, repo)
+	return err
+}
+
+// ImportRepo implements storage.ImportWriter: the repo row first (the
+// record index refers to it), then the staged rows, copied from the
+// attached staging file with the dialect's StageImport statements when the
+// Update attached it, streamed from c.Staged in batches otherwise.
+func (t *Tx) ImportRepo(ctx context.Context, c *storage.ImportChange) (int64, error) {
+	id := c.Repo
+	if id == 0 {
+		n := c.New
+		if err := t.get(ctx, &id, importRepoSQL, n.DID, n.Handle, c.Head.Bytes(), c.Data.Bytes(), c.Rev,
+			n.SigningKey, boolInt(n.KeyEncrypted), c.Time, c.Time, n.SigningPub); err != nil {
+			return 0, fmt.Errorf("insert repo: %w", err)
+		}
+	} else {
+		if _, err := t.exec(ctx, moveHeadSQL, c.Head.Bytes(), c.Data.Bytes(), c.Rev, c.Time, id); err != nil {
+			return 0, fmt.Errorf("move head: %w", err)
+		}
+		for _, q := range []string{dropRecordsSQL, dropRepoBlobRefsSQL} {
+			if _, err := t.exec(ctx, q, id); err != nil {
+				return 0, err
+			}
+		}
+	}
+	var err error
+	if si := t.db.D.StageImport; t.attached && si != nil {
+		err = t.copyStage(ctx, si, id, c.Rev)
+	} else {
+		err = t.streamStage(ctx, c.Staged, id, c.Rev)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("copy staged rows: %w", err)
+	}
+	return id, nil
+}
+
+// copyStage copies the staged rows from the attached staging file.
+func (t *Tx) copyStage(ctx context.Context, si *StageImport, repo int64, rev string) error {
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{si.Blocks, nil},
+		{si.Overflow, nil},
+		{si.Records, []any{repo}},
+		{si.BlobRefs, []any{repo, rev}},
+	} {
+		if _, err := t.tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamStage stores the rows of s with batched inserts: ImportBatch rows a
+// statement, the rest one by one.
+func (t *Tx) streamStage(ctx context.Context, s storage.Staged, repo int64, rev string) error {
+	// Blocks: a block whose key is taken (by itself, stored already, or by
+	// another CID) is not returned by the batch and goes through
+	// PutBlocks, which sorts out which.
+	var batch []storage.Block
+	args := make([]any, 0, 3*ImportBatch)
+	flushBlocks := func() error {
+		if len(batch) < ImportBatch {
+			err := t.PutBlocks(ctx, batch)
+			batch, args = batch[:0], args[:0]
+			return err
+		}
+		st, err := t.prep(ctx, importBlocksSQL)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryxContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		stored := make(map[string]bool, len(batch))
+		for rows.Next() {
+			var cb []byte
+			if err := rows.Scan(&cb); err != nil {
+				rows.Close()
+				return err
+			}
+			stored[string(cb)] = true
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var rest []storage.Block
+		for _, b := range batch {
+			if !stored[b.CID.KeyString()] {
+				rest = append(rest, b)
+			}
+		}
+		batch, args = batch[:0], args[:0]
+		return t.putTaken(ctx, rest)
+	}
+	err := s.ForEachBlock(ctx, func(k int64, cb, data []byte) error {
+		c, err := cid.Cast(cb)
+		if err != nil {
+			return fmt.Errorf("staged block %x: %w", cb, err)
+		}
+		batch = append(batch, storage.Block{CID: c, Data: data})
+		args = append(args, k, cb, data)
+		if len(batch) == ImportBatch {
+			return flushBlocks()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flushBlocks()
+	}
+	if err != nil {
+		return fmt.Errorf("blocks: %w", err)
+	}
+
+	recs := newBatcher(t, importRecordsSQL, upsertRecordSQL, 5)
+	err = s.ForEachRecord(ctx, func(coll, rkey string, cb []byte, k int64) error {
+		return recs.add(ctx, repo, coll, rkey, cb, k)
+	})
+	if err == nil {
+		err = recs.flush(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("records: %w", err)
+	}
+
+	refs := newBatcher(t, importBlobRefsSQL, insertBlobRefSQL, 4)
+	err = s.ForEachBlobRef(ctx, func(path string, blob []byte) error {
+		return refs.add(ctx, repo, path, blob, rev)
+	})
+	if err == nil {
+		err = refs.flush(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("blob refs: %w", err)
+	}
+	return nil
+}
+
+// putTaken stores blocks whose key was taken when a batch was inserted:
+// one query finds which CIDs hold their keys; a block stored already is
+// left, one whose key another CID holds goes to blocks_overflow.
+func (t *Tx) putTaken(ctx context.Context, blocks []storage.Block) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	args := make([]any, ImportBatch)
+	for i := range args {
+		args[i] = BlockKey(blocks[min(i, len(blocks)-1)].CID) // padded with the last key
+	}
+	st, err := t.prep(ctx, cidsAtKSQL)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryxContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	atK := make(map[int64]string, len(blocks))
+	for rows.Next() {
+		var k int64
+		var cb []byte
+		if err := rows.Scan(&k, &cb); err != nil {
+			rows.Close()
+			return err
+		}
+		atK[k] = string(cb)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, b := range blocks {
+		have, ok := atK[BlockKey(b.CID)]
+		switch {
+		case !ok:
+			// Not expected (the key was taken): the one-block path decides.
+			if err := t.PutBlocks(ctx, []storage.Block{b}); err != nil {
+				return err
+			}
+		case have == b.CID.KeyString():
+			// Stored already.
+		default:
+			if _, err := t.exec(ctx, insertOverflowSQL, b.CID.Bytes(), b.Data); err != nil {
+				return fmt.Errorf("put block %s: %w", b.CID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// batcher runs the rows added to it as statements of ImportBatch rows
+// (full), and the rows left at flush one by one (one).
+type batcher struct {
+	t         *Tx
+	full, one string
+	width     int
+	args      []any
+}
+
+func newBatcher(t *Tx, full, one string, width int) *batcher {
+	return &batcher{t: t, full: full, one: one, width: width, args: make([]any, 0, width*ImportBatch)}
+}
+
+// add adds a row of b.width arguments.
+func (b *batcher) add(ctx context.Context, row ...any) error {
+	b.args = append(b.args, row...)
+	if len(b.args) < b.width*ImportBatch {
+		return nil
+	}
+	_, err := b.t.exec(ctx, b.full, b.args...)
+	b.args = b.args[:0]
+	return err
+}
+
+// flush runs the rows left.
+func (b *batcher) flush(ctx context.Context) error {
+	for i := 0; i < len(b.args); i += b.width {
+		if _, err := b.t.exec(ctx, b.one, b.args[i:i+b.width]...); err != nil {
+			return err
+		}
+	}
+	b.args = b.args[:0]
+	return nil
+}

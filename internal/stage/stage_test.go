@@ -1,0 +1,140 @@
+package stage_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/stage"
+)
+
+func blockCID(t *testing.T, data string) cid.Cid {
+	t.Helper()
+	c, err := cid.NewPrefixV1(cid.DagCBOR, multihash.SHA2_256).Sum([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestStageRoundTrip stages blocks, records and blob references, seals the
+// file and reads them back; a repeated raw block is reported.
+func TestStageRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	f, err := stage.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, blob := blockCID(t, "a"), blockCID(t, "b"), blockCID(t, "blob")
+	for _, err := range []error{
+		f.PutRaw(ctx, a, []byte("a")), f.PutRaw(ctx, b, []byte("b")), f.PutRaw(ctx, b, []byte("b")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dup, n, err := f.EndRaw(ctx, true); err != nil || dup != b || n != 2 {
+		t.Fatalf("EndRaw(strict) = %v, %d, %v; want %v, 2", dup, n, err, b)
+	}
+	f.Close()
+
+	f, err = stage.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.PutRaw(ctx, a, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if dup, _, err := f.EndRaw(ctx, true); err != nil || dup.Defined() {
+		t.Fatalf("EndRaw = %v, %v; want no repeat", dup, err)
+	}
+	if got, err := f.GetRaw(ctx, a); err != nil || string(got) != "a" {
+		t.Errorf("GetRaw(a) = %q, %v", got, err)
+	}
+	if got, err := f.GetRaw(ctx, b); err != nil || got != nil {
+		t.Errorf("GetRaw(b) = %q, %v; want nil", got, err)
+	}
+	for _, err := range []error{
+		f.Keep(ctx, a, []byte("a")), f.Keep(ctx, b, []byte("b")),
+		f.Record(ctx, "com.example.coll", "x", a), f.Record(ctx, "com.example.coll", "y", a),
+		f.Record(ctx, "com.example.coll", "z", b), f.BlobRef(ctx, a, blob),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := f.ForEachBlock(ctx, func(k int64, c, data []byte) error {
+		got = append(got, fmt.Sprintf("block %v %x %s", k == sqlstore.BlockKey(cid.MustParse(c)), c, data))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ForEachRecord(ctx, func(coll, rkey string, c []byte, k int64) error {
+		got = append(got, fmt.Sprintf("record %s/%s %x %v", coll, rkey, c, k == sqlstore.BlockKey(cid.MustParse(c))))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ForEachBlobRef(ctx, func(path string, bl []byte) error {
+		got = append(got, fmt.Sprintf("ref %s %x", path, bl))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		fmt.Sprintf("block true %x a", a.Bytes()), fmt.Sprintf("block true %x b", b.Bytes()),
+		fmt.Sprintf("record com.example.coll/x %x true", a.Bytes()), fmt.Sprintf("record com.example.coll/y %x true", a.Bytes()),
+		fmt.Sprintf("record com.example.coll/z %x true", b.Bytes()),
+		fmt.Sprintf("ref com.example.coll/x %x", blob.Bytes()), fmt.Sprintf("ref com.example.coll/y %x", blob.Bytes()),
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("staged rows:\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestSeenSpills checks the seen set before and after it moves to the file.
+func TestSeenSpills(t *testing.T) {
+	ctx := context.Background()
+	var f *stage.File
+	defer func() { f.Close() }()
+	s := stage.NewSeen(3, func(ctx context.Context) (*stage.File, error) {
+		var err error
+		if f == nil {
+			f, err = stage.Open(ctx)
+		}
+		return f, err
+	})
+	for i := 0; i < 10; i++ {
+		c := blockCID(t, fmt.Sprint(i))
+		if fresh, err := s.Add(ctx, c); err != nil || !fresh {
+			t.Fatalf("Add(%d) = %v, %v; want fresh", i, fresh, err)
+		}
+		if fresh, err := s.Add(ctx, c); err != nil || fresh {
+			t.Fatalf("Add(%d) again = %v, %v; want not fresh", i, fresh, err)
+		}
+	}
+	if f == nil {
+		t.Fatal("the set did not spill")
+	}
+	for i := 0; i < 12; i++ {
+		if has, err := s.Has(ctx, blockCID(t, fmt.Sprint(i))); err != nil || has != (i < 10) {
+			t.Errorf("Has(%d) = %v, %v", i, has, err)
+		}
+	}
+	dir := f.URI(false)
+	f.Close()
+	if _, err := os.Stat(dir[len("file:"):]); !os.IsNotExist(err) {
+		t.Errorf("staging file left after Close: %v", err)
+	}
+	f = nil
+}
