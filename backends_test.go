@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
@@ -72,7 +73,10 @@ func TestBackendsSameBytes(t *testing.T) {
 	ctx := context.Background()
 	did := syntax.DID("did:web:same.example")
 	open := func(path string) *atlite.Store {
-		s, err := atlite.Open(path, &atlite.Options{Now: testutil.FixedClock(), ClockID: 7})
+		// A clock that stands still: the backends may read it a different
+		// number of times; the TID clock still hands out increasing revs.
+		now := func() time.Time { return testutil.Now }
+		s, err := atlite.Open(path, &atlite.Options{Now: now, ClockID: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,6 +126,9 @@ func TestBackendsSameBytes(t *testing.T) {
 		jp, _ := atlite.EventJSON(ep[i])
 		if !bytes.Equal(jl, jp) {
 			t.Errorf("event %d differs:\nsqlite   %s\npostgres %s", i, jl, jp)
+		}
+		if el[i].Kind != atlite.KindCommit {
+			continue
 		}
 		var fl, fp bytes.Buffer
 		if err := lite.WriteEventCAR(ctx, el[i], &fl); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -103,10 +105,14 @@ func (t *repoTree) commit(ctx context.Context) (cid.Cid, []Block, error) {
 	if err != nil {
 		return cid.Undef, nil, fmt.Errorf("mst nodes: %w", err)
 	}
+	// In CID order, not the map's: the nodes are listed in the #commit
+	// event and its frame, which must be the same bytes for the same
+	// writes.
 	out := make([]Block, 0, len(nodes))
 	for c, data := range nodes {
 		out = append(out, Block{CID: c, Data: data})
 	}
+	slices.SortFunc(out, func(a, b Block) int { return strings.Compare(a.CID.KeyString(), b.CID.KeyString()) })
 	return root, out, nil
 }
 
