@@ -61,7 +61,7 @@ func TestIndexRepoBlobRefs(t *testing.T) {
 	}
 	refs := func(s *Store) []ref {
 		var out []ref
-		if err := s.r.SelectContext(ctx, &out, `SELECT path, cid, rev FROM blob_refs ORDER BY path, cid`); err != nil {
+		if err := s.sqlDB().R.SelectContext(ctx, &out, `SELECT path, cid, rev FROM blob_refs ORDER BY path, cid`); err != nil {
 			t.Fatal(err)
 		}
 		return out

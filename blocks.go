@@ -2,7 +2,6 @@ package atlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -20,8 +19,6 @@ type Block = storage.Block
 func putBlocks(ctx context.Context, tx storage.WriteTx, blocks []Block) error {
 	return tx.PutBlocks(ctx, blocks)
 }
-
-var errNoRows = sql.ErrNoRows
 
 // txBlocks reads blocks through a transaction; it implements mst.BlockSource.
 // When cache is set, blocks are looked up there first and added to it when

@@ -51,7 +51,7 @@ func TestCommitFutureRevKeepsClock(t *testing.T) {
 	s := openInternal(t, ":memory:", nil)
 	a, b := internalRepo(t, s, "did:web:a.example"), internalRepo(t, s, "did:web:b.example")
 	future := syntax.NewTIDFromTime(time.Now().AddDate(1, 0, 0), 5)
-	err := s.update(ctx, func(tx *sqlx.Tx) error {
+	err := s.sqlUpdate(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE repos SET rev = ? WHERE did = ?`, future.String(), a.String())
 		return err
 	})

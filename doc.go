@@ -39,11 +39,23 @@
 //
 // # On-disk format
 //
-// The schema (schema.sql, embedded) is versioned with PRAGMA user_version and
-// the file is marked with PRAGMA application_id [ApplicationID]. [Open]
-// migrates older files, and refuses files of other applications
-// ([ErrNotAtlite]) and of newer atlite versions ([ErrSchemaTooNew]). Blocks are
-// stored once per file whichever repos cite them; CIDs are stored in binary.
+// The schema (internal/sqlite/schema.sql and its migrations, embedded) is
+// versioned with PRAGMA user_version and the file is marked with PRAGMA
+// application_id [ApplicationID]. [Open] migrates older files, and refuses
+// files of other applications ([ErrNotAtlite]) and of newer atlite versions
+// ([ErrSchemaTooNew]). Blocks are stored once per file whichever repos cite
+// them; CIDs are stored in binary. A PostgreSQL store ([OpenPostgres]) has
+// the same tables (internal/postgres/migrations), marked and versioned in an
+// atlite_meta table.
+//
+// # Engine and storage
+//
+// The root package is the engine: it validates writes, computes the new MST,
+// signs commits, verifies imports and builds events, then hands each change
+// to a backend (the contract is internal/storage) that stores it in one
+// transaction. Both backends share one SQL implementation
+// (internal/sqlstore) and differ in a Dialect: internal/sqlite and
+// internal/postgres.
 //
 // # Caveats
 //

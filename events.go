@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
@@ -273,8 +272,8 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 	if len(all) == 0 {
 		return nil
 	}
-	return s.view(ctx, func(tx *sqlx.Tx) error {
-		got, err := viewBlocks(s.rtx(tx)).getMany(ctx, all)
+	return s.b.View(ctx, func(tx storage.ReadTx) error {
+		got, err := viewBlocks(tx).getMany(ctx, all)
 		if err != nil {
 			return err
 		}

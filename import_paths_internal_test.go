@@ -84,7 +84,7 @@ func TestImportPaths(t *testing.T) {
 	dump := func(s *Store) map[string][]string {
 		out := map[string][]string{}
 		for _, tb := range tables {
-			rows, err := s.r.QueryContext(ctx, tb.q)
+			rows, err := s.sqlDB().R.QueryContext(ctx, tb.q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,13 +109,13 @@ func TestImportPaths(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			dst := openInternal(t, ":memory:", nil)
 			if path == "streamed" {
-				dst.db.D.StageImport = nil
-			} else if dst.db.D.StageImport == nil {
+				dst.sqlDB().D.StageImport = nil
+			} else if dst.sqlDB().D.StageImport == nil {
 				t.Skip("streaming forced (-import-stream)")
 			}
 			// Another CID at the block key of a record to come.
 			k := int64(binary.BigEndian.Uint64(collide.Bytes()[4:12]))
-			if _, err := dst.w.ExecContext(ctx, `INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?)`, k, blob(-1).Bytes(), []byte("other")); err != nil {
+			if _, err := dst.sqlDB().W.ExecContext(ctx, `INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?)`, k, blob(-1).Bytes(), []byte("other")); err != nil {
 				t.Fatal(err)
 			}
 			for i, b := range cars {

@@ -20,7 +20,7 @@ func TestResealSecureDeleteOff(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		var on int
-		if err := s.w.QueryRowContext(ctx, "PRAGMA secure_delete").Scan(&on); err != nil {
+		if err := s.sqlDB().W.QueryRowContext(ctx, "PRAGMA secure_delete").Scan(&on); err != nil {
 			t.Fatal(err)
 		}
 		if on != 0 {

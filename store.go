@@ -12,12 +12,10 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/ipfs/go-cid"
-	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/atlite-dev/atlite/internal/postgres"
 	"github.com/atlite-dev/atlite/internal/sqlite"
-	"github.com/atlite-dev/atlite/internal/sqlstore"
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -132,14 +130,13 @@ type Options struct {
 }
 
 // Store is an open atlite database: every repository of a host in one SQLite
-// file. A Store is safe for concurrent use by multiple goroutines. Writes go
-// through one connection, so commits are serialized; reads use a separate
-// pool and never wait for the write lock.
+// file ([Open]) or one PostgreSQL schema ([OpenPostgres]). A Store is safe
+// for concurrent use by multiple goroutines. On SQLite, writes go through one
+// connection, so commits are serialized (and grouped, see
+// Options.MaxGroupCommits); reads use a separate pool and never wait for the
+// write lock. On PostgreSQL, commits to different repos run in parallel.
 type Store struct {
-	b  storage.Backend
-	db *sqlstore.DB // the SQL behind b, for code not yet moved behind the storage contract
-	w  *sqlx.DB     // the single write connection (not yet moved behind b)
-	r  *sqlx.DB     // the read pool (not yet moved behind b)
+	b storage.Backend // the database: SQLite (internal/sqlite) or PostgreSQL (internal/postgres)
 
 	opts Options
 	now  func() time.Time
@@ -191,7 +188,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return newStore(db, db, o, path == ":memory:"), nil
+	return newStore(db, o, path == ":memory:"), nil
 }
 
 // isPostgresURL reports a postgres:// or postgresql:// URL.
@@ -225,7 +222,7 @@ func OpenPostgres(ctx context.Context, url string, opts *Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return newStore(b, b.DB, o, false), nil
+	return newStore(b, o, false), nil
 }
 
 // DefaultMaxConns is the PostgreSQL connection pool of [OpenPostgres].
@@ -271,8 +268,8 @@ func withDefaults(opts *Options) (Options, error) {
 }
 
 // newStore returns the Store over an open backend.
-func newStore(b storage.Backend, db *sqlstore.DB, o Options, mem bool) *Store {
-	s := &Store{b: b, db: db, w: db.W, r: db.R, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: mem}
+func newStore(b storage.Backend, o Options, mem bool) *Store {
+	s := &Store{b: b, opts: o, now: o.Now, kek: o.KeyEncryptionKey, subs: map[*Subscription]struct{}{}, mem: mem}
 	id := uint(mrand.IntN(1024))
 	if o.ClockID > 0 {
 		id = uint(o.ClockID)
@@ -336,18 +333,6 @@ func (s *Store) enter() (func(), error) {
 		return nil, ErrClosed
 	}
 	return s.mu.RUnlock, nil
-}
-
-// update runs fn in a write transaction. It commits when fn returns nil
-// and rolls back on an error or a panic.
-func (s *Store) update(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	return s.b.Update(ctx, nil, func(tx storage.WriteTx) error { return fn(tx.Raw().(*sqlx.Tx)) })
-}
-
-// view runs fn in a read transaction: one consistent snapshot of the file
-// for its whole duration.
-func (s *Store) view(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	return s.b.View(ctx, func(tx storage.ReadTx) error { return fn(tx.Raw().(*sqlx.Tx)) })
 }
 
 // convertRows converts scanned rows to exported values, stopping at the

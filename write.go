@@ -310,8 +310,6 @@ func cidOrNone(c cid.Cid) string {
 	return c.String()
 }
 
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
-
 // PutRecordJSON creates or updates, as one commit (see [Store.Commit]), the
 // record at collection/rkey of the repo did from its atproto JSON (see
 // [commit.WriteFromJSON]: a missing "$type" becomes collection, another

@@ -259,14 +259,9 @@ type Tx struct {
 	attached bool                  // a staging file is attached as "stage" (Dialect.StageImport)
 }
 
-// Raw implements storage.ReadTx: the *sqlx.Tx, or nil outside a
-// transaction.
-func (t *Tx) Raw() any {
-	if t.tx == nil {
-		return nil
-	}
-	return t.tx
-}
+// SQL returns the underlying transaction, nil outside one ([DB.Reader]),
+// for tests that look at rows directly.
+func (t *Tx) SQL() *sqlx.Tx { return t.tx }
 
 // prep returns the prepared statement for q, bound to the transaction.
 func (t *Tx) prep(ctx context.Context, q string) (*sqlx.Stmt, error) {
@@ -386,7 +381,3 @@ func (g *beginCtx) settle() bool {
 	return g.err == nil
 }
 
-// Wrap returns the storage transaction over tx, a transaction begun on
-// db's write handle (write) or read handle, for code not yet moved behind
-// the storage contract.
-func (db *DB) Wrap(tx *sqlx.Tx, write bool) *Tx { return &Tx{db: db, q: tx, tx: tx, write: write} }

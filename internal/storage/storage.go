@@ -81,9 +81,6 @@ type ReadTx interface {
 	BlobReader
 	KeyReader
 	SequenceReader
-	// Raw returns the backend's own transaction handle (*sqlx.Tx), for
-	// code not yet moved behind this contract.
-	Raw() any
 }
 
 // WriteTx reads and writes inside a write transaction.
