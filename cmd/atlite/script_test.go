@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,9 +35,19 @@ type matrix struct{ m *testing.M }
 func (x matrix) Run() int { return testutil.Run(x.m) }
 
 // TestScript runs testdata/script/*.txtar against the real binary. Each
-// script gets a fake PLC directory on loopback in $PLC.
+// script gets a fake PLC directory on loopback in $PLC. In the PostgreSQL
+// half of the matrix, $ATLITE_DB names a fresh PostgreSQL schema, so the
+// commands that take the default database use it; the condition
+// [postgres] marks what only holds for files.
 func TestScript(t *testing.T) {
+	pg := testutil.Backend() == testutil.BackendPostgres
 	testscript.Run(t, testscript.Params{
+		Condition: func(cond string) (bool, error) {
+			if cond == "postgres" {
+				return pg, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		UpdateScripts:       *update,
@@ -45,6 +56,15 @@ func TestScript(t *testing.T) {
 			env.Defer(dir.Close)
 			env.Setenv("PLC", dir.URL())
 			env.Setenv("ATLITE_DB", "")
+			name := "atlite.db" // the default database, as messages name it
+			if pg {
+				name = testutil.PostgresURL(t)
+				env.Setenv("ATLITE_DB", name)
+			}
+			// DBRE and DBJSONRE match the name in text and in JSON.
+			env.Setenv("DBRE", regexp.QuoteMeta(name))
+			j, _ := json.Marshal(name)
+			env.Setenv("DBJSONRE", regexp.QuoteMeta(strings.Trim(string(j), `"`)))
 			env.Setenv("ATLITE_KEK", "")
 			env.Setenv("PLC_HOST", "http://127.0.0.1:1")
 			return nil
