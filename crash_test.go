@@ -1,7 +1,9 @@
 package atlite_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -35,8 +37,14 @@ func crashChild(path string) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(4)
 		}
+		if i == 0 {
+			fmt.Println(crashReady) // the parent kills from now on
+		}
 	}
 }
+
+// crashReady is the line a child prints after its first commit.
+const crashReady = "committing"
 
 // TestCrash kills a committing child process with SIGKILL at random moments
 // and checks after each kill that the file is whole: integrity_check, every
@@ -53,11 +61,9 @@ func TestCrash(t *testing.T) {
 		kills = 5
 	}
 	path := t.TempDir() + "/crash.db"
-	wait := 150 * time.Millisecond // before the first kill, on top of a random 0-300 ms
 	if testutil.Backend() == testutil.BackendPostgres {
 		path = testutil.PostgresURL(t)
 		kills = 10
-		wait = 600 * time.Millisecond // the child connects and checks the schema first
 	}
 	s, err := atlite.Open(path, nil)
 	if err != nil {
@@ -74,14 +80,41 @@ func TestCrash(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
 		cmd.Env = append(os.Environ(), crashEnv+"="+path)
 		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(wait + time.Duration(r.IntN(300))*time.Millisecond)
+		// Kill at a random moment after the child's first commit, however
+		// long it takes to start (a race-instrumented build, a loaded
+		// machine, a PostgreSQL connection).
+		ready := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if sc.Text() == crashReady {
+					ready <- true
+					io.Copy(io.Discard, out)
+					return
+				}
+			}
+			ready <- false
+		}()
+		select {
+		case ok := <-ready:
+			if !ok {
+				t.Fatalf("kill %d: the child ended before its first commit", i)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("kill %d: no commit from the child in 2 minutes", i)
+		}
+		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		err := cmd.Wait()
+		err = cmd.Wait()
 		if st, ok := cmd.ProcessState.Sys().(interface{ Signaled() bool }); !ok || !st.Signaled() {
 			t.Fatalf("kill %d: child ended on its own: %v", i, err)
 		}

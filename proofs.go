@@ -3,6 +3,8 @@ package atlite
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -25,9 +27,12 @@ func coveringProofs(ctx context.Context, tree *mst.Tree, ops []commit.Op) ([]cid
 	if err != nil {
 		return nil, fmt.Errorf("covering proof: %w", err)
 	}
+	// In CID order, not the map's: the event lists them, and the same
+	// writes must give the same event bytes.
 	out := make([]cid.Cid, 0, len(proof))
 	for c := range proof {
 		out = append(out, c)
 	}
+	slices.SortFunc(out, func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
 	return out, nil
 }
