@@ -216,13 +216,6 @@ func publicOf(k keys.PrivateKey) keys.PublicKey {
 	return k.PublicKey()
 }
 
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // optString is s for a nullable column: nil when s is "".
 func optString(s string) *string {
 	if s == "" {

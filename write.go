@@ -129,8 +129,6 @@ func (s *Store) commit(ctx context.Context, did syntax.DID, writes []commit.Writ
 	return req.res, nil
 }
 
-type headRow = storage.HeadRow
-
 // signingKey returns the repo's private signing key, decrypting and caching it.
 func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.PrivateKey, error) {
 	if k, ok := s.keyCache.Load(did); ok {
