@@ -76,8 +76,8 @@ VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING
 	},
 	// Resealing keys overwrites the old cells, so that the clear keys do
 	// not stay behind in free space of the rewritten pages.
-	SecureDeleteOn:  "PRAGMA secure_delete = ON",
-	SecureDeleteOff: "PRAGMA secure_delete = OFF",
+	SecureDeleteOn:    "PRAGMA secure_delete = ON",
+	SecureDeleteOff:   "PRAGMA secure_delete = OFF",
 	StageImport:       &stage.Copy,
 	IntegrityCheckSQL: "PRAGMA integrity_check",
 }

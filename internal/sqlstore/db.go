@@ -380,4 +380,3 @@ func (g *beginCtx) settle() bool {
 	g.settled = true
 	return g.err == nil
 }
-
