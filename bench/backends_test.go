@@ -74,33 +74,12 @@ func BenchmarkBackend(b *testing.B) {
 		b.Run(be.name+"/CommitSingle", func(b *testing.B) {
 			s := be.open(b)
 			preload(b, s, []syntax.DID{benchDID}, backendRecords)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
-				if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+			commitSingle(b, s)
 		})
 		b.Run(be.name+"/CommitBatch200", func(b *testing.B) {
 			s := be.open(b)
 			preload(b, s, []syntax.DID{benchDID}, backendRecords)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				ws := make([]commit.Write, 200)
-				for j := range ws {
-					ws[j], _ = commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
-					i++
-				}
-				if _, err := s.Commit(ctx, benchDID, ws, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*200)/b.Elapsed().Seconds(), "records/s")
+			commitBatch200(b, s)
 		})
 		for _, writers := range []int{1, 4, 16} {
 			b.Run(fmt.Sprintf("%s/Writers%d", be.name, writers), func(b *testing.B) {

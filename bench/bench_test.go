@@ -119,8 +119,10 @@ func openCopyWith(b *testing.B, opts *atlite.Options) *atlite.Store {
 }
 
 // BenchmarkCommitSingle: one-record commits into a 100k-record repo.
-func BenchmarkCommitSingle(b *testing.B) {
-	s := openCopy(b)
+func BenchmarkCommitSingle(b *testing.B) { commitSingle(b, openCopy(b)) }
+
+// commitSingle runs one-record commits into benchDID of s.
+func commitSingle(b *testing.B, s *atlite.Store) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -134,8 +136,10 @@ func BenchmarkCommitSingle(b *testing.B) {
 }
 
 // BenchmarkCommitBatch200: 200-record commits into a 100k-record repo.
-func BenchmarkCommitBatch200(b *testing.B) {
-	s := openCopy(b)
+func BenchmarkCommitBatch200(b *testing.B) { commitBatch200(b, openCopy(b)) }
+
+// commitBatch200 runs 200-record commits into benchDID of s.
+func commitBatch200(b *testing.B, s *atlite.Store) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {

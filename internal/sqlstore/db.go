@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -31,7 +30,6 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	closed    atomic.Bool
 }
 
 type stmtKey struct {
@@ -49,12 +47,29 @@ func Q(q string) string {
 	return q
 }
 
+// lockRegistry lists the SELECTs of rows that a write transaction locks:
+// New prepares each with the dialect's ForUpdate appended.
+var lockRegistry []string
+
+// QLock registers q, a SELECT of rows to lock, and returns it; run it as
+// t.locking(q).
+func QLock(q string) string {
+	lockRegistry = append(lockRegistry, q)
+	return q
+}
+
+// locking returns q, registered by QLock, with the dialect's row lock.
+func (t *Tx) locking(q string) string { return q + t.db.D.ForUpdate }
+
 // New returns the DB over w and r (the same pool for a backend without a
 // separate read pool), with every registered statement prepared on both.
 // single says that the database has one writer at a time.
 func New(ctx context.Context, w, r *sqlx.DB, d Dialect, single bool) (*DB, error) {
 	db := &DB{W: w, R: r, D: d, single: single, stmts: map[stmtKey]*sqlx.Stmt{}}
-	qs := append([]string{headSQL + d.ForUpdate, d.ManyBlocksSQL, d.InsertEventSQL}, registry...)
+	qs := append([]string{d.ManyBlocksSQL, d.InsertEventSQL}, registry...)
+	for _, q := range lockRegistry {
+		qs = append(qs, q+d.ForUpdate)
+	}
 	if d.AfterEvent != "" {
 		qs = append(qs, d.AfterEvent)
 	}
@@ -77,6 +92,9 @@ func (db *DB) SingleWriter() bool { return db.single }
 // prepared at New is prepared on tx alone (the pool's connection may be
 // the one tx holds) and closed with it.
 func (db *DB) stmt(ctx context.Context, tx *sqlx.Tx, write bool, q string) (*sqlx.Stmt, error) {
+	if db.W == db.R {
+		write = true // one pool: one prepared statement a query
+	}
 	k := stmtKey{write, q}
 	db.mu.Lock()
 	st, ok := db.stmts[k]
@@ -116,7 +134,6 @@ func (db *DB) stmt(ctx context.Context, tx *sqlx.Tx, write bool, q string) (*sql
 // cleanup (db.D.Close) and closes the handles. It is idempotent.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		db.closed.Store(true)
 		var first error
 		keep := func(err error) {
 			if err != nil && first == nil {

@@ -14,7 +14,7 @@ var (
 	repoByDIDSQL    = Q(`SELECT ` + repoColumns + ` FROM repos WHERE did = ?`)
 	repoByHandleSQL = Q(`SELECT ` + repoColumns + ` FROM repos WHERE handle = ?`)
 	repoExistsSQL   = Q(`SELECT count(*) FROM repos WHERE did = ?`)
-	headSQL         = Q(`SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`)
+	headSQL         = QLock(Q(`SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`))
 	moveHeadSQL     = Q(`UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`)
 	upsertRecordSQL = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
@@ -47,7 +47,7 @@ func (t *Tx) RepoExists(ctx context.Context, did string) (bool, error) {
 // LockHead implements storage.RepoWriter.
 func (t *Tx) LockHead(ctx context.Context, did string) (storage.HeadRow, error) {
 	var h storage.HeadRow
-	err := t.get(ctx, &h, headSQL+t.db.D.ForUpdate, did)
+	err := t.get(ctx, &h, t.locking(headSQL), did)
 	return h, err
 }
 
@@ -84,7 +84,6 @@ func (t *Tx) ApplyCommit(ctx context.Context, c *storage.CommitChange) error {
 }
 
 var (
-	headReadSQL    = Q(headSQL)
 	reposSQL       = Q(`SELECT ` + repoColumns + ` FROM repos WHERE did > ? ORDER BY did`)
 	reposLimitSQL  = Q(`SELECT ` + repoColumns + ` FROM repos WHERE did > ? ORDER BY did LIMIT ?`)
 	plcOpSQL       = Q(`SELECT plc_op FROM repos WHERE did = ?`)
@@ -101,7 +100,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (did) DO NOTHING RETU
 // Head implements storage.RepoReader.
 func (t *Tx) Head(ctx context.Context, did string) (storage.HeadRow, error) {
 	var h storage.HeadRow
-	err := t.get(ctx, &h, headReadSQL, did)
+	err := t.get(ctx, &h, headSQL, did)
 	return h, err
 }
 

@@ -11,11 +11,9 @@ var (
 	sessionColumns    = `SELECT s.id, s.chain, s.repo, r.did, r.status, s.app_password, s.privileged, s.created, s.expires, s.revoked, s.rotated FROM sessions s JOIN repos r ON r.id = s.repo `
 	sessionSQL        = Q(sessionColumns + `WHERE s.id = ?`)
 	sessionByTokenSQL = Q(sessionColumns + `WHERE s.token_hash = ?`)
-	// lockSessionSQL + Dialect.ForUpdate locks a session's row. It is not
-	// registered, since ForUpdate is known only at open: a backend with row
-	// locks prepares it in each refresh's transaction, and SQLite (whose
-	// write transactions lock the file) never runs it.
-	lockSessionSQL = `SELECT id FROM sessions WHERE token_hash = ?`
+	// lockSessionSQL locks a session's row, on a backend with row locks
+	// (SQLite's write transactions lock the file, and never run it).
+	lockSessionSQL = QLock(`SELECT id FROM sessions WHERE token_hash = ?`)
 	chainLiveSQL   = Q(`SELECT EXISTS (SELECT 1 FROM sessions WHERE chain = ? AND revoked IS NULL AND expires > ?)`)
 	// The id comes from the table (AUTOINCREMENT in SQLite, an identity
 	// column in PostgreSQL): never one used before.
@@ -43,7 +41,7 @@ func (t *Tx) SessionByToken(ctx context.Context, hash []byte) (storage.SessionRo
 	var s storage.SessionRow
 	if t.write && t.db.D.ForUpdate != "" {
 		var id int64
-		if err := t.get(ctx, &id, lockSessionSQL+t.db.D.ForUpdate, hash); err != nil {
+		if err := t.get(ctx, &id, t.locking(lockSessionSQL), hash); err != nil {
 			return s, err
 		}
 	}
