@@ -78,8 +78,10 @@ func (e *InactiveRepoError) Error() string {
 }
 
 // ErrHandleTaken is returned when a handle is given to a repo while another
-// repo of the file has it: handles are unique in a file.
-var ErrHandleTaken = errors.New("handle is taken")
+// repo of the file has it: handles are unique in a file. On PostgreSQL a
+// handle taken by another process between the check and the write is
+// refused by the unique index with this error too.
+var ErrHandleTaken = storage.ErrHandleTaken
 
 // ErrReadOnlyRepo is returned when writing to a read-only mirror: a repo
 // imported without its private signing key, which this host cannot sign for.
@@ -103,8 +105,9 @@ var ErrBadCredentials = errors.New("invalid identifier or password")
 var ErrPasswordTooShort = errors.New("password is too short")
 
 // ErrEmailTaken is returned when an email address is given to an account
-// while another account of the file has it (whatever its case).
-var ErrEmailTaken = errors.New("email is taken")
+// while another account of the file has it (whatever its case), also when
+// another process took it between the check and the write.
+var ErrEmailTaken = storage.ErrEmailTaken
 
 // ErrInvalidEmail is returned when an email address is malformed.
 var ErrInvalidEmail = errors.New("invalid email address")

@@ -3,11 +3,15 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/storage"
 )
 
 // Options configure [Open]. The zero value means defaults.
@@ -43,7 +47,25 @@ func Dialect(channel string) sqlstore.Dialect {
 		InsertEventSQL: InsertEventSQL,
 		AfterEvent:     `SELECT pg_notify('` + strings.ReplaceAll(channel, `'`, `''`) + `', '')`,
 		SortBlocks:     true,
+		Conflict:       conflict,
 	}
+}
+
+// conflict maps a unique violation of the handle or email index (another
+// connection took the handle or email after this transaction checked it)
+// to the storage error that means it.
+func conflict(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "23505" {
+		return nil
+	}
+	switch pe.ConstraintName {
+	case "repos_handle":
+		return storage.ErrHandleTaken
+	case "accounts_email":
+		return storage.ErrEmailTaken
+	}
+	return nil
 }
 
 // Open connects to the database at rawURL, migrates its schema (the

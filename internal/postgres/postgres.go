@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/atlite-dev/atlite/internal/storage"
 	"net/url"
 	"strings"
+
+	"github.com/atlite-dev/atlite/internal/storage"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"

@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite" // registers "sqlite", to run portable statements on both
 
 	"github.com/atlite-dev/atlite/internal/postgres"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/internal/testutil"
 )
 
@@ -396,5 +397,76 @@ func TestTextOrder(t *testing.T) {
 	want := "A B _a a-b a.b ab b ~x é"
 	if strings.Join(got, " ") != want {
 		t.Errorf("rkeys in order = %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
+// TestConflicts checks that a handle or email taken between the engine's
+// check and its write (by another connection, here simply written without
+// the check) is refused by the unique index with the storage error that
+// means it, not a raw database error, and that nothing is written.
+func TestConflicts(t *testing.T) {
+	_, dsn := migrated(t)
+	b, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	defer b.Close()
+	str := func(s string) *string { return &s }
+	repo := func(did, handle string) *storage.RepoRow {
+		return &storage.RepoRow{DID: did, Handle: str(handle), Head: []byte{1}, Data: []byte{2}, Rev: "rev", SigningKey: []byte{3}, Created: 1, Updated: 1}
+	}
+	var alice int64
+	err = b.Update(ctx, nil, func(tx storage.WriteTx) error {
+		var err error
+		if alice, _, err = tx.InsertRepo(ctx, repo("did:web:alice.example", "alice.test"), nil); err != nil {
+			return err
+		}
+		if _, _, err := tx.InsertRepo(ctx, repo("did:web:bob.example", "bob.test"), nil); err != nil {
+			return err
+		}
+		return tx.InsertAccount(ctx, storage.AccountRow{Repo: alice, Email: str("Alice@Example.org"), Created: 1, Updated: 1})
+	})
+	if err != nil {
+		t.Fatalf("seed = %v", err)
+	}
+	bob, err := b.Reader().Repo(ctx, "did:web:bob.example")
+	if err != nil {
+		t.Fatalf("Repo(bob) = %v", err)
+	}
+	tests := []struct {
+		name string
+		fn   func(storage.WriteTx) error
+		want error
+	}{
+		{"insert repo with a taken handle", func(tx storage.WriteTx) error {
+			_, _, err := tx.InsertRepo(ctx, repo("did:web:carol.example", "alice.test"), nil)
+			return err
+		}, storage.ErrHandleTaken},
+		{"set a taken handle", func(tx storage.WriteTx) error {
+			_, err := tx.SetHandle(ctx, "did:web:bob.example", str("alice.test"), 2)
+			return err
+		}, storage.ErrHandleTaken},
+		{"insert account with a taken email", func(tx storage.WriteTx) error {
+			return tx.InsertAccount(ctx, storage.AccountRow{Repo: bob.ID, Email: str("alice@EXAMPLE.org"), Created: 2, Updated: 2})
+		}, storage.ErrEmailTaken},
+		{"set a taken email", func(tx storage.WriteTx) error {
+			return tx.SetAccountEmail(ctx, bob.ID, str("ALICE@example.org"), 2)
+		}, storage.ErrEmailTaken},
+	}
+	for _, tt := range tests {
+		err := b.Update(ctx, nil, tt.fn)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	r, err := b.Reader().Repo(ctx, "did:web:bob.example")
+	if err != nil || *r.Handle != "bob.test" {
+		t.Errorf("bob after the refusals = %+v, %v, want handle bob.test", r, err)
+	}
+	if _, err := b.Reader().Repo(ctx, "did:web:carol.example"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("carol after the refusal = %v, want ErrNotFound", err)
+	}
+	if _, err := b.Reader().Account(ctx, bob.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("bob's account after the refusals = %v, want ErrNotFound", err)
 	}
 }

@@ -62,7 +62,7 @@ func (t *Tx) Account(ctx context.Context, repo int64) (storage.AccountRow, error
 // InsertAccount implements storage.AccountWriter.
 func (t *Tx) InsertAccount(ctx context.Context, a storage.AccountRow) error {
 	if _, err := t.exec(ctx, insertAccount, a.Repo, a.Email, a.Password, a.Created, a.Updated); err != nil {
-		return fmt.Errorf("insert account: %w", err)
+		return fmt.Errorf("insert account: %w", t.db.D.conflict(err))
 	}
 	return nil
 }
@@ -78,7 +78,7 @@ func (t *Tx) SetAccountPassword(ctx context.Context, repo int64, hash string, no
 // SetAccountEmail implements storage.AccountWriter.
 func (t *Tx) SetAccountEmail(ctx context.Context, repo int64, email *string, now int64) error {
 	if _, err := t.exec(ctx, setEmailSQL, repo, email, now, now); err != nil {
-		return fmt.Errorf("set email: %w", err)
+		return fmt.Errorf("set email: %w", t.db.D.conflict(err))
 	}
 	return nil
 }

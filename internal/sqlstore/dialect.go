@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 )
 
 var errBadConn = driver.ErrBadConn
@@ -62,6 +63,23 @@ type Dialect struct {
 	// (SQLite: PRAGMA integrity_check): its first row's one column is "ok"
 	// or the first problem. Empty (PostgreSQL): no such check.
 	IntegrityCheckSQL string
+
+	// Conflict maps an error of the database's unique indexes on handles
+	// and emails to storage.ErrHandleTaken or storage.ErrEmailTaken, and
+	// returns nil for any other error.
+	Conflict func(err error) error
+}
+
+// conflict wraps err with the storage error its unique violation means,
+// if the dialect knows one; otherwise it returns err.
+func (d *Dialect) conflict(err error) error {
+	if err == nil || d.Conflict == nil {
+		return err
+	}
+	if c := d.Conflict(err); c != nil {
+		return fmt.Errorf("%w (%v)", c, err)
+	}
+	return err
 }
 
 // StageImport holds SQLite statements that copy an import staged in a

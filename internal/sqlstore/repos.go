@@ -139,14 +139,15 @@ func (t *Tx) InsertRepo(ctx context.Context, r *storage.RepoRow, plcOp []byte) (
 		return 0, false, nil // ON CONFLICT DO NOTHING returned no row
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("insert repo: %w", err)
+		return 0, false, fmt.Errorf("insert repo: %w", t.db.D.conflict(err))
 	}
 	return id, true, nil
 }
 
 // SetHandle implements storage.RepoWriter.
 func (t *Tx) SetHandle(ctx context.Context, did string, handle *string, updated int64) (bool, error) {
-	return changed(t.exec(ctx, setHandleSQL, handle, updated, did))
+	ok, err := changed(t.exec(ctx, setHandleSQL, handle, updated, did))
+	return ok, t.db.D.conflict(err)
 }
 
 // SetStatus implements storage.RepoWriter.

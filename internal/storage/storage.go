@@ -32,6 +32,13 @@ var (
 	// ErrSchemaTooNew reports a database whose schema is newer than this
 	// build knows.
 	ErrSchemaTooNew = errors.New("database schema is newer than this atlite")
+	// ErrHandleTaken reports a write that would give two repos one handle
+	// (the backend's unique index refused it: a concurrent writer took the
+	// handle after the engine checked it).
+	ErrHandleTaken = errors.New("handle is taken")
+	// ErrEmailTaken reports a write that would give two accounts one email
+	// address, whatever its ASCII case.
+	ErrEmailTaken = errors.New("email is taken")
 )
 
 // Block is a content-addressed block: a commit, an MST node or a record.
