@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -815,6 +816,32 @@ func cmdCheck(fl *flag.FlagSet, e *env) runner {
 			return writeJSON(e.stdout, map[string]any{"file": e.dbName(), "ok": true, "seq": seq})
 		}
 		_, err = fmt.Fprintf(e.stdout, "%s: ok (%d events)\n", e.dbName(), seq)
+		return err
+	}
+}
+
+func cmdBackup(fl *flag.FlagSet, e *env) runner {
+	return func(ctx context.Context, args []string) error {
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		p := e.progress("backup", -1, "")
+		res, err := s.Backup(ctx, args[0])
+		p.Stop()
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			return fmt.Errorf("%s: no online backup here (back up a PostgreSQL store with pg_dump)", e.dbName())
+		case errors.Is(err, fs.ErrExist):
+			return fmt.Errorf("%s exists: backup writes only a new file", args[0])
+		case err != nil:
+			return fmt.Errorf("cannot back up %s: %w", e.dbName(), err)
+		}
+		if e.json {
+			return writeJSON(e.stdout, map[string]any{"file": e.dbName(), "backup": res.Path, "bytes": res.Bytes, "seq": res.Seq})
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s: wrote %s, %d bytes, up to seq %d, in %s\n", e.dbName(), res.Path, res.Bytes, res.Seq, res.Duration.Round(time.Millisecond))
 		return err
 	}
 }

@@ -88,6 +88,7 @@ func init() {
 		{name: "import", args: "FILE.car|- [--key did:key:...] [--handle HANDLE] [--signing-key-file FILE] [--force]", summary: "import a repo from a CAR file, verifying it", min: 1, max: 1, create: true, setup: cmdImport},
 		{name: "verify", args: "FILE.car|- [--key did:key:...]", summary: "check a CAR file: block hashes, MST, records, signature", min: 1, max: 1, setup: cmdVerify},
 		{name: "check", summary: "verify the whole file: SQLite integrity, gapless seqs, every repo's tree, records and head", setup: cmdCheck},
+		{name: "backup", args: "DEST", summary: "write a consistent snapshot of the file to the new file DEST while writers and the server go on (restore: open the copy)", min: 1, max: 1, setup: cmdBackup},
 		{name: "log", args: "[--since SEQ] [--did DID|HANDLE] [--limit N] [--follow]", summary: "print events as JSON lines; --follow waits for new ones", setup: cmdLog},
 		{name: "deactivate", args: "DID|HANDLE", summary: "deactivate a repo (emits #account; undo with activate)", min: 1, max: 1, setup: statusCmd("deactivate")},
 		{name: "activate", args: "DID|HANDLE", summary: "activate a deactivated or taken-down repo", min: 1, max: 1, setup: statusCmd("activate")},

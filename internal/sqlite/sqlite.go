@@ -9,12 +9,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -80,6 +82,43 @@ VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING
 	SecureDeleteOff:   "PRAGMA secure_delete = OFF",
 	StageImport:       &stage.Copy,
 	IntegrityCheckSQL: "PRAGMA integrity_check",
+	Backup:            backup,
+}
+
+// backup writes a snapshot of the database to dest with VACUUM INTO, on a
+// connection of the read pool: it reads in one read transaction, so writers
+// go on meanwhile (WAL), and the copy is compact and holds no WAL. The read
+// pool is query_only, which VACUUM INTO's writing of another file counts as
+// a write, so the connection lifts it for the statement and sets it back;
+// when it cannot, the connection is discarded rather than returned to the
+// pool writable.
+func backup(ctx context.Context, db *sqlstore.DB, dest string) (err error) {
+	conn, err := db.R.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.Background(), "PRAGMA query_only = 1"); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM INTO ?", backupURI(dest))
+	return err
+}
+
+// backupURI names dest for VACUUM INTO as a URI with the operating
+// system's VFS: without one, the copy of an in-memory store would go
+// through the memdb VFS of its connection, into memory.
+func backupURI(dest string) string {
+	u := "file:" + EscapePath(dest)
+	if runtime.GOOS != "windows" {
+		u += "?vfs=unix"
+	}
+	return u
 }
 
 // Open opens the atlite file at path (":memory:" for a private in-memory

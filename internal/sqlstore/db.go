@@ -7,6 +7,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -396,4 +397,12 @@ func (g *beginCtx) settle() bool {
 	defer g.mu.Unlock()
 	g.settled = true
 	return g.err == nil
+}
+
+// Backup implements storage.Backuper with the dialect's Backup.
+func (d *DB) Backup(ctx context.Context, dest string) error {
+	if d.D.Backup == nil {
+		return fmt.Errorf("no online backup for %s: %w", d.D.Name, errors.ErrUnsupported)
+	}
+	return d.D.Backup(ctx, d, dest)
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
@@ -68,6 +69,12 @@ type Dialect struct {
 	// and emails to storage.ErrHandleTaken or storage.ErrEmailTaken, and
 	// returns nil for any other error.
 	Conflict func(err error) error
+
+	// Backup, when set, writes a consistent snapshot of the database to
+	// the file dest, which does not exist or is empty, without stopping
+	// writers (SQLite: VACUUM INTO on a read connection). Nil: DB.Backup
+	// returns an error wrapping errors.ErrUnsupported.
+	Backup func(ctx context.Context, db *DB, dest string) error
 }
 
 // conflict wraps err with the storage error its unique violation means,

@@ -65,6 +65,15 @@ type Backend interface {
 	Close() error
 }
 
+// Backuper is a backend that writes a consistent snapshot of its whole
+// database to a new file while writers go on (SQLite: VACUUM INTO). A
+// backend without one returns an error wrapping errors.ErrUnsupported.
+type Backuper interface {
+	// Backup writes the snapshot to dest, a file that does not exist or
+	// is empty.
+	Backup(ctx context.Context, dest string) error
+}
+
 // UpdateOptions configure [Backend.Update]. A nil pointer means none.
 type UpdateOptions struct {
 	// Wait, when set, bounds only the wait for the write lock: once the
