@@ -46,8 +46,13 @@ func (s *Store) Check(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n > 0 && (minSeq != 1 || maxSeq != n) {
-			return fmt.Errorf("%w: event seqs are not gapless: %d events, seq %d..%d", ErrCorrupt, n, minSeq, maxSeq)
+		// The stream starts at 1, or just after what PruneEvents deleted.
+		pruned, err := tx.EventsPrunedThrough(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 && (minSeq != pruned+1 || maxSeq != pruned+n) {
+			return fmt.Errorf("%w: event seqs are not gapless: %d events, seq %d..%d (pruned through %d)", ErrCorrupt, n, minSeq, maxSeq, pruned)
 		}
 		// Every commit and sync event names a stored commit of its repo.
 		src := viewBlocks(tx)

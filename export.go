@@ -21,7 +21,10 @@ import (
 type ExportOptions struct {
 	// Since, when set, exports only what is newer than this rev of the
 	// repo: the head commit, the MST nodes created since, and the records
-	// created or updated since. The rev must be one of the repo's commits.
+	// created or updated since. The rev must be one of the repo's commits
+	// (else ErrNotFound); one whose commit event [Store.PruneEvents]
+	// deleted, older than the repo's oldest kept event, exports the whole
+	// repo instead, a superset of what changed since.
 	Since syntax.TID
 	// IncludeInactive exports a repo that is deactivated, taken down,
 	// suspended or tombstoned, which ExportCAR otherwise refuses
@@ -121,7 +124,14 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		if err := put(head, cb); err != nil {
 			return err
 		}
-		if o.Since == "" {
+		full := o.Since == ""
+		if !full {
+			// A rev whose commit event was pruned: the whole repo.
+			if full, err = sincePruned(ctx, tx, did, o.Since); err != nil {
+				return err
+			}
+		}
+		if full {
 			pf := newPrefetcher(tx)
 			if err := mst.Load(pf, data).Blocks(ctx, hashedBlocks{pf.records()}, put); err != nil {
 				// A node or record block that is missing or does not

@@ -31,6 +31,9 @@ func (s *Store) AllocateSeq(ctx context.Context, nsid string) (int64, error) {
 	if nsid == SubscribeReposNSID {
 		return 0, fmt.Errorf("allocate seq %s: the event stream's seqs are allocated by its events", nsid)
 	}
+	if nsid == storage.PrunedSeqName {
+		return 0, fmt.Errorf("allocate seq %s: the name is the store's own", nsid)
+	}
 	var seq int64
 	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
 		seq, err = tx.AllocateSeq(ctx, nsid)

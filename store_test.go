@@ -419,6 +419,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		{"index holds another CID", `UPDATE records SET cid = (SELECT cid FROM records WHERE rkey = '3k00000000001') WHERE rkey = '3k00000000002'`},
 		{"extra index row", `INSERT INTO records (repo, collection, rkey, cid, k) SELECT repo, collection, 'zzz', cid, k FROM records LIMIT 1`},
 		{"gap in the event seqs", `DELETE FROM events WHERE seq = 4`},
+		{"first event missing (not pruned)", `DELETE FROM events WHERE seq = 1`},
 		{"head commit without its event", `DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)`},
 		{"missing MST node", `DELETE FROM blocks WHERE cid = (SELECT data FROM repos)`},
 		{"missing record block", `DELETE FROM blocks WHERE cid = (SELECT cid FROM records WHERE rkey = '3k00000000007')`},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/xrpc"
 )
 
@@ -27,6 +28,7 @@ func cmdServe(fl *flag.FlagSet, e *env) runner {
 	appview := fl.String("appview", "", "forward the app.bsky.* methods to this AppView `URL`, e.g. https://api.bsky.app (default: 501)")
 	appviewDID := fl.String("appview-did", "", "the AppView's service `DID`, e.g. did:web:api.bsky.app#bsky_appview (default: did:web of its host)")
 	chat := fl.String("chat", "", "forward the chat.bsky.* methods to this chat service `URL`, e.g. https://api.bsky.chat (default: 501)")
+	retention := fl.Duration("event-retention", xrpc.DefaultFirehoseRetention, "keep firehose events this `LONG` (the backfill window; older ones are pruned every few minutes, keeping at least the newest 1000); 0 keeps every event")
 	chatDID := fl.String("chat-did", "", "the chat service's `DID`, e.g. did:web:api.bsky.chat#bsky_chat (default: did:web of its host)")
 	var relays []string
 	fl.Func("relay", "once listening, ask the relay at this `URL` to crawl the server, e.g. https://bsky.network (repeatable, or comma-separated)", func(v string) error {
@@ -61,8 +63,13 @@ func cmdServe(fl *flag.FlagSet, e *env) runner {
 			}
 		}
 		log := slog.New(slog.NewTextHandler(e.stderr, nil))
+		window := *retention
+		if window <= 0 {
+			window = -1 // every stored event
+		}
 		srv, err := xrpc.New(s, &xrpc.Options{PublicURL: url, HandleDomains: hd, InviteCode: *invite, Logger: log,
-			AppViewURL: *appview, AppViewDID: *appviewDID, ChatURL: *chat, ChatDID: *chatDID, Relays: relays})
+			AppViewURL: *appview, AppViewDID: *appviewDID, ChatURL: *chat, ChatDID: *chatDID, Relays: relays,
+			Firehose: xrpc.FirehoseOptions{Retention: window}})
 		if err != nil {
 			ln.Close()
 			return err
@@ -78,6 +85,14 @@ func cmdServe(fl *flag.FlagSet, e *env) runner {
 			srv.RequestCrawl(cctx) // logs its failures; they are not fatal
 		}()
 		defer func() { stopCrawl(); <-crawled }()
+		if *retention > 0 {
+			pruned := make(chan struct{})
+			go func() {
+				defer close(pruned)
+				pruneLoop(cctx, s, *retention, pruneInterval, log)
+			}()
+			defer func() { stopCrawl(); <-pruned }()
+		}
 		select {
 		case err := <-served:
 			srv.Close()
@@ -122,5 +137,41 @@ func cmdPasswd(fl *flag.FlagSet, e *env) runner {
 		}
 		_, err = fmt.Fprintf(e.stdout, "password of %s set\n", r.DID)
 		return err
+	}
+}
+
+// pruneInterval is how often serve prunes the events older than its
+// retention window.
+var pruneInterval = 5 * time.Minute
+
+// pruneLoop deletes the events older than retention now and then every
+// interval, in bounded steps, until ctx ends. Failures are logged: the
+// next round tries again.
+func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		var deleted int64
+		for ctx.Err() == nil {
+			r, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Now().Add(-retention)})
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("prune events", "err", err)
+				}
+				break
+			}
+			deleted += r.Deleted
+			if !r.More {
+				if deleted > 0 {
+					log.Info("pruned events", "deleted", deleted, "oldest", r.Oldest)
+				}
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

@@ -8,7 +8,11 @@ import (
 )
 
 var (
-	eventsAllSQL = Q(`SELECT seq, did, kind, time, rev, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+	eventsAllSQL    = Q(`SELECT seq, did, kind, time, rev, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+	deleteEventsSQL = Q(`DELETE FROM events WHERE seq <= ?`)
+	// The sequences row's next is one past the last seq pruned.
+	markPrunedSQL = Q(`INSERT INTO sequences (nsid, next) VALUES ('` + storage.PrunedSeqName + `', ?)
+ON CONFLICT (nsid) DO UPDATE SET next = excluded.next`)
 	eventsDIDSQL = Q(`SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND seq > ? ORDER BY seq LIMIT ?`)
 )
 
@@ -42,4 +46,21 @@ func (t *Tx) AppendEvent(ctx context.Context, e storage.EventRow) (int64, error)
 		}
 	}
 	return seq, nil
+}
+
+// DeleteEventsThrough implements storage.EventWriter.
+func (t *Tx) DeleteEventsThrough(ctx context.Context, seq int64) (int64, error) {
+	res, err := t.exec(ctx, deleteEventsSQL, seq)
+	if err != nil {
+		return 0, fmt.Errorf("delete events: %w", err)
+	}
+	if _, err := t.exec(ctx, markPrunedSQL, seq+1); err != nil {
+		return 0, fmt.Errorf("mark pruned events: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// EventsPrunedThrough implements storage.EventReader.
+func (t *Tx) EventsPrunedThrough(ctx context.Context) (int64, error) {
+	return t.LastSeq(ctx, storage.PrunedSeqName)
 }
