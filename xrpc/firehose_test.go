@@ -826,3 +826,26 @@ func TestFirehoseTooSlowFrame(t *testing.T) {
 	}
 	t.Logf("dropped after %d of %d commits, with the error frame", want-19, n)
 }
+
+// TestFirehosePrunedCursor checks a cursor older than the events that
+// Store.PruneEvents left: #info OutdatedCursor, then every kept event.
+func TestFirehosePrunedCursor(t *testing.T) {
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	evs := allEvents(t, e.st)
+	ks := repoKeys(t, e.st)
+	r, err := e.st.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: evs[len(evs)-1].Time.Add(time.Hour), Keep: 3})
+	if err != nil || r.Oldest != evs[len(evs)-3].Seq {
+		t.Fatalf("PruneEvents = %+v, %v, want oldest %d", r, err, evs[len(evs)-3].Seq)
+	}
+	c := dialFirehose(t, ctx, e.hs, "1", nil)
+	defer c.CloseNow()
+	f := mustReadFrame(t, ctx, c)
+	if f.t != "#info" || f.body["name"] != "OutdatedCursor" {
+		t.Fatalf("first frame %s %v, want #info OutdatedCursor", f.t, f.body)
+	}
+	for _, ev := range evs[len(evs)-3:] {
+		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
+	}
+}
