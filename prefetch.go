@@ -6,36 +6,51 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/mst"
 )
 
-// prefetcher serves the blocks of a pre-order tree walk with one query per
-// MST node rather than one per block: when a node is read, the blocks it
-// links to (its subtrees and records) are fetched together and kept until
-// asked for. It holds O(depth x fanout) blocks. nodes serves the walk's
+// prefetcher serves the blocks of a pre-order tree walk with few queries:
+// when a node is read whose links were not asked for yet, the blocks below
+// it are fetched breadth first, one query a level of its subtree, until
+// about readAhead blocks are held; the walk then finds most nodes and
+// records ready, and only a node at the edge of what was read ahead starts
+// another read. It holds at most readAhead blocks plus one node's links
+// (memory does not depend on the repo's size). nodes serves the walk's
 // nodes and records its records.
 type prefetcher struct {
 	many  storage.BlockReader
 	one   mst.BlockSource
 	ready map[cid.Cid][]byte
+	// expanded holds the ready nodes whose links were asked for.
+	expanded map[cid.Cid]struct{}
+	limit    int
+	peak     int // the most blocks held, for the tests
 }
+
+// readAhead is the number of blocks a prefetcher holds at most, about
+// 1 MB of a typical repo (a variable for the tests).
+var readAhead = 4096
 
 // newPrefetcher prefetches from tx; single blocks not prefetched are
 // read through viewBlocks (a missing one is damage).
 func newPrefetcher(tx storage.ReadTx) *prefetcher {
-	return &prefetcher{many: tx, one: viewBlocks(tx), ready: map[cid.Cid][]byte{}}
+	return &prefetcher{many: tx, one: viewBlocks(tx), ready: map[cid.Cid][]byte{}, expanded: map[cid.Cid]struct{}{}, limit: readAhead}
 }
 
 // GetBlock implements mst.BlockSource for nodes: it serves a prefetched
-// block, or reads it, then prefetches what the node links to.
+// block, or reads it, then reads ahead below the node if its links were
+// not asked for yet.
 func (p *prefetcher) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 	data, err := p.take(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.prefetchLinks(ctx, data); err != nil {
+	if _, ok := p.expanded[c]; ok {
+		delete(p.expanded, c)
+		return data, nil
+	}
+	if err := p.prefetchBelow(ctx, data); err != nil {
 		return nil, err
 	}
 	return data, nil
@@ -58,34 +73,178 @@ func (p *prefetcher) take(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return p.one.GetBlock(ctx, c)
 }
 
-// prefetchLinks reads the CIDs a node links to and fetches those blocks in
-// one query. A node that does not decode is left to the tree, which
-// reports it properly.
-func (p *prefetcher) prefetchLinks(ctx context.Context, node []byte) error {
-	m, err := datamodel.UnmarshalMap(node)
-	if err != nil {
-		return nil
-	}
-	var want []cid.Cid
-	add := func(v any) {
-		if c, ok := v.(cid.Cid); ok {
-			if _, have := p.ready[c]; !have {
-				want = append(want, c)
+// prefetchBelow fetches the blocks node links to in one query, then level
+// by level those the fetched nodes link to, while fewer than limit blocks
+// are held. A node whose links are asked for is marked expanded; the
+// others read ahead themselves when the walk reaches them.
+func (p *prefetcher) prefetchBelow(ctx context.Context, node []byte) error {
+	level := []cid.Cid{cid.Undef}
+	var want, next []cid.Cid
+	asked := map[cid.Cid]struct{}{}
+	for len(level) > 0 {
+		want, next = want[:0], next[:0]
+		clear(asked)
+		for _, c := range level {
+			if len(want) > 0 && len(p.ready)+len(want) >= p.limit {
+				break
+			}
+			data := node
+			if c.Defined() {
+				data = p.ready[c]
+				p.expanded[c] = struct{}{}
+			}
+			want, next = p.links(data, want, next, asked)
+		}
+		if len(want) == 0 {
+			return nil
+		}
+		if err := p.many.GetBlocks(ctx, want, p.ready); err != nil {
+			return fmt.Errorf("prefetch blocks: %w", err)
+		}
+		p.peak = max(p.peak, len(p.ready))
+		if len(p.ready) >= p.limit {
+			return nil
+		}
+		// The next level: the fetched subtree nodes (a missing one is
+		// left to the walk, which reports it).
+		level = level[:0]
+		for _, c := range next {
+			if _, ok := p.ready[c]; ok {
+				level = append(level, c)
 			}
 		}
 	}
-	add(m["l"])
-	entries, _ := m["e"].([]any)
-	for _, e := range entries {
-		em, _ := e.(map[string]any)
-		add(em["v"])
-		add(em["t"])
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	if err := p.many.GetBlocks(ctx, want, p.ready); err != nil {
-		return fmt.Errorf("prefetch blocks: %w", err)
-	}
 	return nil
+}
+
+// links appends to want the CIDs node links to that are not ready nor
+// asked for yet, and to sub those of its subtrees. A node that does not
+// decode is left to the tree, which reports it properly.
+func (p *prefetcher) links(node []byte, want, sub []cid.Cid, asked map[cid.Cid]struct{}) ([]cid.Cid, []cid.Cid) {
+	nodeLinks(node, func(c cid.Cid, tree bool) {
+		if _, have := p.ready[c]; have {
+			return
+		}
+		if _, have := asked[c]; have {
+			return
+		}
+		asked[c] = struct{}{}
+		want = append(want, c)
+		if tree {
+			sub = append(sub, c)
+		}
+	})
+	return want, sub
+}
+
+// nodeLinks calls fn for each CID link (CBOR tag 42) in the DAG-CBOR
+// node, with tree set for the links under the keys "l" and "t" (subtrees);
+// it reads the node's bytes without building a value. It reports false if
+// the bytes are not well-formed CBOR (the links found before may have been
+// passed).
+func nodeLinks(b []byte, fn func(c cid.Cid, tree bool)) bool {
+	s := cborScan{b: b, fn: fn}
+	return s.item("", 0) && s.off == len(b)
+}
+
+type cborScan struct {
+	b   []byte
+	off int
+	fn  func(cid.Cid, bool)
+}
+
+func (s *cborScan) head() (major byte, arg uint64, ok bool) {
+	if s.off >= len(s.b) {
+		return 0, 0, false
+	}
+	ib := s.b[s.off]
+	s.off++
+	major, ai := ib>>5, ib&0x1f
+	var n int
+	switch {
+	case ai < 24:
+		return major, uint64(ai), true
+	case ai == 24:
+		n = 1
+	case ai == 25:
+		n = 2
+	case ai == 26:
+		n = 4
+	case ai == 27:
+		n = 8
+	default:
+		return 0, 0, false
+	}
+	if len(s.b)-s.off < n {
+		return 0, 0, false
+	}
+	for _, x := range s.b[s.off : s.off+n] {
+		arg = arg<<8 | uint64(x)
+	}
+	s.off += n
+	return major, arg, true
+}
+
+func (s *cborScan) bytes(arg uint64) ([]byte, bool) {
+	if arg > uint64(len(s.b)-s.off) {
+		return nil, false
+	}
+	v := s.b[s.off : s.off+int(arg)]
+	s.off += int(arg)
+	return v, true
+}
+
+func (s *cborScan) item(key string, depth int) bool {
+	if depth > 8 {
+		return false
+	}
+	major, arg, ok := s.head()
+	if !ok {
+		return false
+	}
+	switch major {
+	case 0, 1, 7:
+		return true
+	case 2, 3:
+		_, ok := s.bytes(arg)
+		return ok
+	case 4:
+		for ; arg > 0; arg-- {
+			if !s.item("", depth+1) {
+				return false
+			}
+		}
+		return true
+	case 5:
+		for ; arg > 0; arg-- {
+			km, kn, ok := s.head()
+			if !ok || km != 3 {
+				return false
+			}
+			k, ok := s.bytes(kn)
+			if !ok || !s.item(string(k), depth+1) {
+				return false
+			}
+		}
+		return true
+	case 6:
+		if arg != 42 {
+			return s.item("", depth+1)
+		}
+		bm, bn, ok := s.head()
+		if !ok || bm != 2 {
+			return false
+		}
+		v, ok := s.bytes(bn)
+		if !ok || len(v) < 1 || v[0] != 0 {
+			return false
+		}
+		c, err := cid.Cast(v[1:])
+		if err != nil {
+			return false
+		}
+		s.fn(c, key == "l" || key == "t")
+		return true
+	}
+	return false
 }

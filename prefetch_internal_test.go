@@ -1,0 +1,178 @@
+package atlite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite/car"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/storage"
+	"github.com/atlite-dev/atlite/mst"
+)
+
+// TestExportReadAhead exports a repo whose records repeat (identical bytes
+// under several keys) with read-ahead budgets from one block to more than
+// the repo: the same bytes each time, each block once, in the pre-order of
+// a walk that reads one block at a time, and never more blocks held than
+// the budget and one node's links.
+func TestExportReadAhead(t *testing.T) {
+	ctx := context.Background()
+	defer func(n int) { readAhead = n }(readAhead)
+
+	s := openInternal(t, ":memory:", nil)
+	did := internalRepo(t, s, "did:web:user.com")
+	for c := 0; c < 6; c++ {
+		var writes []commit.Write
+		for i := 0; i < 200; i++ {
+			w, err := commit.NewWrite(commit.Create, fmt.Sprintf("com.example.c%d", c%3), fmt.Sprintf("3k%011d", i+200*(c/3)), map[string]any{"n": int64(i % 11)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			writes = append(writes, w)
+		}
+		if _, err := s.Commit(ctx, did, writes, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo, err := s.LoadRepo(ctx, did.AtIdentifier())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The reference order: a walk reading one block at a time, each block
+	// kept the first time.
+	var want []cid.Cid
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		src := viewBlocks(tx)
+		seen := map[cid.Cid]bool{}
+		return mst.Load(src, repo.Data).Blocks(ctx, src, func(c cid.Cid, b []byte) error {
+			if !seen[c] {
+				seen[c] = true
+				want = append(want, c)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var first []byte
+	for _, n := range []int{1, 2, 5, 64, 4096, 1 << 20} {
+		readAhead = n
+		var buf bytes.Buffer
+		if _, err := s.ExportCAR(ctx, did, &buf, nil); err != nil {
+			t.Fatalf("readAhead %d: %v", n, err)
+		}
+		if first == nil {
+			first = bytes.Clone(buf.Bytes())
+		} else if !bytes.Equal(buf.Bytes(), first) {
+			t.Errorf("readAhead %d: export differs from readAhead 1", n)
+		}
+		_, blocks, err := car.ReadAll(bytes.NewReader(buf.Bytes()), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(blocks) != len(want)+1 || blocks[0].CID != repo.Head {
+			t.Fatalf("readAhead %d: %d blocks, want the head and %d", n, len(blocks), len(want))
+		}
+		for i, c := range want {
+			if blocks[i+1].CID != c {
+				t.Fatalf("readAhead %d: block %d is %s, want %s", n, i+1, blocks[i+1].CID, c)
+			}
+		}
+	}
+
+	// The budget holds: at most readAhead blocks and one node's links.
+	readAhead = 40
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		pf := newPrefetcher(tx)
+		if err := mst.Load(pf, repo.Data).Blocks(ctx, pf.records(), func(cid.Cid, []byte) error { return nil }); err != nil {
+			return err
+		}
+		if pf.peak == 0 || pf.peak > readAhead+2*32+1 {
+			t.Errorf("prefetcher held %d blocks, budget %d", pf.peak, readAhead)
+		}
+		if len(pf.ready) != 0 || len(pf.expanded) != 0 {
+			t.Errorf("%d blocks, %d nodes left after the walk", len(pf.ready), len(pf.expanded))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNodeLinks: nodeLinks finds the links a full decode finds, with the
+// subtrees marked, and refuses truncated bytes.
+func TestNodeLinks(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, ":memory:", nil)
+	did := internalRepo(t, s, "did:web:user.com")
+	var writes []commit.Write
+	for i := 0; i < 200; i++ {
+		w, err := commit.NewWrite(commit.Create, "com.example.coll", fmt.Sprintf("3k%011d", i), map[string]any{"n": int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes = append(writes, w)
+	}
+	if _, err := s.Commit(ctx, did, writes, nil); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := s.LoadRepo(ctx, did.AtIdentifier())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		src := viewBlocks(tx)
+		return mst.Load(src, repo.Data).Blocks(ctx, nil, func(c cid.Cid, node []byte) error {
+			m, err := datamodel.UnmarshalMap(node)
+			if err != nil {
+				return err
+			}
+			type link struct {
+				c    cid.Cid
+				tree bool
+			}
+			var want []link
+			if l, ok := m["l"].(cid.Cid); ok {
+				want = append(want, link{l, true})
+			}
+			for _, e := range m["e"].([]any) {
+				em := e.(map[string]any)
+				want = append(want, link{em["v"].(cid.Cid), false})
+				if r, ok := em["t"].(cid.Cid); ok {
+					want = append(want, link{r, true})
+				}
+			}
+			var got []link
+			if !nodeLinks(node, func(c cid.Cid, tree bool) { got = append(got, link{c, tree}) }) {
+				t.Errorf("nodeLinks(%s) refused a stored node", c)
+			}
+			// In the node's byte order ("e" comes before "l").
+			key := func(l link) string { return fmt.Sprint(l.c, l.tree) }
+			slices.SortFunc(got, func(a, b link) int { return strings.Compare(key(a), key(b)) })
+			slices.SortFunc(want, func(a, b link) int { return strings.Compare(key(a), key(b)) })
+			if !slices.Equal(got, want) {
+				t.Errorf("nodeLinks(%s) = %v, want %v", c, got, want)
+			}
+			if nodeLinks(node[:len(node)-1], func(cid.Cid, bool) {}) {
+				t.Errorf("nodeLinks(%s) took truncated bytes", c)
+			}
+			checked++
+			return nil
+		})
+	})
+	if err != nil || checked < 2 {
+		t.Fatalf("checked %d nodes: %v", checked, err)
+	}
+}
