@@ -176,3 +176,62 @@ func TestNodeLinks(t *testing.T) {
 		t.Fatalf("checked %d nodes: %v", checked, err)
 	}
 }
+
+// FuzzNodeLinks checks that the node scanner never panics or hangs on bad
+// bytes, and that on bytes the strict decoder accepts, it finds exactly the
+// CID links the decoded value holds.
+func FuzzNodeLinks(f *testing.F) {
+	l := datamodel.CBORCID([]byte("left"))
+	v := datamodel.CBORCID([]byte("value"))
+	seeds := []map[string]any{
+		{"l": l, "e": []any{map[string]any{"p": int64(0), "k": []byte("app.bsky.feed.post/3k"), "v": v, "t": nil}}},
+		{"l": nil, "e": []any{map[string]any{"p": int64(3), "k": []byte("x"), "v": v, "t": l}}},
+		{"l": nil, "e": []any{}},
+	}
+	for _, m := range seeds {
+		b, err := datamodel.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got []cid.Cid
+		ok := nodeLinks(b, func(c cid.Cid, _ bool) { got = append(got, c) })
+		val, err := datamodel.Unmarshal(b)
+		if err != nil {
+			return
+		}
+		var want []cid.Cid
+		var walk func(any)
+		walk = func(x any) {
+			switch x := x.(type) {
+			case cid.Cid:
+				want = append(want, x)
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			case map[string]any:
+				keys := make([]string, 0, len(x))
+				for k := range x {
+					keys = append(keys, k)
+				}
+				slices.SortFunc(keys, func(a, b string) int { // DAG-CBOR key order
+					if len(a) != len(b) {
+						return len(a) - len(b)
+					}
+					return strings.Compare(a, b)
+				})
+				for _, k := range keys {
+					walk(x[k])
+				}
+			}
+		}
+		walk(val)
+		if ok && !slices.Equal(got, want) {
+			t.Errorf("nodeLinks found %v, the decoder %v", got, want)
+		}
+	})
+}
