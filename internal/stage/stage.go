@@ -96,6 +96,7 @@ type batch struct {
 	width int
 	full  *sql.Stmt // prepared for batchRows rows
 	args  []any
+	n     int // rows added
 }
 
 func newBatch(ctx context.Context, tx *sql.Tx, head string, width int) (*batch, error) {
@@ -114,6 +115,7 @@ func (b *batch) sql(n int) string {
 // add adds one row of b.width values.
 func (b *batch) add(ctx context.Context, row ...any) error {
 	b.args = append(b.args, row...)
+	b.n++
 	if len(b.args) < b.width*batchRows {
 		return nil
 	}
@@ -304,6 +306,10 @@ func (f *File) Record(ctx context.Context, collection, rkey string, c cid.Cid) e
 func (f *File) BlobRef(ctx context.Context, rec, blob cid.Cid) error {
 	return wrap(f.ref.add(ctx, rec.Bytes(), blob.Bytes()))
 }
+
+// Counts implements storage.Staged: the blocks kept and the blob references
+// staged.
+func (f *File) Counts() (blocks, blobRefs int) { return f.keep.n, f.ref.n }
 
 // ForEachBlock calls fn with each kept block: its key (sqlstore.BlockKey),
 // CID and bytes. The File must be sealed.

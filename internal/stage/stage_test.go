@@ -168,6 +168,9 @@ func TestStageBatches(t *testing.T) {
 	if err := f.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if blocks, refs := f.Counts(); blocks != n || refs != n {
+		t.Errorf("Counts() = %d, %d; want %d, %d", blocks, refs, n, n)
+	}
 	i := 0
 	err = f.ForEachBlock(ctx, func(k int64, c, data []byte) error {
 		if k != sqlstore.BlockKey(cids[i]) || string(c) != string(cids[i].Bytes()) || string(data) != fmt.Sprint(i) {
