@@ -12,6 +12,7 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/dagcbor"
 	"github.com/atlite-dev/atlite/internal/stage"
 	"github.com/atlite-dev/atlite/mst"
 )
@@ -45,13 +46,13 @@ type carStream struct {
 	// seen holds the CIDs of the blocks the walk was given and,
 	// in strict mode, of the blocks read after the walk.
 	seen     *stage.Seen
-	stage    *stage.File                                                      // set when staged, or from the start
-	newStage func(context.Context) (*stage.File, error)                       // makes stage on demand
-	staged   bool                                                             // the rest of the CAR is in the stage's raw blocks
-	distinct int                                                              // blocks the walk was given, each counted once
-	sink     func(c cid.Cid, data []byte) error                               // each block the walk reaches, once
-	record   func(key string, c cid.Cid, m map[string]any, data []byte) error // each record entry; m nil for a repeat
-	records  int                                                              // record entries
+	stage    *stage.File                                    // set when staged, or from the start
+	newStage func(context.Context) (*stage.File, error)     // makes stage on demand
+	staged   bool                                           // the rest of the CAR is in the stage's raw blocks
+	distinct int                                            // blocks the walk was given, each counted once
+	sink     func(c cid.Cid, data []byte) error             // each block the walk reaches, once
+	record   func(key string, c cid.Cid, data []byte) error // each record entry, checked; data nil for a repeat
+	records  int                                            // record entries
 }
 
 func (cs *carStream) peek() (*car.Block, error) {
@@ -196,7 +197,7 @@ func (cs *carStream) getStage(ctx context.Context) (*stage.File, error) {
 func newCARStream(cr *car.Reader, strict bool, st *stage.File) *carStream {
 	cs := &carStream{cr: cr, strict: strict, stage: st, newStage: stage.Open,
 		sink:   func(cid.Cid, []byte) error { return nil },
-		record: func(string, cid.Cid, map[string]any, []byte) error { return nil },
+		record: func(string, cid.Cid, []byte) error { return nil },
 	}
 	cs.seen = stage.NewSeen(seenCap, cs.getStage)
 	return cs
@@ -263,16 +264,16 @@ func (r carRecords) GetRecord(ctx context.Context, key string, c cid.Cid) ([]byt
 		return nil, invalidCAR("record key %q has no collection", key)
 	}
 	if repeat {
-		return nil, cs.record(key, c, nil, nil)
+		return nil, cs.record(key, c, nil)
 	}
 	if c.Prefix().Codec != datamodel.CodecDagCBOR {
 		return nil, invalidCAR("record %s is not dag-cbor", c)
 	}
-	m, err := datamodel.UnmarshalMap(data)
-	if err != nil {
+	// Checked as datamodel.UnmarshalMap would, without building the map.
+	if err := dagcbor.ValidateMap(data); err != nil {
 		return nil, invalidCAR("record %s: %v", c, err)
 	}
-	if err := cs.record(key, c, m, data); err != nil {
+	if err := cs.record(key, c, data); err != nil {
 		return nil, err
 	}
 	return data, nil

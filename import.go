@@ -166,13 +166,18 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, o ImportOptions) (*I
 	// Outside the write lock: read, check and stage the CAR.
 	cs := newCARStream(cr, false, st)
 	cs.sink = func(c cid.Cid, data []byte) error { return st.Keep(ctx, c, data) }
-	cs.record = func(key string, c cid.Cid, m map[string]any, data []byte) error {
+	cs.record = func(key string, c cid.Cid, data []byte) error {
 		coll, rkey, _ := strings.Cut(key, "/")
 		if err := st.Record(ctx, coll, rkey, c); err != nil {
 			return err
 		}
-		if m != nil && mayCiteBlobs(data) {
-			for _, b := range BlobRefs(m) {
+		if data != nil {
+			// Decoded only when it may cite a blob (the walk checked it).
+			refs, err := recordBlobRefs(data)
+			if err != nil {
+				return invalidCAR("record %s: %v", c, err)
+			}
+			for _, b := range refs {
 				if err := st.BlobRef(ctx, c, b); err != nil {
 					return err
 				}

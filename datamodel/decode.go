@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite/internal/dagcbor"
 )
 
 // Unmarshal decodes one strict DAG-CBOR value into the data model: nil,
@@ -61,11 +63,31 @@ func UnmarshalMap(b []byte) (map[string]any, error) {
 	return m, nil
 }
 
+// validateMap checks that b is what UnmarshalMap accepts, with the same
+// errors, without building the value (no map, slice or string is
+// allocated). internal/dagcbor exports it within the module.
+func validateMap(b []byte) error {
+	if len(b) > 0 && b[0]&0xe0 != majMap {
+		return fmt.Errorf("%w: major type %d", ErrNotMap, b[0]>>5)
+	}
+	d := decoder{data: b, check: true}
+	if _, err := d.value(0); err != nil {
+		return err
+	}
+	if d.pos != len(d.data) {
+		return fmt.Errorf("%w: %d bytes after the value", ErrTrailingBytes, len(d.data)-d.pos)
+	}
+	return nil
+}
+
+func init() { dagcbor.ValidateMap = validateMap }
+
 // decoder reads strict DAG-CBOR from data.
 type decoder struct {
-	data []byte
-	str  string // copy of data, made on first use; decoded strings are substrings of it
-	pos  int
+	data  []byte
+	str   string // copy of data, made on first use; decoded strings are substrings of it
+	pos   int
+	check bool // only check: values are not built (value returns nil)
 }
 
 // errAt wraps kind (and, when kind does not already wrap it,
@@ -177,12 +199,20 @@ func (d *decoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if d.check {
+			d.pos += n
+			return nil, nil
+		}
 		b := make([]byte, n)
 		copy(b, d.data[d.pos:])
 		d.pos += n
 		return b, nil
 	case majText:
-		return d.text(start, arg)
+		s, err := d.text(start, arg)
+		if err != nil || d.check {
+			return nil, err
+		}
+		return s, nil
 	case majArray:
 		if depth >= MaxDepth {
 			return nil, errAt(start, ErrTooDeep, "more than %d levels", MaxDepth)
@@ -190,6 +220,14 @@ func (d *decoder) value(depth int) (any, error) {
 		n, err := d.length(start, arg, 1, "array")
 		if err != nil {
 			return nil, err
+		}
+		if d.check {
+			for range n {
+				if _, err := d.value(depth + 1); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
 		}
 		a := make([]any, n)
 		for i := range a {
@@ -206,12 +244,20 @@ func (d *decoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.mapEntries(n, depth)
+		m, err := d.mapEntries(n, depth)
+		if err != nil || d.check {
+			return nil, err
+		}
+		return m, nil
 	case majTag:
 		if arg != tagCID {
 			return nil, errAt(start, ErrUnsupportedTag, "tag %d", arg)
 		}
-		return d.cid(start)
+		c, err := d.cid(start)
+		if err != nil || d.check {
+			return nil, err
+		}
+		return c, nil
 	default: // majSimple
 		switch info {
 		case 20:
@@ -240,6 +286,10 @@ func (d *decoder) text(start int, arg uint64) (string, error) {
 	if !utf8.Valid(b) {
 		return "", errAt(start, ErrInvalidUTF8, "text string %q", b)
 	}
+	if d.check {
+		d.pos += n
+		return "", nil
+	}
 	if d.str == "" {
 		d.str = string(d.data)
 	}
@@ -251,7 +301,10 @@ func (d *decoder) text(start int, arg uint64) (string, error) {
 // mapEntries reads n key/value pairs, checking that keys are text strings in
 // strictly increasing canonical order.
 func (d *decoder) mapEntries(n int, depth int) (map[string]any, error) {
-	m := make(map[string]any, n)
+	var m map[string]any
+	if !d.check {
+		m = make(map[string]any, n)
+	}
 	var prev []byte
 	for i := 0; i < n; i++ {
 		start := d.pos
@@ -284,7 +337,9 @@ func (d *decoder) mapEntries(n int, depth int) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k] = v
+		if !d.check {
+			m[k] = v
+		}
 	}
 	return m, nil
 }

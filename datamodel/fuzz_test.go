@@ -2,10 +2,12 @@ package datamodel_test
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/dagcbor"
 )
 
 func FuzzUnmarshal(f *testing.F) {
@@ -18,6 +20,11 @@ func FuzzUnmarshal(f *testing.F) {
 	}
 	em, dm := fxModes(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The check-only decoder agrees with UnmarshalMap, error for error.
+		_, merr := datamodel.UnmarshalMap(b)
+		if verr := dagcbor.ValidateMap(b); fmt.Sprint(verr) != fmt.Sprint(merr) {
+			t.Fatalf("ValidateMap(%x) = %v, UnmarshalMap: %v", b, verr, merr)
+		}
 		v, err := datamodel.Unmarshal(b)
 		if err != nil {
 			if v != nil {

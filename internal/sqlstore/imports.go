@@ -129,7 +129,7 @@ func (t *Tx) ImportRepo(ctx context.Context, c *storage.ImportChange) (int64, er
 	}
 	var err error
 	if si := t.db.D.StageImport; t.attached && si != nil {
-		err = t.copyStage(ctx, si, id, c.Rev)
+		err = t.copyStage(ctx, si, c.Staged, id, c.Rev)
 	} else {
 		err = t.streamStage(ctx, c.Staged, id, c.Rev)
 	}
@@ -139,18 +139,30 @@ func (t *Tx) ImportRepo(ctx context.Context, c *storage.ImportChange) (int64, er
 	return id, nil
 }
 
-// copyStage copies the staged rows from the attached staging file.
-func (t *Tx) copyStage(ctx context.Context, si *StageImport, repo int64, rev string) error {
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{si.Blocks, nil},
-		{si.Overflow, nil},
-		{si.Records, []any{repo}},
-		{si.BlobRefs, []any{repo, rev}},
-	} {
-		if _, err := t.tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+// copyStage copies the staged rows from the attached staging file. The
+// overflow query (a join of every staged block with blocks) runs only when
+// some staged block was not inserted (its key taken), and the blob
+// references only when some were staged.
+func (t *Tx) copyStage(ctx context.Context, si *StageImport, s storage.Staged, repo int64, rev string) error {
+	blocks, refs := s.Counts()
+	res, err := t.tx.ExecContext(ctx, si.Blocks)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != int64(blocks) {
+		if _, err := t.tx.ExecContext(ctx, si.Overflow); err != nil {
+			return err
+		}
+	}
+	if _, err := t.tx.ExecContext(ctx, si.Records, repo); err != nil {
+		return err
+	}
+	if refs > 0 {
+		if _, err := t.tx.ExecContext(ctx, si.BlobRefs, repo, rev); err != nil {
 			return err
 		}
 	}

@@ -43,9 +43,9 @@ CREATE TABLE refs (rec BLOB NOT NULL, blob BLOB NOT NULL);`
 	rawIndexSQL = `CREATE INDEX raw_k ON raw (k)`
 	rawGetSQL   = `SELECT cid, data FROM raw WHERE k = ?`
 	rawDupSQL   = `SELECT cid, count(*) FROM raw GROUP BY k, cid HAVING count(*) > 1 LIMIT 1`
-	keepSQL     = `INSERT INTO keep (k, cid, data) VALUES (?, ?, ?)`
-	recSQL      = `INSERT INTO recs (collection, rkey, cid, k) VALUES (?, ?, ?, ?)`
-	refSQL      = `INSERT INTO refs (rec, blob) VALUES (?, ?)`
+	keepSQL     = `INSERT INTO keep (k, cid, data) VALUES `
+	recSQL      = `INSERT INTO recs (collection, rkey, cid, k) VALUES `
+	refSQL      = `INSERT INTO refs (rec, blob) VALUES `
 	refIndexSQL = `CREATE INDEX refs_rec ON refs (rec)`
 	seenSQL     = `CREATE TABLE seen (cid BLOB PRIMARY KEY) WITHOUT ROWID`
 	seenAddSQL  = `INSERT OR IGNORE INTO seen (cid) VALUES (?)`
@@ -78,7 +78,62 @@ type File struct {
 	db   *sql.DB
 	tx   *sql.Tx
 
-	raw, rawGet, keep, rec, ref, seenAdd, seenHas *sql.Stmt
+	raw, rawGet, seenAdd, seenHas *sql.Stmt
+	// Kept blocks and records go in multi-row inserts of batchRows rows.
+	keep, rec, ref *batch
+}
+
+// batchRows is the size of a staging file's multi-row inserts: one statement
+// for batchRows rows instead of one each (the per-statement cost of
+// database/sql and the driver was most of staging's time).
+const batchRows = 128
+
+// batch buffers the rows of one table and inserts them batchRows at a time.
+type batch struct {
+	tx    *sql.Tx
+	head  string // INSERT ... VALUES
+	row   string // (?, ...) of one row
+	width int
+	full  *sql.Stmt // prepared for batchRows rows
+	args  []any
+	n     int // rows added
+}
+
+func newBatch(ctx context.Context, tx *sql.Tx, head string, width int) (*batch, error) {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	b := &batch{tx: tx, head: head, row: row, width: width, args: make([]any, 0, width*batchRows)}
+	var err error
+	b.full, err = tx.PrepareContext(ctx, b.sql(batchRows))
+	return b, err
+}
+
+// sql is the insert of n rows.
+func (b *batch) sql(n int) string {
+	return b.head + strings.TrimSuffix(strings.Repeat(b.row+", ", n), ", ")
+}
+
+// add adds one row of b.width values.
+func (b *batch) add(ctx context.Context, row ...any) error {
+	b.args = append(b.args, row...)
+	b.n++
+	if len(b.args) < b.width*batchRows {
+		return nil
+	}
+	_, err := b.full.ExecContext(ctx, b.args...)
+	clear(b.args)
+	b.args = b.args[:0]
+	return err
+}
+
+// flush inserts the rows left.
+func (b *batch) flush(ctx context.Context) error {
+	if len(b.args) == 0 {
+		return nil
+	}
+	_, err := b.tx.ExecContext(ctx, b.sql(len(b.args)/b.width), b.args...)
+	clear(b.args)
+	b.args = b.args[:0]
+	return err
 }
 
 // Open creates a staging file in a new temporary directory. Close removes
@@ -108,10 +163,19 @@ func Open(ctx context.Context) (f *File, err error) {
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
-	}{{&f.raw, rawSQL}, {&f.keep, keepSQL}, {&f.rec, recSQL}, {&f.ref, refSQL}} {
+	}{{&f.raw, rawSQL}} {
 		if *p.st, err = f.tx.PrepareContext(ctx, p.q); err != nil {
 			return nil, wrap(err)
 		}
+	}
+	if f.keep, err = newBatch(ctx, f.tx, keepSQL, 3); err != nil {
+		return nil, wrap(err)
+	}
+	if f.rec, err = newBatch(ctx, f.tx, recSQL, 4); err != nil {
+		return nil, wrap(err)
+	}
+	if f.ref, err = newBatch(ctx, f.tx, refSQL, 2); err != nil {
+		return nil, wrap(err)
 	}
 	return f, nil
 }
@@ -139,6 +203,11 @@ func (f *File) Close() {
 // read it, and closes the staging file's own connection. After Seal only
 // URI, the ForEach methods and Close may be called.
 func (f *File) Seal(ctx context.Context) error {
+	for _, b := range []*batch{f.keep, f.rec, f.ref} {
+		if err := b.flush(ctx); err != nil {
+			return wrap(err)
+		}
+	}
 	if _, err := f.tx.ExecContext(ctx, refIndexSQL); err != nil {
 		return wrap(err)
 	}
@@ -221,24 +290,26 @@ func (f *File) GetRaw(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return nil, nil
 }
 
-// Keep stages the block c for the import to store.
+// Keep stages the block c for the import to store. It holds data until
+// the next batch is written: the caller must not change it.
 func (f *File) Keep(ctx context.Context, c cid.Cid, data []byte) error {
-	_, err := f.keep.ExecContext(ctx, sqlstore.BlockKey(c), c.Bytes(), data)
-	return wrap(err)
+	return wrap(f.keep.add(ctx, sqlstore.BlockKey(c), c.Bytes(), data))
 }
 
 // Record stages the record index entry collection/rkey -> c.
 func (f *File) Record(ctx context.Context, collection, rkey string, c cid.Cid) error {
-	_, err := f.rec.ExecContext(ctx, collection, rkey, c.Bytes(), sqlstore.BlockKey(c))
-	return wrap(err)
+	return wrap(f.rec.add(ctx, collection, rkey, c.Bytes(), sqlstore.BlockKey(c)))
 }
 
 // BlobRef stages a blob that the record block rec cites (once per record
 // block: every key that holds rec cites it).
 func (f *File) BlobRef(ctx context.Context, rec, blob cid.Cid) error {
-	_, err := f.ref.ExecContext(ctx, rec.Bytes(), blob.Bytes())
-	return wrap(err)
+	return wrap(f.ref.add(ctx, rec.Bytes(), blob.Bytes()))
 }
+
+// Counts implements storage.Staged: the blocks kept and the blob references
+// staged.
+func (f *File) Counts() (blocks, blobRefs int) { return f.keep.n, f.ref.n }
 
 // ForEachBlock calls fn with each kept block: its key (sqlstore.BlockKey),
 // CID and bytes. The File must be sealed.

@@ -138,3 +138,72 @@ func TestSeenSpills(t *testing.T) {
 	}
 	f = nil
 }
+
+// TestStageBatches stages more blocks, records and blob references than
+// one multi-row insert holds (300: two full batches of 128 and 44 left for
+// Seal) and reads each back, in order.
+func TestStageBatches(t *testing.T) {
+	ctx := context.Background()
+	f, err := stage.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const n = 300
+	cids := make([]cid.Cid, n)
+	for i := range cids {
+		cids[i] = blockCID(t, fmt.Sprint(i))
+	}
+	for i := range cids {
+		if err := f.Keep(ctx, cids[i], []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Record(ctx, "c", fmt.Sprintf("r%03d", i), cids[i]); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.BlobRef(ctx, cids[i], cids[n-1-i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if blocks, refs := f.Counts(); blocks != n || refs != n {
+		t.Errorf("Counts() = %d, %d; want %d, %d", blocks, refs, n, n)
+	}
+	i := 0
+	err = f.ForEachBlock(ctx, func(k int64, c, data []byte) error {
+		if k != sqlstore.BlockKey(cids[i]) || string(c) != string(cids[i].Bytes()) || string(data) != fmt.Sprint(i) {
+			t.Errorf("block %d = %d, %x, %q", i, k, c, data)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != n {
+		t.Fatalf("ForEachBlock: %d blocks, %v; want %d", i, err, n)
+	}
+	i = 0
+	err = f.ForEachRecord(ctx, func(coll, rkey string, c []byte, k int64) error {
+		if coll != "c" || rkey != fmt.Sprintf("r%03d", i) || string(c) != string(cids[i].Bytes()) || k != sqlstore.BlockKey(cids[i]) {
+			t.Errorf("record %d = %s/%s %x %d", i, coll, rkey, c, k)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != n {
+		t.Fatalf("ForEachRecord: %d records, %v; want %d", i, err, n)
+	}
+	refs := map[string]string{}
+	err = f.ForEachBlobRef(ctx, func(path string, blob []byte) error {
+		refs[path] = string(blob)
+		return nil
+	})
+	if err != nil || len(refs) != n {
+		t.Fatalf("ForEachBlobRef: %d refs, %v; want %d", len(refs), err, n)
+	}
+	for i := range n {
+		if got := refs[fmt.Sprintf("c/r%03d", i)]; got != string(cids[n-1-i].Bytes()) {
+			t.Errorf("blob ref of c/r%03d = %x, want %x", i, got, cids[n-1-i].Bytes())
+		}
+	}
+}

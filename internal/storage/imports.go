@@ -18,6 +18,10 @@ type Staged interface {
 	// ForEachBlobRef calls fn with each blob that the record at path
 	// (collection/rkey) cites.
 	ForEachBlobRef(ctx context.Context, fn func(path string, blob []byte) error) error
+	// Counts returns the number of blocks ForEachBlock gives and of blob
+	// references staged (one per record block citing a blob), so that a
+	// backend can skip work that has nothing to do.
+	Counts() (blocks, blobRefs int)
 }
 
 // ImportChange is what one import stores, as the engine checked it: in one
