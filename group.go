@@ -10,6 +10,7 @@ import (
 
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/internal/storage"
+	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -57,6 +58,7 @@ type commitReq struct {
 	res   *CommitResult
 	ev    Event
 	nodes []Block
+	tree  *mst.Tree // the new tree, whose nodes join the decoded cache
 	err   error
 
 	// wake receives true when the request must lead the next group, false
@@ -197,7 +199,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 			if !r.state.CompareAndSwap(reqQueued, reqOwned) {
 				return nil
 			}
-			r.res, r.ev, r.nodes, r.err = s.commitTx(ctx, tx, r.did, r.writes, r.recs, r.opts, r.put, nil)
+			r.res, r.ev, r.nodes, r.tree, r.err = s.commitTx(ctx, tx, r.did, r.writes, r.recs, r.opts, r.put, nil)
 			return r.err
 		}
 		// Nodes written by the group's earlier commits are not in the node
@@ -212,7 +214,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 				continue
 			}
 			err := tx.Savepoint(ctx, func() error {
-				r.res, r.ev, r.nodes, r.err = s.commitTx(context.WithoutCancel(r.ctx), tx, r.did, r.writes, r.recs, r.opts, r.put, overlay)
+				r.res, r.ev, r.nodes, r.tree, r.err = s.commitTx(context.WithoutCancel(r.ctx), tx, r.did, r.writes, r.recs, r.opts, r.put, overlay)
 				return r.err
 			})
 			if err != nil && err != r.err {
@@ -239,6 +241,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 		}
 		if r.err == nil && !r.res.NoOp {
 			s.cacheNodes(r.nodes)
+			s.decoded.AddStored(ctx, r.tree)
 			s.publish(r.ev)
 		}
 	}

@@ -24,8 +24,10 @@ type repoTree struct {
 	was     map[string]cid.Cid // path -> value in the tree as loaded, as read
 }
 
-func newRepoTree(src mst.BlockSource, root cid.Cid) (*repoTree, error) {
-	return &repoTree{t: mst.Load(src, root), pending: map[string]cid.Cid{}, was: map[string]cid.Cid{}}, nil
+// newRepoTree loads the tree root from src, with decoded nodes looked up
+// in nc first (nc may be nil).
+func newRepoTree(src mst.BlockSource, root cid.Cid, nc *mst.NodeCache) (*repoTree, error) {
+	return &repoTree{t: mst.LoadCached(src, root, nc), pending: map[string]cid.Cid{}, was: map[string]cid.Cid{}}, nil
 }
 
 // get returns the CID at path as the commit's earlier writes left it, or

@@ -17,6 +17,7 @@ import (
 	"github.com/atlite-dev/atlite/internal/postgres"
 	"github.com/atlite-dev/atlite/internal/sqlite"
 	"github.com/atlite-dev/atlite/internal/storage"
+	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -154,6 +155,7 @@ type Store struct {
 	clock     *syntax.Clock               // hands out revs
 	keyCache  sync.Map                    // DID -> keys.PrivateKey, decrypted signing keys
 	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
+	decoded   *mst.NodeCache              // the same nodes decoded; nil when disabled
 	group     committer                   // queue of concurrent commits
 	groups    sync.WaitGroup              // group commits running in goroutines of their own
 }
@@ -280,6 +282,7 @@ func newStore(b storage.Backend, o Options, mem bool) *Store {
 	}
 	if o.NodeCacheSize > 0 {
 		s.nodeCache, _ = lru.New[cid.Cid, []byte](o.NodeCacheSize)
+		s.decoded = mst.NewNodeCache(o.NodeCacheSize)
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -150,38 +151,38 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 // overlay, when not nil, holds MST nodes that earlier commits of the same
 // transaction wrote (group commit); they are read from it first. A no-op
 // commit writes nothing and returns a zero Event.
-func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, error) {
+func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, *mst.Tree, error) {
 	h, err := tx.LockHead(ctx, did.String())
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, Event{}, nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
+			return nil, Event{}, nil, nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 		}
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 	if h.Status != nil {
-		return nil, Event{}, nil, &InactiveRepoError{DID: did.String(), Status: *h.Status}
+		return nil, Event{}, nil, nil, &InactiveRepoError{DID: did.String(), Status: *h.Status}
 	}
 	head, err := cid.Cast(h.Head)
 	if err != nil {
-		return nil, Event{}, nil, fmt.Errorf("stored head: %w", err)
+		return nil, Event{}, nil, nil, fmt.Errorf("stored head: %w", err)
 	}
 	prevData, err := cid.Cast(h.Data)
 	if err != nil {
-		return nil, Event{}, nil, fmt.Errorf("stored data: %w", err)
+		return nil, Event{}, nil, nil, fmt.Errorf("stored data: %w", err)
 	}
 	if o.SwapCommit.Defined() && !o.SwapCommit.Equals(head) {
-		return nil, Event{}, nil, fmt.Errorf("head is %s, not %s: %w", head, o.SwapCommit, ErrSwapMismatch)
+		return nil, Event{}, nil, nil, fmt.Errorf("head is %s, not %s: %w", head, o.SwapCommit, ErrSwapMismatch)
 	}
 	key, err := s.signingKey(did.String(), h.SigningKey, h.KeyEncrypted)
 	if err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 
 	src := s.cachedBlocks(tx)
 	src.overlay = overlay
-	tree, err := newRepoTree(src, prevData)
+	tree, err := newRepoTree(src, prevData, s.decoded)
 	if err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 	ops := make([]commit.Op, 0, len(writes))
 	newBlocks := make([]Block, 0, len(writes)+8)
@@ -190,10 +191,10 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		path := w.Path()
 		cur, err := tree.get(ctx, path)
 		if err != nil {
-			return nil, Event{}, nil, treeDamage(err)
+			return nil, Event{}, nil, nil, treeDamage(err)
 		}
 		if w.SwapRecord.Defined() && !w.SwapRecord.Equals(cur) {
-			return nil, Event{}, nil, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
+			return nil, Event{}, nil, nil, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
 		}
 		if put && w.Action == commit.Create && cur.Defined() {
 			w.Action = commit.Update
@@ -202,12 +203,12 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		switch w.Action {
 		case commit.Create:
 			if cur.Defined() {
-				return nil, Event{}, nil, fmt.Errorf("create %s: record exists: %w", path, ErrInvalidWrite)
+				return nil, Event{}, nil, nil, fmt.Errorf("create %s: record exists: %w", path, ErrInvalidWrite)
 			}
 			op.CID = recs[i]
 		case commit.Update:
 			if !cur.Defined() {
-				return nil, Event{}, nil, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
+				return nil, Event{}, nil, nil, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
 			}
 			if recs[i].Equals(cur) {
 				continue // a no-op update changes nothing and records no op
@@ -215,11 +216,11 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 			op.CID = recs[i]
 		case commit.Delete:
 			if !cur.Defined() {
-				return nil, Event{}, nil, fmt.Errorf("delete %s: no such record: %w", path, ErrInvalidWrite)
+				return nil, Event{}, nil, nil, fmt.Errorf("delete %s: no such record: %w", path, ErrInvalidWrite)
 			}
 		}
 		if err := tree.set(ctx, path, op.CID); err != nil {
-			return nil, Event{}, nil, err
+			return nil, Event{}, nil, nil, err
 		}
 		if op.CID.Defined() {
 			newBlocks = append(newBlocks, Block{CID: op.CID, Data: w.Record})
@@ -231,32 +232,32 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		// Nothing changes: no commit, no seq, no event.
 		hb, err := src.GetBlock(ctx, head)
 		if err != nil {
-			return nil, Event{}, nil, fmt.Errorf("head commit %s: %w", head, err)
+			return nil, Event{}, nil, nil, fmt.Errorf("head commit %s: %w", head, err)
 		}
 		cur, err := commit.Decode(hb)
 		if err != nil {
-			return nil, Event{}, nil, fmt.Errorf("head commit %s: %w", head, err)
+			return nil, Event{}, nil, nil, fmt.Errorf("head commit %s: %w", head, err)
 		}
 		rev := syntax.TID(h.Rev)
-		return &CommitResult{Commit: cur, CID: head, Rev: rev, Ops: ops, Since: rev, PrevData: prevData, NoOp: true}, Event{}, nil, nil
+		return &CommitResult{Commit: cur, CID: head, Rev: rev, Ops: ops, Since: rev, PrevData: prevData, NoOp: true}, Event{}, nil, nil, nil
 	}
 	root, nodes, err := tree.commit(ctx)
 	if err != nil {
-		return nil, Event{}, nil, treeDamage(err)
+		return nil, Event{}, nil, nil, treeDamage(err)
 	}
 	newBlocks = append(newBlocks, nodes...)
 
 	rev, err := commit.NextRev(s.clock, syntax.TID(h.Rev))
 	if err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 	cmt := &commit.Commit{DID: did, Data: root, Rev: rev, Prev: head}
 	if err := cmt.Sign(key); err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 	cb, cc, err := cmt.EncodeCID()
 	if err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 	newBlocks = append(newBlocks, Block{CID: cc, Data: cb})
 	total := 0
@@ -264,21 +265,21 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		total += len(b.Data)
 	}
 	if total > MaxCommitBlocksSize {
-		return nil, Event{}, nil, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
+		return nil, Event{}, nil, nil, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
 	}
 	drop, add, err := blobRefChanges(writes, recs, ops)
 	if err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 	now := s.now().UTC()
 	change := &storage.CommitChange{Repo: h.ID, Blocks: newBlocks, Records: recRows, DropBlobRefs: drop, AddBlobRefs: add,
 		Head: cc, Data: root, Rev: cmt.Rev.String(), Time: now.UnixMicro()}
 	if err := tx.ApplyCommit(ctx, change); err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
 	proofs, err := tree.proofs(ctx, ops)
 	if err != nil {
-		return nil, Event{}, nil, treeDamage(err)
+		return nil, Event{}, nil, nil, treeDamage(err)
 	}
 	evBlocks := make([]cid.Cid, 0, len(newBlocks)+len(proofs))
 	seen := make(map[cid.Cid]bool, len(newBlocks)+len(proofs))
@@ -296,9 +297,9 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 	}
 	ev := Event{DID: did, Kind: KindCommit, Time: now, Rev: cmt.Rev, Commit: cc, Since: syntax.TID(h.Rev), PrevData: prevData, Ops: ops, Blocks: evBlocks}
 	if err := s.writeEvent(ctx, tx, &ev); err != nil {
-		return nil, Event{}, nil, err
+		return nil, Event{}, nil, nil, err
 	}
-	return &CommitResult{Commit: cmt, CID: cc, Rev: cmt.Rev, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nodes, nil
+	return &CommitResult{Commit: cmt, CID: cc, Rev: cmt.Rev, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nodes, tree.t, nil
 }
 
 func cidOrNone(c cid.Cid) string {

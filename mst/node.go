@@ -318,7 +318,9 @@ func decodeNode(c cid.Cid, data []byte, layer int, isRoot bool) (*node, error) {
 	copy(all, data)
 	copy(all[len(data):], keys)
 	str := unsafe.String(unsafe.SliceData(all), len(all))
-	n := &node{layer: nodeLayer, cid: c}
+	// raw is the block's copy at the start of all: the node's canonical
+	// encoding, since it hashed to c.
+	n := &node{layer: nodeLayer, cid: c, raw: all[:len(data):len(data)]}
 	n.left.c = cidAt(str, lOff, lLen)
 	if count > 0 {
 		n.entries = make([]entry, count)

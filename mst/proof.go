@@ -66,6 +66,15 @@ func (t *Tree) CoveringProof(ctx context.Context, keys []string) (map[cid.Cid][]
 			}
 			return n, nil
 		}
+		if n := t.cachedIf(l.c, layer, isRoot); n != nil {
+			raw := n.raw
+			if raw == nil {
+				raw = appendNode(nil, n)
+			}
+			out[l.c] = raw
+			nodes[l.c] = n
+			return n, nil
+		}
 		n, data, err := fetchNode(ctx, t.src, l.c, layer, isRoot, span{})
 		if err != nil {
 			return nil, err
@@ -75,6 +84,7 @@ func (t *Tree) CoveringProof(ctx context.Context, keys []string) (map[cid.Cid][]
 		}
 		out[l.c] = data
 		nodes[l.c] = n
+		t.remember(l.c, n)
 		return n, nil
 	}
 	for _, key := range keys {

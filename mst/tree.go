@@ -38,6 +38,10 @@ type Tree struct {
 	// nodes, if not nil, keeps the nodes read from the block source. Only
 	// private copies of a Tree made for one call (Diff) set it.
 	nodes map[cid.Cid]*node
+	// cache and seen, when set (LoadCached), hold decoded stored nodes:
+	// shared ones, and those this lineage decoded.
+	cache *NodeCache
+	seen  *seenNodes
 }
 
 // lineage is shared by a tree and the trees derived from it: the counter of
@@ -103,7 +107,15 @@ func (t *Tree) read(ctx context.Context, l link, layer int, isRoot bool, s span)
 			return n, nil
 		}
 	}
+	if t.seen != nil {
+		if n := t.cached(l.c, layer, isRoot, s); n != nil {
+			return n, nil
+		}
+	}
 	n, err := readNode(ctx, t.src, l.c, layer, isRoot, s)
+	if err == nil {
+		t.remember(l.c, n)
+	}
 	if err == nil && t.nodes != nil {
 		if isRoot && n.layer == layerUnknown {
 			n.layer = 0

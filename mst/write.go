@@ -146,7 +146,7 @@ func (t *Tree) apply(ctx context.Context, writes []Write, touched map[cid.Cid]st
 		}
 	}
 	t.lin.mu.Unlock()
-	t2 := &Tree{src: t.src, root: link{n: root}, layer: root.layer, tx: b.tx, base: t.base, lin: t.lin}
+	t2 := &Tree{src: t.src, root: link{n: root}, layer: root.layer, tx: b.tx, base: t.base, lin: t.lin, cache: t.cache, seen: t.seen}
 	return t2, nil
 }
 
@@ -166,7 +166,7 @@ type batch struct {
 // it, else a copy of it, else the node decoded from the block source (which
 // must hold keys within s only).
 func (b *batch) own(l link, layer int, isRoot bool, s span) (*node, error) {
-	if l.n == nil && b.t.nodes != nil {
+	if l.n == nil && (b.t.nodes != nil || b.t.seen != nil) {
 		// Copy the node from the tree's cache rather than decode it again.
 		n, err := b.t.read(b.ctx, l, layer, isRoot, s)
 		if err != nil {
