@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,9 +171,21 @@ func TestSubscribeReplay(t *testing.T) {
 	defer sub.Close()
 	// Live commits while the replay runs; the small buffer makes the
 	// replay wait for the reader, which must not cost it the live events.
+	// The writer stays less than a buffer ahead of the reader (a live
+	// subscriber further behind is dropped by design), whatever the
+	// backend's commit speed against the reader's.
+	var read atomic.Int64 // seq of the last event read
+	read.Store(4)
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 30; i++ {
+			for deadline := time.Now().Add(10 * time.Second); head+int64(i)+1-read.Load() >= 8; {
+				if time.Now().After(deadline) {
+					done <- fmt.Errorf("the reader stopped at seq %d", read.Load())
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
 			w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.repost", fmt.Sprintf("3m%011d", i), map[string]any{"i": int64(i)})
 			if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); err != nil {
 				done <- err
@@ -184,11 +197,14 @@ func TestSubscribeReplay(t *testing.T) {
 	var evs []atlite.Event
 	for i := int64(5); i <= head; i++ {
 		evs = append(evs, collect(t, sub, 1, 5*time.Second)...)
+		read.Store(evs[len(evs)-1].Seq)
 		time.Sleep(2 * time.Millisecond) // a slow reader during the replay
 	}
-	// The live events: keep reading while the commits go on (a reader
-	// that stops reading is dropped, whatever the backend's speed).
-	evs = append(evs, collect(t, sub, 30, 10*time.Second)...)
+	// The live events: keep reading while the commits go on.
+	for i := 0; i < 30; i++ {
+		evs = append(evs, collect(t, sub, 1, 10*time.Second)...)
+		read.Store(evs[len(evs)-1].Seq)
+	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
