@@ -438,3 +438,31 @@ func TestCycle(t *testing.T) {
 		t.Errorf("ValidateRecord(cycle) = ...%s, want nested too deeply", err.Error()[len(err.Error())-60:])
 	}
 }
+
+func TestValidateWrite(t *testing.T) {
+	c := lexicon.Default()
+	post := map[string]any{"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-01-01T00:00:00.000Z"}
+	tests := []struct {
+		name, collection, rkey string
+		record                 map[string]any
+		require                bool
+		status                 string
+		want                   error
+	}{
+		{"valid post", "app.bsky.feed.post", "3k43tv4rft22g", post, false, lexicon.StatusValid, nil},
+		{"valid post, required", "app.bsky.feed.post", "3k43tv4rft22g", post, true, lexicon.StatusValid, nil},
+		{"post under a non-TID key", "app.bsky.feed.post", "hello", post, false, lexicon.StatusValid, nil},
+		{"post under a non-TID key, required", "app.bsky.feed.post", "hello", post, true, "", lexicon.ErrInvalidRecordKey},
+		{"post without createdAt", "app.bsky.feed.post", "3k43tv4rft22g", map[string]any{"$type": "app.bsky.feed.post", "text": "hi"}, false, "", lexicon.ErrInvalidRecord},
+		{"profile not at self", "app.bsky.actor.profile", "me", map[string]any{"$type": "app.bsky.actor.profile"}, true, "", lexicon.ErrInvalidRecordKey},
+		{"profile at self", "app.bsky.actor.profile", "self", map[string]any{"$type": "app.bsky.actor.profile"}, false, lexicon.StatusValid, nil},
+		{"unknown collection", "com.example.note", "any:key", map[string]any{"x": int64(1)}, false, lexicon.StatusUnknown, nil},
+		{"unknown collection, required", "com.example.note", "any:key", map[string]any{"x": int64(1)}, true, "", lexicon.ErrUnknownLexicon},
+	}
+	for _, tt := range tests {
+		status, err := c.ValidateWrite(tt.collection, tt.rkey, tt.record, tt.require)
+		if status != tt.status || !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			t.Errorf("%s: ValidateWrite = %q, %v; want %q, %v", tt.name, status, err, tt.status, tt.want)
+		}
+	}
+}

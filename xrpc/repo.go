@@ -158,36 +158,41 @@ func recordWrite(action commit.Action, collection syntax.NSID, rkey syntax.Recor
 	return w, nil
 }
 
-// validateRecord checks the record of wr against its collection's lexicon
-// as the validate input of createRecord, putRecord and applyWrites asks,
-// and returns the validationStatus to answer. As in the reference PDS:
-// validate false skips the check and answers no status; otherwise a record
-// of a collection with a known lexicon is checked ("valid", or 400
-// InvalidRequest naming the path), and one of an unknown collection is
-// "unknown", or refused when validate is true.
+// validateRecord checks the write wr as the validate input of
+// createRecord, putRecord and applyWrites asks, and returns the
+// validationStatus to answer. As in the reference PDS: validate false skips
+// the check and answers no status; otherwise a record of a collection with
+// a known lexicon is checked ("valid", or 400 InvalidRequest naming the
+// path), and one of an unknown collection is "unknown", or refused when
+// validate is true. validate true also checks the record key against the
+// lexicon's key type (a profile at "self", a post at a TID), as the record
+// key spec defines it, where the reference checks only its syntax; see
+// [lexicon.Catalog.ValidateWrite].
 func (s *Server) validateRecord(wr commit.Write, validate *bool) (string, error) {
 	if validate != nil && !*validate {
 		return "", nil
 	}
 	coll := wr.Collection.String()
-	if !s.opts.Lexicons.HasRecord(coll) {
-		if validate != nil {
-			return "", InvalidRequest("Unknown lexicon type: %s", coll)
+	var rec map[string]any
+	if s.opts.Lexicons.HasRecord(coll) {
+		var err error
+		if rec, err = datamodel.UnmarshalMap(wr.Record); err != nil {
+			return "", err // recordWrite decoded it already
 		}
-		return "unknown", nil
 	}
-	rec, err := datamodel.UnmarshalMap(wr.Record)
-	if err != nil {
-		return "", err // recordWrite decoded it already
-	}
-	err = s.opts.Lexicons.ValidateRecord(coll, rec)
-	if errors.Is(err, lexicon.ErrInvalidRecord) {
+	status, err := s.opts.Lexicons.ValidateWrite(coll, wr.RKey.String(), rec, validate != nil)
+	switch {
+	case err == nil:
+		return status, nil
+	case errors.Is(err, lexicon.ErrInvalidRecord):
 		return "", InvalidRequest("Invalid %s record: %s", coll, err)
-	}
-	if err != nil {
+	case errors.Is(err, lexicon.ErrInvalidRecordKey):
+		return "", InvalidRequest("Invalid record key: %s", err)
+	case errors.Is(err, lexicon.ErrUnknownLexicon) && !s.opts.Lexicons.HasRecord(coll):
+		return "", InvalidRequest("Unknown lexicon type: %s", coll)
+	default:
 		return "", err // a lexicon refers to a definition the catalog lacks
 	}
-	return "valid", nil
 }
 
 // atURI is the AT-URI of a record of the repo d.

@@ -22,6 +22,9 @@ const (
 	helloPostCID = "bafyreibwxoxuto2bj2lsspzs6dl4kw6cyu3goswuxi5qbhpc2xlqvnnjg4"
 	postNSID     = "app.bsky.feed.post"
 	aliceURI     = "at://did:web:alice.pds.test/app.bsky.feed.post/"
+	// helloKey is a TID: validate true checks a post's key against the
+	// lexicon's key type.
+	helloKey = "3jzfcijpj2z2a"
 )
 
 func post(text string) map[string]any {
@@ -44,21 +47,21 @@ func TestCreateRecord(t *testing.T) {
 	before := e.lastSeq()
 	var got writeOutput
 	e.ok("POST", "com.atproto.repo.createRecord", s.AccessJwt, map[string]any{
-		"repo": aliceHandle, "collection": postNSID, "rkey": "hello", "validate": true, "record": json.RawMessage(helloPost)}, &got)
+		"repo": aliceHandle, "collection": postNSID, "rkey": helloKey, "validate": true, "record": json.RawMessage(helloPost)}, &got)
 	h := e.head(aliceDID)
 	// validate: true, and a post the lexicon accepts.
-	want := writeOutput{URI: aliceURI + "hello", CID: helloPostCID, Commit: &h, ValidationStatus: "valid"}
+	want := writeOutput{URI: aliceURI + helloKey, CID: helloPostCID, Commit: &h, ValidationStatus: "valid"}
 	if got.URI != want.URI || got.CID != want.CID || got.Commit == nil || *got.Commit != h || got.ValidationStatus != "valid" {
 		t.Errorf("createRecord = %+v, want %+v", got, want)
 	}
 	if after := e.lastSeq(); after != before+1 {
 		t.Errorf("LastSeq %d -> %d, want one commit", before, after)
 	}
-	b := e.ok("GET", "com.atproto.repo.getRecord?repo=did:web:alice.pds.test&collection=app.bsky.feed.post&rkey=hello", "", nil, nil)
-	if want := `{"uri":"` + aliceURI + `hello","cid":"` + helloPostCID + `","value":` + helloPost + `}`; strings.TrimSpace(string(b)) != want {
+	b := e.ok("GET", "com.atproto.repo.getRecord?repo=did:web:alice.pds.test&collection=app.bsky.feed.post&rkey="+helloKey, "", nil, nil)
+	if want := `{"uri":"` + aliceURI + helloKey + `","cid":"` + helloPostCID + `","value":` + helloPost + `}`; strings.TrimSpace(string(b)) != want {
 		t.Errorf("getRecord = %s, want %s", b, want)
 	}
-	e.ok("GET", "com.atproto.repo.getRecord?repo=alice.pds.test&collection=app.bsky.feed.post&rkey=hello&cid="+helloPostCID, "", nil, nil)
+	e.ok("GET", "com.atproto.repo.getRecord?repo=alice.pds.test&collection=app.bsky.feed.post&rkey="+helloKey+"&cid="+helloPostCID, "", nil, nil)
 
 	// No rkey: a TID; no $type: the collection's. $link and $bytes pass
 	// through as atproto JSON.
@@ -116,7 +119,7 @@ func TestCreateRecord(t *testing.T) {
 		{"bad json", s.AccessJwt, `{"repo":"alice.pds.test",`, 400, "InvalidRequest", "malformed JSON"},
 		{"3 MB record", s.AccessJwt, body("record", post(big)), 413, "PayloadTooLarge", ""},
 		{"1.2 MB record", s.AccessJwt, body("record", post(large)), 400, "InvalidRequest", "at most 1000000"},
-		{"existing rkey", s.AccessJwt, body("rkey", "hello"), 400, "InvalidRequest", "exists"},
+		{"existing rkey", s.AccessJwt, body("rkey", helloKey), 400, "InvalidRequest", "exists"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func TestRecordValidation(t *testing.T) {
 		{"invalid post, validate false", false, postNSID, badPost, ""},
 		{"unknown collection, validate false", false, thing, map[string]any{"x": 1}, ""},
 	}
-	for _, tt := range accepted {
+	for i, tt := range accepted {
 		body := map[string]any{"repo": aliceHandle, "collection": tt.coll, "record": tt.record}
 		if tt.validate != nil {
 			body["validate"] = tt.validate
@@ -45,8 +45,8 @@ func TestRecordValidation(t *testing.T) {
 		if status, _ := got["validationStatus"].(string); status != tt.want || (tt.want == "" && strings.Contains(string(b), "validationStatus")) {
 			t.Errorf("createRecord %s = %s, want validationStatus %q", tt.name, b, tt.want)
 		}
-		rkey := tt.name[:1] + fmt.Sprint(len(tt.name))
-		body["rkey"] = rkey
+		// A TID: validate true checks the key against the lexicon's type.
+		body["rkey"] = "3jzfcijpj2z" + string("abcdefghij"[i]) + "a"
 		got = nil
 		b = e.ok("POST", "com.atproto.repo.putRecord", s.AccessJwt, body, &got)
 		if status, _ := got["validationStatus"].(string); status != tt.want || (tt.want == "" && strings.Contains(string(b), "validationStatus")) {
@@ -83,6 +83,33 @@ func TestRecordValidation(t *testing.T) {
 			}
 		}
 	}
+	// The record key's type: checked with validate true, as the record key
+	// spec defines it; with validate unset only its syntax, as the
+	// reference PDS does.
+	keys := []struct {
+		name, coll, rkey string
+		record           any
+		want             string
+	}{
+		{"post not at a TID", postNSID, "hello", post("hi"), `Invalid record key: invalid record key \"hello\" for app.bsky.feed.post (key type tid)`},
+		{"profile not at self", "app.bsky.actor.profile", "me", map[string]any{"$type": "app.bsky.actor.profile"}, `Invalid record key: invalid record key \"me\" for app.bsky.actor.profile (key type literal:self): must be \"self\"`},
+	}
+	for _, tt := range keys {
+		body := map[string]any{"repo": aliceHandle, "collection": tt.coll, "rkey": tt.rkey, "record": tt.record, "validate": true}
+		before := e.state()
+		got, _, b := e.do("POST", "com.atproto.repo.putRecord", s.AccessJwt, body)
+		e.refused("putRecord "+tt.name, got, b, 400, "InvalidRequest", before)
+		if !strings.Contains(string(b), tt.want) {
+			t.Errorf("putRecord %s = %s, want the message %q", tt.name, b, tt.want)
+		}
+		delete(body, "validate")
+		var res map[string]any
+		e.ok("POST", "com.atproto.repo.putRecord", s.AccessJwt, body, &res)
+		if res["validationStatus"] != "valid" {
+			t.Errorf("putRecord %s, validate unset = %v, want validationStatus valid", tt.name, res)
+		}
+	}
+
 	// putRecord of an invalid record over a valid one leaves the valid one.
 	e.ok("POST", "com.atproto.repo.putRecord", s.AccessJwt, map[string]any{"repo": aliceHandle, "collection": postNSID, "rkey": "kept", "record": post("kept")}, nil)
 	before := e.state()

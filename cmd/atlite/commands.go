@@ -18,6 +18,7 @@ import (
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/did"
 	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/lexicon"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -304,6 +305,33 @@ func parseRecord(b []byte, collection string) (map[string]any, error) {
 	return m, nil
 }
 
+// validateFlag adds --validate to a command that writes records.
+func validateFlag(fl *flag.FlagSet) *string {
+	return fl.String("validate", "auto", "check records against their lexicons, as the validate input of com.atproto.repo writes: auto checks records of collections with a known lexicon (app.bsky, chat.bsky, com.atproto), true also refuses unknown collections and record keys of the wrong type, false checks nothing")
+}
+
+// checkRecord checks a record to be written at collection/rkey against the
+// embedded lexicons, as mode (the --validate value) asks.
+func checkRecord(mode, collection, rkey string, rec map[string]any) error {
+	if err := checkMode(mode); err != nil || mode == "false" {
+		return err
+	}
+	_, err := lexicon.Default().ValidateWrite(collection, rkey, rec, mode == "true")
+	if err != nil {
+		return fmt.Errorf("%s/%s: %w (--validate false writes it unchecked)", collection, rkey, err)
+	}
+	return nil
+}
+
+// checkMode checks a --validate value.
+func checkMode(mode string) error {
+	switch mode {
+	case "auto", "true", "false":
+		return nil
+	}
+	return fmt.Errorf("--validate %q: want auto, true or false", mode)
+}
+
 // commitJSON is the --json result of create, put, delete and apply, shaped
 // like com.atproto.repo.applyWrites's output.
 type commitJSON struct {
@@ -383,7 +411,11 @@ func (e *env) recordArgs(ctx context.Context, pos []string) (*atlite.Store, *atl
 }
 
 func cmdCreate(fl *flag.FlagSet, e *env) runner {
+	validate := validateFlag(fl)
 	return func(ctx context.Context, pos []string) error {
+		if err := checkMode(*validate); err != nil {
+			return err
+		}
 		s, r, err := e.recordArgs(ctx, pos)
 		if err != nil {
 			return err
@@ -397,6 +429,9 @@ func cmdCreate(fl *flag.FlagSet, e *env) runner {
 		if len(pos) == 3 {
 			rkey = pos[2]
 		}
+		if err := checkRecord(*validate, pos[1], rkey, rec); err != nil {
+			return err
+		}
 		w, err := commit.NewWrite(commit.Create, pos[1], rkey, rec)
 		if err != nil {
 			return err
@@ -406,7 +441,11 @@ func cmdCreate(fl *flag.FlagSet, e *env) runner {
 }
 
 func cmdPut(fl *flag.FlagSet, e *env) runner {
+	validate := validateFlag(fl)
 	return func(ctx context.Context, pos []string) error {
+		if err := checkMode(*validate); err != nil {
+			return err
+		}
 		s, r, err := e.recordArgs(ctx, pos)
 		if err != nil {
 			return err
@@ -418,6 +457,9 @@ func cmdPut(fl *flag.FlagSet, e *env) runner {
 		}
 		rec, err := parseRecord(b, pos[1])
 		if err != nil {
+			return err
+		}
+		if err := checkRecord(*validate, pos[1], pos[2], rec); err != nil {
 			return err
 		}
 		w, err := commit.NewWrite(commit.Create, pos[1], pos[2], rec)
@@ -449,13 +491,17 @@ func cmdDelete(fl *flag.FlagSet, e *env) runner {
 }
 
 func cmdApply(fl *flag.FlagSet, e *env) runner {
+	validate := validateFlag(fl)
 	return func(ctx context.Context, pos []string) error {
+		if err := checkMode(*validate); err != nil {
+			return err
+		}
 		s, r, err := e.recordArgs(ctx, pos)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		writes, err := readWrites(s, e.stdin)
+		writes, err := readWrites(s, e.stdin, *validate)
 		if err != nil {
 			return err
 		}
@@ -480,7 +526,7 @@ const maxLine = recordCap + 4096
 
 // readWrites reads JSON lines of writes. It stops with an error at the line
 // that goes past atlite.MaxWritesPerCommit writes, without reading further.
-func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
+func readWrites(s *atlite.Store, r io.Reader, validate string) ([]commit.Write, error) {
 	var writes []commit.Write
 	br := bufio.NewReaderSize(r, 64<<10)
 	for line := 1; ; line++ {
@@ -495,7 +541,7 @@ func readWrites(s *atlite.Store, r io.Reader) ([]commit.Write, error) {
 			if len(writes) == atlite.MaxWritesPerCommit {
 				return nil, fmt.Errorf("line %d: more than %d writes (the limit of one commit)", line, atlite.MaxWritesPerCommit)
 			}
-			w, werr := parseWrite(s, text)
+			w, werr := parseWrite(s, text, validate)
 			if werr != nil {
 				return nil, fmt.Errorf("line %d: %v", line, werr)
 			}
@@ -530,7 +576,7 @@ func readLine(br *bufio.Reader, max int) ([]byte, error) {
 	}
 }
 
-func parseWrite(s *atlite.Store, text []byte) (commit.Write, error) {
+func parseWrite(s *atlite.Store, text []byte, validate string) (commit.Write, error) {
 	var jw jsonWrite
 	if err := json.Unmarshal(text, &jw); err != nil {
 		return commit.Write{}, err
@@ -552,6 +598,11 @@ func parseWrite(s *atlite.Store, text []byte) (commit.Write, error) {
 	}
 	if jw.RKey == "" && a == commit.Create {
 		jw.RKey = s.NextTID().String()
+	}
+	if m, ok := rec.(map[string]any); ok {
+		if err := checkRecord(validate, jw.Collection, jw.RKey, m); err != nil {
+			return commit.Write{}, err
+		}
 	}
 	return commit.NewWrite(a, jw.Collection, jw.RKey, rec)
 }
