@@ -6,6 +6,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/atlite-dev/atlite/internal/cborhead"
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/mst"
 )
@@ -154,32 +155,9 @@ type cborScan struct {
 }
 
 func (s *cborScan) head() (major byte, arg uint64, ok bool) {
-	if s.off >= len(s.b) {
+	major, _, arg, n, p := cborhead.Read(s.b[s.off:])
+	if p != cborhead.OK {
 		return 0, 0, false
-	}
-	ib := s.b[s.off]
-	s.off++
-	major, ai := ib>>5, ib&0x1f
-	var n int
-	switch {
-	case ai < 24:
-		return major, uint64(ai), true
-	case ai == 24:
-		n = 1
-	case ai == 25:
-		n = 2
-	case ai == 26:
-		n = 4
-	case ai == 27:
-		n = 8
-	default:
-		return 0, 0, false
-	}
-	if len(s.b)-s.off < n {
-		return 0, 0, false
-	}
-	for _, x := range s.b[s.off : s.off+n] {
-		arg = arg<<8 | uint64(x)
 	}
 	s.off += n
 	return major, arg, true

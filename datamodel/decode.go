@@ -1,13 +1,13 @@
 package datamodel
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/atlite-dev/atlite/internal/cborhead"
 	"github.com/atlite-dev/atlite/internal/dagcbor"
 )
 
@@ -108,62 +108,34 @@ func errAt(off int, kind error, format string, args ...any) error {
 // caller decides.
 func (d *decoder) head() (major, info byte, arg uint64, err error) {
 	start := d.pos
-	if d.pos >= len(d.data) {
-		return 0, 0, 0, errAt(start, ErrTruncated, "missing value")
-	}
-	ib := d.data[d.pos]
-	d.pos++
-	major, info = ib&0xe0, ib&0x1f
-	switch {
-	case info < 24:
-		return major, info, uint64(info), nil
-	case info == 24:
-		if len(d.data)-d.pos < 1 {
-			return 0, 0, 0, errAt(start, ErrTruncated, "1-byte argument")
+	m, info, arg, n, p := cborhead.Read(d.data[d.pos:])
+	major = m << 5
+	switch p {
+	case cborhead.Truncated:
+		if d.pos >= len(d.data) {
+			return 0, 0, 0, errAt(start, ErrTruncated, "missing value")
 		}
-		arg = uint64(d.data[d.pos])
-		d.pos++
-		if arg < 24 && major != majSimple {
-			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 1 byte", arg)
-		}
-	case info == 25:
-		if len(d.data)-d.pos < 2 {
-			return 0, 0, 0, errAt(start, ErrTruncated, "2-byte argument")
-		}
-		arg = uint64(binary.BigEndian.Uint16(d.data[d.pos:]))
-		d.pos += 2
-		if arg <= math.MaxUint8 && major != majSimple {
-			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 2 bytes", arg)
-		}
-	case info == 26:
-		if len(d.data)-d.pos < 4 {
-			return 0, 0, 0, errAt(start, ErrTruncated, "4-byte argument")
-		}
-		arg = uint64(binary.BigEndian.Uint32(d.data[d.pos:]))
-		d.pos += 4
-		if arg <= math.MaxUint16 && major != majSimple {
-			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 4 bytes", arg)
-		}
-	case info == 27:
-		if len(d.data)-d.pos < 8 {
-			return 0, 0, 0, errAt(start, ErrTruncated, "8-byte argument")
-		}
-		arg = binary.BigEndian.Uint64(d.data[d.pos:])
-		d.pos += 8
-		if arg <= math.MaxUint32 && major != majSimple {
-			return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in 8 bytes", arg)
-		}
-	case info == 31:
-		if major == majSimple {
-			return 0, 0, 0, errAt(start, ErrIndefiniteLength, "unexpected break")
-		}
-		if major == majUint || major == majNegint || major == majTag {
-			return 0, 0, 0, errAt(start, ErrInvalidCBOR, "additional information 31 for major type %d", major>>5)
-		}
-		return 0, 0, 0, errAt(start, ErrIndefiniteLength, "major type %d", major>>5)
-	default: // 28, 29, 30
+		return 0, 0, 0, errAt(start, ErrTruncated, "%d-byte argument", 1<<(info-24))
+	case cborhead.Reserved:
 		return 0, 0, 0, errAt(start, ErrInvalidCBOR, "reserved additional information %d", info)
+	case cborhead.Indefinite:
+		switch major {
+		case majSimple:
+			return 0, 0, 0, errAt(start, ErrIndefiniteLength, "unexpected break")
+		case majUint, majNegint, majTag:
+			return 0, 0, 0, errAt(start, ErrInvalidCBOR, "additional information 31 for major type %d", m)
+		}
+		return 0, 0, 0, errAt(start, ErrIndefiniteLength, "major type %d", m)
 	}
+	// Floats and simple values (major type 7) have their own rules.
+	if major != majSimple && !cborhead.Shortest(info, arg) {
+		unit := "bytes"
+		if n == 2 {
+			unit = "byte"
+		}
+		return 0, 0, 0, errAt(start, ErrNonCanonical, "argument %d in %d %s", arg, n-1, unit)
+	}
+	d.pos += n
 	return major, info, arg, nil
 }
 

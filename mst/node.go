@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/atlite-dev/atlite/internal/cborhead"
 	"github.com/ipfs/go-cid"
 )
 
@@ -390,53 +391,11 @@ func (d *decoder) expect(b byte) bool {
 
 // head reads a CBOR head of the given major type in its shortest form.
 func (d *decoder) head(major byte) (uint64, bool) {
-	if d.off >= len(d.data) || d.data[d.off]&0xe0 != major {
+	m, info, v, n, p := cborhead.Read(d.data[d.off:])
+	if p != cborhead.OK || m<<5 != major || !cborhead.Shortest(info, v) {
 		return 0, false
-	}
-	ai := d.data[d.off] & 0x1f
-	d.off++
-	var n int
-	switch {
-	case ai < 24:
-		return uint64(ai), true
-	case ai == 24:
-		n = 1
-	case ai == 25:
-		n = 2
-	case ai == 26:
-		n = 4
-	case ai == 27:
-		n = 8
-	default:
-		return 0, false
-	}
-	if len(d.data)-d.off < n {
-		return 0, false
-	}
-	var v uint64
-	for _, b := range d.data[d.off : d.off+n] {
-		v = v<<8 | uint64(b)
 	}
 	d.off += n
-	// Shortest form only.
-	switch n {
-	case 1:
-		if v < 24 {
-			return 0, false
-		}
-	case 2:
-		if v <= 0xff {
-			return 0, false
-		}
-	case 4:
-		if v <= 0xffff {
-			return 0, false
-		}
-	case 8:
-		if v <= 0xffffffff {
-			return 0, false
-		}
-	}
 	return v, true
 }
 
