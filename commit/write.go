@@ -7,6 +7,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/dagcbor"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -67,12 +68,13 @@ func (w Write) Validate() error {
 	if len(w.Record) == 0 {
 		return fmt.Errorf("%w: %s %s: no record", ErrInvalidWrite, w.Action, w.Path())
 	}
-	m, err := datamodel.UnmarshalMap(w.Record)
+	// Checked as datamodel.UnmarshalMap would, building only "$type".
+	typ, err := dagcbor.RecordType(w.Record)
 	if err != nil {
 		return fmt.Errorf("%w: %s %s: record: %v", ErrInvalidWrite, w.Action, w.Path(), err)
 	}
-	if t, ok := m["$type"].(string); !ok || t != w.Collection.String() {
-		return fmt.Errorf("%w: %s %s: invalid $type: expected %s, got %s", ErrInvalidWrite, w.Action, w.Path(), w.Collection, describeType(m["$type"]))
+	if t, ok := typ.(string); !ok || t != w.Collection.String() {
+		return fmt.Errorf("%w: %s %s: invalid $type: expected %s, got %s", ErrInvalidWrite, w.Action, w.Path(), w.Collection, describeType(typ))
 	}
 	return nil
 }

@@ -29,6 +29,12 @@ func TestValidateType(t *testing.T) {
 		{"missing", rec(map[string]any{"n": int64(1)}), "invalid write: create com.example.coll/a: invalid $type: expected com.example.coll, got none"},
 		{"other collection", rec(map[string]any{"$type": "app.bsky.feed.post"}), `invalid write: create com.example.coll/a: invalid $type: expected com.example.coll, got "app.bsky.feed.post"`},
 		{"not a string", rec(map[string]any{"$type": int64(7)}), "invalid write: create com.example.coll/a: invalid $type: expected com.example.coll, got a int64"},
+		{"a map", rec(map[string]any{"$type": map[string]any{"a": "com.example.coll"}}), "invalid write: create com.example.coll/a: invalid $type: expected com.example.coll, got a map[string]interface {}"},
+		{"only nested", rec(map[string]any{"n": map[string]any{"$type": "com.example.coll"}, "z": []any{map[string]any{"$type": "com.example.coll"}}}), "invalid write: create com.example.coll/a: invalid $type: expected com.example.coll, got none"},
+		{"nested and top", rec(map[string]any{"$type": "com.example.coll", "n": map[string]any{"$type": "other"}}), ""},
+		{"not canonical", []byte{0xa1, 0x65, '$', 't', 'y', 'p', 'e', 0x78, 0x03, 'a', 'b', 'c'}, "invalid write: create com.example.coll/a: record: invalid dag-cbor: non-canonical encoding at offset 7: argument 3 in 1 byte"},
+		{"trailing bytes", append(rec(map[string]any{"$type": "com.example.coll"}), 0), "invalid write: create com.example.coll/a: record: invalid dag-cbor: trailing bytes: 1 bytes after the value"},
+		{"not a map", []byte{0x63, 'a', 'b', 'c'}, "invalid write: create com.example.coll/a: record: invalid dag-cbor: top-level value is not a map: major type 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,5 +141,21 @@ func TestNextRevFuturePrev(t *testing.T) {
 	same := syntax.NewTID(now.UnixMicro(), 900)
 	if got, _ := commit.NextRev(clock2, same); got != syntax.NewTID(now.UnixMicro()+1, 1) {
 		t.Errorf("NextRev(%s) = %s", same, got)
+	}
+}
+
+// BenchmarkValidatePost checks a typical post's write.
+func BenchmarkValidatePost(b *testing.B) {
+	w, err := commit.NewWrite(commit.Create, "app.bsky.feed.post", "3jzfcijpj2z2a", map[string]any{
+		"$type": "app.bsky.feed.post", "text": "Hello, world! This is a post of about the usual length, with a few words.", "createdAt": "2026-12-02T00:00:00.000Z",
+		"langs": []any{"en"}, "reply": map[string]any{"root": map[string]any{"uri": "at://did:plc:abc/app.bsky.feed.post/3jzfcijpj2z2a", "cid": "bafyreibwxoxuto2bj2lsspzs6dl4kw6cyu3goswuxi5qbhpc2xlqvnnjg4"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.Validate(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package datamodel
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"unicode/utf8"
@@ -80,7 +81,31 @@ func validateMap(b []byte) error {
 	return nil
 }
 
-func init() { dagcbor.ValidateMap = validateMap }
+// recordType checks b as validateMap does and returns the value of its
+// "$type" key (nil when it has none), the only value it builds.
+// internal/dagcbor exports it within the module.
+func recordType(b []byte) (any, error) {
+	if len(b) > 0 && b[0]&0xe0 != majMap {
+		return nil, fmt.Errorf("%w: major type %d", ErrNotMap, b[0]>>5)
+	}
+	d := decoder{data: b, check: true, typeAt: -1}
+	if _, err := d.value(0); err != nil {
+		return nil, err
+	}
+	if d.pos != len(d.data) {
+		return nil, fmt.Errorf("%w: %d bytes after the value", ErrTrailingBytes, len(d.data)-d.pos)
+	}
+	if d.typeAt < 0 {
+		return nil, nil
+	}
+	t := decoder{data: b[d.typeAt:d.typeEnd]}
+	return t.value(1)
+}
+
+func init() {
+	dagcbor.ValidateMap = validateMap
+	dagcbor.RecordType = recordType
+}
 
 // decoder reads strict DAG-CBOR from data.
 type decoder struct {
@@ -88,6 +113,11 @@ type decoder struct {
 	str   string // copy of data, made on first use; decoded strings are substrings of it
 	pos   int
 	check bool // only check: values are not built (value returns nil)
+	// typeAt is set to -1 by recordType before checking, and then to where
+	// the top-level map's "$type" value starts once that key is found, and
+	// typeEnd to where it ends. typeAt stays 0 otherwise (no map value
+	// starts at offset 0).
+	typeAt, typeEnd int
 }
 
 // errAt wraps kind (and, when kind does not already wrap it,
@@ -293,7 +323,13 @@ func (d *decoder) mapEntries(n int, depth int) (map[string]any, error) {
 		}
 		kb := d.data[d.pos : d.pos+kl]
 		if i > 0 {
-			switch c := compareKeys(string(prev), string(kb)); {
+			// compareKeys on the bytes (converting them to strings here
+			// allocated).
+			c := len(prev) - len(kb)
+			if c == 0 {
+				c = bytes.Compare(prev, kb)
+			}
+			switch {
 			case c == 0:
 				return nil, errAt(start, ErrDuplicateKey, "%q", kb)
 			case c > 0:
@@ -305,9 +341,16 @@ func (d *decoder) mapEntries(n int, depth int) (map[string]any, error) {
 			return nil, err
 		}
 		prev = kb
+		typ := depth == 0 && d.check && d.typeAt == -1 && string(kb) == "$type"
+		if typ {
+			d.typeAt = d.pos
+		}
 		v, err := d.value(depth + 1)
 		if err != nil {
 			return nil, err
+		}
+		if typ {
+			d.typeEnd = d.pos
 		}
 		if !d.check {
 			m[k] = v

@@ -15,15 +15,24 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add(fixtureCBOR(f, v.CBORBase64))
 	}
 	for _, h := range []string{"a163666f6f63626172", testCIDHex, "a2 6161 01 6161 02", "fb3ff0000000000000",
-		"5bffffffffffffffff", "3b7fffffffffffffff", "9f ff", "d82b 40", "a1 61ff 01"} {
+		"5bffffffffffffffff", "3b7fffffffffffffff", "9f ff", "d82b 40", "a1 61ff 01",
+		"a1 652474797065 63616263", "a2 6161 a1 652474797065 01 652474797065 a0"} {
 		f.Add(unhex(f, h))
 	}
 	em, dm := fxModes(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The check-only decoder agrees with UnmarshalMap, error for error.
-		_, merr := datamodel.UnmarshalMap(b)
+		m0, merr := datamodel.UnmarshalMap(b)
 		if verr := dagcbor.ValidateMap(b); fmt.Sprint(verr) != fmt.Sprint(merr) {
 			t.Fatalf("ValidateMap(%x) = %v, UnmarshalMap: %v", b, verr, merr)
+		}
+		// So does RecordType, and its "$type" is the map's.
+		typ, terr := dagcbor.RecordType(b)
+		if fmt.Sprint(terr) != fmt.Sprint(merr) {
+			t.Fatalf("RecordType(%x) = %v, UnmarshalMap: %v", b, terr, merr)
+		}
+		if merr == nil && !reflect.DeepEqual(typ, m0["$type"]) {
+			t.Fatalf("RecordType(%x) = %#v, want %#v", b, typ, m0["$type"])
 		}
 		v, err := datamodel.Unmarshal(b)
 		if err != nil {
