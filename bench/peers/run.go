@@ -140,6 +140,9 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		return nil, fmt.Errorf("MST roots differ after the preload: atlite %s, indigo %s", res.AtliteData, res.IndigoData)
 	}
 	res.logf("preloaded; MST root %s in both", res.AtliteData)
+	if _, err := os.Stat(filepath.Join(idir, "db.sqlite3-wal")); err != nil {
+		return nil, fmt.Errorf("indigo's carstore is not in WAL mode: %w", err)
+	}
 
 	// File size, after a checkpoint: closing the last connection
 	// checkpoints the WAL in both.
