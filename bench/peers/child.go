@@ -23,6 +23,7 @@ type childResult struct {
 	RSSMB   float64 // VmHWM at the end minus VmRSS before the work, MB
 	HeapMB  float64 // peak HeapInuse sampled every 5 ms minus HeapInuse before, MB
 	Records int
+	CPUSec  float64 // the child's user + system CPU time, whole process, seconds
 }
 
 // runChild runs one workload (import-atlite, import-indigo, verify-atlite,
@@ -44,8 +45,11 @@ func runChild(mode, carPath, dir string) (childResult, error) {
 	if err != nil {
 		return cr, err
 	}
-	err = json.Unmarshal(out, &cr)
-	return cr, err
+	if err := json.Unmarshal(out, &cr); err != nil {
+		return cr, err
+	}
+	cr.CPUSec = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	return cr, nil
 }
 
 // childMain is the child process's main.

@@ -351,10 +351,12 @@ func run(ctx context.Context, cfg config) (*result, error) {
 			}
 			res.Mem[mode] = cr
 		}
-		imp.note += fmt.Sprintf("; peak RSS growth %.0f / %.0f MB, peak Go heap %.0f / %.0f MB (atlite / indigo, child process)",
-			res.Mem["import-atlite"].RSSMB, res.Mem["import-indigo"].RSSMB, res.Mem["import-atlite"].HeapMB, res.Mem["import-indigo"].HeapMB)
-		verify.note += fmt.Sprintf("; peak RSS growth %.0f / %.0f MB, peak Go heap %.0f / %.0f MB (atlite / indigo, child process)",
-			res.Mem["verify-atlite"].RSSMB, res.Mem["verify-indigo"].RSSMB, res.Mem["verify-atlite"].HeapMB, res.Mem["verify-indigo"].HeapMB)
+		memNote := func(a, i childResult) string {
+			return fmt.Sprintf("; in a child process, atlite / indigo: peak RSS growth %.0f / %.0f MB, peak Go heap %.0f / %.0f MB, CPU %.2f / %.2f s (user+sys, whole process)",
+				a.RSSMB, i.RSSMB, a.HeapMB, i.HeapMB, a.CPUSec, i.CPUSec)
+		}
+		imp.note += memNote(res.Mem["import-atlite"], res.Mem["import-indigo"])
+		verify.note += memNote(res.Mem["verify-atlite"], res.Mem["verify-indigo"])
 	}
 
 	// The MST in memory, over the repo's keys.
