@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,8 @@ func runChild(mode, carPath, dir string) (childResult, error) {
 	return cr, nil
 }
 
-// childMain is the child process's main.
+// childMain is the child process's main. With PEERS_CPUPROFILE set it
+// writes a CPU profile of the workload there.
 func childMain(args []string) int {
 	fs := flag.NewFlagSet("child", flag.ContinueOnError)
 	mode := fs.String("mode", "", "workload")
@@ -66,6 +68,19 @@ func childMain(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
+	}
+	if path := os.Getenv("PEERS_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	runtime.GC()
 	var base runtime.MemStats
