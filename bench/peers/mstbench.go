@@ -101,6 +101,7 @@ func atliteMST(ctx context.Context, entries []mst.Entry, round int) (mstTimes, c
 // tree and the tree with 10 keys added.
 func indigoMST(ctx context.Context, entries []mst.Entry, round int) (mstTimes, cid.Cid, error) {
 	var mt mstTimes
+	//lint:ignore SA1019 the map blockstore indigo's own mst tests and repomgr use
 	bs := blockstore.NewBlockstore(datastore.NewMapDatastore())
 	cst := util.CborStore(bs)
 	t0 := time.Now()
