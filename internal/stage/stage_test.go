@@ -107,14 +107,52 @@ func TestSeenSpills(t *testing.T) {
 	ctx := context.Background()
 	var f *stage.File
 	defer func() { f.Close() }()
-	s := stage.NewSeen(3, func(ctx context.Context) (*stage.File, error) {
+	s := stage.NewSeen(6, func(ctx context.Context) (*stage.File, error) {
 		var err error
 		if f == nil {
 			f, err = stage.Open(ctx)
 		}
 		return f, err
 	})
-	for i := 0; i < 10; i++ {
+	// Even i: the usual 36-byte CIDv1 SHA-256; odd: a SHA2-512 CIDv1 (68
+	// bytes) and the same data's CIDv0 (34 bytes), kept apart in memory.
+	cidOf := func(i int) []cid.Cid {
+		data := fmt.Sprint(i)
+		if i%2 == 0 {
+			return []cid.Cid{blockCID(t, data)}
+		}
+		c512, err := cid.NewPrefixV1(cid.DagCBOR, multihash.SHA2_512).Sum([]byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c0, err := cid.NewPrefixV0(multihash.SHA2_256).Sum([]byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []cid.Cid{c512, c0}
+	}
+	for i := 0; i < 4; i++ {
+		for _, c := range cidOf(i) {
+			if has, err := s.Has(ctx, c); err != nil || has {
+				t.Fatalf("Has(%s) before Add = %v, %v", c, has, err)
+			}
+			if fresh, err := s.Add(ctx, c); err != nil || !fresh {
+				t.Fatalf("Add(%s) = %v, %v; want fresh", c, fresh, err)
+			}
+			if fresh, err := s.Add(ctx, c); err != nil || fresh {
+				t.Fatalf("Add(%s) again = %v, %v; want not fresh", c, fresh, err)
+			}
+		}
+	}
+	if f != nil {
+		t.Fatal("the set spilled at 3 of its capacity of 6")
+	}
+	for _, c := range append(cidOf(0), cidOf(1)...) {
+		if has, err := s.Has(ctx, c); err != nil || !has {
+			t.Fatalf("Has(%s) in memory = %v, %v", c, has, err)
+		}
+	}
+	for i := 4; i < 10; i++ {
 		c := blockCID(t, fmt.Sprint(i))
 		if fresh, err := s.Add(ctx, c); err != nil || !fresh {
 			t.Fatalf("Add(%d) = %v, %v; want fresh", i, fresh, err)
@@ -127,9 +165,24 @@ func TestSeenSpills(t *testing.T) {
 		t.Fatal("the set did not spill")
 	}
 	for i := 0; i < 12; i++ {
-		if has, err := s.Has(ctx, blockCID(t, fmt.Sprint(i))); err != nil || has != (i < 10) {
-			t.Errorf("Has(%d) = %v, %v", i, has, err)
+		cs := []cid.Cid{blockCID(t, fmt.Sprint(i))}
+		if i < 4 {
+			cs = cidOf(i)
 		}
+		for _, c := range cs {
+			if has, err := s.Has(ctx, c); err != nil || has != (i < 10) {
+				t.Errorf("Has(%d: %s) = %v, %v", i, c, has, err)
+			}
+			if i < 4 {
+				if fresh, err := s.Add(ctx, c); err != nil || fresh {
+					t.Errorf("Add(%s) after the spill = %v, %v; want not fresh", c, fresh, err)
+				}
+			}
+		}
+	}
+	// One CID whose CIDv0 and SHA-256 CIDv1 share a digest: distinct.
+	if has, err := s.Has(ctx, blockCID(t, "1")); err != nil || has {
+		t.Errorf("Has(CIDv1 of 1) = %v, %v; only its CIDv0 and SHA2-512 CID were added", has, err)
 	}
 	dir := f.URI(false)
 	f.Close()
