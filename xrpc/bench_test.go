@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -283,4 +284,87 @@ func replayAll(hs *httptest.Server, subs int, last int64) (int64, error) {
 		}
 	}
 	return int64(subs) * last, nil
+}
+
+// BenchmarkCreateRecord: one post a commit into a fresh file, through
+// com.atproto.repo.createRecord over loopback (http: JSON, the access
+// token, the request log line to a file), and through Store.Commit
+// (direct), the floor createRecord is compared with.
+func BenchmarkCreateRecord(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	st, err := atlite.Open(filepath.Join(dir, "create.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	const password = "a long load password"
+	if _, err := st.CreateAccount(ctx, &atlite.CreateAccountOptions{DID: benchDID, Handle: "load.test", Password: password}); err != nil {
+		b.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logFile.Close()
+	srv, err := New(st, &Options{Logger: slog.New(slog.NewTextHandler(logFile, nil)), HandleDomains: []string{".test"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	client := &http.Client{}
+	call := func(nsid, token string, body any, out any) {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req, err := http.NewRequest("POST", hs.URL+"/xrpc/"+nsid, bytes.NewReader(raw))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		rb, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: %d %s %v", nsid, resp.StatusCode, rb, err)
+		}
+		if out != nil {
+			if err := json.Unmarshal(rb, out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var sess struct{ AccessJwt string }
+	call("com.atproto.server.createSession", "", map[string]string{"identifier": "load.test", "password": password}, &sess)
+	i := 0
+	b.Run("http", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			i++
+			call("com.atproto.repo.createRecord", sess.AccessJwt,
+				map[string]any{"repo": benchDID.String(), "collection": "app.bsky.feed.post", "record": benchPost(i)}, nil)
+		}
+	})
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			i++
+			w, err := commit.NewWrite(commit.Create, "app.bsky.feed.post", st.NextTID().String(), benchPost(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := st.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
