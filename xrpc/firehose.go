@@ -127,7 +127,7 @@ const frameTime = "2006-01-02T15:04:05.000000Z"
 // frameCacheBytes bytes; a frame that would pass the byte limit is not
 // cached (each connection then reads it from the file).
 const (
-	frameCacheSize  = 1024
+	frameCacheSize  = 16384
 	frameCacheBytes = 32 << 20
 )
 
@@ -337,21 +337,25 @@ func (f *firehose) after(ctx context.Context, last int64) ([]frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The blocks of the whole batch come from one read snapshot.
-	cars := make([][]byte, len(evs))
+	// The blocks of the whole batch come from one read snapshot; each
+	// frame is encoded while its CAR is at hand, without a copy of it.
+	out := make([]frame, len(evs))
 	if err := f.s.store.WriteEventCARs(ctx, evs, func(i int, car []byte) error {
-		cars[i] = append([]byte(nil), car...)
-		return nil
+		data, err := f.encode(evs[i], car)
+		out[i] = frame{seq: evs[i].Seq, data: data}
+		return err
 	}); err != nil {
 		return nil, err
 	}
-	out := make([]frame, 0, len(evs))
 	for i, e := range evs {
-		data, err := f.encode(e, cars[i])
+		if out[i].seq != 0 {
+			continue // encoded with its CAR
+		}
+		data, err := f.encode(e, nil)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, frame{seq: e.Seq, data: data})
+		out[i] = frame{seq: e.Seq, data: data}
 	}
 	f.cacheMu.Lock()
 	for _, fr := range out {
@@ -402,6 +406,15 @@ func errorFrame(name, message string) []byte {
 // nil for a kind it does not know.
 func (f *firehose) encode(e atlite.Event, car []byte) ([]byte, error) {
 	t := e.Time.UTC().Format(frameTime)
+	if b, ok := commitFrame(&e, car, t); ok {
+		return b, nil
+	}
+	return f.encodeGeneric(e, car, t)
+}
+
+// encodeGeneric is encode through datamodel.Marshal, for every kind; t is
+// the event's time as frameTime.
+func (f *firehose) encodeGeneric(e atlite.Event, car []byte, t string) ([]byte, error) {
 	switch e.Kind {
 	case atlite.KindCommit:
 		ops := make([]any, len(e.Ops))

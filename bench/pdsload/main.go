@@ -308,11 +308,20 @@ func firehose(ctx context.Context, base string, c config) (result, error) {
 	for i, conn := range conns {
 		wg.Go(func() {
 			defer conn.CloseNow()
+			// one buffer for every frame, as a consumer that handles each
+			// frame before reading the next would keep (conn.Read would
+			// allocate and grow a new one a frame)
+			var buf bytes.Buffer
 			for got := 0; c.n == 0 || got < c.n; got++ {
 				perSub[i] = got
 				rctx, cancel := context.WithTimeout(ctx, idle)
-				_, b, err := conn.Read(rctx)
+				_, rd, err := conn.Reader(rctx)
+				if err == nil {
+					buf.Reset()
+					_, err = buf.ReadFrom(rd)
+				}
 				cancel()
+				b := buf.Bytes()
 				if err != nil {
 					if c.n == 0 && errors.Is(err, context.DeadlineExceeded) {
 						return

@@ -13,6 +13,10 @@
 # ROUNDS   rounds of every workload (default 2)
 # SUBS100  1 (default) also replays the firehose to 100 subscribers and
 #          measures latency with 100 live ones; 0 skips those
+# WORKLOADS the workloads to run, by their keys, space-separated (default:
+#          all of create1 create8 get1 get8 getRepo fire1 fire10 fire100
+#          lat10 lat100); getRepo and the firehose replay what the create
+#          workloads wrote, so keep those
 # OUT      keep the raw output and the servers' logs in this directory
 #          (default: a temporary one, removed at exit)
 # APORT, RPORT, the ports of atlite serve and of the reference (2599, 2598)
@@ -28,6 +32,7 @@
 set -eu
 rounds=${ROUNDS:-2}
 subs100=${SUBS100:-1}
+workloads=${WORKLOADS:-create1 create8 get1 get8 getRepo fire1 fire10 fire100 lat10 lat100}
 aport=${APORT:-2599}
 rport=${RPORT:-2598}
 dir=$(mktemp -d)
@@ -106,7 +111,7 @@ if ! grep -q '"accessJwt"' "$out/refpds-account.json"; then
 	exit 1
 fi
 echo "reference: $(node -p 'require("./bench/refpds/node_modules/@atproto/pds/package.json").version' ) on node $(node --version); atlite: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "start: $(date -u +%FT%TZ), load: $(uptime | sed 's/.*load average: //')"
+echo "start: $(date -u +%FT%TZ), load: $(uptime | sed 's/.*load average: //'), workloads: $workloads"
 
 raw="$out/raw.txt"
 : >"$raw"
@@ -118,6 +123,10 @@ hz=$(getconf CLK_TCK)
 both() {
 	key=$1
 	shift
+	case " $workloads " in
+	*" $key "*) ;;
+	*) return 0 ;;
+	esac
 	r=1
 	while [ "$r" -le "$rounds" ]; do
 		echo "# $key round $r, load $(uptime | sed 's/.*load average: //')" | tee -a "$raw"
