@@ -114,3 +114,82 @@ func TestBackupStepsOneSnapshot(t *testing.T) {
 		t.Errorf("stat(%s-journal) = %v, want no journal left", dest, err)
 	}
 }
+
+// TestCloseDoesNotWaitForReaders checks that Close's checkpoint gives up at
+// once when another connection (Litestream's) holds a read transaction,
+// instead of waiting out the busy timeout.
+func TestCloseDoesNotWaitForReaders(t *testing.T) {
+	path, o := openTest(t)
+	db, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.W.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v with a reader open, want well under the %v busy timeout", d, o.BusyTimeout)
+	}
+}
+
+// TestExternalCheckpoints checks that with ExternalCheckpoints the write
+// connection never checkpoints and Close leaves the WAL alone, and that
+// without it Close truncates the WAL.
+func TestExternalCheckpoints(t *testing.T) {
+	for _, ext := range []bool{false, true} {
+		path, o := openTest(t)
+		o.ExternalCheckpoints = ext
+		db, err := Open(path, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var auto int
+		if err := db.W.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{false: 1000, true: 0}[ext]; auto != want {
+			t.Errorf("ExternalCheckpoints %v: wal_autocheckpoint = %d, want %d", ext, auto, want)
+		}
+		if _, err := db.W.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+			t.Fatal(err)
+		}
+		// Litestream keeps a connection open, so that closing ours is not
+		// the last close (which checkpoints whatever the settings).
+		other, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Size() > 0; got != ext {
+			t.Errorf("ExternalCheckpoints %v: -wal is %d bytes after Close", ext, fi.Size())
+		}
+		other.Close()
+	}
+}
