@@ -162,13 +162,13 @@ func restoreCovering(t *testing.T, bin, url string, lastSeq int64) *atlite.Store
 		out := filepath.Join(dir, fmt.Sprintf("restored-%d.db", i))
 		_, err := restore(t, bin, url, out)
 		if err == nil {
-			c, err := atlite.Open(out, &atlite.Options{NoCreate: true})
-			if err != nil {
-				t.Fatalf("Open(restored) = %v", err)
+			c, oerr := atlite.Open(out, &atlite.Options{NoCreate: true})
+			if oerr != nil {
+				t.Fatalf("Open(restored) = %v", oerr)
 			}
-			got, err := c.LastSeq(ctx, atlite.SubscribeReposNSID)
-			if err != nil {
-				t.Fatal(err)
+			got, serr := c.LastSeq(ctx, atlite.SubscribeReposNSID)
+			if serr != nil {
+				t.Fatal(serr)
 			}
 			if got == lastSeq {
 				t.Cleanup(func() { c.Close() })
