@@ -28,8 +28,13 @@ type BackupResult struct {
 
 // Backup writes a consistent snapshot of the whole store to dest, a new
 // SQLite file, while writers and readers go on. The snapshot is what one
-// read transaction sees (SQLite's VACUUM INTO on a read connection): every
-// commit before it, none after, with no WAL beside it and no free pages.
+// read transaction sees: every commit before it, none after, with no WAL
+// beside it. It is copied page for page (free pages too) with SQLite's
+// online backup API, 1 MiB at a time with a pause after each step three
+// times as long as the step, so that the copy takes at most about a quarter
+// of a core and writers' commit latency stays near its usual value; it
+// copies at about a quarter of the disk's and CPU's full speed (tens of
+// MB/s). Cancelling ctx stops it between steps.
 //
 // dest must not exist: Backup never overwrites a file, and fails with an
 // error wrapping fs.ErrExist. The copy is written to a temporary file in
@@ -70,6 +75,9 @@ func (s *Store) Backup(ctx context.Context, dest string) (*BackupResult, error) 
 	tmpPath := tmp.Name()
 	tmp.Close()
 	defer os.Remove(tmpPath) // after the link, the snapshot lives on as dest
+	// The copy is written in a rollback-journal transaction; its journal is
+	// gone when the copy is complete, but not after an error.
+	defer os.Remove(tmpPath + "-journal")
 	if err := b.Backup(ctx, tmpPath); err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			err = fmt.Errorf("%w (%v)", cerr, err)

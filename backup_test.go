@@ -1,6 +1,7 @@
 package atlite_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -109,6 +110,17 @@ func TestBackup(t *testing.T) {
 		r, err := c.LoadRepo(ctx, mustDID(t, d).AtIdentifier())
 		if err != nil || r.Head != want {
 			t.Errorf("copy's head of %s = %v, %v, want %s (the source's at seq %d)", d, r, err, want, res.Seq)
+		}
+	}
+	// Every event up to the snapshot's seq, and none after, byte for byte.
+	srcEvents, gotEvents := allEvents(t, s), allEvents(t, c)
+	if len(gotEvents) != int(res.Seq) || len(srcEvents) < len(gotEvents) {
+		t.Fatalf("copy holds %d events, source %d, want %d", len(gotEvents), len(srcEvents), res.Seq)
+	}
+	for i, g := range gotEvents {
+		e := srcEvents[i]
+		if g.seq != int64(i+1) || g.seq != e.seq || g.key != e.key || !bytes.Equal(g.car, e.car) {
+			t.Fatalf("copy's event %d = seq %d %s (%d bytes), want seq %d %s (%d bytes)", i, g.seq, g.key, len(g.car), e.seq, e.key, len(e.car))
 		}
 	}
 }

@@ -100,6 +100,14 @@ type Options struct {
 	// Default: DefaultCheckpointPages.
 	CheckpointPages int
 
+	// ExternalCheckpoints leaves checkpointing the WAL to another process,
+	// as Litestream requires of the applications whose file it replicates:
+	// the Store's write connection never checkpoints (PRAGMA
+	// wal_autocheckpoint = 0, CheckpointPages is ignored) and Close does not
+	// truncate the WAL. Without that other process the WAL grows without
+	// bound. SQLite only. Default: false, the Store checkpoints.
+	ExternalCheckpoints bool
+
 	// MaxGroupCommits is the largest number of concurrent commits that may
 	// share one transaction (each still atomic, in its own savepoint); 1
 	// runs every commit in a transaction of its own. Default:
@@ -185,7 +193,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		FullSync:        o.Durability == DurabilityFull,
 		NoCreate:        o.NoCreate,
 		Now:             o.Now,
-		IdentityEvent:   identityEventBody,
+
+		ExternalCheckpoints: o.ExternalCheckpoints,
+		IdentityEvent:       identityEventBody,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

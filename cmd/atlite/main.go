@@ -58,6 +58,9 @@ type env struct {
 	stderr io.Writer
 	cmd    *command
 	warned bool // the unsealed-keys warning was printed
+	// extCheckpoints opens the file with Options.ExternalCheckpoints
+	// (serve --external-checkpoints, or $ATLITE_EXTERNAL_CHECKPOINTS=1).
+	extCheckpoints bool
 	// progs are the progress reports started; run stops them all before it
 	// writes the command's outcome, whichever path the command returned by.
 	progs []*progress

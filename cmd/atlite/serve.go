@@ -29,6 +29,7 @@ func cmdServe(fl *flag.FlagSet, e *env) runner {
 	appviewDID := fl.String("appview-did", "", "the AppView's service `DID`, e.g. did:web:api.bsky.app#bsky_appview (default: did:web of its host)")
 	chat := fl.String("chat", "", "forward the chat.bsky.* methods to this chat service `URL`, e.g. https://api.bsky.chat (default: 501)")
 	retention := fl.Duration("event-retention", xrpc.DefaultFirehoseRetention, "keep firehose events this `LONG` (the backfill window; older ones are pruned every few minutes, keeping at least the newest 1000); 0 keeps every event")
+	fl.BoolVar(&e.extCheckpoints, "external-checkpoints", false, "never checkpoint the WAL: leave it to the process replicating the file (Litestream, see the README); $ATLITE_EXTERNAL_CHECKPOINTS=1 does the same for every command")
 	chatDID := fl.String("chat-did", "", "the chat service's `DID`, e.g. did:web:api.bsky.chat#bsky_chat (default: did:web of its host)")
 	var relays []string
 	fl.Func("relay", "once listening, ask the relay at this `URL` to crawl the server, e.g. https://bsky.network (repeatable, or comma-separated)", func(v string) error {

@@ -27,7 +27,8 @@ func (e *env) open(ctx context.Context) (*atlite.Store, error) {
 		return nil, err
 	}
 	create := e.cmd != nil && e.cmd.create
-	s, err := atlite.Open(e.db, &atlite.Options{KeyEncryptionKey: kek, NoCreate: !create})
+	ext := e.extCheckpoints || os.Getenv("ATLITE_EXTERNAL_CHECKPOINTS") == "1"
+	s, err := atlite.Open(e.db, &atlite.Options{KeyEncryptionKey: kek, NoCreate: !create, ExternalCheckpoints: ext})
 	if errors.Is(err, fs.ErrNotExist) && !create {
 		return nil, fmt.Errorf("no atlite database at %s (run \"atlite init\" to create one)", e.dbName())
 	}
