@@ -14,6 +14,7 @@ import (
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/mst"
+	"github.com/atlite-dev/atlite/syntax"
 )
 
 // Check verifies the whole file from one read snapshot: SQLite's
@@ -175,14 +176,26 @@ func (s *Store) checkRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks,
 	if cmt.DID.String() != r.DID || cmt.Rev.String() != r.Rev || !cmt.Data.Equals(cidOrUndef(r.Data)) {
 		return fmt.Errorf("%w: head commit %s does not match the repo row", ErrCorrupt, head)
 	}
+	var kind string
 	ev, err := tx.CommitEventAt(ctx, r.DID, r.Rev)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("%w: head commit %s (rev %s) has no event", ErrCorrupt, head, r.Rev)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// PruneEvents may have deleted the head's event (the repo wrote
+		// nothing since): then whether it was a #commit or a #sync is
+		// not known, and the signature is not checked. A head with no
+		// event in a stream not pruned that far is damage.
+		pruned, perr := sincePruned(ctx, tx, syntax.DID(r.DID), syntax.TID(r.Rev))
+		if perr != nil {
+			return perr
+		}
+		if !pruned {
+			return fmt.Errorf("%w: head commit %s (rev %s) has no event", ErrCorrupt, head, r.Rev)
+		}
+	case err != nil:
 		return err
+	default:
+		kind = ev.Kind
 	}
-	kind := ev.Kind
 	// A head this store signed verifies with the stored key; an imported
 	// head (#sync) was signed by whoever exported it.
 	if kind == string(KindCommit) {

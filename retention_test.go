@@ -145,3 +145,31 @@ func TestExportSincePruned(t *testing.T) {
 		t.Errorf("export since an unknown new rev = %v, want ErrNotFound", err)
 	}
 }
+
+// TestCheckAfterPruningIdleRepo: a repo idle past the retention window has
+// its head's event pruned; that is not damage, while a head with no event
+// in a stream never pruned is.
+func TestCheckAfterPruningIdleRepo(t *testing.T) {
+	s, minutes, _ := retentionStore(t, 2)
+	bob := newRepo(t, s, "did:web:bob.example")
+	minutes.Add(10)
+	if _, err := s.Commit(ctx, bob, []commit.Write{mustWrite(t, commit.Create, "app.bsky.feed.post", "3k00000000000", map[string]any{"i": int64(1)})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check before pruning = %v", err)
+	}
+	// Everything but bob's last commit goes: alice's head event with it.
+	minutes.Add(60)
+	r, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Keep: 1, Before: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil || r.Deleted != 8 {
+		t.Fatalf("PruneEvents = %+v, %v, want 8 deleted", r, err)
+	}
+	evs, err := s.Events(ctx, &atlite.EventsOptions{Limit: 10})
+	if err != nil || len(evs) != 1 || evs[0].DID.String() != "did:web:bob.example" {
+		t.Fatalf("events left = %+v, %v, want bob's last commit", evs, err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("Check after pruning alice's head event = %v, want nil", err)
+	}
+}
