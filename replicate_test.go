@@ -34,9 +34,9 @@ var (
 	litestreamSkip bool // the build failed for lack of network, or ran out of time
 )
 
-// litestream returns the path of a litestream binary built with go install
-// from the module proxy, once, into the user's cache directory (kept
-// between runs). The test is skipped with -short, and when the build fails
+// litestream returns the path of a litestream binary: $ATLITE_LITESTREAM
+// when set, or else one built with go install from the module proxy, once,
+// into the user's cache directory (kept between runs). The test is skipped with -short, and when the build fails
 // because the network is unreachable.
 func litestream(t *testing.T) string {
 	t.Helper()
@@ -45,6 +45,14 @@ func litestream(t *testing.T) string {
 	}
 	if runtime.GOOS == "windows" {
 		t.Skip("the test stops litestream with SIGTERM")
+	}
+	// CI builds it before the tests (.ci/run) and names it here: then a
+	// missing binary is a failure, never a skip.
+	if p := os.Getenv("ATLITE_LITESTREAM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("$ATLITE_LITESTREAM: %v", err)
+		}
+		return p
 	}
 	litestreamOnce.Do(func() {
 		cache, err := os.UserCacheDir()
