@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	sqlite "modernc.org/sqlite"
 
 	"github.com/atlite-dev/atlite"
-	"github.com/atlite-dev/atlite/commit"
 )
 
 // backupMethod is one way to snapshot the file at src to dest; run
@@ -194,20 +192,9 @@ func backupMethodRun(b *testing.B, m backupMethod) {
 					}
 				}()
 			}
-			lat := make([]time.Duration, 0, b.N)
-			i := 0
-			for b.Loop() {
-				w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
-				t0 := time.Now()
-				if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-				i++
-			}
+			lat := timedCommits(b, s)
 			close(stop)
 			wg.Wait()
-			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
