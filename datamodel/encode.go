@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/atlite-dev/atlite/internal/cborhead"
 	"github.com/ipfs/go-cid"
 )
 
@@ -64,22 +65,10 @@ type encoder struct {
 	buf []byte
 }
 
-// head appends an initial byte of the given major type with argument n in
-// its shortest form.
+// head appends an initial byte of the given major type (its bits, as
+// majUint) with argument n in its shortest form.
 func (e *encoder) head(major byte, n uint64) {
-	switch {
-	case n < 24:
-		e.buf = append(e.buf, major|byte(n))
-	case n <= math.MaxUint8:
-		e.buf = append(e.buf, major|24, byte(n))
-	case n <= math.MaxUint16:
-		e.buf = append(e.buf, major|25, byte(n>>8), byte(n))
-	case n <= math.MaxUint32:
-		e.buf = append(e.buf, major|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	default:
-		e.buf = append(e.buf, major|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
+	e.buf = cborhead.Append(e.buf, major>>5, n)
 }
 
 func (e *encoder) int(n int64) {

@@ -99,22 +99,10 @@ const (
 	cidLen       = 36
 )
 
-// appendHeader appends a CBOR head of the given major type and argument in
-// its shortest form.
+// appendHeader appends a CBOR head of the given major type (its bits in
+// the initial byte, as majBytes) and argument in its shortest form.
 func appendHeader(b []byte, major byte, v uint64) []byte {
-	switch {
-	case v < 24:
-		return append(b, major|byte(v))
-	case v <= 0xff:
-		return append(b, major|24, byte(v))
-	case v <= 0xffff:
-		return append(b, major|25, byte(v>>8), byte(v))
-	case v <= 0xffffffff:
-		return append(b, major|26, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-	default:
-		return append(b, major|27, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32),
-			byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-	}
+	return cborhead.Append(b, major>>5, v)
 }
 
 func appendCID(b []byte, c cid.Cid) []byte {

@@ -6,6 +6,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/internal/cborhead"
 )
 
 // The #commit frame, encoded straight into one buffer: it is most of what
@@ -31,21 +32,10 @@ const (
 	cborNull  = 0xf6
 )
 
-// appendHead appends a CBOR head of the major type with argument n in its
-// shortest form.
+// appendHead appends a CBOR head of the major type (its bits in the
+// initial byte, as cborText) with argument n in its shortest form.
 func appendHead(b []byte, major byte, n uint64) []byte {
-	switch {
-	case n < 24:
-		return append(b, major|byte(n))
-	case n <= 0xff:
-		return append(b, major|24, byte(n))
-	case n <= 0xffff:
-		return append(b, major|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(b, major|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, major|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	return cborhead.Append(b, major>>5, n)
 }
 
 // appendText appends s as a CBOR text string.

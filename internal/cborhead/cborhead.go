@@ -67,3 +67,21 @@ func Shortest(info byte, arg uint64) bool {
 	}
 	return info < 24
 }
+
+// Append appends the head of major type major (0-7) with argument n to b,
+// in its shortest form, as DAG-CBOR requires of integers and lengths.
+func Append(b []byte, major byte, n uint64) []byte {
+	ib := major << 5
+	switch {
+	case n < 24:
+		return append(b, ib|byte(n))
+	case n <= 0xff:
+		return append(b, ib|24, byte(n))
+	case n <= 0xffff:
+		return append(b, ib|25, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		return append(b, ib|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, ib|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
+		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}

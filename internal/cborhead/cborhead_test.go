@@ -44,6 +44,36 @@ func TestRead(t *testing.T) {
 	}
 }
 
+// TestAppend: every width's boundaries, read back by Read.
+func TestAppend(t *testing.T) {
+	tests := []struct {
+		major byte
+		n     uint64
+		want  []byte
+	}{
+		{0, 0, []byte{0x00}},
+		{0, 23, []byte{0x17}},
+		{2, 24, []byte{0x58, 0x18}},
+		{3, 0xff, []byte{0x78, 0xff}},
+		{4, 0x100, []byte{0x99, 0x01, 0x00}},
+		{5, 0xffff, []byte{0xb9, 0xff, 0xff}},
+		{6, 0x10000, []byte{0xda, 0, 1, 0, 0}},
+		{1, 0xffffffff, []byte{0x3a, 0xff, 0xff, 0xff, 0xff}},
+		{0, 1 << 32, []byte{0x1b, 0, 0, 0, 1, 0, 0, 0, 0}},
+		{0, 1<<64 - 1, []byte{0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+	}
+	for _, tt := range tests {
+		got := Append([]byte{0xee}, tt.major, tt.n)
+		if string(got[1:]) != string(tt.want) || got[0] != 0xee {
+			t.Errorf("Append(%d, %d) = % x, want ee % x", tt.major, tt.n, got, tt.want)
+		}
+		major, info, arg, n, p := Read(got[1:])
+		if major != tt.major || arg != tt.n || n != len(tt.want) || p != OK || !Shortest(info, arg) {
+			t.Errorf("Read(Append(%d, %d)) = %d, %d, %d, %d, %d", tt.major, tt.n, major, info, arg, n, p)
+		}
+	}
+}
+
 // FuzzRead: Read never panics, and an OK head's n bytes re-read alone give
 // the same head.
 func FuzzRead(f *testing.F) {
