@@ -47,6 +47,7 @@ func Dialect(channel string) sqlstore.Dialect {
 		InsertEventSQL: InsertEventSQL,
 		AfterEvent:     `SELECT pg_notify('` + strings.ReplaceAll(channel, `'`, `''`) + `', '')`,
 		SortBlocks:     true,
+		MultiRowBlocks: true,
 		Conflict:       conflict,
 	}
 }

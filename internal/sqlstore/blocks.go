@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 
@@ -138,6 +139,9 @@ func (t *Tx) PutBlocks(ctx context.Context, blocks []storage.Block) error {
 		blocks = slices.Clone(blocks)
 		slices.SortFunc(blocks, func(a, b storage.Block) int { return cmp.Compare(BlockKey(a.CID), BlockKey(b.CID)) })
 	}
+	if t.db.D.MultiRowBlocks && len(blocks) > 1 {
+		return t.putBlocksMultiRow(ctx, blocks)
+	}
 	for _, b := range blocks {
 		cb := b.CID.Bytes()
 		k := BlockKey(b.CID)
@@ -160,6 +164,74 @@ func (t *Tx) PutBlocks(ctx context.Context, blocks []storage.Block) error {
 		if _, err := t.exec(ctx, insertOverflowSQL, cb, b.Data); err != nil {
 			return fmt.Errorf("put block %s: %w", b.CID, err)
 		}
+	}
+	return nil
+}
+
+// multiRowBlocksSQL[i] inserts 1<<i blocks in one statement, returning the
+// CIDs it stored (a block whose key is taken is skipped).
+var multiRowBlocksSQL = func() []string {
+	var qs []string
+	for n := 1; n <= maxMultiRowBlocks; n *= 2 {
+		qs = append(qs, Q(`INSERT INTO blocks (k, cid, data) VALUES `+values("(?, ?, ?)", n)+` ON CONFLICT (k) DO NOTHING RETURNING cid`))
+	}
+	return qs
+}()
+
+// maxMultiRowBlocks is the most blocks one statement of putBlocksMultiRow
+// inserts.
+const maxMultiRowBlocks = 64
+
+// putBlocksMultiRow is PutBlocks in statements of 1, 2, 4 ... 64 blocks
+// (a commit of 10 blocks: 2 statements, where one a block took 10 round
+// trips to a database server); the blocks whose key was taken go to
+// putTaken, 100 at a time.
+func (t *Tx) putBlocksMultiRow(ctx context.Context, blocks []storage.Block) error {
+	var taken []storage.Block
+	args := make([]any, 0, 3*min(len(blocks), maxMultiRowBlocks))
+	for len(blocks) > 0 {
+		i := bits.Len(uint(min(len(blocks), maxMultiRowBlocks))) - 1
+		chunk := blocks[:1<<i]
+		blocks = blocks[1<<i:]
+		args = args[:0]
+		for _, b := range chunk {
+			args = append(args, BlockKey(b.CID), b.CID.Bytes(), b.Data)
+		}
+		st, err := t.prep(ctx, multiRowBlocksSQL[i])
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryxContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("put blocks: %w", err)
+		}
+		stored := make(map[string]bool, len(chunk))
+		for rows.Next() {
+			var cb []byte
+			if err := rows.Scan(&cb); err != nil {
+				rows.Close()
+				return fmt.Errorf("put blocks: %w", err)
+			}
+			stored[string(cb)] = true
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("put blocks: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("put blocks: %w", err)
+		}
+		for _, b := range chunk {
+			if !stored[b.CID.KeyString()] {
+				taken = append(taken, b)
+			}
+		}
+	}
+	for len(taken) > 0 {
+		n := min(len(taken), ImportBatch)
+		if err := t.putTaken(ctx, taken[:n]); err != nil {
+			return err
+		}
+		taken = taken[n:]
 	}
 	return nil
 }

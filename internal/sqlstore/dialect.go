@@ -42,6 +42,11 @@ type Dialect struct {
 	// in one order and cannot deadlock (PostgreSQL).
 	SortBlocks bool
 
+	// MultiRowBlocks makes PutBlocks insert several blocks a statement,
+	// saving round trips to a database server (PostgreSQL); SQLite, in the
+	// process, inserts them one by one with a prepared statement.
+	MultiRowBlocks bool
+
 	// BeforeClose, when set, runs before the handles are closed (SQLite:
 	// checkpoint the WAL).
 	BeforeClose func(db *DB)
