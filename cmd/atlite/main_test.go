@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/atlite-dev/atlite/internal/testutil"
 )
 
 func TestFlagError(t *testing.T) {
@@ -75,5 +79,44 @@ func TestInterrupted(t *testing.T) {
 	code := run(ctx, []string{"--db", db, "demo", "--records", "5"}, strings.NewReader(""), &out, &errb)
 	if code != 1 || !strings.HasPrefix(errb.String(), "atlite demo: interrupted") || strings.Count(errb.String(), "\n") != 1 {
 		t.Errorf("cancelled demo = %d, stderr %q; want 1 and one line saying it was interrupted", code, errb.String())
+	}
+}
+
+// TestExternalCheckpointsEnv: with $ATLITE_EXTERNAL_CHECKPOINTS=1 a
+// command leaves its writes in the -wal for the replicating process (here a
+// connection held open, as Litestream holds one, so that SQLite's own
+// checkpoint at the last close does not run) to checkpoint; without it,
+// the command's Close checkpoints the WAL into the file and truncates it.
+func TestExternalCheckpointsEnv(t *testing.T) {
+	t.Setenv("ATLITE_KEK", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	for _, ext := range []bool{false, true} {
+		db := filepath.Join(t.TempDir(), "atlite.db")
+		atlite := func(args ...string) {
+			t.Helper()
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), append([]string{"--db", db}, args...), strings.NewReader(`{"text": "hi"}`), &out, &errb); code != 0 {
+				t.Fatalf("atlite %v = %d: %s", args, code, errb.String())
+			}
+		}
+		atlite("init", "--did", "did:web:alice.example")
+		other, err := testutil.OpenRawDB(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.DB.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		if ext {
+			t.Setenv("ATLITE_EXTERNAL_CHECKPOINTS", "1")
+		}
+		atlite("create", "did:web:alice.example", "com.example.note", "one")
+		fi, err := os.Stat(db + "-wal")
+		switch {
+		case ext && (err != nil || fi.Size() == 0):
+			t.Errorf("$ATLITE_EXTERNAL_CHECKPOINTS=1: -wal after create = %v, %v; want the commit's frames left in it", fi, err)
+		case !ext && (err != nil || fi.Size() != 0):
+			t.Errorf("without it: -wal after create = %v, %v; want it checkpointed and truncated", fi, err)
+		}
+		other.Close()
 	}
 }
