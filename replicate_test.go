@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,96 +20,37 @@ import (
 	"github.com/atlite-dev/atlite/internal/testutil"
 )
 
-// litestreamModule is the Litestream release the replication tests build
-// from the Go module proxy; the README's instructions name the same one.
+// litestreamModule is the Litestream release the replication tests are
+// written against; the README's instructions and .ci/run install the same.
 const litestreamModule = "github.com/benbjohnson/litestream/cmd/litestream@v0.5.18"
 
 var replicationFigures = flag.Bool("replication-figures", false, "TestLitestreamFigures: measure replication lag and restore time")
 
-var (
-	litestreamOnce sync.Once
-	litestreamPath string
-	litestreamErr  error
-	litestreamSkip bool // the build failed for lack of network, or ran out of time
-)
-
-// litestream returns the path of a litestream binary: $ATLITE_LITESTREAM
-// when set, or else one built with go install from the module proxy, once,
-// into the user's cache directory (kept between runs). The test is skipped with -short, and when the build fails
-// because the network is unreachable.
+// litestream returns the path of the litestream binary the test runs:
+// $ATLITE_LITESTREAM (.ci/run installs the release and sets it; a missing
+// file then fails the test), or else litestream on $PATH. Without either
+// the test is skipped, saying how to run it: tests do not fetch or build
+// anything themselves (a first build of Litestream downloads its storage
+// SDKs and takes minutes, and tests reach no further than loopback).
 func litestream(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("-short: builds Litestream from the module proxy and replicates for several seconds")
+		t.Skip("-short: replicates with Litestream for several seconds")
 	}
 	if runtime.GOOS == "windows" {
 		t.Skip("the test stops litestream with SIGTERM")
 	}
-	// CI builds it before the tests (.ci/run) and names it here: then a
-	// missing binary is a failure, never a skip.
 	if p := os.Getenv("ATLITE_LITESTREAM"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("$ATLITE_LITESTREAM: %v", err)
 		}
 		return p
 	}
-	litestreamOnce.Do(func() {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		dir := filepath.Join(cache, "atlite-test", strings.NewReplacer("/", "_", "@", "_").Replace(litestreamModule))
-		litestreamPath = filepath.Join(dir, "litestream")
-		if _, err := os.Stat(litestreamPath); err == nil {
-			return
-		}
-		tmp, err := os.MkdirTemp("", "litestream-build-")
-		if err != nil {
-			litestreamErr = err
-			return
-		}
-		defer os.RemoveAll(tmp)
-		// The first build downloads Litestream's modules (the AWS, GCS and
-		// Azure SDKs among them) and compiles them: minutes. Leave the test
-		// binary's deadline a margin, so that a slow build is reported
-		// rather than panicking the whole package.
-		bctx := context.Background()
-		if d, ok := t.Deadline(); ok {
-			var cancel context.CancelFunc
-			bctx, cancel = context.WithDeadline(bctx, d.Add(-2*time.Minute))
-			defer cancel()
-		}
-		cmd := exec.CommandContext(bctx, "go", "install", litestreamModule)
-		cmd.Dir = tmp // outside this module: the tool's own go.mod decides
-		cmd.Env = append(os.Environ(), "GOBIN="+tmp+"/bin", "CGO_ENABLED=0", "GOFLAGS=", "GO111MODULE=on")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			litestreamErr = fmt.Errorf("go install %s: %v\n%s", litestreamModule, err, out)
-			if bctx.Err() != nil {
-				litestreamErr = fmt.Errorf("go install %s did not finish 2 min before the test deadline (a slow network or machine); run it once with a longer -timeout, the binary is kept in the user cache dir: %v", litestreamModule, err)
-				litestreamSkip = true
-				return
-			}
-			for _, s := range []string{"dial tcp", "no such host", "i/o timeout", "connection refused", "network is unreachable", "GOPROXY=off", "Temporary failure in name resolution"} {
-				if bytes.Contains(out, []byte(s)) {
-					litestreamSkip = true
-				}
-			}
-			return
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			litestreamErr = err
-			return
-		}
-		litestreamErr = os.Rename(filepath.Join(tmp, "bin", "litestream"), litestreamPath)
-	})
-	if litestreamErr != nil {
-		if litestreamSkip {
-			t.Skipf("skipped, Litestream could not be built (no network, or too slow): %v", litestreamErr)
-		}
-		t.Fatal(litestreamErr)
+	p, err := exec.LookPath("litestream")
+	if err != nil {
+		t.Skipf("no litestream: set $ATLITE_LITESTREAM to a binary of it, or put one on $PATH (GOBIN=DIR go install %s)", litestreamModule)
 	}
-	return litestreamPath
+	return p
 }
 
 // replicating runs `litestream replicate` on the file at db into the file
