@@ -478,6 +478,7 @@ func TestResolverHTTPSafety(t *testing.T) {
 		w.Write([]byte(webDoc("did:web:example.com", "example.com", "z")))
 	}))
 	defer plain.Close()
+	var release chan struct{} // the slow handler's, made by each subtest
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
@@ -499,8 +500,11 @@ func TestResolverHTTPSafety(t *testing.T) {
 			w.Write([]byte(strings.Repeat(" ", 2000)))
 		}, did.ErrResponseTooLarge},
 		{"slow", func(w http.ResponseWriter, r *http.Request) {
+			// Held until the subtest is over, not until r's context ends:
+			// a handler that returned then answered an empty 200 that
+			// once reached the client first (CI, under -race).
 			select {
-			case <-r.Context().Done():
+			case <-release:
 			case <-time.After(5 * time.Second):
 			}
 		}, context.DeadlineExceeded},
@@ -511,6 +515,10 @@ func TestResolverHTTPSafety(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWebHost(t)
+			// Before the server's Close (cleanups run last first), which
+			// waits for the slow handler.
+			release = make(chan struct{})
+			t.Cleanup(func() { close(release) })
 			w.setHandler(tt.handler)
 			timeout := 5 * time.Second
 			if strings.HasPrefix(tt.name, "slow") {
