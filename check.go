@@ -184,7 +184,7 @@ func (s *Store) checkRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks,
 		// nothing since): then whether it was a #commit or a #sync is
 		// not known, and the signature is not checked. A head with no
 		// event in a stream not pruned that far is damage.
-		pruned, perr := sincePruned(ctx, tx, syntax.DID(r.DID), syntax.TID(r.Rev))
+		pruned, perr := revPruned(ctx, tx, syntax.DID(r.DID), syntax.TID(r.Rev))
 		if perr != nil {
 			return perr
 		}

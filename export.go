@@ -125,9 +125,19 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 			return err
 		}
 		full := o.Since == ""
+		var since storage.EventRow
 		if !full {
-			// A rev whose commit event was pruned: the whole repo.
-			if full, err = sincePruned(ctx, tx, did, o.Since); err != nil {
+			since, err = tx.CommitEventAt(ctx, did.String(), o.Since.String())
+			switch {
+			case errors.Is(err, storage.ErrNotFound):
+				// A rev whose commit event was pruned: the whole repo.
+				if full, err = revPruned(ctx, tx, did, o.Since); err != nil {
+					return err
+				}
+				if !full {
+					return fmt.Errorf("rev %s of %s: %w", o.Since, did, ErrNotFound)
+				}
+			case err != nil:
 				return err
 			}
 		}
@@ -142,7 +152,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 				}
 				return fmt.Errorf("walk repo: %w", err)
 			}
-		} else if err := s.exportSince(ctx, tx, src, did, o.Since, mst.Load(src, data), put); err != nil {
+		} else if err := s.exportSince(ctx, src, o.Since, since, mst.Load(src, data), put); err != nil {
 			return err
 		}
 		return carw.Flush()
@@ -172,15 +182,9 @@ func repeatedRecords(ctx context.Context, tx storage.ReadTx, repo int64) (map[ci
 	return out, nil
 }
 
-// exportSince writes the nodes and records that are new since rev.
-func (s *Store) exportSince(ctx context.Context, tx storage.ReadTx, src *txBlocks, did syntax.DID, rev syntax.TID, tree *mst.Tree, put func(cid.Cid, []byte) error) error {
-	row, err := tx.CommitEventAt(ctx, did.String(), rev.String())
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("rev %s of %s: %w", rev, did, ErrNotFound)
-		}
-		return err
-	}
+// exportSince writes the nodes and records that are new since rev, whose
+// commit event is row.
+func (s *Store) exportSince(ctx context.Context, src *txBlocks, rev syntax.TID, row storage.EventRow, tree *mst.Tree, put func(cid.Cid, []byte) error) error {
 	e := Event{Kind: KindCommit}
 	if err := e.decodeBody(row.Body); err != nil {
 		return err

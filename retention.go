@@ -2,7 +2,6 @@ package atlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -138,15 +137,12 @@ func (s *Store) PruneEvents(ctx context.Context, opts *PruneEventsOptions) (*Pru
 	return res, nil
 }
 
-// sincePruned reports whether an export since rev of did must write the
-// whole repo because rev's commit event was pruned: the event is gone,
-// events were pruned from the start of the stream, and rev is older than
-// the repo's oldest kept event with a rev (or the repo has none).
-func sincePruned(ctx context.Context, tx storage.ReadTx, did syntax.DID, rev syntax.TID) (bool, error) {
-	_, err := tx.CommitEventAt(ctx, did.String(), rev.String())
-	if err == nil || !errors.Is(err, storage.ErrNotFound) {
-		return false, err
-	}
+// revPruned reports, for a rev of did whose commit event is not stored,
+// whether that event was pruned (so that an export since rev must write the
+// whole repo, and a head at rev is not damage): events were pruned from the
+// start of the stream, and rev is older than the repo's oldest kept event
+// with a rev (or the repo has none). The caller has looked the event up.
+func revPruned(ctx context.Context, tx storage.ReadTx, did syntax.DID, rev syntax.TID) (bool, error) {
 	pruned, err := tx.EventsPrunedThrough(ctx)
 	if err != nil || pruned == 0 {
 		return false, err // nothing was pruned: an unknown rev
