@@ -197,33 +197,9 @@ func (t *Tx) putBlocksMultiRow(ctx context.Context, blocks []storage.Block) erro
 		for _, b := range chunk {
 			args = append(args, BlockKey(b.CID), b.CID.Bytes(), b.Data)
 		}
-		st, err := t.prep(ctx, multiRowBlocksSQL[i])
-		if err != nil {
-			return err
-		}
-		rows, err := st.QueryxContext(ctx, args...)
-		if err != nil {
+		var err error
+		if taken, err = t.insertBlocks(ctx, multiRowBlocksSQL[i], chunk, args, taken); err != nil {
 			return fmt.Errorf("put blocks: %w", err)
-		}
-		stored := make(map[string]bool, len(chunk))
-		for rows.Next() {
-			var cb []byte
-			if err := rows.Scan(&cb); err != nil {
-				rows.Close()
-				return fmt.Errorf("put blocks: %w", err)
-			}
-			stored[string(cb)] = true
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("put blocks: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("put blocks: %w", err)
-		}
-		for _, b := range chunk {
-			if !stored[b.CID.KeyString()] {
-				taken = append(taken, b)
-			}
 		}
 	}
 	for len(taken) > 0 {

@@ -183,36 +183,11 @@ func (t *Tx) streamStage(ctx context.Context, s storage.Staged, repo int64, rev 
 			batch, args = batch[:0], args[:0]
 			return err
 		}
-		st, err := t.prep(ctx, importBlocksSQL)
-		if err != nil {
-			return err
-		}
-		rows, err := st.QueryxContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		stored := make(map[string]bool, len(batch))
-		for rows.Next() {
-			var cb []byte
-			if err := rows.Scan(&cb); err != nil {
-				rows.Close()
-				return err
-			}
-			stored[string(cb)] = true
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		var rest []storage.Block
-		for _, b := range batch {
-			if !stored[b.CID.KeyString()] {
-				rest = append(rest, b)
-			}
-		}
+		rest, err := t.insertBlocks(ctx, importBlocksSQL, batch, args, nil)
 		batch, args = batch[:0], args[:0]
+		if err != nil {
+			return err
+		}
 		return t.putTaken(ctx, rest)
 	}
 	err := s.ForEachBlock(ctx, func(k int64, cb, data []byte) error {
@@ -256,6 +231,43 @@ func (t *Tx) streamStage(ctx context.Context, s storage.Staged, repo int64, rev 
 		return fmt.Errorf("blob refs: %w", err)
 	}
 	return nil
+}
+
+// insertBlocks runs q, a multi-row insert of blocks that returns the CIDs
+// it stored (ON CONFLICT (k) DO NOTHING RETURNING cid), with args, the
+// (k, cid, data) of blocks, and appends to taken the blocks it did not
+// store: their key was taken, by themselves or by another CID (putTaken
+// sorts out which).
+func (t *Tx) insertBlocks(ctx context.Context, q string, blocks []storage.Block, args []any, taken []storage.Block) ([]storage.Block, error) {
+	st, err := t.prep(ctx, q)
+	if err != nil {
+		return taken, err
+	}
+	rows, err := st.QueryxContext(ctx, args...)
+	if err != nil {
+		return taken, err
+	}
+	stored := make(map[string]bool, len(blocks))
+	for rows.Next() {
+		var cb []byte
+		if err := rows.Scan(&cb); err != nil {
+			rows.Close()
+			return taken, err
+		}
+		stored[string(cb)] = true
+	}
+	if err := rows.Close(); err != nil {
+		return taken, err
+	}
+	if err := rows.Err(); err != nil {
+		return taken, err
+	}
+	for _, b := range blocks {
+		if !stored[b.CID.KeyString()] {
+			taken = append(taken, b)
+		}
+	}
+	return taken, nil
 }
 
 // putTaken stores blocks whose key was taken when a batch was inserted:
