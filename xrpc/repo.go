@@ -173,8 +173,9 @@ func (s *Server) validateRecord(wr commit.Write, validate *bool) (string, error)
 		return "", nil
 	}
 	coll := wr.Collection.String()
+	known := s.opts.Lexicons.HasRecord(coll)
 	var rec map[string]any
-	if s.opts.Lexicons.HasRecord(coll) {
+	if known {
 		var err error
 		if rec, err = datamodel.UnmarshalMap(wr.Record); err != nil {
 			return "", err // recordWrite decoded it already
@@ -188,7 +189,7 @@ func (s *Server) validateRecord(wr commit.Write, validate *bool) (string, error)
 		return "", InvalidRequest("Invalid %s record: %s", coll, err)
 	case errors.Is(err, lexicon.ErrInvalidRecordKey):
 		return "", InvalidRequest("Invalid record key: %s", err)
-	case errors.Is(err, lexicon.ErrUnknownLexicon) && !s.opts.Lexicons.HasRecord(coll):
+	case errors.Is(err, lexicon.ErrUnknownLexicon) && !known:
 		return "", InvalidRequest("Unknown lexicon type: %s", coll)
 	default:
 		return "", err // a lexicon refers to a definition the catalog lacks

@@ -311,10 +311,11 @@ func validateFlag(fl *flag.FlagSet) *string {
 }
 
 // checkRecord checks a record to be written at collection/rkey against the
-// embedded lexicons, as mode (the --validate value) asks.
+// embedded lexicons, as mode (the --validate value, checked by checkMode
+// when the command starts) asks.
 func checkRecord(mode, collection, rkey string, rec map[string]any) error {
-	if err := checkMode(mode); err != nil || mode == "false" {
-		return err
+	if mode == "false" {
+		return nil
 	}
 	_, err := lexicon.Default().ValidateWrite(collection, rkey, rec, mode == "true")
 	if err != nil {

@@ -408,24 +408,27 @@ func key36(c cid.Cid) (k [36]byte, ok bool) {
 	return k, true
 }
 
-// memHas reports whether c is in the in-memory set.
-func (s *Seen) memHas(c cid.Cid) bool {
-	if k, ok := key36(c); ok {
-		_, had := s.m36[k]
-		return had
+// memHas reports whether c, whose key36 is k and is36, is in the
+// in-memory set.
+func (s *Seen) memHas(c cid.Cid, k [36]byte, is36 bool) bool {
+	var had bool
+	if is36 {
+		_, had = s.m36[k]
+	} else {
+		_, had = s.m[c.KeyString()]
 	}
-	_, had := s.m[c.KeyString()]
 	return had
 }
 
 // Add adds c and reports whether it was not in the set.
 func (s *Seen) Add(ctx context.Context, c cid.Cid) (fresh bool, err error) {
 	if s.f == nil {
-		if s.memHas(c) {
+		k, is36 := key36(c)
+		if s.memHas(c, k, is36) {
 			return false, nil
 		}
 		if len(s.m36)+len(s.m) < s.capacity {
-			if k, ok := key36(c); ok {
+			if is36 {
 				s.m36[k] = struct{}{}
 			} else {
 				s.m[c.KeyString()] = struct{}{}
@@ -450,7 +453,8 @@ func (s *Seen) Add(ctx context.Context, c cid.Cid) (fresh bool, err error) {
 // Has reports whether c is in the set.
 func (s *Seen) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	if s.f == nil {
-		return s.memHas(c), nil
+		k, is36 := key36(c)
+		return s.memHas(c, k, is36), nil
 	}
 	var one int
 	err := s.f.seenHas.QueryRowContext(ctx, c.Bytes()).Scan(&one)
