@@ -3,9 +3,7 @@ package atlite_test
 import (
 	"bytes"
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/internal/testutil"
@@ -26,7 +24,7 @@ func BenchmarkVerifyCAR(b *testing.B) {
 			car := exportCAR(b, s, did, nil)
 			b.SetBytes(int64(len(car)))
 			b.ReportAllocs()
-			cpu0 := processCPU(b)
+			cpu0 := testutil.ProcessCPU()
 			for b.Loop() {
 				vr, err := atlite.VerifyCAR(ctx, bytes.NewReader(car), repo.SigningKey)
 				if err != nil || vr.Records != n {
@@ -35,7 +33,7 @@ func BenchmarkVerifyCAR(b *testing.B) {
 			}
 			// CPU time moves less than wall time with the load of a shared
 			// machine.
-			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -63,13 +61,4 @@ func BenchmarkImportCAR(b *testing.B) {
 		s.Close()
 		b.StartTimer()
 	}
-}
-
-// processCPU returns the user and system CPU time the process has used.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -136,7 +137,7 @@ func BenchmarkGetRepo(b *testing.B) {
 		b.ReportAllocs()
 		u := hs.URL + "/xrpc/com.atproto.sync.getRepo?did=" + benchDID.String()
 		client := &http.Client{}
-		cpu := processCPU()
+		cpu := testutil.ProcessCPU()
 		for b.Loop() {
 			resp, err := client.Get(u)
 			if err != nil {
@@ -149,7 +150,7 @@ func BenchmarkGetRepo(b *testing.B) {
 			}
 			b.SetBytes(n)
 		}
-		b.ReportMetric(float64(processCPU()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(float64(testutil.ProcessCPU()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 	})
 	b.Run("file", func(b *testing.B) {
 		b.ReportAllocs()
@@ -158,7 +159,7 @@ func BenchmarkGetRepo(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer f.Close()
-		cpu := processCPU()
+		cpu := testutil.ProcessCPU()
 		for b.Loop() {
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
 				b.Fatal(err)
@@ -169,7 +170,7 @@ func BenchmarkGetRepo(b *testing.B) {
 			}
 			b.SetBytes(stats.Bytes)
 		}
-		b.ReportMetric(float64(processCPU()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(float64(testutil.ProcessCPU()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 	})
 }
 
@@ -201,7 +202,7 @@ func BenchmarkFirehoseReplay(b *testing.B) {
 				}
 				var frames int64
 				var elapsed time.Duration
-				cpu := processCPU()
+				cpu := testutil.ProcessCPU()
 				for b.Loop() {
 					target, closeTarget := hs, func() {}
 					if cold {
@@ -217,7 +218,7 @@ func BenchmarkFirehoseReplay(b *testing.B) {
 					closeTarget()
 				}
 				b.ReportMetric(float64(frames)/elapsed.Seconds(), "frames/s")
-				b.ReportMetric(float64(processCPU()-cpu)/1e3/float64(frames), "cpu-us/frame")
+				b.ReportMetric(float64(testutil.ProcessCPU()-cpu)/1e3/float64(frames), "cpu-us/frame")
 			})
 		}
 	}
