@@ -3,6 +3,7 @@ package atlite
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -11,14 +12,13 @@ import (
 	"github.com/atlite-dev/atlite/mst"
 )
 
-// prefetcher serves the blocks of a pre-order tree walk with few queries:
-// when a node is read whose links were not asked for yet, the blocks below
+// prefetcher serves the nodes of a pre-order tree walk with few queries:
+// when a node is read whose subtrees were not asked for yet, the nodes below
 // it are fetched breadth first, one query a level of its subtree, until
-// about readAhead blocks are held; the walk then finds most nodes and
-// records ready, and only a node at the edge of what was read ahead starts
-// another read. It holds at most readAhead blocks plus one node's links
-// (memory does not depend on the repo's size). nodes serves the walk's
-// nodes and records its records.
+// about readAhead nodes are held; the walk then finds most nodes ready, and
+// only a node at the edge of what was read ahead starts another read. It
+// holds at most readAhead nodes plus one node's links (memory does not
+// depend on the repo's size). Records come from a [recordStream].
 type prefetcher struct {
 	many  storage.BlockReader
 	one   mst.BlockSource
@@ -29,7 +29,7 @@ type prefetcher struct {
 	peak     int // the most blocks held, for the tests
 }
 
-// readAhead is the number of blocks a prefetcher holds at most, about
+// readAhead is the number of nodes a prefetcher holds at most, about
 // 1 MB of a typical repo (a variable for the tests).
 var readAhead = 4096
 
@@ -57,15 +57,6 @@ func (p *prefetcher) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return data, nil
 }
 
-// records returns the source for record blocks.
-func (p *prefetcher) records() recordSource { return recordSource{p} }
-
-type recordSource struct{ p *prefetcher }
-
-func (r recordSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return r.p.take(ctx, c)
-}
-
 func (p *prefetcher) take(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if data, ok := p.ready[c]; ok {
 		delete(p.ready, c)
@@ -74,16 +65,85 @@ func (p *prefetcher) take(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return p.one.GetBlock(ctx, c)
 }
 
-// prefetchBelow fetches the blocks node links to in one query, then level
-// by level those the fetched nodes link to, while fewer than limit blocks
-// are held. A node whose links are asked for is marked expanded; the
-// others read ahead themselves when the walk reaches them.
+// recordStream serves the record blocks of a pre-order walk of a repo's
+// tree at its head, which asks for them in key order, from the repo's
+// record index read a chunk at a time with the blocks joined (one query a
+// chunk, where reading them by CID took a look-up a block). The keys of a
+// collection are contiguous in key order and sorted by rkey, so the stream
+// follows one collection at a time. A record the chunk does not hold with
+// the CID asked for (an index out of step with the tree, a missing block)
+// is read by CID, so the walk still gets the block, or reports it missing.
+// Each block's hash is checked. It holds one chunk of records.
+type recordStream struct {
+	tx    storage.ReadTx
+	repo  int64
+	one   mst.BlockSource
+	coll  string
+	rows  []storage.RecordRow
+	more  bool // the collection may have rows after rows
+	chunk int
+}
+
+// recordChunk is the number of records a recordStream reads a query (a
+// variable for the tests).
+var recordChunk = 512
+
+func newRecordStream(tx storage.ReadTx, repo int64) *recordStream {
+	return &recordStream{tx: tx, repo: repo, one: viewBlocks(tx), chunk: recordChunk}
+}
+
+// GetBlock implements mst.BlockSource: a block read by CID.
+func (r *recordStream) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := r.one.GetBlock(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return data, checkHash(c, data)
+}
+
+// GetRecord implements mst.RecordSource.
+func (r *recordStream) GetRecord(ctx context.Context, key string, c cid.Cid) ([]byte, error) {
+	coll, rkey, ok := strings.Cut(key, "/")
+	if !ok {
+		return r.GetBlock(ctx, c)
+	}
+	if coll != r.coll {
+		r.coll, r.rows, r.more = coll, nil, true
+	}
+	for {
+		for len(r.rows) > 0 && r.rows[0].RKey < rkey {
+			r.rows = r.rows[1:]
+		}
+		if len(r.rows) > 0 || !r.more {
+			break
+		}
+		rows, err := r.tx.RepoRecords(ctx, r.repo, coll, rkey, r.chunk)
+		if err != nil {
+			return nil, fmt.Errorf("read records: %w", err)
+		}
+		r.rows, r.more = rows, len(rows) == r.chunk
+	}
+	if len(r.rows) == 0 || r.rows[0].RKey != rkey {
+		return r.GetBlock(ctx, c)
+	}
+	row := r.rows[0]
+	r.rows = r.rows[1:]
+	if row.Data == nil || string(row.CID) != c.KeyString() {
+		return r.GetBlock(ctx, c)
+	}
+	return row.Data, checkHash(c, row.Data)
+}
+
+// prefetchBelow fetches the subtree nodes node links to in one query,
+// then level by level those the fetched nodes link to, while fewer than
+// limit nodes are held. A node whose links are asked for is marked
+// expanded; the others read ahead themselves when the walk reaches them.
 func (p *prefetcher) prefetchBelow(ctx context.Context, node []byte) error {
 	level := []cid.Cid{cid.Undef}
-	var want, next []cid.Cid
+	var want []cid.Cid
 	asked := map[cid.Cid]struct{}{}
 	for len(level) > 0 {
-		want, next = want[:0], next[:0]
+		want = want[:0]
 		clear(asked)
 		for _, c := range level {
 			if len(want) > 0 && len(p.ready)+len(want) >= p.limit {
@@ -94,7 +154,7 @@ func (p *prefetcher) prefetchBelow(ctx context.Context, node []byte) error {
 				data = p.ready[c]
 				p.expanded[c] = struct{}{}
 			}
-			want, next = p.links(data, want, next, asked)
+			want = p.links(data, want, asked)
 		}
 		if len(want) == 0 {
 			return nil
@@ -106,10 +166,10 @@ func (p *prefetcher) prefetchBelow(ctx context.Context, node []byte) error {
 		if len(p.ready) >= p.limit {
 			return nil
 		}
-		// The next level: the fetched subtree nodes (a missing one is
-		// left to the walk, which reports it).
+		// The next level: the fetched nodes (a missing one is left to the
+		// walk, which reports it).
 		level = level[:0]
-		for _, c := range next {
+		for _, c := range want {
 			if _, ok := p.ready[c]; ok {
 				level = append(level, c)
 			}
@@ -118,11 +178,14 @@ func (p *prefetcher) prefetchBelow(ctx context.Context, node []byte) error {
 	return nil
 }
 
-// links appends to want the CIDs node links to that are not ready nor
-// asked for yet, and to sub those of its subtrees. A node that does not
-// decode is left to the tree, which reports it properly.
-func (p *prefetcher) links(node []byte, want, sub []cid.Cid, asked map[cid.Cid]struct{}) ([]cid.Cid, []cid.Cid) {
+// links appends to want the subtree nodes node links to that are not
+// ready nor asked for yet. A node that does not decode is left to the
+// tree, which reports it properly.
+func (p *prefetcher) links(node []byte, want []cid.Cid, asked map[cid.Cid]struct{}) []cid.Cid {
 	nodeLinks(node, func(c cid.Cid, tree bool) {
+		if !tree {
+			return
+		}
 		if _, have := p.ready[c]; have {
 			return
 		}
@@ -131,11 +194,8 @@ func (p *prefetcher) links(node []byte, want, sub []cid.Cid, asked map[cid.Cid]s
 		}
 		asked[c] = struct{}{}
 		want = append(want, c)
-		if tree {
-			sub = append(sub, c)
-		}
 	})
-	return want, sub
+	return want
 }
 
 // nodeLinks calls fn for each CID link (CBOR tag 42) in the DAG-CBOR

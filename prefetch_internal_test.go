@@ -19,19 +19,22 @@ import (
 
 // TestExportReadAhead exports a repo whose records repeat (identical bytes
 // under several keys) with read-ahead budgets from one block to more than
-// the repo: the same bytes each time, each block once, in the pre-order of
-// a walk that reads one block at a time, and never more blocks held than
-// the budget and one node's links.
+// the repo, and record chunks from one record to more than the repo: the
+// same bytes each time, each block once, in the pre-order of a walk that
+// reads one block at a time, and never more blocks held than the budget and
+// one node's links. The dedupe set fills up at several points of the walk. Two of its collections sort one way as collections and
+// the other way in key order ("c0.sub/" before "c0/").
 func TestExportReadAhead(t *testing.T) {
 	ctx := context.Background()
-	defer func(n int) { readAhead = n }(readAhead)
+	defer func(n, c, d int) { readAhead, recordChunk, dedupeCap = n, c, d }(readAhead, recordChunk, dedupeCap)
+	colls := []string{"com.example.c0", "com.example.c0.sub", "com.example.c1"}
 
 	s := openInternal(t, ":memory:", nil)
 	did := internalRepo(t, s, "did:web:user.com")
 	for c := 0; c < 6; c++ {
 		var writes []commit.Write
 		for i := 0; i < 200; i++ {
-			w, err := commit.NewWrite(commit.Create, fmt.Sprintf("com.example.c%d", c%3), fmt.Sprintf("3k%011d", i+200*(c/3)), map[string]any{"n": int64(i % 11)})
+			w, err := commit.NewWrite(commit.Create, colls[c%3], fmt.Sprintf("3k%011d", i+200*(c/3)), map[string]any{"n": int64(i % 11)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,8 +68,10 @@ func TestExportReadAhead(t *testing.T) {
 	}
 
 	var first []byte
-	for _, n := range []int{1, 2, 5, 64, 4096, 1 << 20} {
+	for i, n := range []int{1, 2, 5, 64, 4096, 1 << 20} {
 		readAhead = n
+		recordChunk = []int{1, 2, 3, 64, 399, 512}[i]
+		dedupeCap = []int{1 << 20, 1, 2, 50, 700, 262_144}[i]
 		var buf bytes.Buffer
 		if _, err := s.ExportCAR(ctx, did, &buf, nil); err != nil {
 			t.Fatalf("readAhead %d: %v", n, err)
@@ -93,8 +98,12 @@ func TestExportReadAhead(t *testing.T) {
 	// The budget holds: at most readAhead blocks and one node's links.
 	readAhead = 40
 	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		h, err := tx.Repo(ctx, did.String())
+		if err != nil {
+			return err
+		}
 		pf := newPrefetcher(tx)
-		if err := mst.Load(pf, repo.Data).Blocks(ctx, pf.records(), func(cid.Cid, []byte) error { return nil }); err != nil {
+		if err := mst.Load(pf, repo.Data).Blocks(ctx, newRecordStream(tx, h.ID), func(cid.Cid, []byte) error { return nil }); err != nil {
 			return err
 		}
 		if pf.peak == 0 || pf.peak > readAhead+2*32+1 {

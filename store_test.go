@@ -364,6 +364,12 @@ func TestBlockKeyCollision(t *testing.T) {
 		found[1].CID != r0.Head || len(missing) != 1 || missing[0] != absent {
 		t.Errorf("GetBlocks = %v, missing %v, %v", found, missing, err)
 	}
+	// A block asked twice does not hide an overflowed one asked with it.
+	found, missing, err = s.GetBlocks(ctx, []cid.Cid{r0.Head, r0.Head, fooBar})
+	if err != nil || len(found) != 3 || found[0].CID != r0.Head || found[1].CID != r0.Head || found[2].CID != fooBar ||
+		string(found[2].Data) != "\xa2cfoocbare$typepcom.example.coll" || len(missing) != 0 {
+		t.Errorf("GetBlocks(head twice, overflowed) = %v, missing %v, %v", found, missing, err)
+	}
 	recs, _, err := s.ListRecords(ctx, did, "com.example.coll", &atlite.ListRecordsOptions{})
 	if err != nil || len(recs) != 1 || string(recs[0].Data) != "\xa2cfoocbare$typepcom.example.coll" {
 		t.Errorf("ListRecords = %+v, %v", recs, err)

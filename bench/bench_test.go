@@ -22,6 +22,7 @@ import (
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -324,6 +325,7 @@ func BenchmarkExport(b *testing.B) {
 	stop := make(chan struct{})
 	peak := peakHeap(stop)
 	b.ReportAllocs()
+	cpu0 := testutil.ProcessCPU()
 	for b.Loop() {
 		var err error
 		if st, err = s.ExportCAR(ctx, benchDID, io.Discard, nil); err != nil {
@@ -331,6 +333,7 @@ func BenchmarkExport(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	close(stop)
 	b.SetBytes(st.Bytes)
 	b.ReportMetric(float64(st.Blocks)*float64(b.N)/b.Elapsed().Seconds(), "blocks/s")

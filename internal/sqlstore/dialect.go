@@ -20,7 +20,7 @@ type Dialect struct {
 	ReadTxOptions, WriteTxOptions *sql.TxOptions
 
 	// ManyBlocksSQL selects (cid, data) FROM blocks whose k is in the JSON
-	// array of integers given as its one argument.
+	// array of distinct integers given as its one argument.
 	ManyBlocksSQL string
 
 	// ForUpdate is appended to a SELECT of a row the transaction will

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/atlite-dev/atlite/internal/storage"
 )
@@ -18,6 +19,7 @@ JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlo
 	listAscSQL      = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 	listDescFromSQL = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey < ? ORDER BY r.rkey DESC LIMIT ?`)
 	listDescSQL     = Q(recordColumns + `records r` + recordBlocks + listWhere + ` ORDER BY r.rkey DESC LIMIT ?`)
+	repoRecordsSQL  = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey >= ? ORDER BY r.rkey LIMIT ?`)
 )
 
 // Record implements storage.RecordReader.
@@ -40,4 +42,30 @@ func (t *Tx) Records(ctx context.Context, q storage.RecordsQuery) ([]storage.Rec
 		err = t.sel(ctx, &rows, listDescSQL, q.DID, q.Collection, q.Limit)
 	}
 	return rows, err
+}
+
+// RepoRecords implements storage.RecordReader. It scans the rows itself,
+// without reflection: an export reads every record of the repo through it.
+func (t *Tx) RepoRecords(ctx context.Context, repo int64, collection, from string, limit int) ([]storage.RecordRow, error) {
+	st, err := t.prep(ctx, repoRecordsSQL)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, repo, collection, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("repo records: %w", err)
+	}
+	defer rows.Close()
+	out := make([]storage.RecordRow, 0, min(limit, 1024))
+	for rows.Next() {
+		r := storage.RecordRow{Collection: collection}
+		if err := rows.Scan(&r.RKey, &r.CID, &r.Data); err != nil {
+			return nil, fmt.Errorf("repo records: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("repo records: %w", err)
+	}
+	return out, nil
 }
