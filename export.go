@@ -11,7 +11,6 @@ import (
 
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
-	"github.com/atlite-dev/atlite/internal/stage"
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
@@ -102,14 +101,22 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		if err := checkHash(head, cb); err != nil {
 			return fmt.Errorf("head commit: %w", err)
 		}
+		// Record CIDs that more than one entry holds: the few blocks that
+		// must be tracked to be written once (nodes are unique in a tree).
+		repeated, err := repeatedRecords(ctx, tx, h.ID)
+		if err != nil {
+			return err
+		}
 		carw, err := car.NewWriter(cw, []cid.Cid{head})
 		if err != nil {
 			return err
 		}
-		once := newExportDedupe(tx, h.ID)
 		put := func(c cid.Cid, b []byte) error {
-			if first, err := once.first(ctx, c); err != nil || !first {
-				return err
+			if written, ok := repeated[c]; ok {
+				if written {
+					return nil
+				}
+				repeated[c] = true
 			}
 			st.Blocks++
 			return carw.WriteBlock(c, b)
@@ -154,61 +161,6 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		return st, fmt.Errorf("export %s: %w", did, err)
 	}
 	return st, nil
-}
-
-// dedupeCap is the number of blocks an export remembers having written
-// before it asks the record index which records repeat: about 20 MiB.
-var dedupeCap = 262_144
-
-// exportDedupe makes an export write each block once. It remembers every
-// block written, up to dedupeCap; past that it asks the record index for
-// the record CIDs that more than one key holds (the only blocks that can
-// repeat, as nodes are unique in a tree: a query that sorts the repo's
-// records, too slow to run for every export) and from then on tracks only
-// those. Memory stays bounded whatever the repo's size.
-type exportDedupe struct {
-	tx   storage.ReadTx
-	repo int64
-	// seen holds the blocks written, until it is full.
-	seen *stage.Seen
-	// repeated, after that, maps the repeated records to whether they
-	// were written.
-	repeated map[cid.Cid]bool
-}
-
-// errDedupeFull is the staging file an exportDedupe's seen set never gets.
-var errDedupeFull = errors.New("export dedupe set full")
-
-func newExportDedupe(tx storage.ReadTx, repo int64) *exportDedupe {
-	noFile := func(context.Context) (*stage.File, error) { return nil, errDedupeFull }
-	return &exportDedupe{tx: tx, repo: repo, seen: stage.NewSeen(dedupeCap, noFile)}
-}
-
-// first reports whether c is written for the first time.
-func (d *exportDedupe) first(ctx context.Context, c cid.Cid) (bool, error) {
-	if d.seen != nil {
-		fresh, err := d.seen.Add(ctx, c)
-		if !errors.Is(err, errDedupeFull) {
-			return fresh, err
-		}
-		rep, err := repeatedRecords(ctx, d.tx, d.repo)
-		if err != nil {
-			return false, err
-		}
-		for r := range rep {
-			if had, _ := d.seen.Has(ctx, r); had {
-				rep[r] = true
-			}
-		}
-		d.seen, d.repeated = nil, rep
-	}
-	if written, ok := d.repeated[c]; ok {
-		if written {
-			return false, nil
-		}
-		d.repeated[c] = true
-	}
-	return true, nil
 }
 
 // repeatedRecords returns the record CIDs that more than one key of the

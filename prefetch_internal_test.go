@@ -13,6 +13,7 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/sqlstore"
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/mst"
 )
@@ -22,11 +23,12 @@ import (
 // the repo, and record chunks from one record to more than the repo: the
 // same bytes each time, each block once, in the pre-order of a walk that
 // reads one block at a time, and never more blocks held than the budget and
-// one node's links. The dedupe set fills up at several points of the walk. Two of its collections sort one way as collections and
+// one node's links. The repeated records are found in memory and by the
+// database (a limit of records to sort below the repo's 1,200, or above). Two of its collections sort one way as collections and
 // the other way in key order ("c0.sub/" before "c0/").
 func TestExportReadAhead(t *testing.T) {
 	ctx := context.Background()
-	defer func(n, c, d int) { readAhead, recordChunk, dedupeCap = n, c, d }(readAhead, recordChunk, dedupeCap)
+	defer func(n, c, d int) { readAhead, recordChunk, sqlstore.RepeatedRecordsInMemory = n, c, d }(readAhead, recordChunk, sqlstore.RepeatedRecordsInMemory)
 	colls := []string{"com.example.c0", "com.example.c0.sub", "com.example.c1"}
 
 	s := openInternal(t, ":memory:", nil)
@@ -71,7 +73,7 @@ func TestExportReadAhead(t *testing.T) {
 	for i, n := range []int{1, 2, 5, 64, 4096, 1 << 20} {
 		readAhead = n
 		recordChunk = []int{1, 2, 3, 64, 399, 512}[i]
-		dedupeCap = []int{1 << 20, 1, 2, 50, 700, 262_144}[i]
+		sqlstore.RepeatedRecordsInMemory = []int{1 << 20, 1, 1199, 1200, 1201, 1 << 20}[i]
 		var buf bytes.Buffer
 		if _, err := s.ExportCAR(ctx, did, &buf, nil); err != nil {
 			t.Fatalf("readAhead %d: %v", n, err)
