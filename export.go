@@ -142,7 +142,10 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 			}
 		}
 		if full {
-			if err := mst.Load(newPrefetcher(tx), data).Blocks(ctx, newRecordStream(tx, h.ID), put); err != nil {
+			recs := newRecordStream(tx, h.ID)
+			recs.ahead = startChunkReader(ctx, s.b, did.String(), h.Head, h.ID, recs.chunk)
+			defer recs.close()
+			if err := mst.Load(newPrefetcher(tx), data).Blocks(ctx, recs, put); err != nil {
 				// A node or record block that is missing or does not
 				// hash is damage; an error of w is not.
 				var ne *mst.NodeError

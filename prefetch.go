@@ -73,7 +73,8 @@ func (p *prefetcher) take(ctx context.Context, c cid.Cid) ([]byte, error) {
 // follows one collection at a time. A record the chunk does not hold with
 // the CID asked for (an index out of step with the tree, a missing block)
 // is read by CID, so the walk still gets the block, or reports it missing.
-// Each block's hash is checked. It holds one chunk of records.
+// Each block's hash is checked. It holds one chunk of records, and one
+// more being read ahead when it has a [chunkReader].
 type recordStream struct {
 	tx    storage.ReadTx
 	repo  int64
@@ -82,6 +83,10 @@ type recordStream struct {
 	rows  []storage.RecordRow
 	more  bool // the collection may have rows after rows
 	chunk int
+	// ahead, when set, reads the chunks on another connection, the next
+	// one while the walk uses this one; next is that read.
+	ahead *chunkReader
+	next  *chunkRead
 }
 
 // recordChunk is the number of records a recordStream reads a query (a
@@ -117,7 +122,7 @@ func (r *recordStream) GetRecord(ctx context.Context, key string, c cid.Cid) ([]
 		if len(r.rows) > 0 || !r.more {
 			break
 		}
-		rows, err := r.tx.RepoRecords(ctx, r.repo, coll, rkey, r.chunk)
+		rows, err := r.read(ctx, coll, rkey)
 		if err != nil {
 			return nil, fmt.Errorf("read records: %w", err)
 		}
@@ -132,6 +137,114 @@ func (r *recordStream) GetRecord(ctx context.Context, key string, c cid.Cid) ([]
 		return r.GetBlock(ctx, c)
 	}
 	return row.Data, checkHash(c, row.Data)
+}
+
+// read returns the chunk of coll from rkey: the one read ahead if it
+// covers it, else one read now; with a chunkReader, it then starts reading
+// the chunk after it.
+func (r *recordStream) read(ctx context.Context, coll, rkey string) ([]storage.RecordRow, error) {
+	if r.ahead == nil {
+		return r.tx.RepoRecords(ctx, r.repo, coll, rkey, r.chunk)
+	}
+	next := r.next
+	r.next = nil
+	if next == nil || next.coll != coll || next.from > rkey {
+		if next != nil {
+			next.wait() // its rows are not those asked for
+		}
+		next = r.ahead.start(coll, rkey)
+	}
+	rows, err := next.wait()
+	if err == nil && len(rows) == r.chunk {
+		// Keys are never empty nor hold a NUL: the next rkey is above
+		// last+"\x00".
+		r.next = r.ahead.start(coll, rows[len(rows)-1].RKey+"\x00")
+	}
+	return rows, err
+}
+
+// close ends the read ahead, if any.
+func (r *recordStream) close() {
+	if r.next != nil {
+		r.next.wait()
+		r.next = nil
+	}
+	if r.ahead != nil {
+		r.ahead.close()
+	}
+}
+
+// chunkReader reads record chunks of one repo in a read transaction of
+// its own, one at a time, on a goroutine: an export's walk then reads its
+// nodes on the first connection while its records are read on the second
+// (2 cores), where one connection runs one query at a time.
+type chunkReader struct {
+	reqs  chan *chunkRead
+	done  chan struct{}
+	repo  int64
+	chunk int
+}
+
+// chunkRead is one chunk asked of a chunkReader.
+type chunkRead struct {
+	coll, from string
+	out        chan struct{}
+	rows       []storage.RecordRow
+	err        error
+}
+
+func (c *chunkRead) wait() ([]storage.RecordRow, error) {
+	<-c.out
+	return c.rows, c.err
+}
+
+// startChunkReader begins a read transaction on another connection of b,
+// if b has one free at once and its snapshot shows the repo at head, and
+// reads chunks there until close; else it returns nil.
+func startChunkReader(ctx context.Context, b storage.Backend, did string, head []byte, repo int64, chunk int) *chunkReader {
+	sv, ok := b.(storage.SecondViewer)
+	if !ok {
+		return nil
+	}
+	cr := &chunkReader{reqs: make(chan *chunkRead), done: make(chan struct{}), repo: repo, chunk: chunk}
+	ready := make(chan bool, 1)
+	go func() {
+		defer close(cr.done)
+		err := sv.TryView(ctx, func(tx storage.ReadTx) error {
+			h, err := tx.Repo(ctx, did)
+			if err != nil || string(h.Head) != string(head) {
+				ready <- false
+				return nil
+			}
+			ready <- true
+			for req := range cr.reqs {
+				req.rows, req.err = tx.RepoRecords(ctx, repo, req.coll, req.from, chunk)
+				close(req.out)
+			}
+			return nil
+		})
+		if err != nil {
+			ready <- false
+		}
+	}()
+	if !<-ready {
+		<-cr.done
+		return nil
+	}
+	return cr
+}
+
+// start asks for the chunk of coll from rkey from.
+func (cr *chunkReader) start(coll, from string) *chunkRead {
+	req := &chunkRead{coll: coll, from: from, out: make(chan struct{})}
+	cr.reqs <- req
+	return req
+}
+
+// close ends the reader's transaction and waits for its goroutine.
+func (cr *chunkReader) close() {
+	close(cr.reqs)
+	<-cr.done
 }
 
 // prefetchBelow fetches the subtree nodes node links to in one query,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,7 +32,9 @@ func TestExportReadAhead(t *testing.T) {
 	defer func(n, c, d int) { readAhead, recordChunk, sqlstore.RepeatedRecordsInMemory = n, c, d }(readAhead, recordChunk, sqlstore.RepeatedRecordsInMemory)
 	colls := []string{"com.example.c0", "com.example.c0.sub", "com.example.c1"}
 
-	s := openInternal(t, ":memory:", nil)
+	// A file, whose read pool lets the records be read on a second
+	// connection.
+	s := openInternal(t, filepath.Join(t.TempDir(), "atlite.db"), nil)
 	did := internalRepo(t, s, "did:web:user.com")
 	for c := 0; c < 6; c++ {
 		var writes []commit.Write
@@ -105,7 +108,12 @@ func TestExportReadAhead(t *testing.T) {
 			return err
 		}
 		pf := newPrefetcher(tx)
-		if err := mst.Load(pf, repo.Data).Blocks(ctx, newRecordStream(tx, h.ID), func(cid.Cid, []byte) error { return nil }); err != nil {
+		recs := newRecordStream(tx, h.ID)
+		if recs.ahead = startChunkReader(ctx, s.b, did.String(), h.Head, h.ID, recs.chunk); recs.ahead == nil {
+			t.Error("no chunk reader on a second connection")
+		}
+		defer recs.close()
+		if err := mst.Load(pf, repo.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
 			return err
 		}
 		if pf.peak == 0 || pf.peak > readAhead+2*32+1 {
@@ -245,4 +253,60 @@ func FuzzNodeLinks(f *testing.F) {
 			t.Errorf("nodeLinks found %v, the decoder %v", got, want)
 		}
 	})
+}
+
+// TestChunkReaderSnapshot: records are read ahead on a second connection
+// only while its snapshot shows the walk's head; with one read connection
+// there is none.
+func TestChunkReaderSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, filepath.Join(t.TempDir(), "atlite.db"), nil)
+	did := internalRepo(t, s, "did:web:user.com")
+	err := s.b.View(ctx, func(tx storage.ReadTx) error {
+		h, err := tx.Repo(ctx, did.String())
+		if err != nil {
+			return err
+		}
+		cr := startChunkReader(ctx, s.b, did.String(), h.Head, h.ID, 8)
+		if cr == nil {
+			t.Fatal("no chunk reader at the same head")
+		}
+		cr.close()
+		w, err := commit.NewWrite(commit.Create, "com.example.coll", "k1", map[string]any{"n": int64(1)})
+		if err != nil {
+			return err
+		}
+		if _, err := s.Commit(ctx, did, []commit.Write{w}, nil); err != nil {
+			return err
+		}
+		if cr := startChunkReader(ctx, s.b, did.String(), h.Head, h.ID, 8); cr != nil {
+			cr.close()
+			t.Error("chunk reader on a snapshot past the walk's head")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	one := openInternal(t, filepath.Join(t.TempDir(), "one.db"), &Options{ReadConns: 1})
+	did = internalRepo(t, one, "did:web:user.com")
+	err = one.b.View(ctx, func(tx storage.ReadTx) error {
+		h, err := tx.Repo(ctx, did.String())
+		if err != nil {
+			return err
+		}
+		if cr := startChunkReader(ctx, one.b, did.String(), h.Head, h.ID, 8); cr != nil {
+			cr.close()
+			t.Error("chunk reader with one read connection")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := one.ExportCAR(ctx, did, &buf, nil); err != nil {
+		t.Errorf("export with one read connection: %v", err)
+	}
 }

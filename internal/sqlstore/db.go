@@ -169,6 +169,37 @@ func (db *DB) View(ctx context.Context, fn func(storage.ReadTx) error) error {
 	return fn(&Tx{db: db, q: tx, tx: tx})
 }
 
+// TryView implements storage.SecondViewer: View on a read connection that
+// is idle or can be opened now. When every one is in use (possibly by the
+// caller itself) it returns at once; the pool may be taken between that
+// look and BEGIN, so the wait is also cut short, after tryViewWait.
+func (db *DB) TryView(ctx context.Context, fn func(storage.ReadTx) error) error {
+	if st := db.R.Stats(); st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections {
+		return storage.ErrBusy
+	}
+	g := &beginCtx{Context: ctx, done: make(chan struct{})}
+	stop := context.AfterFunc(ctx, func() { g.cancel(ctx.Err()) })
+	t := time.AfterFunc(tryViewWait, func() { g.cancel(storage.ErrBusy) })
+	tx, err := db.R.BeginTxx(g, db.D.ReadTxOptions)
+	t.Stop()
+	stop()
+	if !g.settle() {
+		if tx != nil {
+			tx.Rollback()
+		}
+		return g.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&Tx{db: db, q: tx, tx: tx})
+}
+
+// tryViewWait bounds TryView's wait for a connection: long enough to open
+// one.
+const tryViewWait = 100 * time.Millisecond
+
 // Reader implements storage.Backend: statements run on the read pool, each
 // in a transaction of its own.
 func (db *DB) Reader() storage.ReadTx { return &Tx{db: db} }

@@ -27,6 +27,8 @@ import (
 var (
 	// ErrNotFound reports that the row asked for is not stored.
 	ErrNotFound = errors.New("not found")
+	// ErrBusy reports that [SecondViewer.TryView] found no free connection.
+	ErrBusy = errors.New("no free connection")
 	// ErrNotAtlite reports a database that is not atlite's.
 	ErrNotAtlite = errors.New("not an atlite database")
 	// ErrSchemaTooNew reports a database whose schema is newer than this
@@ -72,6 +74,16 @@ type Backuper interface {
 	// Backup writes the snapshot to dest, a file that does not exist or
 	// is empty.
 	Backup(ctx context.Context, dest string) error
+}
+
+// SecondViewer is a backend that can give one reader a second read
+// transaction on another connection, for work it splits in two (an export
+// reads its records on it while it walks the tree on the first).
+type SecondViewer interface {
+	// TryView runs fn in a read transaction on a connection free now. It
+	// waits for none: when all are busy it returns ErrBusy without calling
+	// fn. Its snapshot may be newer than that of a transaction begun before.
+	TryView(ctx context.Context, fn func(ReadTx) error) error
 }
 
 // UpdateOptions configure [Backend.Update]. A nil pointer means none.
