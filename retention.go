@@ -91,27 +91,16 @@ func (s *Store) PruneEvents(ctx context.Context, opts *PruneEventsOptions) (*Pru
 		}
 		// Never past the Keep newest, nor more than Limit.
 		last := min(hi-int64(o.Keep), lo+int64(o.Limit)-1)
-		through := lo - 1 // the last seq to delete
-		for after := lo - 1; after < last; {
-			rows, err := tx.Events(ctx, after, "", int(min(last-after, 500)))
+		// Up to the first event at or after the cutoff.
+		through := last // the last seq to delete
+		if last >= lo {
+			first, err := tx.FirstEventAtOrAfter(ctx, lo-1, last, cutoff)
 			if err != nil {
 				return err
 			}
-			if len(rows) == 0 {
-				break
+			if first != 0 {
+				through = first - 1
 			}
-			stop := false
-			for _, r := range rows {
-				if r.Seq > last || r.Time >= cutoff {
-					stop = true
-					break
-				}
-				through = r.Seq
-			}
-			if stop {
-				break
-			}
-			after = rows[len(rows)-1].Seq
 		}
 		res.Oldest = through + 1
 		if through < lo {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/atlite-dev/atlite/internal/storage"
@@ -14,7 +15,19 @@ var (
 	markPrunedSQL = Q(`INSERT INTO sequences (nsid, next) VALUES ('` + storage.PrunedSeqName + `', ?)
 ON CONFLICT (nsid) DO UPDATE SET next = excluded.next`)
 	eventsDIDSQL = Q(`SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND seq > ? ORDER BY seq LIMIT ?`)
+	firstAtSQL   = Q(`SELECT seq FROM events WHERE seq > ? AND seq <= ? AND time >= ? ORDER BY seq LIMIT 1`)
 )
+
+// FirstEventAtOrAfter implements storage.EventReader: a scan of the seq
+// range that stops at the first match.
+func (t *Tx) FirstEventAtOrAfter(ctx context.Context, after, through, time int64) (int64, error) {
+	var seq int64
+	err := t.get(ctx, &seq, firstAtSQL, after, through, time)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, nil
+	}
+	return seq, err
+}
 
 // Events implements storage.EventReader.
 func (t *Tx) Events(ctx context.Context, after int64, did string, limit int) ([]storage.EventRow, error) {

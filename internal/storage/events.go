@@ -17,6 +17,10 @@ type EventReader interface {
 	// Events returns up to limit events with seq > after, in seq order,
 	// of every repo or, when did is not "", of one.
 	Events(ctx context.Context, after int64, did string, limit int) ([]EventRow, error)
+	// FirstEventAtOrAfter returns the lowest seq in (after, through] of an
+	// event whose time is at or after time (Unix microseconds), or 0 when
+	// there is none. It reads no event body.
+	FirstEventAtOrAfter(ctx context.Context, after, through, time int64) (int64, error)
 	// EventsPrunedThrough returns the last seq DeleteEventsThrough
 	// deleted through, 0 when none was: the stream then starts at seq 1.
 	EventsPrunedThrough(ctx context.Context) (int64, error)
