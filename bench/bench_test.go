@@ -51,11 +51,10 @@ func post(i int) map[string]any {
 // repoRecords posts, and returns its path.
 func template(b *testing.B) string {
 	templateOnce.Do(func() {
-		// The template is kept between runs, keyed by the schema text and
-		// size; ATLITE_BENCH_REBUILD=1 rebuilds it.
-		schema, _ := os.ReadFile("../internal/sqlite/schema.sql")
-		sum := sha256.Sum256(schema)
-		templateDir = filepath.Join(os.TempDir(), fmt.Sprintf("atlite-bench-%x-%d", sum[:6], repoRecords))
+		// The template is kept between runs, keyed by the schema with its
+		// migrations (testutil.SchemaKey) and the size;
+		// ATLITE_BENCH_REBUILD=1 rebuilds it.
+		templateDir = filepath.Join(os.TempDir(), fmt.Sprintf("atlite-bench-%s-%d", testutil.SchemaKey(".."), repoRecords))
 		path := filepath.Join(templateDir, "template.db")
 		if _, err := os.Stat(path + ".done"); err == nil && os.Getenv("ATLITE_BENCH_REBUILD") == "" {
 			return

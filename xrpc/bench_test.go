@@ -3,7 +3,6 @@ package xrpc
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -53,13 +52,12 @@ func benchPost(i int) map[string]any {
 
 // benchTemplate builds, once per process, a file holding the benchmark
 // repo, and returns its path. The file is kept in the temporary directory
-// between runs, keyed by the schema text; ATLITE_BENCH_REBUILD=1 rebuilds
+// between runs, keyed by the schema and its migrations (testutil.SchemaKey);
+// ATLITE_BENCH_REBUILD=1 rebuilds
 // it.
 func benchTemplate(b *testing.B) string {
 	benchOnce.Do(func() {
-		schema, _ := os.ReadFile("../internal/sqlite/schema.sql")
-		sum := sha256.Sum256(schema)
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("atlite-xrpc-bench-%x-%d", sum[:6], benchCommits))
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("atlite-xrpc-bench-%s-%d", testutil.SchemaKey(".."), benchCommits))
 		benchPath = filepath.Join(dir, "template.db")
 		if _, err := os.Stat(benchPath + ".done"); err == nil && os.Getenv("ATLITE_BENCH_REBUILD") == "" {
 			return
