@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -224,8 +223,11 @@ func (s *Store) checkRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks,
 	// One walk: every node and record must be present, hash to its CID and
 	// be valid, and each record must be in the index under its key with its
 	// CID. (The tree checks the hash of every node it reads.)
-	recs := &checkRecords{src: src, tx: tx, did: r.DID}
-	if err := mst.Load(src, cmt.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
+	// Records come a chunk at a time from the index (recordStream, strict),
+	// nodes from the prefetcher.
+	recs := newRecordStream(tx, r.ID)
+	recs.strict = true
+	if err := mst.Load(newPrefetcher(tx), cmt.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
 		return damage(fmt.Errorf("tree: %w", err))
 	}
 	leaves := recs.n
@@ -247,40 +249,3 @@ func cidOrUndef(b []byte) cid.Cid {
 	return c
 }
 
-// checkRecords reads record blocks for Check's tree walk (mst.RecordSource),
-// checks each one's hash and checks it against the record index.
-type checkRecords struct {
-	src *txBlocks
-	tx  storage.ReadTx
-	did string
-	n   int
-}
-
-func (c *checkRecords) GetBlock(ctx context.Context, id cid.Cid) ([]byte, error) {
-	return hashedBlocks{c.src}.GetBlock(ctx, id)
-}
-
-func (c *checkRecords) GetRecord(ctx context.Context, key string, id cid.Cid) ([]byte, error) {
-	c.n++
-	coll, rkey, _ := strings.Cut(key, "/")
-	// One look-up gives the index entry and, in the common case, the
-	// record's bytes.
-	row, err := c.tx.Record(ctx, c.did, coll, rkey)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("%w: record index lacks %s", ErrCorrupt, key)
-		}
-		return nil, fmt.Errorf("record index lookup of %s: %w", key, err)
-	}
-	if !cidOrUndef(row.CID).Equals(id) {
-		return nil, fmt.Errorf("%w: record index has another CID for %s", ErrCorrupt, key)
-	}
-	if row.Data == nil {
-		// The block is missing: GetBlock says so.
-		return hashedBlocks{c.src}.GetBlock(ctx, id)
-	}
-	if err := checkHash(id, row.Data); err != nil {
-		return nil, err
-	}
-	return row.Data, nil
-}

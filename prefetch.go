@@ -87,6 +87,11 @@ type recordStream struct {
 	// one while the walk uses this one; next is that read.
 	ahead *chunkReader
 	next  *chunkRead
+	// strict makes a record the index lacks, or holds with another CID,
+	// an error (for Check) rather than a read by CID; n counts the
+	// records asked for.
+	strict bool
+	n      int
 }
 
 // recordChunk is the number of records a recordStream reads a query (a
@@ -128,11 +133,18 @@ func (r *recordStream) GetRecord(ctx context.Context, key string, c cid.Cid) ([]
 		}
 		r.rows, r.more = rows, len(rows) == r.chunk
 	}
+	r.n++
 	if len(r.rows) == 0 || r.rows[0].RKey != rkey {
+		if r.strict {
+			return nil, fmt.Errorf("%w: record index lacks %s", ErrCorrupt, key)
+		}
 		return r.GetBlock(ctx, c)
 	}
 	row := r.rows[0]
 	r.rows = r.rows[1:]
+	if string(row.CID) != c.KeyString() && r.strict {
+		return nil, fmt.Errorf("%w: record index has another CID for %s", ErrCorrupt, key)
+	}
 	if row.Data == nil || string(row.CID) != c.KeyString() {
 		return r.GetBlock(ctx, c)
 	}

@@ -339,6 +339,20 @@ func BenchmarkExport(b *testing.B) {
 	b.ReportMetric(float64(peak()-base.HeapInuse)/1e6, "peak-heap-MB")
 }
 
+// BenchmarkCheck: Store.Check of the file holding the 100k-record repo
+// (every node and record read, hashed and matched with the index).
+func BenchmarkCheck(b *testing.B) {
+	s := openCopy(b)
+	b.ReportAllocs()
+	cpu0 := testutil.ProcessCPU()
+	for b.Loop() {
+		if err := s.Check(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
 // peakHeap samples the Go heap until stop is closed and returns the peak.
 func peakHeap(stop <-chan struct{}) func() uint64 {
 	var peak atomic.Uint64
