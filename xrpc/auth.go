@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/ipfs/go-cid"
 	"golang.org/x/time/rate"
 
 	"github.com/atlite-dev/atlite"
@@ -275,6 +276,81 @@ func (s *Server) authRepo(r *http.Request, id syntax.AtIdentifier) (*Auth, *atli
 		return nil, nil, Errorf(http.StatusUnauthorized, "AuthenticationRequired", "Authentication Required: the token's account is %s, not %s", a.DID, id)
 	}
 	return a, repo, nil
+}
+
+// writeAuth is the access check of a write to a repo (createRecord,
+// putRecord, deleteRecord, applyWrites), split so that a write reads
+// nothing its commit does not. authWrite checks the access token itself
+// (signature, type, audience, times, scope) and that the repo named is the
+// token's account; the session's check (live: not signed out, refreshed
+// away, revoked with its app password or by a password change; not
+// expired) is left to the commit, which makes it in its own write
+// transaction (atlite.CommitOptions.Session), so nothing is cached and a
+// revocation by any process on the file refuses the very next write.
+// Whenever the write fails, or ends without a commit, settle or verify
+// runs the full check (authRepo) first, so that its error still comes
+// before the write's own, as when the session was read up front.
+type writeAuth struct {
+	s  *Server
+	r  *http.Request
+	id syntax.AtIdentifier
+	// did is the repo written.
+	did syntax.DID
+	// sid is the session the commit must check; 0 once the full check ran.
+	sid int64
+}
+
+// authWrite authenticates a write to the repo id. Only when id is the DID
+// of the token's account is the session's check deferred to the commit;
+// a handle, or another account's DID, takes the full check at once.
+func (s *Server) authWrite(r *http.Request, id syntax.AtIdentifier) (*writeAuth, error) {
+	w := &writeAuth{s: s, r: r, id: id}
+	tok, err := bearer(r)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.parseToken(r.Context(), tok, typAccess, ScopeAccess, ScopeAppPass, ScopeAppPassPrivileged)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := id.AsDID(); ok && d.String() == c.Subject && c.Sid != 0 {
+		w.did, w.sid = d, c.Sid
+		return w, nil
+	}
+	if err := w.verify(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// verify runs the full check (authRepo), once; a write that ends without
+// a commit calls it before answering.
+func (w *writeAuth) verify() error {
+	if w.did != "" && w.sid == 0 {
+		return nil
+	}
+	_, repo, err := w.s.authRepo(w.r, w.id)
+	if err != nil {
+		return err
+	}
+	w.did, w.sid = repo.DID, 0
+	return nil
+}
+
+// opts are the options of the write's commit, with swap as SwapCommit.
+func (w *writeAuth) opts(swap cid.Cid) *atlite.CommitOptions {
+	return &atlite.CommitOptions{SwapCommit: swap, Session: w.sid}
+}
+
+// settle replaces *err, the error a write is about to answer, by the full
+// check's error when that fails (a handler defers it).
+func (w *writeAuth) settle(err *error) {
+	if *err == nil {
+		return
+	}
+	if e := w.verify(); e != nil {
+		*err = e
+	}
 }
 
 // refreshAuth checks r's bearer refresh token and returns the Store's
