@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
@@ -147,5 +150,78 @@ func TestWriteAuthRevokedElsewhere(t *testing.T) {
 			}
 			writes(s.AccessJwt, 200, "")
 		})
+	}
+}
+
+// TestVerifiedTokens: an access token parseToken accepted once is cached,
+// but still refused as an uncached one would be: once expired, of the
+// wrong type or scope, or when its session ends; and the cache is bounded.
+func TestVerifiedTokens(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	s := e.login(aliceDID, aliceHandle)
+	e.ok("GET", "com.atproto.server.getSession", s.AccessJwt, nil, nil)
+	if _, ok := e.s.verified.get(s.AccessJwt, typAccess, e.clk.Now()); !ok {
+		t.Fatal("a token getSession accepted is not cached")
+	}
+	// Cached, it is still no refresh token, nor of another scope.
+	if msg := e.fail("POST", "com.atproto.server.refreshSession", s.AccessJwt, nil, 401, "InvalidToken"); msg != "Invalid token type" {
+		t.Errorf("refreshSession(cached access token): %q, want %q", msg, "Invalid token type")
+	}
+	_, err := e.s.parseToken(ctx, s.AccessJwt, typAccess, ScopeRefresh)
+	if xe := ErrorFor(err); xe.Status != 401 || xe.Message != "Bad token scope" {
+		t.Errorf("parseToken(cached token, another scope) = %v, want 401 Bad token scope", err)
+	}
+	// A second before it expires it works; at its expiry it is refused.
+	e.clk.Advance(AccessTokenTTL - time.Second)
+	e.ok("POST", "com.atproto.repo.createRecord", s.AccessJwt, map[string]any{"repo": string(aliceDID), "collection": postNSID, "record": post("late")}, nil)
+	e.clk.Advance(time.Second)
+	for _, nsid := range []string{"com.atproto.server.getSession", "com.atproto.repo.createRecord"} {
+		method := "GET"
+		var body any
+		if nsid == "com.atproto.repo.createRecord" {
+			method, body = "POST", map[string]any{"repo": string(aliceDID), "collection": postNSID, "record": post("expired")}
+		}
+		if msg := e.fail(method, nsid, s.AccessJwt, body, 401, "ExpiredToken"); msg != "Token has expired" {
+			t.Errorf("%s(expired cached token): %q", nsid, msg)
+		}
+	}
+	// A cached token whose session is signed out is refused.
+	s = e.signIn(aliceHandle, testPassword)
+	e.ok("GET", "com.atproto.server.getSession", s.AccessJwt, nil, nil)
+	e.ok("POST", "com.atproto.server.deleteSession", s.RefreshJwt, nil, nil)
+	if msg := e.fail("GET", "com.atproto.server.getSession", s.AccessJwt, nil, 401, "InvalidToken"); msg != "Token has been revoked" {
+		t.Errorf("getSession(signed-out cached token): %q", msg)
+	}
+	e.fail("POST", "com.atproto.repo.createRecord", s.AccessJwt, map[string]any{"repo": string(aliceDID), "collection": postNSID, "record": post("out")}, 401, "InvalidToken")
+
+	// Bounded. It holds the two tokens above, the first expired; of
+	// maxVerified+10 more, the first maxVerified-2 fill it, the next one
+	// takes the expired token's place, the next empties it: 11 are left.
+	if n := len(e.s.verified.m); n != 2 {
+		t.Fatalf("%d tokens cached, want 2", n)
+	}
+	key, err := e.st.ServerSecret(ctx, "jwt", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clk.Now().Truncate(time.Second)
+	var last string
+	for i := range maxVerified + 10 {
+		tk := jwt.NewWithClaims(jwt.SigningMethodHS256, &claims{Scope: ScopeAccess, Subject: aliceDID.String(), Audience: e.s.serviceDID().String(),
+			Sid: int64(i + 1), IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))})
+		tk.Header["typ"] = typAccess
+		if last, err = tk.SignedString(key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s.parseToken(ctx, last, typAccess, ScopeAccess); err != nil {
+			t.Fatalf("parseToken(token %d) = %v", i, err)
+		}
+	}
+	if n := len(e.s.verified.m); n != 11 {
+		t.Errorf("%d tokens cached, want 11", n)
+	}
+	if _, ok := e.s.verified.get(last, typAccess, e.clk.Now()); !ok {
+		t.Error("the last token is not cached")
 	}
 }
