@@ -302,7 +302,7 @@ func (s *Store) LookupSession(ctx context.Context, id int64) (*Session, error) {
 // is live at now and belongs to the repo whose row id is repo
 // (CommitOptions.Session).
 func commitSession(ctx context.Context, tx storage.WriteTx, id, repo, now int64) error {
-	row, err := tx.Session(ctx, id)
+	row, err := tx.SessionState(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("session %d: unknown: %w", id, ErrInvalidToken)
