@@ -353,8 +353,8 @@ func (s *Server) authRepo(r *http.Request, id syntax.AtIdentifier) (*Auth, *atli
 // token's account; the session's check (live: not signed out, refreshed
 // away, revoked with its app password or by a password change; not
 // expired) is left to the commit, which makes it in its own write
-// transaction (atlite.CommitOptions.Session), so nothing is cached and a
-// revocation by any process on the file refuses the very next write.
+// transaction (atlite.CommitOptions.Session): no session state is cached,
+// and a revocation by any process on the file refuses the very next write.
 // Whenever the write fails, or ends without a commit, settle or verify
 // runs the full check (authRepo) first, so that its error still comes
 // before the write's own, as when the session was read up front.
