@@ -298,6 +298,26 @@ func (s *Store) LookupSession(ctx context.Context, id int64) (*Session, error) {
 	return sessionOf(&row)
 }
 
+// commitSession checks, inside a commit's transaction, that the session id
+// is live at now and belongs to the repo whose row id is repo
+// (CommitOptions.Session).
+func commitSession(ctx context.Context, tx storage.WriteTx, id, repo, now int64) error {
+	row, err := tx.SessionState(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("session %d: unknown: %w", id, ErrInvalidToken)
+	case err != nil:
+		return fmt.Errorf("session %d: %w", id, err)
+	case row.Repo != repo:
+		return fmt.Errorf("session %d is not the repo's: %w", id, ErrInvalidToken)
+	case row.Revoked != nil:
+		return fmt.Errorf("session %d: %w", id, ErrInvalidToken)
+	case now >= row.Expires:
+		return fmt.Errorf("session %d: %w", id, ErrExpiredToken)
+	}
+	return nil
+}
+
 // MaxServerSecretSize is the largest secret [Store.ServerSecret] makes.
 const MaxServerSecretSize = 1024
 

@@ -31,6 +31,17 @@ type CommitOptions struct {
 	// SwapCommit, when defined, makes the commit apply only if the repo's
 	// head is this commit ([ErrSwapMismatch] otherwise).
 	SwapCommit cid.Cid
+	// Session, when not 0, makes the commit apply only if the session with
+	// this ID (see [Store.LookupSession]) is live and is one of the repo's:
+	// ErrInvalidToken when it is unknown, revoked or another repo's,
+	// ErrExpiredToken when it has expired. The check reads the session in
+	// the commit's own write transaction, after the repo's row is locked,
+	// so a revocation that committed before it, in this process or another
+	// one on the same file or database, is always seen (in SQLite, whose
+	// write transactions exclude each other, none can even land between
+	// the check and the write). A server that checks an access token's
+	// signature alone can thus leave its session's check to the commit.
+	Session int64
 }
 
 // CommitResult describes the outcome of [Store.Commit]: the commit it
@@ -158,6 +169,11 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 			return nil, Event{}, nil, nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
 		}
 		return nil, Event{}, nil, nil, err
+	}
+	if o.Session != 0 {
+		if err := commitSession(ctx, tx, o.Session, h.ID, s.now().UnixMicro()); err != nil {
+			return nil, Event{}, nil, nil, err
+		}
 	}
 	if h.Status != nil {
 		return nil, Event{}, nil, nil, &InactiveRepoError{DID: did.String(), Status: *h.Status}

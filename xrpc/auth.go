@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/ipfs/go-cid"
 	"golang.org/x/time/rate"
 
 	"github.com/atlite-dev/atlite"
@@ -184,9 +186,75 @@ func bearer(r *http.Request) (string, error) {
 	return strings.TrimSpace(tok), nil
 }
 
+// maxVerified bounds the verified-token cache: past it, the tokens that
+// have expired are dropped, then, if it is still full, all.
+const maxVerified = 1024
+
+// verifiedTokens caches the access tokens parseToken accepted, keyed by
+// the whole token, so that a client's every request does not decode and
+// verify the same token again (about 20 µs a request, a tenth of the HTTP
+// path's own CPU in a createRecord). It holds only what cannot change for
+// a given token: that its HS256 signature is the server's (a Server's key
+// never changes once loaded), its header's type and its claims.
+// Everything that can change is checked again on every use: the times (exp
+// after now, iat not after now, as jwt checks them; a token that fails
+// them is parsed afresh, for the same error) and the scope. The token's
+// session is not cached at all: the callers check it in the Store on
+// every request (auth) or in the commit's transaction (authWrite), so
+// revoking a session refuses a cached token as soon as an uncached one.
+// A cached token is thus accepted exactly when parsing it again would
+// accept it.
+type verifiedTokens struct {
+	mu sync.Mutex
+	m  map[string]verifiedToken
+}
+
+// verifiedToken is a verified JWT's header type and claims.
+type verifiedToken struct {
+	typ string
+	c   claims
+}
+
+// get returns the claims of tok when it is cached, of type typ, and its
+// times hold at now.
+func (v *verifiedTokens) get(tok, typ string, now time.Time) (*claims, bool) {
+	v.mu.Lock()
+	e, ok := v.m[tok]
+	v.mu.Unlock()
+	if !ok || e.typ != typ || e.c.ExpiresAt == nil || !now.Before(e.c.ExpiresAt.Time) ||
+		e.c.IssuedAt != nil && now.Before(e.c.IssuedAt.Time) {
+		return nil, false
+	}
+	return &e.c, true
+}
+
+// put caches tok, verified at now.
+func (v *verifiedTokens) put(tok, typ string, c *claims, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[string]verifiedToken)
+	}
+	if len(v.m) >= maxVerified {
+		for k, e := range v.m {
+			if !now.Before(e.c.ExpiresAt.Time) {
+				delete(v.m, k)
+			}
+		}
+		if len(v.m) >= maxVerified {
+			clear(v.m)
+		}
+	}
+	v.m[tok] = verifiedToken{typ: typ, c: *c}
+}
+
 // parseToken checks a JWT's signature, type, audience, times and scope
-// (one of scopes) and returns its claims.
+// (one of scopes) and returns its claims. Access tokens it accepted are
+// cached (verifiedTokens), their times and scope checked again.
 func (s *Server) parseToken(ctx context.Context, tok, typ string, scopes ...string) (*claims, error) {
+	if c, ok := s.verified.get(tok, typ, s.opts.Now()); ok && slices.Contains(scopes, c.Scope) {
+		return c, nil
+	}
 	key, err := s.jwtKey(ctx)
 	if err != nil {
 		return nil, err
@@ -211,12 +279,13 @@ func (s *Server) parseToken(ctx context.Context, tok, typ string, scopes ...stri
 	if _, err := syntax.ParseDID(c.Subject); err != nil {
 		return nil, authError("InvalidToken", "Malformed token")
 	}
-	for _, sc := range scopes {
-		if c.Scope == sc {
-			return &c, nil
-		}
+	if !slices.Contains(scopes, c.Scope) {
+		return nil, authError("InvalidToken", "Bad token scope")
 	}
-	return nil, authError("InvalidToken", "Bad token scope")
+	if typ == typAccess {
+		s.verified.put(tok, typ, &c, s.opts.Now())
+	}
+	return &c, nil
 }
 
 // auth authenticates r by its access token (any scope: main password or
@@ -275,6 +344,81 @@ func (s *Server) authRepo(r *http.Request, id syntax.AtIdentifier) (*Auth, *atli
 		return nil, nil, Errorf(http.StatusUnauthorized, "AuthenticationRequired", "Authentication Required: the token's account is %s, not %s", a.DID, id)
 	}
 	return a, repo, nil
+}
+
+// writeAuth is the access check of a write to a repo (createRecord,
+// putRecord, deleteRecord, applyWrites), split so that a write reads
+// nothing its commit does not. authWrite checks the access token itself
+// (signature, type, audience, times, scope) and that the repo named is the
+// token's account; the session's check (live: not signed out, refreshed
+// away, revoked with its app password or by a password change; not
+// expired) is left to the commit, which makes it in its own write
+// transaction (atlite.CommitOptions.Session): no session state is cached,
+// and a revocation by any process on the file refuses the very next write.
+// Whenever the write fails, or ends without a commit, settle or verify
+// runs the full check (authRepo) first, so that its error still comes
+// before the write's own, as when the session was read up front.
+type writeAuth struct {
+	s  *Server
+	r  *http.Request
+	id syntax.AtIdentifier
+	// did is the repo written.
+	did syntax.DID
+	// sid is the session the commit must check; 0 once the full check ran.
+	sid int64
+}
+
+// authWrite authenticates a write to the repo id. Only when id is the DID
+// of the token's account is the session's check deferred to the commit;
+// a handle, or another account's DID, takes the full check at once.
+func (s *Server) authWrite(r *http.Request, id syntax.AtIdentifier) (*writeAuth, error) {
+	w := &writeAuth{s: s, r: r, id: id}
+	tok, err := bearer(r)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.parseToken(r.Context(), tok, typAccess, ScopeAccess, ScopeAppPass, ScopeAppPassPrivileged)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := id.AsDID(); ok && d.String() == c.Subject && c.Sid != 0 {
+		w.did, w.sid = d, c.Sid
+		return w, nil
+	}
+	if err := w.verify(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// verify runs the full check (authRepo), once; a write that ends without
+// a commit calls it before answering.
+func (w *writeAuth) verify() error {
+	if w.did != "" && w.sid == 0 {
+		return nil
+	}
+	_, repo, err := w.s.authRepo(w.r, w.id)
+	if err != nil {
+		return err
+	}
+	w.did, w.sid = repo.DID, 0
+	return nil
+}
+
+// opts are the options of the write's commit, with swap as SwapCommit.
+func (w *writeAuth) opts(swap cid.Cid) *atlite.CommitOptions {
+	return &atlite.CommitOptions{SwapCommit: swap, Session: w.sid}
+}
+
+// settle replaces *err, the error a write is about to answer, by the full
+// check's error when that fails (a handler defers it).
+func (w *writeAuth) settle(err *error) {
+	if *err == nil {
+		return
+	}
+	if e := w.verify(); e != nil {
+		*err = e
+	}
 }
 
 // refreshAuth checks r's bearer refresh token and returns the Store's

@@ -51,6 +51,8 @@ type env struct {
 	hs  *httptest.Server
 	st  *atlite.Store
 	clk *testClock
+	// path is the Store's file (or PostgreSQL URL), for a second Store.
+	path string
 }
 
 const (
@@ -70,7 +72,7 @@ func newEnv(t *testing.T, opts *Options) *env {
 
 func newEnvClock(t *testing.T, opts *Options, clk *testClock) *env {
 	t.Helper()
-	st, _ := testutil.MustOpenFileStore(t, &atlite.Options{Now: clk.Now})
+	st, path := testutil.MustOpenFileStore(t, &atlite.Options{Now: clk.Now})
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -89,7 +91,7 @@ func newEnvClock(t *testing.T, opts *Options, clk *testClock) *env {
 	}
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	return &env{t: t, s: s, hs: hs, st: st, clk: clk}
+	return &env{t: t, s: s, hs: hs, st: st, clk: clk, path: path}
 }
 
 // account creates an account with testPassword; alice is signed with

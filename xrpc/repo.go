@@ -199,7 +199,7 @@ func (s *Server) validateRecord(wr commit.Write, validate *bool) (string, error)
 // atURI is the AT-URI of a record of the repo d.
 func atURI(d syntax.DID, path string) string { return "at://" + d.String() + "/" + path }
 
-func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) (err error) {
 	var body struct {
 		Repo       *string         `json:"repo"`
 		Collection *string         `json:"collection"`
@@ -219,10 +219,11 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := in.Err(); err != nil {
 		return err
 	}
-	_, repo, err := s.authRepo(r, repoID)
+	wa, err := s.authWrite(r, repoID)
 	if err != nil {
 		return err
 	}
+	defer wa.settle(&err)
 	if rkey == "" {
 		rkey = s.store.NextTID().RecordKey()
 	}
@@ -234,11 +235,11 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swap})
+	res, err := s.store.Commit(r.Context(), wa.did, []commit.Write{wr}, wa.opts(swap))
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
+	return WriteJSON(w, writeOutput{URI: atURI(wa.did, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
 		Commit: metaOf(res), ValidationStatus: status})
 }
 
@@ -254,7 +255,7 @@ func (n *nullable) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &n.Value)
 }
 
-func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) (err error) {
 	var body struct {
 		Repo       *string         `json:"repo"`
 		Collection *string         `json:"collection"`
@@ -276,10 +277,11 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := in.Err(); err != nil {
 		return err
 	}
-	_, repo, err := s.authRepo(r, repoID)
+	wa, err := s.authWrite(r, repoID)
 	if err != nil {
 		return err
 	}
+	defer wa.settle(&err)
 	// A swapRecord of null asks for a create, so an existing record fails
 	// the swap; otherwise the store creates or updates, as it finds the
 	// record inside the commit.
@@ -295,9 +297,9 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
 	wr.SwapRecord = swapRecord
 	var res *atlite.CommitResult
 	if create {
-		res, err = s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swapCommit})
+		res, err = s.store.Commit(r.Context(), wa.did, []commit.Write{wr}, wa.opts(swapCommit))
 	} else {
-		res, err = s.store.PutRecord(r.Context(), repo.DID, wr, &atlite.CommitOptions{SwapCommit: swapCommit})
+		res, err = s.store.PutRecord(r.Context(), wa.did, wr, wa.opts(swapCommit))
 	}
 	if err != nil {
 		if create && errors.Is(err, atlite.ErrInvalidWrite) {
@@ -305,11 +307,11 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	return WriteJSON(w, writeOutput{URI: atURI(repo.DID, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
+	return WriteJSON(w, writeOutput{URI: atURI(wa.did, wr.Path()), CID: datamodel.CBORCID(wr.Record).String(),
 		Commit: metaOf(res), ValidationStatus: status})
 }
 
-func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) (err error) {
 	var body struct {
 		Repo       *string `json:"repo"`
 		Collection *string `json:"collection"`
@@ -329,13 +331,17 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := in.Err(); err != nil {
 		return err
 	}
-	_, repo, err := s.authRepo(r, repoID)
+	wa, err := s.authWrite(r, repoID)
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.GetRecord(r.Context(), repo.DID, coll, rkey); errors.Is(err, atlite.ErrNotFound) {
+	defer wa.settle(&err)
+	if _, err := s.store.GetRecord(r.Context(), wa.did, coll, rkey); errors.Is(err, atlite.ErrNotFound) {
 		// Deleting a missing record changes nothing, as in the reference
-		// PDS; a swap on it still fails.
+		// PDS; a swap on it still fails. No commit checks the session.
+		if err := wa.verify(); err != nil {
+			return err
+		}
 		if swapRecord.Defined() {
 			return Errorf(http.StatusBadRequest, "InvalidSwap", "record %s/%s does not exist, not %s", coll, rkey, swapRecord)
 		}
@@ -344,7 +350,7 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	wr := commit.Write{Action: commit.Delete, Collection: coll, RKey: rkey, SwapRecord: swapRecord}
-	res, err := s.store.Commit(r.Context(), repo.DID, []commit.Write{wr}, &atlite.CommitOptions{SwapCommit: swapCommit})
+	res, err := s.store.Commit(r.Context(), wa.did, []commit.Write{wr}, wa.opts(swapCommit))
 	if err != nil {
 		return err
 	}
@@ -482,7 +488,7 @@ type applyResult struct {
 	ValidationStatus string `json:"validationStatus,omitempty"`
 }
 
-func (s *Server) applyWrites(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) applyWrites(w http.ResponseWriter, r *http.Request) (err error) {
 	var body struct {
 		Repo       *string       `json:"repo"`
 		Validate   *bool         `json:"validate"`
@@ -504,10 +510,11 @@ func (s *Server) applyWrites(w http.ResponseWriter, r *http.Request) error {
 	if len(*body.Writes) > atlite.MaxWritesPerCommit {
 		return InvalidRequest("Too many writes. Max: %d", atlite.MaxWritesPerCommit)
 	}
-	_, repo, err := s.authRepo(r, repoID)
+	wa, err := s.authWrite(r, repoID)
 	if err != nil {
 		return err
 	}
+	defer wa.settle(&err)
 	writes := make([]commit.Write, 0, len(*body.Writes))
 	results := make([]applyResult, 0, len(*body.Writes))
 	for i, aw := range *body.Writes {
@@ -542,12 +549,12 @@ func (s *Server) applyWrites(w http.ResponseWriter, r *http.Request) error {
 			if res.ValidationStatus, err = s.validateRecord(wr, body.Validate); err != nil {
 				return err
 			}
-			res.URI, res.CID = atURI(repo.DID, wr.Path()), datamodel.CBORCID(wr.Record).String()
+			res.URI, res.CID = atURI(wa.did, wr.Path()), datamodel.CBORCID(wr.Record).String()
 		}
 		writes = append(writes, wr)
 		results = append(results, res)
 	}
-	res, err := s.store.Commit(r.Context(), repo.DID, writes, &atlite.CommitOptions{SwapCommit: swap})
+	res, err := s.store.Commit(r.Context(), wa.did, writes, wa.opts(swap))
 	if err != nil {
 		return err
 	}

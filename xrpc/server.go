@@ -135,12 +135,13 @@ type Server struct {
 	methods map[string]method
 	mux     *http.ServeMux // non-XRPC paths: /.well-known, /_health, /
 
-	keyMu        sync.Mutex   // guards key
-	key          []byte       // the HS256 key of session tokens (auth.go)
-	sessionLimit *limiter     // createSession calls per client IP (auth.go)
-	firehose     *firehose    // subscribeRepos connections (firehose.go)
-	proxyClient  *http.Client // ProxyClient, not following redirects (proxy.go)
-	resolverOnce sync.Once    // makes resolver, the default Resolver (proxy.go)
+	keyMu        sync.Mutex     // guards key
+	key          []byte         // the HS256 key of session tokens (auth.go)
+	verified     verifiedTokens // the JWTs parseToken accepted (auth.go)
+	sessionLimit *limiter       // createSession calls per client IP (auth.go)
+	firehose     *firehose      // subscribeRepos connections (firehose.go)
+	proxyClient  *http.Client   // ProxyClient, not following redirects (proxy.go)
+	resolverOnce sync.Once      // makes resolver, the default Resolver (proxy.go)
 	resolver     DIDResolver
 	resolverErr  error
 }

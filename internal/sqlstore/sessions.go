@@ -10,6 +10,7 @@ import (
 var (
 	sessionColumns    = `SELECT s.id, s.chain, s.repo, r.did, r.status, s.app_password, s.privileged, s.created, s.expires, s.revoked, s.rotated FROM sessions s JOIN repos r ON r.id = s.repo `
 	sessionSQL        = Q(sessionColumns + `WHERE s.id = ?`)
+	sessionStateSQL   = Q(`SELECT id, repo, expires, revoked FROM sessions WHERE id = ?`)
 	sessionByTokenSQL = Q(sessionColumns + `WHERE s.token_hash = ?`)
 	// lockSessionSQL locks a session's row, on a backend with row locks
 	// (SQLite's write transactions lock the file, and never run it).
@@ -31,6 +32,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 func (t *Tx) Session(ctx context.Context, id int64) (storage.SessionRow, error) {
 	var s storage.SessionRow
 	err := t.get(ctx, &s, sessionSQL, id)
+	return s, err
+}
+
+// SessionState implements storage.AccountReader.
+func (t *Tx) SessionState(ctx context.Context, id int64) (storage.SessionRow, error) {
+	var s storage.SessionRow
+	err := t.get(ctx, &s, sessionStateSQL, id)
 	return s, err
 }
 

@@ -67,6 +67,10 @@ type AccountReader interface {
 	AppPasswords(ctx context.Context, repo int64) ([]AppPasswordRow, error)
 	// Session returns the session id, or ErrNotFound.
 	Session(ctx context.Context, id int64) (SessionRow, error)
+	// SessionState returns the ID, Repo, Expires and Revoked of the
+	// session id (its other fields zero), or ErrNotFound: the columns a
+	// commit's check of its session reads, without the join of Session.
+	SessionState(ctx context.Context, id int64) (SessionRow, error)
 	// SessionByToken returns the session whose token hash is hash, or
 	// ErrNotFound. In a write transaction the session's row stays locked
 	// until the transaction ends, so that two refreshes of one token run
