@@ -288,15 +288,21 @@ func (s *Server) parseToken(ctx context.Context, tok, typ string, scopes ...stri
 	return &c, nil
 }
 
-// auth authenticates r by its access token (any scope: main password or
-// app password). The token's session must still be live, so signing out or
-// revoking the app password ends it at once.
-func (s *Server) auth(r *http.Request) (*Auth, error) {
+// accessClaims checks r's bearer access token (any scope: main password or
+// app password) and returns its claims; the session is not looked at.
+func (s *Server) accessClaims(r *http.Request) (*claims, error) {
 	tok, err := bearer(r)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.parseToken(r.Context(), tok, typAccess, ScopeAccess, ScopeAppPass, ScopeAppPassPrivileged)
+	return s.parseToken(r.Context(), tok, typAccess, ScopeAccess, ScopeAppPass, ScopeAppPassPrivileged)
+}
+
+// auth authenticates r by its access token (any scope: main password or
+// app password). The token's session must still be live, so signing out or
+// revoking the app password ends it at once.
+func (s *Server) auth(r *http.Request) (*Auth, error) {
+	c, err := s.accessClaims(r)
 	if err != nil {
 		return nil, err
 	}
@@ -373,11 +379,7 @@ type writeAuth struct {
 // a handle, or another account's DID, takes the full check at once.
 func (s *Server) authWrite(r *http.Request, id syntax.AtIdentifier) (*writeAuth, error) {
 	w := &writeAuth{s: s, r: r, id: id}
-	tok, err := bearer(r)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.parseToken(r.Context(), tok, typAccess, ScopeAccess, ScopeAppPass, ScopeAppPassPrivileged)
+	c, err := s.accessClaims(r)
 	if err != nil {
 		return nil, err
 	}
