@@ -223,10 +223,12 @@ func (s *Store) checkRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks,
 	// One walk: every node and record must be present, hash to its CID and
 	// be valid, and each record must be in the index under its key with its
 	// CID. (The tree checks the hash of every node it reads.)
-	// Records come a chunk at a time from the index (recordStream, strict),
-	// nodes from the prefetcher.
+	// Records come a chunk at a time from the index (recordStream, strict;
+	// on a second connection when one is free), nodes from the prefetcher.
 	recs := newRecordStream(tx, r.ID)
 	recs.strict = true
+	recs.ahead = startChunkReader(ctx, s.b, r.DID, r.Head, r.ID, recs.chunk)
+	defer recs.close()
 	if err := mst.Load(newPrefetcher(tx), cmt.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
 		return damage(fmt.Errorf("tree: %w", err))
 	}
