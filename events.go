@@ -94,8 +94,18 @@ func (e *Event) body() ([]byte, error) {
 	return datamodel.Marshal(m)
 }
 
-// decodeEventBody fills e's kind-specific fields from a stored body.
+// decodeBody fills e's kind-specific fields from a stored body.
 func (e *Event) decodeBody(b []byte) error {
+	if e.Kind == KindCommit && decodeCommitBody(e, b) {
+		return nil
+	}
+	e.Ops, e.Blocks, e.Since = nil, nil, ""
+	return e.decodeGeneric(b)
+}
+
+// decodeGeneric is decodeBody through datamodel.UnmarshalMap, for every
+// body.
+func (e *Event) decodeGeneric(b []byte) error {
 	m, err := datamodel.UnmarshalMap(b)
 	if err != nil {
 		return fmt.Errorf("event %d: %w", e.Seq, err)
