@@ -260,12 +260,16 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 		return err
 	}
 	defer done()
-	var all []cid.Cid
-	seen := map[cid.Cid]bool{}
+	n := 0
+	for i := range evs {
+		n += len(blocksOf(&evs[i]))
+	}
+	all := make([]cid.Cid, 0, n)
+	seen := make(map[cid.Cid]struct{}, n)
 	for i := range evs {
 		for _, c := range blocksOf(&evs[i]) {
-			if !seen[c] {
-				seen[c] = true
+			if _, ok := seen[c]; !ok {
+				seen[c] = struct{}{}
 				all = append(all, c)
 			}
 		}
