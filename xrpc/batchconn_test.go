@@ -24,7 +24,8 @@ func (w *writesConn) Write(p []byte) (int, error) {
 
 // TestBatchConn: without hold every write goes out at once; with hold,
 // writes are kept and go out in order, in one write, with the next write
-// made without hold, or when they would pass batchBytes.
+// made without hold, or when they would pass batchBytes; the buffer is
+// allocated once, batchBytes long, and never grows.
 func TestBatchConn(t *testing.T) {
 	w := &writesConn{}
 	b := &batchConn{Conn: w}
@@ -57,6 +58,9 @@ func TestBatchConn(t *testing.T) {
 	b.hold.Store(false)
 	write("frame 3")
 	check("released", "frame 1;frame 2;frame 3")
+	if cap(b.buf) != batchBytes {
+		t.Errorf("the buffer holds %d bytes, want batchBytes", cap(b.buf))
+	}
 
 	b.hold.Store(true)
 	big := string(bytes.Repeat([]byte("x"), batchBytes-10))
@@ -64,12 +68,15 @@ func TestBatchConn(t *testing.T) {
 	write("0123456789") // exactly batchBytes held
 	check("up to batchBytes")
 	write("z")
-	check("past batchBytes", big+"0123456789z")
+	check("past batchBytes", big+"0123456789", "z") // one writev on a TCP connection
 	write("y")
 	check("held again")
 	huge := string(bytes.Repeat([]byte("h"), batchBytes+1))
 	write(huge)
 	check("too big to hold", "y", huge)
+	if cap(b.buf) != batchBytes {
+		t.Errorf("the buffer grew to %d bytes, want batchBytes", cap(b.buf))
+	}
 
 	// A failed write reports none of p written, and drops what was held.
 	write("kept")

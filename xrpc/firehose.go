@@ -561,7 +561,9 @@ const batchBytes = 64 << 10
 // frame of a burst, so nothing stays held once the queue is empty; a ping
 // or pong written meanwhile waits at most for batchBytes of frames. The
 // WebSocket library serialises its writes; mu only guards buf against
-// the writes of another goroutine all the same.
+// the writes of another goroutine all the same. A connection that ever
+// held a write keeps its batchBytes buffer (allocated once, never grown)
+// until it closes; one that keeps up with the stream allocates none.
 type batchConn struct {
 	net.Conn
 	hold atomic.Bool
@@ -573,7 +575,11 @@ type batchConn struct {
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.hold.Load() && len(b.buf)+len(p) <= batchBytes {
+	fits := len(b.buf)+len(p) <= batchBytes
+	if b.hold.Load() && fits {
+		if b.buf == nil {
+			b.buf = make([]byte, 0, batchBytes) // once: a connection's buffer never grows
+		}
 		b.buf = append(b.buf, p...)
 		return len(p), nil
 	}
@@ -583,14 +589,16 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	held := len(b.buf)
 	var n int
 	var err error
-	if len(p) <= batchBytes {
+	if fits {
 		// One write: the copy costs less than a system call.
 		b.buf = append(b.buf, p...)
 		n, err = b.Conn.Write(b.buf)
-	} else if n, err = b.Conn.Write(b.buf); err == nil {
-		var m int
-		m, err = b.Conn.Write(p)
-		n += m
+	} else {
+		// One writev on a TCP connection.
+		bufs := net.Buffers{b.buf, p}
+		var n64 int64
+		n64, err = bufs.WriteTo(b.Conn)
+		n = int(n64)
 	}
 	b.buf = b.buf[:0]
 	return min(max(0, n-held), len(p)), err
