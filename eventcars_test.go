@@ -2,6 +2,8 @@ package atlite_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -10,6 +12,7 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/commit"
 	"github.com/atlite-dev/atlite/internal/testutil"
+	"github.com/atlite-dev/atlite/syntax"
 )
 
 // eventStore makes a store with n commits (and the repo's #identity and
@@ -72,6 +75,134 @@ func TestWriteEventCARs(t *testing.T) {
 	// Seqs 1 and 2 are #identity and #account; 3..23 are commits.
 	if len(seen) != 21 || seen[0] != 2 || seen[20] != 22 {
 		t.Errorf("fn called for indexes %v, want 2..22", seen)
+	}
+}
+
+// eventCAR is the CAR of the blocks e carries (for a #sync event, its
+// commit), built from Store.GetBlocks: the reference for WriteEventCARs.
+func eventCAR(t *testing.T, s *atlite.Store, e atlite.Event) []byte {
+	t.Helper()
+	cids := e.Blocks
+	if e.Kind == atlite.KindSync {
+		cids = []cid.Cid{e.Commit}
+	}
+	found, missing, err := s.GetBlocks(ctx, cids)
+	if err != nil || len(missing) != 0 || len(found) != len(cids) {
+		t.Fatalf("event %d: GetBlocks = %d found, %v missing, %v", e.Seq, len(found), missing, err)
+	}
+	var want bytes.Buffer
+	cw, _ := car.NewWriter(&want, []cid.Cid{e.Commit})
+	for _, b := range found {
+		cw.WriteBlock(b.CID, b.Data)
+	}
+	cw.Flush()
+	return want.Bytes()
+}
+
+// TestWriteEventCARsMixed: batches of events whose blocks are not all
+// stored next to their commit (a record stored before by another repo, the
+// covering proofs of an update and a delete, a block in the overflow table,
+// an import's many blocks between two commits, commits of two repos in
+// turn) give, in batches of every size, the CARs of the events' blocks.
+func TestWriteEventCARsMixed(t *testing.T) {
+	s, path := testutil.MustOpenFileStore(t, nil)
+	a := newRepo(t, s, "did:web:a.example")
+	b := newRepo(t, s, "did:web:b.example")
+	post := func(text string) map[string]any {
+		return map[string]any{"$type": "app.bsky.feed.post", "text": text, "createdAt": "2022-01-02T03:04:05.000Z"}
+	}
+	write := func(did syntax.DID, ws ...commit.Write) {
+		t.Helper()
+		if _, err := s.Commit(ctx, did, ws, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 6 {
+		write(a, mustWrite(t, commit.Create, "app.bsky.feed.post", fmt.Sprintf("3k%011d", i), post(fmt.Sprint("post ", i))))
+		write(b, mustWrite(t, commit.Create, "app.bsky.feed.post", fmt.Sprintf("3k%011d", i), post(fmt.Sprint("b post ", i))))
+	}
+	// b writes a's first record again: its block is a's.
+	write(b, mustWrite(t, commit.Create, "app.bsky.feed.post", "3kaaaaaaaaaaa", post("post 0")))
+	write(a, mustWrite(t, commit.Update, "app.bsky.feed.post", "3k00000000001", post("edited")),
+		mustWrite(t, commit.Delete, "app.bsky.feed.post", "3k00000000002", nil))
+	// A record whose key another block holds goes to blocks_overflow.
+	collide := post("collides")
+	collide["$type"] = "app.bsky.feed.post"
+	rc := cborCID(t, collide)
+	db, err := testutil.OpenRawDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := cborCID(t, "some other block")
+	if _, err := db.Exec(`INSERT INTO blocks (k, cid, data) VALUES (?, ?, ?)`, int64(binary.BigEndian.Uint64(rc.Bytes()[4:12])), fake.Bytes(), []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	db.DB.Close()
+	write(a, mustWrite(t, commit.Create, "app.bsky.feed.post", "3kcollides000", collide))
+	db, _ = testutil.OpenRawDB(path)
+	var overflowed int
+	db.QueryRow(`SELECT count(*) FROM blocks_overflow`).Scan(&overflowed)
+	db.DB.Close()
+	if overflowed != 1 {
+		t.Fatalf("blocks_overflow has %d rows, want 1", overflowed)
+	}
+	// An import between two commits: a #sync event, whose one block is
+	// the last of many.
+	other := testutil.MustOpenStore(t, nil)
+	c := newRepo(t, other, "did:web:c.example")
+	var ws []commit.Write
+	for i := range 100 {
+		ws = append(ws, mustWrite(t, commit.Create, "app.bsky.feed.post", fmt.Sprintf("3k%011d", i), post(fmt.Sprint("c post ", i))))
+	}
+	if _, err := other.Commit(ctx, c, ws, nil); err != nil {
+		t.Fatal(err)
+	}
+	var exported bytes.Buffer
+	if _, err := other.ExportCAR(ctx, c, &exported, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImportCAR(ctx, &exported, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		write(a, mustWrite(t, commit.Create, "app.bsky.feed.post", fmt.Sprintf("3kz%010d", i), post(fmt.Sprint("late post ", i))))
+	}
+
+	evs, err := s.Events(ctx, &atlite.EventsOptions{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][]byte
+	kinds := map[atlite.EventKind]int{}
+	for _, e := range evs {
+		kinds[e.Kind]++
+		if e.Kind == atlite.KindCommit || e.Kind == atlite.KindSync {
+			want = append(want, eventCAR(t, s, e))
+		} else {
+			want = append(want, nil)
+		}
+	}
+	if kinds[atlite.KindCommit] != 20 || kinds[atlite.KindSync] != 1 {
+		t.Fatalf("events by kind %v, want 20 commits and 1 sync", kinds)
+	}
+	for _, n := range []int{1, 2, 3, 5, 8, 100} {
+		calls := 0
+		for lo := 0; lo < len(evs); lo += n {
+			batch := evs[lo:min(lo+n, len(evs))]
+			err := s.WriteEventCARs(ctx, batch, func(i int, got []byte) error {
+				calls++
+				if !bytes.Equal(got, want[lo+i]) {
+					t.Errorf("batches of %d: event %d (%s): CAR differs from its blocks'", n, batch[i].Seq, batch[i].Kind)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("batches of %d: WriteEventCARs = %v", n, err)
+			}
+		}
+		if calls != 21 {
+			t.Errorf("batches of %d: %d CARs, want 21", n, calls)
+		}
 	}
 }
 

@@ -94,8 +94,18 @@ func (e *Event) body() ([]byte, error) {
 	return datamodel.Marshal(m)
 }
 
-// decodeEventBody fills e's kind-specific fields from a stored body.
+// decodeBody fills e's kind-specific fields from a stored body.
 func (e *Event) decodeBody(b []byte) error {
+	if e.Kind == KindCommit && decodeCommitBody(e, b) {
+		return nil
+	}
+	e.Ops, e.Blocks, e.Since = nil, nil, ""
+	return e.decodeGeneric(b)
+}
+
+// decodeGeneric is decodeBody through datamodel.UnmarshalMap, for every
+// body.
+func (e *Event) decodeGeneric(b []byte) error {
 	m, err := datamodel.UnmarshalMap(b)
 	if err != nil {
 		return fmt.Errorf("event %d: %w", e.Seq, err)
@@ -250,21 +260,16 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 		return err
 	}
 	defer done()
-	blocksOf := func(e *Event) []cid.Cid {
-		switch e.Kind {
-		case KindSync:
-			return []cid.Cid{e.Commit}
-		case KindCommit:
-			return e.Blocks
-		}
-		return nil
+	n := 0
+	for i := range evs {
+		n += len(blocksOf(&evs[i]))
 	}
-	var all []cid.Cid
-	seen := map[cid.Cid]bool{}
+	all := make([]cid.Cid, 0, n)
+	seen := make(map[cid.Cid]struct{}, n)
 	for i := range evs {
 		for _, c := range blocksOf(&evs[i]) {
-			if !seen[c] {
-				seen[c] = true
+			if _, ok := seen[c]; !ok {
+				seen[c] = struct{}{}
 				all = append(all, c)
 			}
 		}
@@ -273,7 +278,7 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 		return nil
 	}
 	return s.b.View(ctx, func(tx storage.ReadTx) error {
-		got, err := viewBlocks(tx).getMany(ctx, all)
+		got, err := readEventBlocks(ctx, tx, evs, all)
 		if err != nil {
 			return err
 		}
@@ -307,6 +312,119 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 		}
 		return nil
 	})
+}
+
+// blocksOf returns the blocks the frame of e carries: a #commit event's
+// Blocks, a #sync event's commit; nil for other kinds.
+func blocksOf(e *Event) []cid.Cid {
+	switch e.Kind {
+	case KindSync:
+		return []cid.Cid{e.Commit}
+	case KindCommit:
+		return e.Blocks
+	}
+	return nil
+}
+
+// readEventBlocks returns the stored blocks among all, the blocks that the
+// events evs carry. The blocks a commit wrote are stored together, in
+// rows whose ids follow each other, and the commits of successive events
+// one after the other: so most of a run of events' blocks lie in the id
+// range from the first event's commit block to the last one's, and one
+// scan of that range (storage.BlockReader.GetBlocksByID) reads them at a
+// fraction of the cost of a look-up by key each. What the ranges miss
+// (blocks an earlier commit stored, as a covering proof or a record
+// written before, or blocks in the overflow table) is then read by key.
+func readEventBlocks(ctx context.Context, tx storage.ReadTx, evs []Event, all []cid.Cid) (map[cid.Cid][]byte, error) {
+	got := make(map[cid.Cid][]byte, len(all))
+	var carrying []*Event
+	for i := range evs {
+		if e := &evs[i]; len(blocksOf(e)) > 0 && e.Commit.Defined() {
+			carrying = append(carrying, e)
+		}
+	}
+	r := rangeReader{tx: tx, ids: make(map[cid.Cid]int64, 8), got: got}
+	if err := r.read(ctx, carrying); err != nil {
+		return nil, err
+	}
+	if len(got) == len(all) {
+		return got, nil
+	}
+	var rest []cid.Cid
+	for _, c := range all {
+		if _, ok := got[c]; !ok {
+			rest = append(rest, c)
+		}
+	}
+	if err := tx.GetBlocks(ctx, rest, got); err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// rangeReader reads the blocks of runs of events by id range, for
+// readEventBlocks.
+type rangeReader struct {
+	tx  storage.ReadTx
+	ids map[cid.Cid]int64 // the ids of the commit blocks looked up
+	got map[cid.Cid][]byte
+}
+
+// rangeSlack is how many rows beyond the blocks it wants a range may hold
+// and still be scanned (twice the blocks wanted plus rangeSlack): the
+// rows of blocks stored between two events' commits without an event of
+// their own (an import's) or by a concurrent transaction are read for
+// nothing.
+const rangeSlack = 64
+
+// read adds to r.got the blocks of evs (in seq order, each with a commit)
+// that lie in the id range of their commits. A range too wide for the
+// blocks it should hold, or whose ends are out of order, is split in two
+// halves, each read the same way, down to single events.
+func (r *rangeReader) read(ctx context.Context, evs []*Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	first, last := evs[0], evs[len(evs)-1]
+	var ask []cid.Cid
+	for _, c := range []cid.Cid{first.Commit, last.Commit} {
+		if _, ok := r.ids[c]; !ok {
+			ask = append(ask, c)
+		}
+	}
+	if err := r.tx.BlockIDs(ctx, ask, r.ids); err != nil {
+		return err
+	}
+	for _, c := range ask {
+		if _, ok := r.ids[c]; !ok {
+			r.ids[c] = -1 // not in the blocks table: no range ends there
+		}
+	}
+	a, b := r.ids[first.Commit], r.ids[last.Commit]
+	n := 0
+	for _, e := range evs {
+		n += len(blocksOf(e))
+	}
+	if a >= 0 && b >= 0 {
+		// Around the ends, the commit's other blocks, stored before it
+		// (or, by a backend that sorts a commit's blocks, either side).
+		lo, hi := a-int64(len(blocksOf(first))), b+int64(len(blocksOf(last)))
+		if lo <= hi && hi-lo < int64(2*n+rangeSlack) {
+			want := make([]cid.Cid, 0, n)
+			for _, e := range evs {
+				want = append(want, blocksOf(e)...)
+			}
+			return r.tx.GetBlocksByID(ctx, lo, hi, want, r.got)
+		}
+	}
+	if len(evs) == 1 {
+		return nil // left to the look-up by key
+	}
+	mid := len(evs) / 2
+	if err := r.read(ctx, evs[:mid]); err != nil {
+		return err
+	}
+	return r.read(ctx, evs[mid:])
 }
 
 // BlocksBySeq returns the blocks that the event with this seq carries (see

@@ -13,6 +13,7 @@ import (
 	"github.com/atlite-dev/atlite/car"
 	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 )
 
 const snarfed2 = "../testdata/arroba/snarfed2.car"
@@ -366,5 +367,44 @@ func TestReaderStopsAtEnd(t *testing.T) {
 	}
 	if br.Len() != 4 {
 		t.Errorf("after the last block, %d bytes are left unread, want 4", br.Len())
+	}
+}
+
+// TestWriterHeader: the header NewWriter writes is the DAG-CBOR of
+// {"roots": roots, "version": 1} (its length as a varint first), for one
+// root of every form (written straight) and for several.
+func TestWriterHeader(t *testing.T) {
+	long, err := cid.NewPrefixV1(cid.Raw, multihash.IDENTITY).Sum(bytes.Repeat([]byte("x"), 300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v0, err := cid.Decode("QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, roots := range map[string][]cid.Cid{
+		"cidv1":      {blockCID},
+		"cidv0":      {v0},
+		"long cid":   {long},
+		"two roots":  {blockCID, v0},
+		"same twice": {long, long},
+	} {
+		rs := make([]any, len(roots))
+		for i, c := range roots {
+			rs[i] = c
+		}
+		hb, err := datamodel.Marshal(map[string]any{"roots": rs, "version": int64(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := binary.AppendUvarint(nil, uint64(len(hb)))
+		want = append(want, hb...)
+		var buf bytes.Buffer
+		if _, err := car.NewWriter(&buf, roots); err != nil {
+			t.Fatalf("%s: NewWriter = %v", name, err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("%s: header %x, want %x", name, buf.Bytes(), want)
+		}
 	}
 }

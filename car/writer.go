@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/atlite-dev/atlite/datamodel"
+	"github.com/atlite-dev/atlite/internal/cborhead"
 	"github.com/ipfs/go-cid"
 )
 
@@ -34,16 +35,9 @@ func NewWriter(w io.Writer, roots []cid.Cid) (*Writer, error) {
 	if len(roots) == 0 {
 		return nil, fmt.Errorf("%w: no roots", ErrInvalidHeader)
 	}
-	rs := make([]any, len(roots))
-	for i, c := range roots {
-		if !c.Defined() {
-			return nil, fmt.Errorf("%w: root %d is undefined", ErrInvalidHeader, i)
-		}
-		rs[i] = c
-	}
-	hb, err := datamodel.Marshal(map[string]any{"roots": rs, "version": int64(1)})
+	hb, err := header(roots)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidHeader, err)
+		return nil, err
 	}
 	cw := &Writer{}
 	if b, ok := w.(*bytes.Buffer); ok {
@@ -60,6 +54,36 @@ func NewWriter(w io.Writer, roots []cid.Cid) (*Writer, error) {
 }
 
 // section writes uvarint(len(prefix)+len(data)), prefix and data.
+// header is the CAR header for roots in DAG-CBOR. One root (every CAR
+// atlite writes, a firehose frame's included) is appended straight, as
+// datamodel.Marshal would encode it: {"roots": [root], "version": 1}, keys
+// in canonical order.
+func header(roots []cid.Cid) ([]byte, error) {
+	for i, c := range roots {
+		if !c.Defined() {
+			return nil, fmt.Errorf("%w: root %d is undefined", ErrInvalidHeader, i)
+		}
+	}
+	if len(roots) == 1 {
+		k := roots[0].KeyString()
+		b := make([]byte, 0, 24+len(k))
+		b = append(b, "\xa2eroots\x81\xd8\x2a"...)
+		b = cborhead.Append(b, 2, uint64(len(k)+1))
+		b = append(b, 0)
+		b = append(b, k...)
+		return append(b, "gversion\x01"...), nil
+	}
+	rs := make([]any, len(roots))
+	for i, c := range roots {
+		rs[i] = c
+	}
+	hb, err := datamodel.Marshal(map[string]any{"roots": rs, "version": int64(1)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidHeader, err)
+	}
+	return hb, nil
+}
+
 func (w *Writer) section(prefix string, data []byte) {
 	n := binary.PutUvarint(w.scratch[:], uint64(len(prefix)+len(data)))
 	if _, err := w.out.Write(w.scratch[:n]); err != nil {

@@ -512,41 +512,103 @@ func (f *firehose) serve(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusServiceUnavailable, "ServiceUnavailable", "the server is shutting down")
 	}
 	defer f.unregister(wake)
-	if f.opts.SendBuffer > 0 {
-		w = sizedHijacker{w, f.opts.SendBuffer}
-	}
+	h := &batchHijacker{ResponseWriter: w, size: f.opts.SendBuffer}
 	// The firehose is public: any origin may subscribe.
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	conn, err := websocket.Accept(h, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return nil // Accept answered
 	}
-	c := &fhConn{f: f, conn: conn, wake: wake, queue: make(chan frame, f.opts.Queue)}
+	c := &fhConn{f: f, conn: conn, sock: h.conn, wake: wake, queue: make(chan frame, f.opts.Queue)}
 	c.run(cursor)
 	return nil
 }
 
-// sizedHijacker sets the send buffer of the socket it hijacks.
-type sizedHijacker struct {
+// batchHijacker hijacks the connection's socket as a batchConn, setting its
+// send buffer when size is positive.
+type batchHijacker struct {
 	http.ResponseWriter
 	size int
+	conn *batchConn // set by Hijack
 }
 
 // Hijack implements http.Hijacker.
-func (h sizedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	if sb, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
+	if sb, ok := conn.(interface{ SetWriteBuffer(int) error }); ok && h.size > 0 {
 		sb.SetWriteBuffer(h.size)
 	}
-	return conn, rw, nil
+	// The WebSocket library writes through rw's buffered writer: it must
+	// write to the batchConn too (anything buffered goes out first).
+	if err := rw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	h.conn = &batchConn{Conn: conn}
+	return h.conn, bufio.NewReadWriter(rw.Reader, bufio.NewWriterSize(h.conn, rw.Writer.Size())), nil
+}
+
+// batchBytes is the most a batchConn holds back.
+const batchBytes = 64 << 10
+
+// batchConn is a connection's socket that gathers the frames of a backlog
+// into fewer system calls: while hold is set (by the send loop, when more
+// frames are queued behind the one it writes), writes are kept, up to
+// batchBytes, and go out, in order, with the next write made without hold
+// or that would pass batchBytes. The send loop clears hold for the last
+// frame of a burst, so nothing stays held once the queue is empty; a ping
+// or pong written meanwhile waits at most for batchBytes of frames. The
+// WebSocket library serialises its writes; mu only guards buf against
+// the writes of another goroutine all the same. A connection that ever
+// held a write keeps its batchBytes buffer (allocated once, never grown)
+// until it closes; one that keeps up with the stream allocates none.
+type batchConn struct {
+	net.Conn
+	hold atomic.Bool
+	mu   sync.Mutex
+	buf  []byte
+}
+
+// Write implements net.Conn.
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fits := len(b.buf)+len(p) <= batchBytes
+	if b.hold.Load() && fits {
+		if b.buf == nil {
+			b.buf = make([]byte, 0, batchBytes) // once: a connection's buffer never grows
+		}
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
+	if len(b.buf) == 0 {
+		return b.Conn.Write(p)
+	}
+	held := len(b.buf)
+	var n int
+	var err error
+	if fits {
+		// One write: the copy costs less than a system call.
+		b.buf = append(b.buf, p...)
+		n, err = b.Conn.Write(b.buf)
+	} else {
+		// One writev on a TCP connection.
+		bufs := net.Buffers{b.buf, p}
+		var n64 int64
+		n64, err = bufs.WriteTo(b.Conn)
+		n = int(n64)
+	}
+	b.buf = b.buf[:0]
+	return min(max(0, n-held), len(p)), err
 }
 
 // fhConn is one subscribeRepos connection.
 type fhConn struct {
 	f     *firehose
 	conn  *websocket.Conn
+	sock  *batchConn // conn's socket
 	wake  chan struct{}
 	queue chan frame
 
@@ -717,12 +779,17 @@ func (c *fhConn) enqueue(fr frame) bool {
 // is not cut short when the connection ends (cutting it would close the
 // socket), so that the ConsumerTooSlow error frame can follow it; only
 // shutdown cuts it.
+//
+// While more frames are queued behind the one written, the socket holds
+// the bytes back (batchConn), to send a backlog in fewer system calls.
 func (c *fhConn) send() {
+	defer c.sock.hold.Store(false) // what follows (an error frame, the close) is not held
 	for c.ctx.Err() == nil {
 		select {
 		case <-c.ctx.Done():
 			return
 		case fr := <-c.queue:
+			c.sock.hold.Store(len(c.queue) > 0)
 			ctx, cancel := context.WithTimeout(c.f.ctx, 2*c.f.opts.WriteTimeout)
 			err := c.conn.Write(ctx, websocket.MessageBinary, fr.data)
 			timedOut := ctx.Err() == context.DeadlineExceeded

@@ -9,6 +9,7 @@ import (
 
 	"github.com/atlite-dev/atlite/internal/postgres"
 	"github.com/atlite-dev/atlite/internal/storage"
+	"github.com/atlite-dev/atlite/internal/testutil"
 )
 
 // identityCID is a CID whose digest is data itself: the block key (its
@@ -86,4 +87,15 @@ func TestPutBlocksMultiRow(t *testing.T) {
 			t.Errorf("block %s = %q, want %q", c, got[c], data)
 		}
 	}
+}
+
+// TestBlockRanges: BlockIDs and GetBlocksByID on PostgreSQL.
+func TestBlockRanges(t *testing.T) {
+	_, dsn := migrated(t)
+	b, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	defer b.Close()
+	testutil.CheckBlockRanges(t, b)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -131,6 +132,75 @@ func (t *Tx) GetBlocks(ctx context.Context, cids []cid.Cid, into map[cid.Cid][]b
 			return err
 		}
 		into[c] = data
+	}
+	return nil
+}
+
+var (
+	blockIDSQL    = Q(`SELECT cid, id FROM blocks WHERE k = ?`)
+	blocksByIDSQL = Q(`SELECT cid, data FROM blocks WHERE id BETWEEN ? AND ?`)
+)
+
+// BlockIDs implements storage.BlockReader, with one look-up by key a
+// block: it serves to find the ends of a range for GetBlocksByID, a few
+// blocks at a time.
+func (t *Tx) BlockIDs(ctx context.Context, cids []cid.Cid, into map[cid.Cid]int64) error {
+	if len(cids) == 0 {
+		return nil
+	}
+	st, err := t.prep(ctx, blockIDSQL)
+	if err != nil {
+		return err
+	}
+	for _, c := range cids {
+		var have []byte
+		var id int64
+		err := st.QueryRowxContext(ctx, BlockKey(c)).Scan(&have, &id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("block id %s: %w", c, err)
+		}
+		if string(have) == c.KeyString() {
+			into[c] = id
+		}
+	}
+	return nil
+}
+
+// GetBlocksByID implements storage.BlockReader. The rows of the range are
+// matched with cids by their CID; a row no CID of cids names costs its
+// read only.
+func (t *Tx) GetBlocksByID(ctx context.Context, lo, hi int64, cids []cid.Cid, into map[cid.Cid][]byte) error {
+	if len(cids) == 0 || lo > hi {
+		return nil
+	}
+	byCID := make(map[string]cid.Cid, len(cids))
+	for _, c := range cids {
+		byCID[c.KeyString()] = c
+	}
+	st, err := t.prep(ctx, blocksByIDSQL)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryxContext(ctx, lo, hi)
+	if err != nil {
+		return fmt.Errorf("get blocks by id: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		// Neither column is copied until the row is known to be wanted.
+		var cb, data sql.RawBytes
+		if err := rows.Scan(&cb, &data); err != nil {
+			return fmt.Errorf("get blocks by id: %w", err)
+		}
+		if c, ok := byCID[string(cb)]; ok {
+			into[c] = bytes.Clone(data)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("get blocks by id: %w", err)
 	}
 	return nil
 }

@@ -136,6 +136,15 @@ type BlockReader interface {
 	// GetBlocks adds to into the stored blocks among cids; missing ones are
 	// left out.
 	GetBlocks(ctx context.Context, cids []cid.Cid, into map[cid.Cid][]byte) error
+	// BlockIDs adds to into the row id of each block among cids that the
+	// blocks table holds; a block not stored, or stored in the overflow
+	// table, is left out. Ids grow with inserts, so the blocks that one
+	// transaction stored have ids next to each other.
+	BlockIDs(ctx context.Context, cids []cid.Cid, into map[cid.Cid]int64) error
+	// GetBlocksByID adds to into the blocks among cids whose row id is in
+	// [lo, hi], reading that range of rows in id order (one scan, no
+	// look-up by key); the others are left out.
+	GetBlocksByID(ctx context.Context, lo, hi int64, cids []cid.Cid, into map[cid.Cid][]byte) error
 }
 
 // BlockWriter stores blocks.
