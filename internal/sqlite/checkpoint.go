@@ -25,6 +25,12 @@ const (
 	restartWait   = 50 * time.Millisecond
 )
 
+// checkInterval spaces the checkpointer's looks at the WAL (an open, two
+// reads and a close of the -wal file, and a goroutine wake-up): a
+// millisecond's commits add a few dozen frames, against limits of
+// thousands.
+const checkInterval = time.Millisecond
+
 // restartBackoff and maxLag are variables for the tests. maxLag bounds
 // how far the checkpointer may fall behind, when the scheduler starves it:
 // a commit that finds it has not looked at the WAL since maxLag commits
@@ -145,6 +151,15 @@ func (c *checkpointer) run() {
 		c.looked = n
 		c.lagged.Broadcast()
 		c.mu.Unlock()
+		// Look at most once per checkInterval: the commits meanwhile
+		// leave one wake-up behind, and wake no parked goroutine.
+		t := time.NewTimer(checkInterval)
+		select {
+		case <-c.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 
