@@ -253,3 +253,58 @@ func TestWALHolds(t *testing.T) {
 		t.Errorf("walHolds of a missing file = %v, %v; want false, nil", ok, err)
 	}
 }
+
+// TestCheckpointerLag: a commit returns at once while the checkpointer has
+// looked at the WAL within maxLag commits, waits when it has not, and is
+// released by its next look (or by close).
+func TestCheckpointerLag(t *testing.T) {
+	b := maxLag
+	maxLag = 3
+	defer func() { maxLag = b }()
+	// No loop runs: the checkpointer never looks unless the test says so.
+	c := &checkpointer{wake: make(chan struct{}, 1)}
+	c.lagged = sync.NewCond(&c.mu)
+	for range 3 {
+		c.notify() // commits 1-3: within the lag
+	}
+	returned := make(chan struct{})
+	go func() {
+		c.notify() // commit 4: 4 commits since the last look (none)
+		close(returned)
+	}()
+	select {
+	case <-returned:
+		t.Fatal("the 4th commit returned with the checkpointer 4 commits behind; want it to wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	// A look that began after commit 1 leaves commit 4 three behind.
+	c.mu.Lock()
+	c.looked = 1
+	c.lagged.Broadcast()
+	c.mu.Unlock()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the 4th commit still waits after the checkpointer looked")
+	}
+	// close releases a waiting commit too.
+	released := make(chan struct{})
+	go func() {
+		c.notify() // commit 5: 4 behind the look at 1
+		close(released)
+	}()
+	select {
+	case <-released:
+		t.Fatal("the 5th commit returned 4 commits ahead of the last look; want it to wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.lagged.Broadcast()
+	c.mu.Unlock()
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the 5th commit still waits after close")
+	}
+}
