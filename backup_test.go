@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -54,13 +55,19 @@ func TestBackup(t *testing.T) {
 			}
 		}(d)
 	}
-	// Let the writers run a little before and during the snapshot.
+	// Let the writers run a little before and during the snapshot: each
+	// repo has 10 commits before it (20 in all could be one repo's alone,
+	// when the other writer lost every race for the write lock).
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
-		n := len(heads[dids[0]]) + len(heads[dids[1]])
+		n := min(len(heads[dids[0]]), len(heads[dids[1]]))
 		mu.Unlock()
-		if n >= 20 {
+		if n >= 10 {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s, one repo has only %d commits", n)
 		}
 	}
 	dest := filepath.Join(t.TempDir(), "copy.db")
@@ -105,7 +112,7 @@ func TestBackup(t *testing.T) {
 			}
 		}
 		if !want.Defined() {
-			t.Fatalf("%s: no commit before the snapshot; the test waited for 20", d)
+			t.Fatalf("%s: no commit before the snapshot; the test waited for 10 of each", d)
 		}
 		r, err := c.LoadRepo(ctx, mustDID(t, d).AtIdentifier())
 		if err != nil || r.Head != want {

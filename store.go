@@ -94,8 +94,13 @@ type Options struct {
 	// disables it.
 	MmapSize int64
 
-	// CheckpointPages is the WAL size, in pages, past which a commit copies
-	// the WAL back into the database file (PRAGMA wal_autocheckpoint). Commits
+	// CheckpointPages is how much the WAL grows, in pages, between two
+	// checkpoints, which copy it back into the database file. They run in
+	// the background, on a connection of their own, never on a commit's
+	// path (the write connection has wal_autocheckpoint = 0). When readers
+	// or back-to-back commits keep the WAL from restarting, past twice
+	// CheckpointPages a RESTART checkpoint holds the Store's commits off
+	// while it waits (50 ms at most) for the readers to move on. Commits
 	// rewrite the same hot pages, so a larger WAL coalesces more writes.
 	// Default: DefaultCheckpointPages.
 	CheckpointPages int

@@ -121,18 +121,32 @@ func openCopyWith(b *testing.B, opts *atlite.Options) *atlite.Store {
 // BenchmarkCommitSingle: one-record commits into a 100k-record repo.
 func BenchmarkCommitSingle(b *testing.B) { commitSingle(b, openCopy(b)) }
 
-// commitSingle runs one-record commits into benchDID of s.
+// commitSingle runs one-record commits into benchDID of s. Beside wall
+// time it reports CPU time per commit: the committing thread's (cpu-ns/op,
+// the commit's own path; a lone commit runs on its caller's goroutine,
+// locked here to its thread) and the whole process's (proc-cpu-ns/op,
+// background work such as checkpoints included), which a loaded machine
+// moves less than wall time.
 func commitSingle(b *testing.B, s *atlite.Store) {
 	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	i := 0
+	var tcpu time.Duration
+	pcpu := testutil.ProcessCPU()
 	for b.Loop() {
 		w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
+		t0 := testutil.ThreadCPU()
 		if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
 			b.Fatal(err)
 		}
+		tcpu += testutil.ThreadCPU() - t0
 		i++
 	}
+	pcpu = testutil.ProcessCPU() - pcpu
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+	b.ReportMetric(float64(tcpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(pcpu.Nanoseconds())/float64(b.N), "proc-cpu-ns/op")
 }
 
 // BenchmarkCommitBatch200: 200-record commits into a 100k-record repo.
@@ -295,23 +309,35 @@ func BenchmarkCommitVsFloor(b *testing.B) {
 func commitVsFloor(b *testing.B, tuned bool) {
 	f := newFloor(b, commitShape(b), tuned)
 	s := openCopy(b)
-	var ta, tf time.Duration
+	// Each commit runs on this goroutine (a lone commit runs on its
+	// caller's): locked to its thread, the thread's CPU time is the
+	// commit's own path, without background work (checkpoints).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ta, tf, ca, cf time.Duration
 	i := 0
 	for b.Loop() {
 		w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(i))
-		t0 := time.Now()
+		c0, t0 := testutil.ThreadCPU(), time.Now()
 		if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
 			b.Fatal(err)
 		}
-		t1 := time.Now()
+		c1, t1 := testutil.ThreadCPU(), time.Now()
 		f.commit(b)
 		tf += time.Since(t1)
+		cf += testutil.ThreadCPU() - c1
 		ta += t1.Sub(t0)
+		ca += c1 - c0
 		i++
 	}
 	b.ReportMetric(float64(ta.Nanoseconds())/float64(b.N), "ns/atlite-commit")
 	b.ReportMetric(float64(tf.Nanoseconds())/float64(b.N), "ns/floor-commit")
 	b.ReportMetric(float64(ta)/float64(tf), "ratio")
+	if cf > 0 {
+		b.ReportMetric(float64(ca.Nanoseconds())/float64(b.N), "cpu-ns/atlite-commit")
+		b.ReportMetric(float64(cf.Nanoseconds())/float64(b.N), "cpu-ns/floor-commit")
+		b.ReportMetric(float64(ca)/float64(cf), "cpu-ratio")
+	}
 }
 
 // BenchmarkExport: full CAR export of the 100k-record repo.

@@ -56,8 +56,9 @@ type Options struct {
 	FullSync        bool // synchronous=FULL rather than NORMAL
 	NoCreate        bool
 	// ExternalCheckpoints leaves every checkpoint to another process
-	// (Litestream): wal_autocheckpoint(0) on the write connection, and no
-	// checkpoint on Close.
+	// (Litestream): no background checkpointer, and no checkpoint on
+	// Close. (The write connection never checkpoints either way:
+	// wal_autocheckpoint(0).)
 	ExternalCheckpoints bool
 	Now                 func() time.Time
 
@@ -237,11 +238,13 @@ func Open(path string, o Options) (*sqlstore.DB, error) {
 			return err
 		}
 	}
+	// The write connection never checkpoints: a commit that did would copy
+	// the WAL into the file before it returned. Either another process
+	// checkpoints (ExternalCheckpoints), or the checkpointer does, in the
+	// background. memdb has no WAL.
+	wq.Add("_pragma", "wal_autocheckpoint(0)")
 	if o.ExternalCheckpoints {
-		wq.Add("_pragma", "wal_autocheckpoint(0)")
 		d.BeforeClose = nil
-	} else {
-		wq.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", o.CheckpointPages))
 	}
 
 	w, err := sqlx.Open("sqlite", base+wq.Encode())
@@ -275,6 +278,20 @@ func Open(path string, o Options) (*sqlstore.DB, error) {
 	r.SetMaxOpenConns(o.ReadConns)
 	r.SetMaxIdleConns(o.ReadConns)
 	r.SetConnMaxIdleTime(0)
+	if path != ":memory:" && !o.ExternalCheckpoints {
+		c, err := newCheckpointer(base, path, o.CheckpointPages)
+		if err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+		d.AfterCommit = c.notify
+		d.WriteGate = &c.gate
+		d.BeforeClose = func(db *sqlstore.DB) {
+			_ = c.close()
+			Dialect.BeforeClose(db)
+		}
+	}
 	return sqlstore.New(context.Background(), w, r, d, true)
 }
 

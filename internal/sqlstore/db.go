@@ -206,6 +206,21 @@ func (db *DB) Reader() storage.ReadTx { return &Tx{db: db} }
 
 // Update implements storage.Backend.
 func (db *DB) Update(ctx context.Context, opts *storage.UpdateOptions, fn func(storage.WriteTx) error) error {
+	err := db.gated(ctx, opts, fn)
+	if err == nil && db.D.AfterCommit != nil {
+		// Outside the gate: AfterCommit may wait for whoever holds it.
+		db.D.AfterCommit()
+	}
+	return err
+}
+
+// gated is Update inside the dialect's WriteGate; it returns nil only when
+// the transaction committed.
+func (db *DB) gated(ctx context.Context, opts *storage.UpdateOptions, fn func(storage.WriteTx) error) error {
+	if g := db.D.WriteGate; g != nil {
+		g.RLock()
+		defer g.RUnlock()
+	}
 	var o storage.UpdateOptions
 	if opts != nil {
 		o = *opts

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"sync"
 )
 
 var errBadConn = driver.ErrBadConn
@@ -46,6 +47,18 @@ type Dialect struct {
 	// saving round trips to a database server (PostgreSQL); SQLite, in the
 	// process, inserts them one by one with a prepared statement.
 	MultiRowBlocks bool
+
+	// WriteGate, when set, is read-locked by each write transaction of
+	// Update from before its BEGIN to its end; whoever write-locks it holds
+	// off this process's writers meanwhile (SQLite: the fallback RESTART
+	// checkpoint, which back-to-back commits would otherwise starve of the
+	// write lock).
+	WriteGate *sync.RWMutex
+
+	// AfterCommit, when set, runs after each write transaction of Update
+	// commits, outside WriteGate (SQLite: wake the background
+	// checkpointer, and wait for it when it has fallen far behind).
+	AfterCommit func()
 
 	// BeforeClose, when set, runs before the handles are closed (SQLite:
 	// checkpoint the WAL).
