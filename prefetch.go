@@ -156,21 +156,19 @@ func (r *recordStream) GetRecord(ctx context.Context, key string, c cid.Cid) ([]
 // the chunk after it.
 func (r *recordStream) read(ctx context.Context, coll, rkey string) ([]storage.RecordRow, error) {
 	if r.ahead == nil {
-		return r.tx.RepoRecords(ctx, r.repo, coll, rkey, r.chunk)
+		return r.tx.RepoRecords(ctx, r.repo, coll, rkey, false, r.chunk)
 	}
 	next := r.next
 	r.next = nil
-	if next == nil || next.coll != coll || next.from > rkey {
+	if next == nil || next.coll != coll || next.from > rkey || next.after && next.from == rkey {
 		if next != nil {
 			next.wait() // its rows are not those asked for
 		}
-		next = r.ahead.start(coll, rkey)
+		next = r.ahead.start(coll, rkey, false)
 	}
 	rows, err := next.wait()
 	if err == nil && len(rows) == r.chunk {
-		// Keys are never empty nor hold a NUL: the next rkey is above
-		// last+"\x00".
-		r.next = r.ahead.start(coll, rows[len(rows)-1].RKey+"\x00")
+		r.next = r.ahead.start(coll, rows[len(rows)-1].RKey, true)
 	}
 	return rows, err
 }
@@ -197,9 +195,11 @@ type chunkReader struct {
 	chunk int
 }
 
-// chunkRead is one chunk asked of a chunkReader.
+// chunkRead is one chunk asked of a chunkReader: the records of coll from
+// rkey from on, or after it.
 type chunkRead struct {
 	coll, from string
+	after      bool
 	out        chan struct{}
 	rows       []storage.RecordRow
 	err        error
@@ -230,7 +230,7 @@ func startChunkReader(ctx context.Context, b storage.Backend, did string, head [
 			}
 			ready <- true
 			for req := range cr.reqs {
-				req.rows, req.err = tx.RepoRecords(ctx, repo, req.coll, req.from, chunk)
+				req.rows, req.err = tx.RepoRecords(ctx, repo, req.coll, req.from, req.after, chunk)
 				close(req.out)
 			}
 			return nil
@@ -246,9 +246,10 @@ func startChunkReader(ctx context.Context, b storage.Backend, did string, head [
 	return cr
 }
 
-// start asks for the chunk of coll from rkey from.
-func (cr *chunkReader) start(coll, from string) *chunkRead {
-	req := &chunkRead{coll: coll, from: from, out: make(chan struct{})}
+// start asks for the chunk of coll from rkey from on (after it, with
+// after).
+func (cr *chunkReader) start(coll, from string, after bool) *chunkRead {
+	req := &chunkRead{coll: coll, from: from, after: after, out: make(chan struct{})}
 	cr.reqs <- req
 	return req
 }

@@ -19,7 +19,8 @@ JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlo
 	listAscSQL      = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 	listDescFromSQL = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey < ? ORDER BY r.rkey DESC LIMIT ?`)
 	listDescSQL     = Q(recordColumns + `records r` + recordBlocks + listWhere + ` ORDER BY r.rkey DESC LIMIT ?`)
-	repoRecordsSQL  = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey >= ? ORDER BY r.rkey LIMIT ?`)
+	repoRecordsSQL      = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey >= ? ORDER BY r.rkey LIMIT ?`)
+	repoRecordsAfterSQL = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 )
 
 // Record implements storage.RecordReader.
@@ -46,8 +47,12 @@ func (t *Tx) Records(ctx context.Context, q storage.RecordsQuery) ([]storage.Rec
 
 // RepoRecords implements storage.RecordReader. It scans the rows itself,
 // without reflection: an export reads every record of the repo through it.
-func (t *Tx) RepoRecords(ctx context.Context, repo int64, collection, from string, limit int) ([]storage.RecordRow, error) {
-	st, err := t.prep(ctx, repoRecordsSQL)
+func (t *Tx) RepoRecords(ctx context.Context, repo int64, collection, from string, after bool, limit int) ([]storage.RecordRow, error) {
+	q := repoRecordsSQL
+	if after {
+		q = repoRecordsAfterSQL
+	}
+	st, err := t.prep(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -61,9 +61,10 @@ type RecordReader interface {
 	// Records lists records.
 	Records(ctx context.Context, q RecordsQuery) ([]RecordRow, error)
 	// RepoRecords returns up to limit records of one collection of the
-	// repo id whose rkey is from or after it, in rkey order (bytewise),
-	// each with its block's bytes (Data nil when the block is missing).
-	RepoRecords(ctx context.Context, repo int64, collection, from string, limit int) ([]RecordRow, error)
+	// repo id whose rkey is from or after it (only after it when after is
+	// set), in rkey order (bytewise), each with its block's bytes (Data
+	// nil when the block is missing).
+	RepoRecords(ctx context.Context, repo int64, collection, from string, after bool, limit int) ([]RecordRow, error)
 }
 
 // RecordWriter writes the record index (outside ApplyCommit).
