@@ -250,4 +250,3 @@ func cidOrUndef(b []byte) cid.Cid {
 	}
 	return c
 }
-

@@ -440,4 +440,3 @@ func (b *batcher) flush(ctx context.Context) error {
 	b.args = b.args[:0]
 	return nil
 }
-

@@ -15,10 +15,10 @@ LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 `
 	getRecordSQL = Q(recordColumns + `repos p
 JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlocks + `WHERE p.did = ?`)
-	listWhere       = `WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?`
-	listAscSQL      = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
-	listDescFromSQL = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey < ? ORDER BY r.rkey DESC LIMIT ?`)
-	listDescSQL     = Q(recordColumns + `records r` + recordBlocks + listWhere + ` ORDER BY r.rkey DESC LIMIT ?`)
+	listWhere           = `WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?`
+	listAscSQL          = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
+	listDescFromSQL     = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey < ? ORDER BY r.rkey DESC LIMIT ?`)
+	listDescSQL         = Q(recordColumns + `records r` + recordBlocks + listWhere + ` ORDER BY r.rkey DESC LIMIT ?`)
 	repoRecordsSQL      = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey >= ? ORDER BY r.rkey LIMIT ?`)
 	repoRecordsAfterSQL = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 )
