@@ -137,22 +137,6 @@ func checkHash(c cid.Cid, data []byte) error {
 	return nil
 }
 
-// hashedBlocks checks the hash of every block it serves.
-type hashedBlocks struct {
-	src mst.BlockSource
-}
-
-func (h hashedBlocks) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := h.src.GetBlock(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkHash(c, data); err != nil {
-		return nil, err
-	}
-	return data, nil
-}
-
 func (s *Store) checkRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks, r *repoRow) error {
 	if r.Status != nil && (*r.Status == StatusDeleted || *r.Status == StatusTombstoned) {
 		return nil
