@@ -289,13 +289,23 @@ func (s *Store) LookupSession(ctx context.Context, id int64) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lookup session %d: %w", id, err)
 	}
-	if row.Revoked != nil {
-		return nil, fmt.Errorf("session %d: %w", id, ErrInvalidToken)
-	}
-	if s.now().UnixMicro() >= row.Expires {
-		return nil, fmt.Errorf("session %d: %w", id, ErrExpiredToken)
+	if err := liveSession(id, row.Revoked != nil, row.Expires, s.now().UnixMicro()); err != nil {
+		return nil, err
 	}
 	return sessionOf(&row)
+}
+
+// liveSession is the check of a session's state that LookupSession and
+// commitSession share: not revoked (ErrInvalidToken), not expired at now
+// (ErrExpiredToken).
+func liveSession(id int64, revoked bool, expires, now int64) error {
+	if revoked {
+		return fmt.Errorf("session %d: %w", id, ErrInvalidToken)
+	}
+	if now >= expires {
+		return fmt.Errorf("session %d: %w", id, ErrExpiredToken)
+	}
+	return nil
 }
 
 // commitSession checks, inside a commit's transaction, that the session id
@@ -310,12 +320,8 @@ func commitSession(ctx context.Context, tx storage.WriteTx, id, repo, now int64)
 		return fmt.Errorf("session %d: %w", id, err)
 	case row.Repo != repo:
 		return fmt.Errorf("session %d is not the repo's: %w", id, ErrInvalidToken)
-	case row.Revoked != nil:
-		return fmt.Errorf("session %d: %w", id, ErrInvalidToken)
-	case now >= row.Expires:
-		return fmt.Errorf("session %d: %w", id, ErrExpiredToken)
 	}
-	return nil
+	return liveSession(id, row.Revoked != nil, row.Expires, now)
 }
 
 // MaxServerSecretSize is the largest secret [Store.ServerSecret] makes.
