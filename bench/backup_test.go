@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/atlite-dev/atlite"
 	"github.com/atlite-dev/atlite/commit"
+	atsqlite "github.com/atlite-dev/atlite/internal/sqlite"
 )
 
 // backupMethod is one way to snapshot the file at src to dest; run
@@ -77,9 +77,7 @@ func online(pages int32, pause time.Duration) func(ctx context.Context, db *sql.
 
 // fileURI is the file: URI of path (sub-benchmark names, and so temporary
 // directories, hold '#').
-func fileURI(path string) string {
-	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-}
+func fileURI(path string) string { return "file:" + atsqlite.EscapePath(path) }
 
 // syncFileSize fsyncs the file at p and returns its size.
 func syncFileSize(p string) (int64, error) {
