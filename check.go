@@ -211,7 +211,7 @@ func (s *Store) checkRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks,
 	// on a second connection when one is free), nodes from the prefetcher.
 	recs := newRecordStream(tx, r.ID)
 	recs.strict = true
-	recs.ahead = startChunkReader(ctx, s.b, r.DID, r.Head, r.ID, recs.chunk)
+	recs.readAheadOn(ctx, s.b, r.DID, r.Head)
 	defer recs.close()
 	if err := mst.Load(newPrefetcher(tx), cmt.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil }); err != nil {
 		return damage(fmt.Errorf("tree: %w", err))

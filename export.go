@@ -143,7 +143,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 		}
 		if full {
 			recs := newRecordStream(tx, h.ID)
-			recs.ahead = startChunkReader(ctx, s.b, did.String(), h.Head, h.ID, recs.chunk)
+			recs.readAheadOn(ctx, s.b, did.String(), h.Head)
 			defer recs.close()
 			if err := mst.Load(newPrefetcher(tx), data).Blocks(ctx, recs, put); err != nil {
 				// A node or record block that is missing or does not

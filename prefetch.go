@@ -87,6 +87,9 @@ type recordStream struct {
 	// one while the walk uses this one; next is that read.
 	ahead *chunkReader
 	next  *chunkRead
+	// startAhead, when set, makes the chunkReader once a chunk comes
+	// back full (a repo whose records fit in one chunk never opens it).
+	startAhead func() *chunkReader
 	// strict makes a record the index lacks, or holds with another CID,
 	// an error (for Check) rather than a read by CID; n counts the
 	// records asked for.
@@ -156,7 +159,14 @@ func (r *recordStream) GetRecord(ctx context.Context, key string, c cid.Cid) ([]
 // the chunk after it.
 func (r *recordStream) read(ctx context.Context, coll, rkey string) ([]storage.RecordRow, error) {
 	if r.ahead == nil {
-		return r.tx.RepoRecords(ctx, r.repo, coll, rkey, false, r.chunk)
+		rows, err := r.tx.RepoRecords(ctx, r.repo, coll, rkey, false, r.chunk)
+		if err == nil && len(rows) == r.chunk && r.startAhead != nil {
+			if r.ahead = r.startAhead(); r.ahead != nil {
+				r.next = r.ahead.start(coll, rows[len(rows)-1].RKey, true)
+			}
+			r.startAhead = nil
+		}
+		return rows, err
 	}
 	next := r.next
 	r.next = nil
@@ -171,6 +181,13 @@ func (r *recordStream) read(ctx context.Context, coll, rkey string) ([]storage.R
 		r.next = r.ahead.start(coll, rows[len(rows)-1].RKey, true)
 	}
 	return rows, err
+}
+
+// readAheadOn lets the stream read its chunks on a second connection of
+// b (startChunkReader), from its second chunk on, while the snapshot there
+// shows the repo did at head.
+func (r *recordStream) readAheadOn(ctx context.Context, b storage.Backend, did string, head []byte) {
+	r.startAhead = func() *chunkReader { return startChunkReader(ctx, b, did, head, r.repo, r.chunk) }
 }
 
 // close ends the read ahead, if any.

@@ -122,6 +122,23 @@ func TestExportReadAhead(t *testing.T) {
 		if len(pf.ready) != 0 || len(pf.expanded) != 0 {
 			t.Errorf("%d blocks, %d nodes left after the walk", len(pf.ready), len(pf.expanded))
 		}
+		// readAheadOn opens the second connection only once a chunk comes
+		// back full: with chunks of 8 (collections of 400), and never with
+		// chunks of 512.
+		for _, chunk := range []int{8, 512} {
+			recordChunk = chunk
+			recs := newRecordStream(tx, h.ID)
+			recs.readAheadOn(ctx, s.b, did.String(), h.Head)
+			err := mst.Load(newPrefetcher(tx), repo.Data).Blocks(ctx, recs, func(cid.Cid, []byte) error { return nil })
+			opened := recs.ahead != nil
+			recs.close()
+			if err != nil {
+				return err
+			}
+			if opened != (chunk == 8) {
+				t.Errorf("chunks of %d: second connection opened %v", chunk, opened)
+			}
+		}
 		return nil
 	})
 	if err != nil {
