@@ -76,20 +76,14 @@ func (t *Tx) GetBlocks(ctx context.Context, cids []cid.Cid, into map[cid.Cid][]b
 		return nil
 	}
 	byCID := make(map[string]cid.Cid, len(cids))
-	keys := make(map[int64]struct{}, len(cids))
 	list := make([]byte, 0, 1+21*len(cids))
 	list = append(list, '[')
-	for _, c := range cids {
+	for i, c := range cids {
 		byCID[c.KeyString()] = c
-		k := BlockKey(c)
-		if _, dup := keys[k]; dup {
-			continue // each key once: the query may join the list to blocks
-		}
-		keys[k] = struct{}{}
-		if len(list) > 1 {
+		if i > 0 {
 			list = append(list, ',')
 		}
-		list = strconv.AppendInt(list, k, 10)
+		list = strconv.AppendInt(list, BlockKey(c), 10)
 	}
 	list = append(list, ']')
 	st, err := t.prep(ctx, t.db.D.ManyBlocksSQL)
@@ -108,6 +102,9 @@ func (t *Tx) GetBlocks(ctx context.Context, cids []cid.Cid, into map[cid.Cid][]b
 			return fmt.Errorf("get blocks: %w", err)
 		}
 		if c, ok := byCID[string(cb)]; ok {
+			// A key listed twice (a CID asked twice, or two CIDs of one
+			// key) may give its row twice, if the query joins the list to
+			// blocks: count each CID once.
 			if _, had := into[c]; !had {
 				found++
 			}

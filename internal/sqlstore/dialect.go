@@ -21,7 +21,8 @@ type Dialect struct {
 	ReadTxOptions, WriteTxOptions *sql.TxOptions
 
 	// ManyBlocksSQL selects (cid, data) FROM blocks whose k is in the JSON
-	// array of distinct integers given as its one argument.
+	// array of integers given as its one argument (a key listed twice may
+	// give its row twice).
 	ManyBlocksSQL string
 
 	// ForUpdate is appended to a SELECT of a row the transaction will
