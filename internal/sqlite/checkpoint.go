@@ -20,10 +20,7 @@ import (
 // frames a RESTART checkpoint waits up to restartWait for them to move on
 // (holding the write lock that long: commits wait, they do not fail), and
 // when they do not, is tried again no sooner than restartBackoff later.
-const (
-	restartFactor = 2
-	restartWait   = 50 * time.Millisecond
-)
+const restartFactor = 2
 
 // checkInterval spaces the checkpointer's looks at the WAL (an open, two
 // reads and a close of the -wal file, and a goroutine wake-up): a
@@ -31,12 +28,13 @@ const (
 // thousands.
 const checkInterval = time.Millisecond
 
-// restartBackoff and maxLag are variables for the tests. maxLag bounds
-// how far the checkpointer may fall behind, when the scheduler starves it:
-// a commit that finds it has not looked at the WAL since maxLag commits
-// ago waits until it has (so the WAL's growth stays bounded however the
-// machine is loaded); it never waits otherwise.
+// restartWait, restartBackoff and maxLag are variables for the tests.
+// maxLag bounds how far the checkpointer may fall behind, when the
+// scheduler starves it: a commit that finds it has not looked at the WAL
+// since maxLag commits ago waits until it has (so the WAL's growth stays
+// bounded however the machine is loaded); it never waits otherwise.
 var (
+	restartWait          = 50 * time.Millisecond
 	restartBackoff       = time.Second
 	maxLag         int64 = 1024
 )
