@@ -7,3 +7,6 @@ func (s *Store) LargestGroup() int {
 	defer s.group.mu.Unlock()
 	return s.group.largest
 }
+
+// SetGCMarked makes GC call f between its mark and its sweep.
+func (s *Store) SetGCMarked(f func()) { s.gcMarked = f }

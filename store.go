@@ -171,6 +171,7 @@ type Store struct {
 	decoded   *mst.NodeCache              // the same nodes decoded; nil when disabled
 	group     committer                   // queue of concurrent commits
 	groups    sync.WaitGroup              // group commits running in goroutines of their own
+	gcMarked  func()                      // tests: run by GC between its mark and its sweep
 }
 
 // Open opens the atlite database at path, creating it when it does not exist,

@@ -49,6 +49,9 @@ func Dialect(channel string) sqlstore.Dialect {
 		SortBlocks:     true,
 		MultiRowBlocks: true,
 		Conflict:       conflict,
+		// EXCLUSIVE conflicts with the ROW EXCLUSIVE lock of every
+		// transaction that inserts a block, and lets readers through.
+		LockBlocksSQL: `LOCK TABLE blocks, blocks_overflow IN EXCLUSIVE MODE`,
 	}
 }
 

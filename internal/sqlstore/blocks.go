@@ -286,3 +286,73 @@ func (t *Tx) putBlocksMultiRow(ctx context.Context, blocks []storage.Block) erro
 	}
 	return nil
 }
+
+var (
+	maxBlockIDSQL   = Q(`SELECT coalesce(max(id), 0) FROM blocks`)
+	blockKeysSQL    = Q(`SELECT id, k, length(data) AS size FROM blocks WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`)
+	overflowKeysSQL = Q(`SELECT cid, length(data) AS size FROM blocks_overflow`)
+	deleteBlockSQL  = Q(`DELETE FROM blocks WHERE id = ?`)
+	deleteOverSQL   = Q(`DELETE FROM blocks_overflow WHERE cid = ?`)
+)
+
+// MaxBlockID implements storage.BlockSweeper.
+func (t *Tx) MaxBlockID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := t.get(ctx, &id, maxBlockIDSQL); err != nil {
+		return 0, fmt.Errorf("max block id: %w", err)
+	}
+	return id, nil
+}
+
+// BlockKeys implements storage.BlockSweeper.
+func (t *Tx) BlockKeys(ctx context.Context, after, through int64, limit int) ([]storage.BlockKey, error) {
+	var rows []storage.BlockKey
+	if err := t.sel(ctx, &rows, blockKeysSQL, after, through, limit); err != nil {
+		return nil, fmt.Errorf("block keys: %w", err)
+	}
+	return rows, nil
+}
+
+// OverflowKeys implements storage.BlockSweeper.
+func (t *Tx) OverflowKeys(ctx context.Context) ([]storage.BlockKey, error) {
+	var rows []storage.BlockKey
+	if err := t.sel(ctx, &rows, overflowKeysSQL); err != nil {
+		return nil, fmt.Errorf("overflow keys: %w", err)
+	}
+	for i := range rows {
+		c, err := cid.Cast(rows[i].CID)
+		if err != nil {
+			return nil, fmt.Errorf("overflow block %x: %w", rows[i].CID, err)
+		}
+		rows[i].K = BlockKey(c)
+	}
+	return rows, nil
+}
+
+// LockBlocks implements storage.BlockWriter with the dialect's
+// LockBlocksSQL, run without preparing it (a lock is not a statement every
+// database prepares).
+func (t *Tx) LockBlocks(ctx context.Context) error {
+	if t.db.D.LockBlocksSQL == "" {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, t.db.D.LockBlocksSQL); err != nil {
+		return fmt.Errorf("lock blocks: %w", err)
+	}
+	return nil
+}
+
+// DeleteBlocks implements storage.BlockWriter, a prepared delete a row.
+func (t *Tx) DeleteBlocks(ctx context.Context, ids []int64, overflow [][]byte) error {
+	for _, id := range ids {
+		if _, err := t.exec(ctx, deleteBlockSQL, id); err != nil {
+			return fmt.Errorf("delete block %d: %w", id, err)
+		}
+	}
+	for _, c := range overflow {
+		if _, err := t.exec(ctx, deleteOverSQL, c); err != nil {
+			return fmt.Errorf("delete overflow block %x: %w", c, err)
+		}
+	}
+	return nil
+}

@@ -79,6 +79,12 @@ type Dialect struct {
 	// ignored and the rows are streamed.
 	StageImport *StageImport
 
+	// LockBlocksSQL, when set, is run by Tx.LockBlocks to hold off the
+	// other writers of blocks until the transaction ends (PostgreSQL: LOCK
+	// TABLE ... IN EXCLUSIVE MODE). Empty (SQLite): the write transaction
+	// excludes them already.
+	LockBlocksSQL string
+
 	// IntegrityCheckSQL, when set, is the backend's own integrity check
 	// (SQLite: PRAGMA integrity_check): its first row's one column is "ok"
 	// or the first problem. Empty (PostgreSQL): no such check.

@@ -101,6 +101,7 @@ type UpdateOptions struct {
 // ReadTx reads inside a transaction, or outside one ([Backend.Reader]).
 type ReadTx interface {
 	BlockReader
+	BlockSweeper
 	RepoReader
 	RecordReader
 	EventReader
@@ -147,8 +148,44 @@ type BlockReader interface {
 	GetBlocksByID(ctx context.Context, lo, hi int64, cids []cid.Cid, into map[cid.Cid][]byte) error
 }
 
+// BlockKey is what a sweep of the block store reads of one stored block:
+// its row id (0 in the overflow table), its key (blocks.k), its CID's
+// bytes (only for the overflow table, nil otherwise) and the size of its
+// data.
+type BlockKey struct {
+	ID   int64  `db:"id"`
+	K    int64  `db:"k"`
+	CID  []byte `db:"cid"`
+	Size int64  `db:"size"`
+}
+
+// BlockSweeper reads the block store in row order, for a garbage
+// collector that keeps the keys of the live blocks.
+type BlockSweeper interface {
+	// MaxBlockID returns the highest row id of the blocks table, 0 when it
+	// is empty.
+	MaxBlockID(ctx context.Context) (int64, error)
+	// BlockKeys returns up to limit rows of the blocks table whose id is
+	// in (after, through], in id order.
+	BlockKeys(ctx context.Context, after, through int64, limit int) ([]BlockKey, error)
+	// OverflowKeys returns every row of the overflow table (blocks whose
+	// key another CID holds in blocks: none but in a one in 2^64 chance),
+	// with K computed from the CID.
+	OverflowKeys(ctx context.Context) ([]BlockKey, error)
+}
+
 // BlockWriter stores blocks.
 type BlockWriter interface {
 	// PutBlocks stores the blocks not stored yet.
 	PutBlocks(ctx context.Context, blocks []Block) error
+	// LockBlocks holds off every other writer of blocks until the
+	// transaction ends, so that what the transaction then reads of heads
+	// and events covers every block another transaction may still link
+	// to (a SQLite write transaction excludes other writers already;
+	// PostgreSQL locks the block tables).
+	LockBlocks(ctx context.Context) error
+	// DeleteBlocks deletes the blocks rows of ids, and the overflow rows
+	// whose CID bytes are in overflow. The caller knows them to be
+	// garbage.
+	DeleteBlocks(ctx context.Context, ids []int64, overflow [][]byte) error
 }

@@ -1,0 +1,377 @@
+package atlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/internal/storage"
+	"github.com/atlite-dev/atlite/mst"
+)
+
+// DefaultGCBatch is the number of stored blocks one write transaction of
+// [Store.GC] examines, with default options.
+const DefaultGCBatch = 5000
+
+// GCOptions configure [Store.GC]. A nil pointer or a zero field means its
+// default.
+type GCOptions struct {
+	// DryRun counts what GC would delete, from one read snapshot, and
+	// deletes nothing.
+	DryRun bool
+	// Batch is the number of stored blocks examined, and at most deleted,
+	// in one write transaction. Default: DefaultGCBatch.
+	Batch int
+}
+
+// GCResult says what [Store.GC] found and did.
+type GCResult struct {
+	// Repos is the number of repos whose trees were marked.
+	Repos int
+	// Live is the number of distinct block keys marked live.
+	Live int
+	// Examined is the number of stored blocks looked at: those stored
+	// when the mark began.
+	Examined int64
+	// Deleted is the number of blocks deleted (with DryRun: that would
+	// be), and DeletedBytes the size of their data.
+	Deleted, DeletedBytes int64
+}
+
+// GC deletes the blocks that nothing needs any more: a full mark and
+// sweep, safe while writers and the server run.
+//
+// A block is live, and kept, when it is part of a repo's current state
+// (its head commit, a node of its MST, a record) or of what the retained
+// event stream still serves: the commit and the blocks of every kept
+// #commit event, and, for each repo, the trees of its oldest kept commit
+// or sync event and of every kept sync event, so that an export since any
+// kept rev still finds the old nodes it diffs against. The repos whose
+// status is deleted are not live. Every other block is garbage: the nodes
+// and records that later commits replaced, once the events that carried
+// them are pruned ([Store.PruneEvents]). So GC frees little until events
+// have been pruned.
+//
+// The mark reads every repo's tree from one read snapshot, holding the
+// keys of the live blocks in memory (about 40 bytes a live block). The
+// sweep then examines the blocks stored at the snapshot in batches of
+// opts.Batch, each in one short write transaction that first marks what
+// commits, imports and new repos since the snapshot made live: it diffs
+// each changed repo's tree against what was marked, and adds the blocks of
+// the new events. A block written after the snapshot is never deleted by
+// this call. An error stops GC before its current batch deletes anything;
+// batches done stay done, and what they deleted was garbage.
+//
+// GC does not give the space back to the file system: SQLite reuses the
+// freed pages for later writes; [Store.Vacuum] shrinks the file.
+func (s *Store) GC(ctx context.Context, opts *GCOptions) (*GCResult, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var o GCOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultGCBatch
+	}
+	m := &marker{live: make(map[int64]struct{}), repos: make(map[int64]markedRepo)}
+	res := &GCResult{}
+	var maxID int64
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		if maxID, err = tx.MaxBlockID(ctx); err != nil {
+			return err
+		}
+		if err := m.mark(ctx, tx); err != nil {
+			return err
+		}
+		if !o.DryRun {
+			return nil
+		}
+		// A dry run counts from the same snapshot.
+		return m.sweep(ctx, tx, nil, 0, maxID, res)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: mark: %w", err)
+	}
+	if o.DryRun {
+		res.Repos, res.Live = len(m.repos), len(m.live)
+		return res, nil
+	}
+	if s.gcMarked != nil {
+		s.gcMarked()
+	}
+	for after := int64(0); after < maxID; {
+		next := after
+		var r GCResult
+		err := s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
+			r = GCResult{}
+			if err := tx.LockBlocks(ctx); err != nil {
+				return err
+			}
+			if err := m.catchUp(ctx, tx); err != nil {
+				return err
+			}
+			rows, err := tx.BlockKeys(ctx, after, maxID, o.Batch)
+			if err != nil {
+				return err
+			}
+			next = maxID
+			if len(rows) == o.Batch {
+				next = rows[len(rows)-1].ID
+			}
+			return m.sweepRows(ctx, tx, rows, &r)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gc: sweep after block %d: %w", after, err)
+		}
+		res.Examined += r.Examined
+		res.Deleted += r.Deleted
+		res.DeletedBytes += r.DeletedBytes
+		after = next
+	}
+	// The overflow table last (it is empty but in a one in 2^64 chance).
+	var r GCResult
+	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
+		r = GCResult{}
+		if err := tx.LockBlocks(ctx); err != nil {
+			return err
+		}
+		if err := m.catchUp(ctx, tx); err != nil {
+			return err
+		}
+		rows, err := tx.OverflowKeys(ctx)
+		if err != nil {
+			return err
+		}
+		return m.sweepRows(ctx, tx, rows, &r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: sweep the overflow table: %w", err)
+	}
+	res.Examined += r.Examined
+	res.Deleted += r.Deleted
+	res.DeletedBytes += r.DeletedBytes
+	res.Repos, res.Live = len(m.repos), len(m.live)
+	return res, nil
+}
+
+// marker holds the live set of a GC: the keys (blocks.k) of the live
+// blocks, and for each repo marked the head and tree marked. Every node
+// and record of a marked repo's tree at its marked head is in live, so a
+// changed repo is marked by a diff from there.
+type marker struct {
+	live    map[int64]struct{}
+	repos   map[int64]markedRepo
+	lastSeq int64 // the newest event whose blocks are marked
+}
+
+type markedRepo struct {
+	did        string
+	head, data cid.Cid
+}
+
+func (m *marker) add(c cid.Cid) { m.live[sqlstore.BlockKey(c)] = struct{}{} }
+
+// mark marks, from tx's snapshot, every repo's current state, then what
+// the retained events serve (see Store.GC).
+func (m *marker) mark(ctx context.Context, tx storage.ReadTx) error {
+	src := viewBlocks(tx)
+	for after := int64(0); ; {
+		rows, err := tx.ReposAfterID(ctx, after, checkPage)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			after = rows[i].ID
+			if err := m.markRepo(ctx, tx, src, &rows[i]); err != nil {
+				return fmt.Errorf("repo %s: %w", rows[i].DID, err)
+			}
+		}
+		if len(rows) < checkPage {
+			break
+		}
+	}
+	return m.markEvents(ctx, tx, src)
+}
+
+// markRepo marks the current state of the repo r, all of it when it was
+// not marked yet, else by a diff from its marked tree; a deleted repo is
+// not live (what was marked of it stays marked).
+func (m *marker) markRepo(ctx context.Context, tx storage.ReadTx, src *txBlocks, r *repoRow) error {
+	if r.Status != nil && *r.Status == StatusDeleted {
+		return nil
+	}
+	head, err := cid.Cast(r.Head)
+	if err != nil {
+		return fmt.Errorf("%w: head %x: %v", ErrCorrupt, r.Head, err)
+	}
+	data, err := cid.Cast(r.Data)
+	if err != nil {
+		return fmt.Errorf("%w: data %x: %v", ErrCorrupt, r.Data, err)
+	}
+	was, ok := m.repos[r.ID]
+	if ok && was.head.Equals(head) {
+		return nil
+	}
+	m.add(head)
+	base := cid.Undef
+	if ok {
+		base = was.data
+	}
+	if err := m.markTree(ctx, tx, src, base, data); err != nil {
+		return err
+	}
+	m.repos[r.ID] = markedRepo{did: r.DID, head: head, data: data}
+	return nil
+}
+
+// markTree marks the nodes and records of the tree root: all of them when
+// base is undefined, else those not in the tree base, which is marked
+// already.
+func (m *marker) markTree(ctx context.Context, tx storage.ReadTx, src *txBlocks, base, root cid.Cid) error {
+	if !base.Defined() {
+		return damage(mst.Load(newPrefetcher(tx), root).Blocks(ctx, noRecords{}, func(c cid.Cid, _ []byte) error {
+			m.add(c)
+			return nil
+		}))
+	}
+	if base.Equals(root) {
+		return nil
+	}
+	d, err := mst.Diff(ctx, mst.Load(src, base), mst.Load(src, root))
+	if err != nil {
+		return damage(fmt.Errorf("diff %s..%s: %w", base, root, err))
+	}
+	for _, c := range d.CreatedNodes {
+		m.add(c)
+	}
+	for _, op := range d.RecordOps {
+		if op.New.Defined() {
+			m.add(op.New)
+		}
+	}
+	return nil
+}
+
+// markEvents marks what the events after m.lastSeq serve: the commit and
+// blocks of each, and the trees of each repo's oldest commit or sync event
+// (on the first pass) and of each sync event.
+func (m *marker) markEvents(ctx context.Context, tx storage.ReadTx, src *txBlocks) error {
+	first := m.lastSeq == 0
+	seen := make(map[string]bool) // DIDs whose oldest tree is marked
+	byDID := make(map[string]markedRepo, len(m.repos))
+	for _, r := range m.repos {
+		byDID[r.did] = r
+	}
+	for {
+		evs, err := tx.Events(ctx, m.lastSeq, "", checkPage)
+		if err != nil {
+			return err
+		}
+		for _, row := range evs {
+			if row.Kind != string(KindCommit) && row.Kind != string(KindSync) {
+				m.lastSeq = row.Seq
+				continue
+			}
+			e := Event{Seq: row.Seq, Kind: EventKind(row.Kind)}
+			if err := e.decodeBody(row.Body); err != nil {
+				return fmt.Errorf("%w: event %d: %v", ErrCorrupt, row.Seq, err)
+			}
+			m.add(e.Commit)
+			for _, c := range e.Blocks {
+				m.add(c)
+			}
+			r, live := byDID[row.DID]
+			oldest := first && !seen[row.DID]
+			seen[row.DID] = true
+			if live && (oldest || e.Kind == KindSync) {
+				if err := m.markCommitTree(ctx, tx, src, r.data, e.Commit); err != nil {
+					return fmt.Errorf("event %d of %s: %w", row.Seq, row.DID, err)
+				}
+			}
+			m.lastSeq = row.Seq
+		}
+		if len(evs) < checkPage {
+			return nil
+		}
+	}
+}
+
+// markCommitTree marks the tree of the commit c by a diff from the marked
+// tree base.
+func (m *marker) markCommitTree(ctx context.Context, tx storage.ReadTx, src *txBlocks, base, c cid.Cid) error {
+	b, err := src.GetBlock(ctx, c)
+	if err != nil {
+		return damage(fmt.Errorf("commit %s: %w", c, err))
+	}
+	cmt, err := commit.Decode(b)
+	if err != nil {
+		return fmt.Errorf("%w: commit %s: %v", ErrCorrupt, c, err)
+	}
+	return m.markTree(ctx, tx, src, base, cmt.Data)
+}
+
+// catchUp marks, inside the write transaction tx (which holds off other
+// writers of blocks), what became live since the last mark: every repo
+// whose head moved, then the events appended since (mark does both).
+func (m *marker) catchUp(ctx context.Context, tx storage.ReadTx) error {
+	return m.mark(ctx, tx)
+}
+
+// sweep counts (tx nil: a dry run) or deletes the garbage among the blocks
+// with ids in (after, through].
+func (m *marker) sweep(ctx context.Context, rtx storage.ReadTx, wtx storage.WriteTx, after, through int64, res *GCResult) error {
+	for {
+		rows, err := rtx.BlockKeys(ctx, after, through, DefaultGCBatch)
+		if err != nil {
+			return err
+		}
+		if err := m.sweepRows(ctx, wtx, rows, res); err != nil {
+			return err
+		}
+		if len(rows) < DefaultGCBatch {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	over, err := rtx.OverflowKeys(ctx)
+	if err != nil {
+		return err
+	}
+	return m.sweepRows(ctx, wtx, over, res)
+}
+
+// sweepRows deletes (tx nil: counts) the rows whose key is not live.
+func (m *marker) sweepRows(ctx context.Context, tx storage.WriteTx, rows []storage.BlockKey, res *GCResult) error {
+	var ids []int64
+	var over [][]byte
+	for _, r := range rows {
+		res.Examined++
+		if _, ok := m.live[r.K]; ok {
+			continue
+		}
+		res.Deleted++
+		res.DeletedBytes += r.Size
+		if r.CID != nil {
+			over = append(over, r.CID)
+		} else {
+			ids = append(ids, r.ID)
+		}
+	}
+	if tx == nil || (len(ids) == 0 && len(over) == 0) {
+		return nil
+	}
+	return tx.DeleteBlocks(ctx, ids, over)
+}
+
+// noRecords is the record source of a mark: each record's CID is passed
+// on, its block not read.
+type noRecords struct{}
+
+func (noRecords) GetBlock(context.Context, cid.Cid) ([]byte, error) { return nil, nil }

@@ -1,0 +1,347 @@
+package atlite_test
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/car"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/testutil"
+	"github.com/atlite-dev/atlite/syntax"
+)
+
+// gcStore is a store whose clock moves one minute a call.
+func gcStore(t *testing.T) *atlite.Store {
+	t.Helper()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var minutes atomic.Int64
+	return testutil.MustOpenStore(t, &atlite.Options{Now: func() time.Time {
+		return base.Add(time.Duration(minutes.Add(1)) * time.Minute)
+	}})
+}
+
+// gcPost is the record "post i", version v.
+func gcPost(i, v int) map[string]any {
+	return map[string]any{"$type": "app.bsky.feed.post", "text": fmt.Sprintf("post %d v%d", i, v), "createdAt": "2026-01-01T00:00:00.000Z"}
+}
+
+func gcRKey(i int) string { return fmt.Sprintf("3k%011d", i) }
+
+// gcCommit commits writes of posts: for each i in from..to-1, action a
+// with version v (v ignored for deletes).
+func gcCommit(t *testing.T, s *atlite.Store, did syntax.DID, a commit.Action, from, to, v int) *atlite.CommitResult {
+	t.Helper()
+	var ws []commit.Write
+	for i := from; i < to; i++ {
+		var rec any
+		if a != commit.Delete {
+			rec = gcPost(i, v)
+		}
+		ws = append(ws, mustWrite(t, a, "app.bsky.feed.post", gcRKey(i), rec))
+	}
+	r, err := s.Commit(ctx, did, ws, nil)
+	if err != nil {
+		t.Fatalf("commit %s %d..%d: %v", a, from, to, err)
+	}
+	return r
+}
+
+// exportCIDs returns the full export of did and the CIDs of its blocks.
+func exportCIDs(t *testing.T, s *atlite.Store, did syntax.DID, since syntax.TID) ([]byte, map[cid.Cid]bool) {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := s.ExportCAR(ctx, did, &buf, &atlite.ExportOptions{Since: since}); err != nil {
+		t.Fatalf("export %s since %q: %v", did, since, err)
+	}
+	_, blocks, err := car.ReadAll(bytes.NewReader(buf.Bytes()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := make(map[cid.Cid]bool, len(blocks))
+	for _, b := range blocks {
+		set[b.CID] = true
+	}
+	return buf.Bytes(), set
+}
+
+// eventBlocks returns the CIDs every event of s lists (commit and blocks).
+func eventBlocks(t *testing.T, s *atlite.Store) (map[cid.Cid]bool, []atlite.Event) {
+	t.Helper()
+	evs, err := s.Events(ctx, &atlite.EventsOptions{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[cid.Cid]bool{}
+	for _, e := range evs {
+		if e.Commit.Defined() {
+			set[e.Commit] = true
+		}
+		for _, c := range e.Blocks {
+			set[c] = true
+		}
+	}
+	return set, evs
+}
+
+func mustGC(t *testing.T, s *atlite.Store, o *atlite.GCOptions) *atlite.GCResult {
+	t.Helper()
+	r, err := s.GC(ctx, o)
+	if err != nil {
+		t.Fatalf("GC(%+v) = %v", o, err)
+	}
+	return r
+}
+
+func mustCheck(t *testing.T, s *atlite.Store) {
+	t.Helper()
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check = %v", err)
+	}
+}
+
+// TestGC: with every event kept, nothing is garbage; once they are pruned,
+// GC deletes exactly the blocks no repo's current tree holds (counted from
+// the events, which list every block ever written, and the full exports),
+// shares blocks between repos, frees a deleted repo's, and changes no
+// export or retained event by one byte. A commit that rebuilds nodes GC
+// deleted stores them again.
+func TestGC(t *testing.T) {
+	s := gcStore(t)
+	alice := newRepo(t, s, "did:web:alice.example")
+	bob := newRepo(t, s, "did:web:bob.example")
+	carol := newRepo(t, s, "did:web:carol.example")
+	for i := 0; i < 30; i += 10 {
+		gcCommit(t, s, alice, commit.Create, i, i+10, 0)
+	}
+	gcCommit(t, s, bob, commit.Create, 0, 30, 0) // the same 30 records
+	gcCommit(t, s, alice, commit.Update, 0, 10, 1)
+	gcCommit(t, s, alice, commit.Delete, 10, 15, 0)
+	gcCommit(t, s, bob, commit.Delete, 20, 25, 0) // alice keeps these
+	gcCommit(t, s, carol, commit.Create, 100, 105, 0)
+	if err := s.DeleteRepo(ctx, carol); err != nil {
+		t.Fatal(err)
+	}
+	last := gcCommit(t, s, alice, commit.Create, 30, 31, 0) // the newest event
+
+	written, evs := eventBlocks(t, s)
+	aCAR, aSet := exportCIDs(t, s, alice, "")
+	bCAR, bSet := exportCIDs(t, s, bob, "")
+	live := map[cid.Cid]bool{}
+	var liveBytes int
+	for c := range aSet {
+		live[c] = true
+	}
+	for c := range bSet {
+		live[c] = true
+	}
+	for c := range live {
+		if !written[c] {
+			t.Fatalf("block %s of an export is in no event", c)
+		}
+	}
+	_ = liveBytes
+
+	// Every event kept: every block is still served by one.
+	dry := mustGC(t, s, &atlite.GCOptions{DryRun: true})
+	if dry.Examined != int64(len(written)) || dry.Deleted != 0 {
+		t.Fatalf("dry run, events kept = %+v, want %d examined, 0 deleted", dry, len(written))
+	}
+	if r := mustGC(t, s, nil); r.Examined != int64(len(written)) || r.Deleted != 0 || r.Repos != 2 {
+		t.Fatalf("GC, events kept = %+v, want %d examined, 0 deleted, 2 repos", r, len(written))
+	}
+
+	// Keep only the newest event (alice's last commit, whose tree is her
+	// current one): the garbage is what no export holds.
+	newest := evs[len(evs)-1]
+	if newest.Commit != last.CID {
+		t.Fatalf("newest event is %s, want %s", newest.Commit, last.CID)
+	}
+	var evCAR bytes.Buffer
+	if err := s.WriteEventCAR(ctx, newest, &evCAR); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	garbage := len(written) - len(live)
+	if garbage < 20 {
+		t.Fatalf("only %d garbage blocks: the scenario is wrong", garbage)
+	}
+	dry = mustGC(t, s, &atlite.GCOptions{DryRun: true})
+	if dry.Examined != int64(len(written)) || dry.Deleted != int64(garbage) || dry.Live != len(live) {
+		t.Fatalf("dry run, pruned = %+v, want %d examined, %d deleted, %d live", dry, len(written), garbage, len(live))
+	}
+	r := mustGC(t, s, &atlite.GCOptions{Batch: 7})
+	if r.Examined != int64(len(written)) || r.Deleted != int64(garbage) || r.DeletedBytes != dry.DeletedBytes || r.DeletedBytes <= 0 {
+		t.Fatalf("GC, pruned = %+v, want %d examined, %d deleted (%d bytes)", r, len(written), garbage, dry.DeletedBytes)
+	}
+	for c := range written {
+		has, err := s.HasBlock(ctx, c)
+		if err != nil || has != live[c] {
+			t.Fatalf("HasBlock(%s) = %v, %v after GC, want %v", c, has, err, live[c])
+		}
+	}
+	mustCheck(t, s)
+	if got, _ := exportCIDs(t, s, alice, ""); !bytes.Equal(got, aCAR) {
+		t.Fatal("alice's export changed")
+	}
+	if got, _ := exportCIDs(t, s, bob, ""); !bytes.Equal(got, bCAR) {
+		t.Fatal("bob's export changed")
+	}
+	var evCAR2 bytes.Buffer
+	if err := s.WriteEventCAR(ctx, newest, &evCAR2); err != nil || !bytes.Equal(evCAR2.Bytes(), evCAR.Bytes()) {
+		t.Fatalf("the kept event's CAR changed (%v)", err)
+	}
+	if again := mustGC(t, s, nil); again.Deleted != 0 || again.Examined != int64(len(live)) {
+		t.Fatalf("second GC = %+v, want 0 deleted of %d", again, len(live))
+	}
+
+	// Deleting the last post rebuilds alice's tree before it: nodes GC
+	// deleted, stored again by the commit.
+	gcCommit(t, s, alice, commit.Delete, 30, 31, 0)
+	mustCheck(t, s)
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mustGC(t, s, nil)
+	mustCheck(t, s)
+	if got, _ := exportCIDs(t, s, bob, ""); !bytes.Equal(got, bCAR) {
+		t.Fatal("bob's export changed")
+	}
+}
+
+// TestGCExportSince: an export since any kept rev is the same bytes after
+// GC, though the nodes it diffs against are no longer in any current tree.
+func TestGCExportSince(t *testing.T) {
+	s := gcStore(t)
+	alice := newRepo(t, s, "did:web:alice.example")
+	var revs []syntax.TID
+	for i := 0; i < 40; i += 5 {
+		revs = append(revs, gcCommit(t, s, alice, commit.Create, i, i+5, 0).Rev)
+	}
+	for v := 1; v <= 3; v++ {
+		revs = append(revs, gcCommit(t, s, alice, commit.Update, 0, 8, v).Rev)
+		revs = append(revs, gcCommit(t, s, alice, commit.Delete, 8*v, 8*v+2, 0).Rev)
+	}
+	// Keep the last 6 commits' events.
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 6}); err != nil {
+		t.Fatal(err)
+	}
+	kept := revs[len(revs)-6:]
+	before := map[syntax.TID][]byte{}
+	for _, rev := range kept {
+		before[rev], _ = exportCIDs(t, s, alice, rev)
+	}
+	if r := mustGC(t, s, nil); r.Deleted == 0 {
+		t.Fatalf("GC = %+v, want some garbage (the pruned commits' nodes)", r)
+	}
+	mustCheck(t, s)
+	for _, rev := range kept {
+		if got, _ := exportCIDs(t, s, alice, rev); !bytes.Equal(got, before[rev]) {
+			t.Fatalf("export since %s changed after GC", rev)
+		}
+	}
+}
+
+// TestGCCatchUp: what commits and new repos make live between GC's mark
+// and its sweep (nodes rebuilt identical to garbage ones, a record block
+// that was garbage, cited again by a new repo) is kept: the sweep's
+// transactions mark it first.
+func TestGCCatchUp(t *testing.T) {
+	s := gcStore(t)
+	alice := newRepo(t, s, "did:web:alice.example")
+	gcCommit(t, s, alice, commit.Create, 0, 20, 0)
+	gcCommit(t, s, alice, commit.Delete, 0, 5, 0)   // records 0-4: garbage once pruned
+	gcCommit(t, s, alice, commit.Create, 50, 51, 0) // its old tree: garbage once pruned
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var bob syntax.DID
+	s.SetGCMarked(func() {
+		gcCommit(t, s, alice, commit.Delete, 50, 51, 0) // back to the garbage tree
+		bob = newRepo(t, s, "did:web:bob.example")
+		gcCommit(t, s, bob, commit.Create, 0, 5, 0) // alice's deleted records
+	})
+	r := mustGC(t, s, &atlite.GCOptions{Batch: 5})
+	mustCheck(t, s)
+	if r.Deleted == 0 || r.Repos != 2 {
+		t.Fatalf("GC = %+v, want some deleted, 2 repos", r)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := s.GetRecord(ctx, bob, "app.bsky.feed.post", syntax.RecordKey(gcRKey(i))); err != nil {
+			t.Fatalf("bob's record %d: %v", i, err)
+		}
+	}
+	s.SetGCMarked(nil)
+	if again := mustGC(t, s, &atlite.GCOptions{DryRun: true}); again.Deleted != 0 {
+		t.Fatalf("dry run after GC = %+v, want nothing more to delete", again)
+	}
+}
+
+// TestGCWhileCommitting: GC in batches of 3 while a writer creates and
+// deletes the same records over and over (so that it keeps rebuilding
+// nodes GC may have found garbage) and events are pruned: nothing live is
+// deleted.
+func TestGCWhileCommitting(t *testing.T) {
+	s := gcStore(t)
+	alice := newRepo(t, s, "did:web:alice.example")
+	gcCommit(t, s, alice, commit.Create, 0, 30, 0)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var errs atomic.Value
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a := commit.Create
+			if i%2 == 1 {
+				a = commit.Delete
+			}
+			var rec any
+			if a == commit.Create {
+				rec = gcPost(100, 0)
+			}
+			if _, err := s.Commit(ctx, alice, []commit.Write{mustWrite(t, a, "app.bsky.feed.post", gcRKey(100), rec)}, nil); err != nil {
+				errs.Store(err)
+				return
+			}
+			if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+				errs.Store(err)
+				return
+			}
+		}
+	}()
+	var deleted int64
+	for range 5 {
+		deleted += mustGC(t, s, &atlite.GCOptions{Batch: 3}).Deleted
+	}
+	close(stop)
+	wg.Wait()
+	if err, _ := errs.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, s)
+	if deleted == 0 {
+		t.Fatal("GC deleted nothing")
+	}
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mustGC(t, s, nil)
+	mustCheck(t, s)
+	if _, set := exportCIDs(t, s, alice, ""); len(set) == 0 {
+		t.Fatal("empty export")
+	}
+}
