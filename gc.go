@@ -2,6 +2,7 @@ package atlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ipfs/go-cid"
@@ -159,6 +160,25 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (*GCResult, error) {
 	res.DeletedBytes += r.DeletedBytes
 	res.Repos, res.Live = len(m.repos), len(m.live)
 	return res, nil
+}
+
+// Vacuum gives the space that GC and deletions freed back to the file
+// system: SQLite rewrites the whole file (it needs as much free disk space
+// again, and holds off writers until it is done); PostgreSQL vacuums the
+// block tables, whose space becomes reusable without the files shrinking.
+// Without it, SQLite reuses the freed pages for later writes, so the file
+// stops growing but does not shrink.
+func (s *Store) Vacuum(ctx context.Context) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	v, ok := s.b.(storage.Vacuumer)
+	if !ok {
+		return fmt.Errorf("vacuum: %w", errors.ErrUnsupported)
+	}
+	return v.Vacuum(ctx)
 }
 
 // marker holds the live set of a GC: the keys (blocks.k) of the live

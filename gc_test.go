@@ -3,6 +3,7 @@ package atlite_test
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -343,5 +344,128 @@ func TestGCWhileCommitting(t *testing.T) {
 	mustCheck(t, s)
 	if _, set := exportCIDs(t, s, alice, ""); len(set) == 0 {
 		t.Fatal("empty export")
+	}
+}
+
+// TestGCImport: a repo moved by imports keeps, after GC, the trees that
+// its kept #sync events name (an export since an imported rev diffs
+// against it) and its current tree, whose blocks no event lists.
+func TestGCImport(t *testing.T) {
+	src := gcStore(t)
+	alice := newRepo(t, src, "did:web:alice.example")
+	gcCommit(t, src, alice, commit.Create, 0, 20, 0)
+	car1, _ := exportCIDs(t, src, alice, "")
+	gcCommit(t, src, alice, commit.Update, 0, 5, 1)
+	gcCommit(t, src, alice, commit.Delete, 10, 15, 0)
+	car2, _ := exportCIDs(t, src, alice, "")
+
+	s := gcStore(t)
+	imp := func(b []byte) *atlite.ImportResult {
+		t.Helper()
+		r, err := s.ImportCAR(ctx, bytes.NewReader(b), &atlite.ImportOptions{SigningKey: testutil.TestKey(t), Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	imp(car1)
+	gcCommit(t, s, alice, commit.Create, 30, 35, 0)
+	second := imp(car2)
+	gcCommit(t, s, alice, commit.Create, 40, 43, 0)
+	gcCommit(t, s, alice, commit.Update, 0, 3, 2)
+	// Keep the second import's #sync event, the commit before it and what
+	// follows.
+	evs, err := s.Events(ctx, &atlite.EventsOptions{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := -1
+	for i, e := range evs {
+		if e.Kind == atlite.KindSync && e.Rev == second.Repo.Rev {
+			// From the commit before it: the oldest kept event is a
+			// commit, so the sync's own tree must be kept for its rev.
+			if evs[i-1].Kind != atlite.KindCommit {
+				t.Fatalf("event before the #sync is %s", evs[i-1].Kind)
+			}
+			keep = len(evs) - i + 1
+		}
+	}
+	if keep < 0 {
+		t.Fatalf("no #sync event at rev %s", second.Repo.Rev)
+	}
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: keep}); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := exportCIDs(t, s, alice, "")
+	since, _ := exportCIDs(t, s, alice, second.Repo.Rev)
+	if r := mustGC(t, s, nil); r.Deleted == 0 {
+		t.Fatalf("GC = %+v, want the first import's replaced nodes deleted", r)
+	}
+	mustCheck(t, s)
+	if got, _ := exportCIDs(t, s, alice, ""); !bytes.Equal(got, full) {
+		t.Fatal("the export changed")
+	}
+	if got, _ := exportCIDs(t, s, alice, second.Repo.Rev); !bytes.Equal(got, since) {
+		t.Fatalf("the export since %s changed", second.Repo.Rev)
+	}
+}
+
+// TestGCVacuum: after GC, Vacuum gives the freed pages back (a SQLite file
+// shrinks) and the store is whole.
+func TestGCVacuum(t *testing.T) {
+	s, path := testutil.MustOpenFileStore(t, nil)
+	alice := newRepo(t, s, "did:web:alice.example")
+	for v := 0; v < 8; v++ {
+		for i := 0; i < 400; i += 100 {
+			a := commit.Create
+			if v > 0 {
+				a = commit.Update
+			}
+			gcCommit(t, s, alice, a, i, i+100, v)
+		}
+	}
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Now().Add(time.Hour), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := exportCIDs(t, s, alice, "")
+	if r := mustGC(t, s, nil); r.Deleted < 7*400 {
+		t.Fatalf("GC = %+v, want the 2,800 replaced records deleted at least", r)
+	}
+	size := func() int64 {
+		if testutil.Backend() == testutil.BackendPostgres {
+			return 0
+		}
+		var n int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(path + suffix); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	// Checkpoint what GC wrote, so the file holds its pages.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := size()
+	s2, err := atlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.Vacuum(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, s2)
+	if got, _ := exportCIDs(t, s2, alice, ""); !bytes.Equal(got, full) {
+		t.Fatal("the export changed")
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := size()
+	t.Logf("file: %d bytes before VACUUM, %d after", before, after)
+	if after > before/2 {
+		t.Fatalf("file is %d bytes after VACUUM, %d before: want at most half", after, before)
 	}
 }

@@ -864,10 +864,86 @@ func cmdCheck(fl *flag.FlagSet, e *env) runner {
 		if err != nil {
 			return err
 		}
-		if e.json {
-			return writeJSON(e.stdout, map[string]any{"file": e.dbName(), "ok": true, "seq": seq})
+		// Blocks nothing needs are not damage; say how many there are.
+		gc, err := s.GC(ctx, &atlite.GCOptions{DryRun: true})
+		if err != nil {
+			return fmt.Errorf("cannot check %s: %w", e.dbName(), err)
 		}
-		_, err = fmt.Fprintf(e.stdout, "%s: ok (%d events)\n", e.dbName(), seq)
+		if e.json {
+			return writeJSON(e.stdout, map[string]any{"file": e.dbName(), "ok": true, "seq": seq, "unreachable": gc.Deleted, "unreachableBytes": gc.DeletedBytes})
+		}
+		if gc.Deleted == 0 {
+			_, err = fmt.Fprintf(e.stdout, "%s: ok (%d events, 0 unreachable blocks)\n", e.dbName(), seq)
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s: ok (%d events, %d unreachable block(s) of %d bytes: \"atlite gc\" deletes them)\n", e.dbName(), seq, gc.Deleted, gc.DeletedBytes)
+		return err
+	}
+}
+
+func cmdGC(fl *flag.FlagSet, e *env) runner {
+	prune := fl.Duration("prune", 0, "first prune the events older than `DURATION` (0: all but the --keep newest)")
+	keep := fl.Int("keep", atlite.DefaultEventsKept, "with --prune, keep the `N` newest events whatever their age (at least 1)")
+	dry := fl.Bool("dry-run", false, "count what would be deleted; delete nothing")
+	vacuum := fl.Bool("vacuum", false, "then rewrite the file to give the freed space back (needs as much free disk again)")
+	return func(ctx context.Context, _ []string) error {
+		pruning := false
+		fl.Visit(func(f *flag.Flag) { pruning = pruning || f.Name == "prune" })
+		if *prune < 0 {
+			return usagef("--prune must not be negative")
+		}
+		if *keep < 1 {
+			return usagef("--keep must be at least 1")
+		}
+		if *dry && *vacuum {
+			return usagef("--dry-run and --vacuum do not go together")
+		}
+		s, err := e.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		var pruned int64
+		if pruning && !*dry {
+			for {
+				r, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Now().Add(-*prune), Keep: *keep})
+				if err != nil {
+					return err
+				}
+				pruned += r.Deleted
+				if !r.More {
+					break
+				}
+			}
+		}
+		p := e.progress("gc", -1, "")
+		r, err := s.GC(ctx, &atlite.GCOptions{DryRun: *dry})
+		p.Stop()
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.dbName(), err)
+		}
+		if *vacuum {
+			if err := s.Vacuum(ctx); err != nil {
+				return fmt.Errorf("%s: %w", e.dbName(), err)
+			}
+		}
+		if e.json {
+			return writeJSON(e.stdout, map[string]any{"file": e.dbName(), "dryRun": *dry, "prunedEvents": pruned, "examined": r.Examined,
+				"deleted": r.Deleted, "deletedBytes": r.DeletedBytes, "live": r.Live, "repos": r.Repos, "vacuumed": *vacuum})
+		}
+		verb := "deleted"
+		if *dry {
+			verb = "would delete"
+		}
+		if pruning && !*dry {
+			if _, err := fmt.Fprintf(e.stdout, "pruned %d event(s)\n", pruned); err != nil {
+				return err
+			}
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s %d of %d block(s), %d bytes; %d live in %d repo(s)\n", verb, r.Deleted, r.Examined, r.DeletedBytes, r.Live, r.Repos)
+		if err == nil && *vacuum {
+			_, err = fmt.Fprintln(e.stdout, "vacuumed")
+		}
 		return err
 	}
 }

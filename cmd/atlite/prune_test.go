@@ -16,7 +16,8 @@ import (
 )
 
 // TestPruneLoop checks that serve's prune loop deletes the events older
-// than its window at once, keeping the newest DefaultEventsKept.
+// than its window at once, keeping the newest DefaultEventsKept, then the
+// blocks that only they kept.
 func TestPruneLoop(t *testing.T) {
 	ctx := context.Background()
 	var old atomic.Bool
@@ -66,7 +67,10 @@ func TestPruneLoop(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(evs) <= atlite.DefaultEventsKept {
-			break
+			// Then GC collects the nodes only the pruned events kept.
+			if r, err := s.GC(ctx, &atlite.GCOptions{DryRun: true}); err != nil || r.Deleted == 0 {
+				break
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -78,5 +82,8 @@ func TestPruneLoop(t *testing.T) {
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Errorf("Check = %v", err)
+	}
+	if r, err := s.GC(ctx, &atlite.GCOptions{DryRun: true}); err != nil || r.Deleted != 0 || r.Examined == 0 {
+		t.Errorf("after the prune loop, GC would delete %+v (%v); want nothing: the loop collects", r, err)
 	}
 }

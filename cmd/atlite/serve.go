@@ -146,8 +146,9 @@ func cmdPasswd(fl *flag.FlagSet, e *env) runner {
 var pruneInterval = 5 * time.Minute
 
 // pruneLoop deletes the events older than retention now and then every
-// interval, in bounded steps, until ctx ends. Failures are logged: the
-// next round tries again.
+// interval, in bounded steps, until ctx ends; after a round that deleted
+// events it collects the blocks that only they kept (Store.GC). Failures
+// are logged: the next round tries again.
 func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -167,6 +168,16 @@ func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Du
 					log.Info("pruned events", "deleted", deleted, "oldest", r.Oldest)
 				}
 				break
+			}
+		}
+		if deleted > 0 && ctx.Err() == nil {
+			// The pruned events' blocks may now be garbage.
+			r, err := s.GC(ctx, nil)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("gc", "err", err)
+			case err == nil:
+				log.Info("gc", "deleted", r.Deleted, "bytes", r.DeletedBytes, "live", r.Live)
 			}
 		}
 		select {

@@ -52,6 +52,7 @@ func Dialect(channel string) sqlstore.Dialect {
 		// EXCLUSIVE conflicts with the ROW EXCLUSIVE lock of every
 		// transaction that inserts a block, and lets readers through.
 		LockBlocksSQL: `LOCK TABLE blocks, blocks_overflow IN EXCLUSIVE MODE`,
+		VacuumSQL:     `VACUUM (ANALYZE) blocks, blocks_overflow`,
 	}
 }
 

@@ -91,6 +91,7 @@ VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING
 	SecureDeleteOff:   "PRAGMA secure_delete = OFF",
 	StageImport:       &stage.Copy,
 	IntegrityCheckSQL: "PRAGMA integrity_check",
+	VacuumSQL:         "VACUUM",
 	Backup:            backup,
 }
 

@@ -445,6 +445,22 @@ func (g *beginCtx) settle() bool {
 	return g.err == nil
 }
 
+// Vacuum implements storage.Vacuumer with the dialect's VacuumSQL, run on
+// the write pool with this process's writers held off.
+func (d *DB) Vacuum(ctx context.Context) error {
+	if d.D.VacuumSQL == "" {
+		return fmt.Errorf("no vacuum for %s: %w", d.D.Name, errors.ErrUnsupported)
+	}
+	if d.D.WriteGate != nil {
+		d.D.WriteGate.Lock()
+		defer d.D.WriteGate.Unlock()
+	}
+	if _, err := d.W.ExecContext(ctx, d.D.VacuumSQL); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	return nil
+}
+
 // Backup implements storage.Backuper with the dialect's Backup.
 func (d *DB) Backup(ctx context.Context, dest string) error {
 	if d.D.Backup == nil {

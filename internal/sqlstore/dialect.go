@@ -85,6 +85,11 @@ type Dialect struct {
 	// excludes them already.
 	LockBlocksSQL string
 
+	// VacuumSQL gives the space of deleted rows back (SQLite: VACUUM;
+	// PostgreSQL: VACUUM of the block tables); empty: DB.Vacuum returns
+	// an error wrapping errors.ErrUnsupported.
+	VacuumSQL string
+
 	// IntegrityCheckSQL, when set, is the backend's own integrity check
 	// (SQLite: PRAGMA integrity_check): its first row's one column is "ok"
 	// or the first problem. Empty (PostgreSQL): no such check.

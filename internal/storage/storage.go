@@ -76,6 +76,14 @@ type Backuper interface {
 	Backup(ctx context.Context, dest string) error
 }
 
+// Vacuumer is a backend that gives the space of deleted rows back: SQLite
+// rewrites the file (VACUUM), PostgreSQL vacuums the block tables (the
+// space becomes reusable; the files do not shrink).
+type Vacuumer interface {
+	// Vacuum runs outside any transaction, while writers wait.
+	Vacuum(ctx context.Context) error
+}
+
 // SecondViewer is a backend that can give one reader a second read
 // transaction on another connection, for work it splits in two (an export
 // reads its records on it while it walks the tree on the first).
