@@ -45,6 +45,7 @@ func main() {
 	flag.IntVar(&cfg.Gets, "gets", 5000, "GetRecord calls per engine per round")
 	flag.StringVar(&cfg.Dir, "dir", "", "working directory (default: a new temporary directory, removed at the end)")
 	flag.BoolVar(&cfg.Mem, "mem", true, "measure import and verify memory in child processes")
+	gc := flag.Bool("gc", false, "run only the GC workload on atlite: file size with GC off and on, VACUUM against incremental vacuum, commit latency with GC beside")
 	flag.Parse()
 	cfg.Log = os.Stderr
 	if cfg.Dir == "" {
@@ -55,6 +56,15 @@ func main() {
 		}
 		defer os.RemoveAll(d)
 		cfg.Dir = d
+	}
+	if *gc {
+		out, err := runGC(context.Background(), cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "peers:", err)
+			os.Exit(1)
+		}
+		fmt.Print(out)
+		return
 	}
 	res, err := run(context.Background(), cfg)
 	if err != nil {

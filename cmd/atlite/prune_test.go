@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 
 // TestPruneLoop checks that serve's prune loop deletes the events older
 // than its window at once, keeping the newest DefaultEventsKept, then the
-// blocks that only they kept.
+// blocks that only they kept, and the uploaded blobs no record cites.
 func TestPruneLoop(t *testing.T) {
 	ctx := context.Background()
 	var old atomic.Bool
@@ -38,6 +40,11 @@ func TestPruneLoop(t *testing.T) {
 	}
 	did := syntax.DID("did:web:alice.example")
 	if _, err := s.CreateRepo(ctx, did, &atlite.CreateRepoOptions{SigningKey: k}); err != nil {
+		t.Fatal(err)
+	}
+	// A blob uploaded 100 hours ago that no record cites.
+	blob, err := s.UploadBlob(ctx, did, strings.NewReader("uncited"), "text/plain", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// 3 events of the new repo and 1,200 commits, 100 hours old, then 10
@@ -66,7 +73,7 @@ func TestPruneLoop(t *testing.T) {
 		if evs, err = s.Events(ctx, &atlite.EventsOptions{Limit: 2000}); err != nil {
 			t.Fatal(err)
 		}
-		if len(evs) <= atlite.DefaultEventsKept {
+		if _, err := s.StatBlob(ctx, blob.CID); len(evs) <= atlite.DefaultEventsKept && errors.Is(err, atlite.ErrNotFound) {
 			// Then GC collects the nodes only the pruned events kept.
 			if r, err := s.GC(ctx, &atlite.GCOptions{DryRun: true}); err != nil || r.Deleted == 0 {
 				break
@@ -82,6 +89,9 @@ func TestPruneLoop(t *testing.T) {
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Errorf("Check = %v", err)
+	}
+	if _, err := s.StatBlob(ctx, blob.CID); !errors.Is(err, atlite.ErrNotFound) {
+		t.Errorf("StatBlob(uncited blob) after the prune loop = %v, want ErrNotFound", err)
 	}
 	if r, err := s.GC(ctx, &atlite.GCOptions{DryRun: true}); err != nil || r.Deleted != 0 || r.Examined == 0 {
 		t.Errorf("after the prune loop, GC would delete %+v (%v); want nothing: the loop collects", r, err)

@@ -146,9 +146,10 @@ func cmdPasswd(fl *flag.FlagSet, e *env) runner {
 var pruneInterval = 5 * time.Minute
 
 // pruneLoop deletes the events older than retention now and then every
-// interval, in bounded steps, until ctx ends; after a round that deleted
-// events it collects the blocks that only they kept (Store.GC). Failures
-// are logged: the next round tries again.
+// interval, in bounded steps, until ctx ends. Each round also deletes the
+// uploaded blobs no record cites after the grace period (Store.GCBlobs),
+// and a round that deleted events collects the blocks that only they kept
+// (Store.GC). Failures are logged: the next round tries again.
 func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -169,6 +170,12 @@ func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Du
 				}
 				break
 			}
+		}
+		// Uploaded blobs that no record cites after the grace period.
+		if n, err := s.GCBlobs(ctx, atlite.DefaultBlobGracePeriod); err != nil && ctx.Err() == nil {
+			log.Warn("gc blobs", "err", err)
+		} else if n > 0 {
+			log.Info("gc blobs", "deleted", n)
 		}
 		if deleted > 0 && ctx.Err() == nil {
 			// The pruned events' blocks may now be garbage.
