@@ -59,9 +59,11 @@
 //
 // # Caveats
 //
-//   - Blocks are never deleted: records deleted from a repo, and the nodes of
-//     old trees, stay in the file (there is no garbage collection of blocks
-//     yet).
+//   - Blocks are not deleted by commits: records deleted from a repo, and
+//     the nodes of old trees, stay in the file until [Store.GC] collects
+//     them, once the events that carried them are pruned
+//     ([Store.PruneEvents]; atlite serve does both every few minutes).
+//     SQLite reuses the freed pages; [Store.Vacuum] shrinks the file.
 //   - Private keys are stored in the file, sealed with AES-256-GCM only when
 //     [Options.KeyEncryptionKey] is set.
 //   - A live subscriber that falls behind its buffer is dropped

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -13,9 +14,9 @@ import (
 	"github.com/atlite-dev/atlite/mst"
 )
 
-// DefaultGCBatch is the number of stored blocks one write transaction of
-// [Store.GC] examines, with default options.
-const DefaultGCBatch = 5000
+// DefaultGCBatch is the most blocks one write transaction of [Store.GC]
+// deletes, with default options.
+const DefaultGCBatch = 1000
 
 // GCOptions configure [Store.GC]. A nil pointer or a zero field means its
 // default.
@@ -23,9 +24,15 @@ type GCOptions struct {
 	// DryRun counts what GC would delete, from one read snapshot, and
 	// deletes nothing.
 	DryRun bool
-	// Batch is the number of stored blocks examined, and at most deleted,
-	// in one write transaction. Default: DefaultGCBatch.
+	// Batch is the most blocks deleted in one write transaction.
+	// Default: DefaultGCBatch.
 	Batch int
+	// Pace, when above 0, makes GC sleep Pace times as long as each
+	// stretch of its work took (outside any write transaction), so that it
+	// keeps at most 1/(1+Pace) of a core busy and leaves the rest to
+	// writers: a background GC (atlite serve uses 3). 0 runs at full
+	// speed.
+	Pace float64
 }
 
 // GCResult says what [Store.GC] found and did.
@@ -34,8 +41,8 @@ type GCResult struct {
 	Repos int
 	// Live is the number of distinct block keys marked live.
 	Live int
-	// Examined is the number of stored blocks looked at: those stored
-	// when the mark began.
+	// Examined is the number of stored blocks looked at: those stored at
+	// the mark's snapshot.
 	Examined int64
 	// Deleted is the number of blocks deleted (with DryRun: that would
 	// be), and DeletedBytes the size of their data.
@@ -57,13 +64,13 @@ type GCResult struct {
 // have been pruned.
 //
 // The mark reads every repo's tree from one read snapshot, holding the
-// keys of the live blocks in memory (about 40 bytes a live block). The
-// sweep then examines the blocks stored at the snapshot in batches of
-// opts.Batch, each in one short write transaction that first marks what
-// commits, imports and new repos since the snapshot made live: it diffs
-// each changed repo's tree against what was marked, and adds the blocks of
-// the new events. A block written after the snapshot is never deleted by
-// this call. An error stops GC before its current batch deletes anything;
+// keys of the live blocks in memory (a map entry of an 8-byte key each),
+// and lists the blocks stored at the snapshot that it did not find live
+// (48 bytes each). The sweep deletes those in batches of opts.Batch, each in
+// one short write transaction that first marks what commits, imports and
+// new repos since the snapshot made live: it diffs each changed repo's
+// tree against what was marked, and adds the blocks of the new events. A
+// block written after the snapshot is never deleted by this call. An error stops GC before its current batch deletes anything;
 // batches done stay done, and what they deleted was garbage.
 //
 // GC does not give the space back to the file system: SQLite reuses the
@@ -82,84 +89,118 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (*GCResult, error) {
 		o.Batch = DefaultGCBatch
 	}
 	m := &marker{live: make(map[int64]struct{}), repos: make(map[int64]markedRepo)}
+	pace := &pacer{pace: o.Pace, start: time.Now()}
+	m.pace, m.ctx = pace, ctx
 	res := &GCResult{}
-	var maxID int64
+	// The mark, and the candidates: the blocks stored at its snapshot
+	// that it did not find live.
+	var cands []storage.BlockKey
 	err = s.b.View(ctx, func(tx storage.ReadTx) error {
-		if maxID, err = tx.MaxBlockID(ctx); err != nil {
+		maxID, err := tx.MaxBlockID(ctx)
+		if err != nil {
 			return err
 		}
 		if err := m.mark(ctx, tx); err != nil {
 			return err
 		}
-		if !o.DryRun {
-			return nil
+		if m.err != nil {
+			return m.err // the context ended during a pause
 		}
-		// A dry run counts from the same snapshot.
-		return m.sweep(ctx, tx, nil, 0, maxID, res)
+		m.pace = nil // the sweep's marks run in write transactions
+		for after := int64(0); after < maxID; {
+			rows, err := tx.BlockKeys(ctx, after, maxID, gcScan)
+			if err != nil {
+				return err
+			}
+			cands = m.garbage(rows, cands, res)
+			if err := pace.rest(ctx); err != nil {
+				return err
+			}
+			if len(rows) < gcScan {
+				break
+			}
+			after = rows[len(rows)-1].ID
+		}
+		rows, err := tx.OverflowKeys(ctx)
+		if err != nil {
+			return err
+		}
+		cands = m.garbage(rows, cands, res)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: mark: %w", err)
 	}
 	if o.DryRun {
+		for _, c := range cands {
+			res.Deleted++
+			res.DeletedBytes += c.Size
+		}
 		res.Repos, res.Live = len(m.repos), len(m.live)
 		return res, nil
 	}
 	if s.gcMarked != nil {
 		s.gcMarked()
 	}
-	for after := int64(0); after < maxID; {
-		next := after
-		var r GCResult
+	// The sweep: a batch of candidates a write transaction, each first
+	// marking what became live since.
+	for len(cands) > 0 {
+		batch := cands[:min(len(cands), o.Batch)]
+		var n, size int64
 		err := s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
-			r = GCResult{}
 			if err := tx.LockBlocks(ctx); err != nil {
 				return err
 			}
-			if err := m.catchUp(ctx, tx); err != nil {
+			if err := m.mark(ctx, tx); err != nil {
 				return err
 			}
-			rows, err := tx.BlockKeys(ctx, after, maxID, o.Batch)
-			if err != nil {
-				return err
+			var ids []int64
+			var over [][]byte
+			n, size = 0, 0
+			for _, c := range batch {
+				if _, ok := m.live[c.K]; ok {
+					continue // live again
+				}
+				n++
+				size += c.Size
+				if c.CID != nil {
+					over = append(over, c.CID)
+				} else {
+					ids = append(ids, c.ID)
+				}
 			}
-			next = maxID
-			if len(rows) == o.Batch {
-				next = rows[len(rows)-1].ID
+			if n == 0 {
+				return nil
 			}
-			return m.sweepRows(ctx, tx, rows, &r)
+			return tx.DeleteBlocks(ctx, ids, over)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("gc: sweep after block %d: %w", after, err)
+			return nil, fmt.Errorf("gc: sweep: %w", err)
 		}
-		res.Examined += r.Examined
-		res.Deleted += r.Deleted
-		res.DeletedBytes += r.DeletedBytes
-		after = next
+		res.Deleted += n
+		res.DeletedBytes += size
+		cands = cands[len(batch):]
+		if err := pace.rest(ctx); err != nil {
+			return nil, fmt.Errorf("gc: %w", err)
+		}
 	}
-	// The overflow table last (it is empty but in a one in 2^64 chance).
-	var r GCResult
-	err = s.b.Update(ctx, nil, func(tx storage.WriteTx) error {
-		r = GCResult{}
-		if err := tx.LockBlocks(ctx); err != nil {
-			return err
-		}
-		if err := m.catchUp(ctx, tx); err != nil {
-			return err
-		}
-		rows, err := tx.OverflowKeys(ctx)
-		if err != nil {
-			return err
-		}
-		return m.sweepRows(ctx, tx, rows, &r)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gc: sweep the overflow table: %w", err)
-	}
-	res.Examined += r.Examined
-	res.Deleted += r.Deleted
-	res.DeletedBytes += r.DeletedBytes
 	res.Repos, res.Live = len(m.repos), len(m.live)
 	return res, nil
+}
+
+// gcScan is the number of block rows the mark reads at a time.
+const gcScan = 10000
+
+// garbage appends to cands the rows whose key is not live, counting every
+// row in res.Examined.
+func (m *marker) garbage(rows []storage.BlockKey, cands []storage.BlockKey, res *GCResult) []storage.BlockKey {
+	for _, r := range rows {
+		res.Examined++
+		if _, ok := m.live[r.K]; !ok {
+			cands = append(cands, r)
+		}
+	}
+	return cands
 }
 
 // Vacuum gives the space that GC and deletions freed back to the file
@@ -188,7 +229,11 @@ func (s *Store) Vacuum(ctx context.Context) error {
 type marker struct {
 	live    map[int64]struct{}
 	repos   map[int64]markedRepo
-	lastSeq int64 // the newest event whose blocks are marked
+	lastSeq int64           // the newest event whose blocks are marked
+	pace    *pacer          // nil: no pauses (inside a write transaction)
+	ctx     context.Context // the GC's, for the pacer
+	n       int             // blocks marked, for the pacer
+	err     error           // the pacer's (the context's) error
 }
 
 type markedRepo struct {
@@ -196,7 +241,39 @@ type markedRepo struct {
 	head, data cid.Cid
 }
 
-func (m *marker) add(c cid.Cid) { m.live[sqlstore.BlockKey(c)] = struct{}{} }
+func (m *marker) add(c cid.Cid) {
+	m.live[sqlstore.BlockKey(c)] = struct{}{}
+	if m.n++; m.pace != nil && m.n%256 == 0 && m.err == nil {
+		m.err = m.pace.rest(m.ctx)
+	}
+}
+
+// pacer spaces a background GC's work (see GCOptions.Pace).
+type pacer struct {
+	pace  float64
+	start time.Time // of the current stretch of work
+}
+
+// rest sleeps pace times as long as the work since the last rest took,
+// once that is at least 2 ms; it returns ctx's error if ctx ends first.
+func (p *pacer) rest(ctx context.Context) error {
+	if p == nil || p.pace <= 0 {
+		return nil
+	}
+	work := time.Since(p.start)
+	if work < 2*time.Millisecond {
+		return nil
+	}
+	t := time.NewTimer(time.Duration(float64(work) * p.pace))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	p.start = time.Now()
+	return nil
+}
 
 // mark marks, from tx's snapshot, every repo's current state, then what
 // the retained events serve (see Store.GC).
@@ -335,59 +412,6 @@ func (m *marker) markCommitTree(ctx context.Context, tx storage.ReadTx, src *txB
 		return fmt.Errorf("%w: commit %s: %v", ErrCorrupt, c, err)
 	}
 	return m.markTree(ctx, tx, src, base, cmt.Data)
-}
-
-// catchUp marks, inside the write transaction tx (which holds off other
-// writers of blocks), what became live since the last mark: every repo
-// whose head moved, then the events appended since (mark does both).
-func (m *marker) catchUp(ctx context.Context, tx storage.ReadTx) error {
-	return m.mark(ctx, tx)
-}
-
-// sweep counts (tx nil: a dry run) or deletes the garbage among the blocks
-// with ids in (after, through].
-func (m *marker) sweep(ctx context.Context, rtx storage.ReadTx, wtx storage.WriteTx, after, through int64, res *GCResult) error {
-	for {
-		rows, err := rtx.BlockKeys(ctx, after, through, DefaultGCBatch)
-		if err != nil {
-			return err
-		}
-		if err := m.sweepRows(ctx, wtx, rows, res); err != nil {
-			return err
-		}
-		if len(rows) < DefaultGCBatch {
-			break
-		}
-		after = rows[len(rows)-1].ID
-	}
-	over, err := rtx.OverflowKeys(ctx)
-	if err != nil {
-		return err
-	}
-	return m.sweepRows(ctx, wtx, over, res)
-}
-
-// sweepRows deletes (tx nil: counts) the rows whose key is not live.
-func (m *marker) sweepRows(ctx context.Context, tx storage.WriteTx, rows []storage.BlockKey, res *GCResult) error {
-	var ids []int64
-	var over [][]byte
-	for _, r := range rows {
-		res.Examined++
-		if _, ok := m.live[r.K]; ok {
-			continue
-		}
-		res.Deleted++
-		res.DeletedBytes += r.Size
-		if r.CID != nil {
-			over = append(over, r.CID)
-		} else {
-			ids = append(ids, r.ID)
-		}
-	}
-	if tx == nil || (len(ids) == 0 && len(over) == 0) {
-		return nil
-	}
-	return tx.DeleteBlocks(ctx, ids, over)
 }
 
 // noRecords is the record source of a mark: each record's CID is passed

@@ -179,7 +179,7 @@ func TestGC(t *testing.T) {
 	if dry.Examined != int64(len(written)) || dry.Deleted != int64(garbage) || dry.Live != len(live) {
 		t.Fatalf("dry run, pruned = %+v, want %d examined, %d deleted, %d live", dry, len(written), garbage, len(live))
 	}
-	r := mustGC(t, s, &atlite.GCOptions{Batch: 7})
+	r := mustGC(t, s, &atlite.GCOptions{Batch: 7, Pace: 3})
 	if r.Examined != int64(len(written)) || r.Deleted != int64(garbage) || r.DeletedBytes != dry.DeletedBytes || r.DeletedBytes <= 0 {
 		t.Fatalf("GC, pruned = %+v, want %d examined, %d deleted (%d bytes)", r, len(written), garbage, dry.DeletedBytes)
 	}

@@ -423,7 +423,9 @@ func (s *Store) Tombstone(ctx context.Context, did syntax.DID) error {
 }
 
 // DeleteRepo deletes a repo for good: its record index and blob references
-// are dropped (its blobs become collectable by [Store.GCBlobs]), it is
+// are dropped (its blobs become collectable by [Store.GCBlobs], and its
+// blocks that no other repo holds by [Store.GC] once its events are
+// pruned), it is
 // marked deleted so the DID cannot be created again, and #account with
 // active false and status deleted is emitted.
 func (s *Store) DeleteRepo(ctx context.Context, did syntax.DID) error {

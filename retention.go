@@ -59,7 +59,8 @@ type PruneResult struct {
 // OutdatedCursor and the stream from there. An export since a rev whose
 // commit event was pruned, older than the repo's oldest kept commit event,
 // writes the whole repo: a superset of what changed since that rev.
-// Blocks are not deleted here.
+// Blocks are not deleted here: [Store.GC] then collects those that only the
+// pruned events kept.
 func (s *Store) PruneEvents(ctx context.Context, opts *PruneEventsOptions) (*PruneResult, error) {
 	done, err := s.enter()
 	if err != nil {

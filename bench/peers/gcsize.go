@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/atlite-dev/atlite"
@@ -24,9 +25,14 @@ import (
 // the file size with GC off, then after pruning the events to the newest
 // 1,000 and to the newest one, each followed by GC and by VACUUM (or, on a
 // file made with auto_vacuum=INCREMENTAL, PRAGMA incremental_vacuum), against
-// the live data exported as a CAR; and single-record commit latency with a
-// GC running beside the commits against without.
+// the live data exported as a CAR; then single-record commit latency with
+// GCs running beside the commits (at full speed and paced) against
+// without.
 const gcSingles = 1000
+
+// gcLatency is how long each latency measurement of -gc commits (a
+// variable for the test).
+var gcLatency = 3 * time.Second
 
 // gcFile is one file of the -gc workload and what was measured on it.
 type gcFile struct {
@@ -37,6 +43,9 @@ type gcFile struct {
 }
 
 func runGC(ctx context.Context, cfg config) (string, error) {
+	if cfg.N <= 2*gcSingles || cfg.Rounds < 1 {
+		return "", fmt.Errorf("-gc needs -n > %d (it updates and deletes %d records) and -rounds >= 1", 2*gcSingles, 2*gcSingles)
+	}
 	recs := genRecords(cfg.N)
 	akey, _, err := signingKeys()
 	if err != nil {
@@ -133,63 +142,6 @@ func runGC(ctx context.Context, cfg config) (string, error) {
 
 		// Single-record commit latency, GC off and on (a GC loop beside
 		// the commits), interleaved.
-		next := 10 * gcSingles // singlePost's index: a new record key each
-		lat := func(gc bool) (time.Duration, time.Duration, int, error) {
-			stop := make(chan struct{})
-			done := make(chan int)
-			if gc {
-				go func() {
-					n := 0
-					for {
-						select {
-						case <-stop:
-							done <- n
-							return
-						default:
-						}
-						if _, err := s.GC(ctx, nil); err == nil {
-							n++
-						}
-					}
-				}()
-			}
-			var ds []time.Duration
-			for range 300 {
-				next++
-				ws, err := atliteWrites([]record{singlePost(next)})
-				if err != nil {
-					return 0, 0, 0, err
-				}
-				t := time.Now()
-				if err := single(ws[0]); err != nil {
-					return 0, 0, 0, err
-				}
-				ds = append(ds, time.Since(t))
-			}
-			close(stop)
-			n := 0
-			if gc {
-				n = <-done
-			}
-			slices.Sort(ds)
-			return ds[len(ds)/2], ds[len(ds)*99/100], n, nil
-		}
-		for round := 1; round <= cfg.Rounds; round++ {
-			for _, gc := range []bool{false, true} {
-				if gc && f.incr {
-					continue
-				}
-				{
-					p50, p99, n, err := lat(gc)
-					if err != nil {
-						return "", err
-					}
-					f.rows = append(f.rows, [2]string{fmt.Sprintf("single-record commit, GC %s, round %d (300 commits)", map[bool]string{false: "off", true: "looping beside"}[gc], round),
-						fmt.Sprintf("p50 %.2f ms, p99 %.2f ms%s", ms(p50), ms(p99), map[bool]string{false: "", true: fmt.Sprintf(" (%d GCs done meanwhile)", n)}[gc])})
-				}
-			}
-		}
-
 		size := func() (int64, error) {
 			if err := s.Close(); err != nil {
 				return 0, err
@@ -236,6 +188,73 @@ func runGC(ctx context.Context, cfg config) (string, error) {
 				verb = "incremental_vacuum"
 			}
 			f.rows = append(f.rows, [2]string{fmt.Sprintf("... then %s (%v)", verb, vt.Round(time.Millisecond)), mb(n, live)})
+		}
+		// Single-record commit latency for 3 s each: no GC; GCs one after
+		// another beside the commits, each after pruning the events to the
+		// newest 1,000 (as serve does, but back to back), at full speed and
+		// paced (GCOptions.Pace 3, serve's); rounds interleaved.
+		next := 10 * gcSingles // singlePost's index: a new record key each
+		lat := func(o *atlite.GCOptions) ([]time.Duration, int64, error) {
+			var gcs atomic.Int64
+			stop := make(chan struct{})
+			done := make(chan error, 1)
+			if o != nil {
+				go func() {
+					for {
+						select {
+						case <-stop:
+							done <- nil
+							return
+						default:
+						}
+						if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Now().Add(time.Hour), Keep: 1000, Limit: 1 << 30}); err != nil {
+							done <- err
+							return
+						}
+						if _, err := s.GC(ctx, o); err != nil {
+							done <- err
+							return
+						}
+						gcs.Add(1)
+					}
+				}()
+			}
+			var ds []time.Duration
+			for t0 := time.Now(); time.Since(t0) < gcLatency; {
+				next++
+				ws, err := atliteWrites([]record{singlePost(next)})
+				if err != nil {
+					return nil, 0, err
+				}
+				t := time.Now()
+				if err := single(ws[0]); err != nil {
+					return nil, 0, err
+				}
+				ds = append(ds, time.Since(t))
+			}
+			close(stop)
+			if o != nil {
+				if err := <-done; err != nil {
+					return nil, 0, err
+				}
+			}
+			slices.Sort(ds)
+			return ds, gcs.Load(), nil
+		}
+		if !f.incr {
+			for round := 1; round <= cfg.Rounds; round++ {
+				for _, mode := range []struct {
+					name string
+					o    *atlite.GCOptions
+				}{{"no GC", nil}, {"GC at full speed beside", &atlite.GCOptions{}}, {"GC paced (Pace 3) beside", &atlite.GCOptions{Pace: 3}}} {
+					ds, n, err := lat(mode.o)
+					if err != nil {
+						return "", err
+					}
+					f.rows = append(f.rows, [2]string{fmt.Sprintf("single-record commits for %v, %s, round %d", gcLatency, mode.name, round),
+						fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d commits, %d GCs)", ms(ds[len(ds)/2]), ms(ds[len(ds)*99/100]), ms(ds[len(ds)-1]), len(ds), n)})
+				}
+			}
 		}
 		if err := s.Check(ctx); err != nil {
 			return "", fmt.Errorf("Check after GC: %w", err)

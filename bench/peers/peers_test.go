@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atlite-dev/atlite/datamodel"
 )
@@ -98,5 +99,28 @@ func TestRunSmall(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log("\n" + tab)
+	}
+}
+
+// TestRunGCSmall runs the -gc workload on a 3,000-record repo: it must end
+// with a file that Check passes, and print every step.
+func TestRunGCSmall(t *testing.T) {
+	var log strings.Builder
+	gcLatency = 300 * time.Millisecond
+	out, err := runGC(context.Background(), config{N: 3000, Rounds: 1, Dir: t.TempDir(), Log: &log})
+	if err != nil {
+		t.Fatalf("runGC: %v\n%s", err, log.String())
+	}
+	for _, want := range []string{
+		"| GC off (all events kept) |",
+		"| events pruned to the newest 1000, GC (",
+		"| ... then VACUUM (",
+		"| ... then incremental_vacuum (",
+		"| single-record commits for 300ms, GC paced (Pace 3) beside, round 1 |",
+		"live data exported as a CAR:",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

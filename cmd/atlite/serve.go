@@ -179,7 +179,8 @@ func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Du
 		}
 		if deleted > 0 && ctx.Err() == nil {
 			// The pruned events' blocks may now be garbage.
-			r, err := s.GC(ctx, nil)
+			// Paced: at most a quarter of a core, so commits keep theirs.
+			r, err := s.GC(ctx, &atlite.GCOptions{Pace: 3})
 			switch {
 			case err != nil && ctx.Err() == nil:
 				log.Warn("gc", "err", err)
