@@ -10,6 +10,7 @@ import (
 
 	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/mst"
+	"github.com/atlite-dev/atlite/syntax"
 )
 
 // Block is a content-addressed block: a commit, an MST node or a record.
@@ -150,6 +151,105 @@ func (s *Store) GetBlocks(ctx context.Context, cids []cid.Cid) (found []Block, m
 		}
 		for _, c := range cids {
 			if data, ok := got[c]; ok {
+				found = append(found, Block{CID: c, Data: data})
+			} else {
+				missing = append(missing, c)
+			}
+		}
+		return nil
+	})
+	return found, missing, err
+}
+
+// GetRepoBlocks is GetBlocks for the blocks of one repo only
+// (com.atproto.sync.getBlocks): a block is the repo's when it is its head
+// commit, a commit or block that one of its kept events carries, or a node
+// or record of its current tree. Blocks stored for other repos only, and
+// CIDs not stored, are listed in missing. It reads from one snapshot: the
+// repo's events first, then, only for CIDs still unowned, its tree, which it
+// walks (nodes only, no record is read) until it has found them all, so a
+// CID that is not the repo's costs a walk of the whole tree. An unknown repo
+// gives ErrRepoNotFound.
+func (s *Store) GetRepoBlocks(ctx context.Context, did syntax.DID, cids []cid.Cid) (found []Block, missing []cid.Cid, err error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		h, err := tx.Head(ctx, did.String())
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("%s: %w", did, ErrRepoNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		want := make(map[cid.Cid]bool, len(cids)) // true once owned
+		for _, c := range cids {
+			want[c] = false
+		}
+		left := len(want)
+		own := func(c cid.Cid) {
+			if owned, ok := want[c]; ok && !owned {
+				want[c] = true
+				left--
+			}
+		}
+		head, err := cid.Cast(h.Head)
+		if err != nil {
+			return fmt.Errorf("%w: head %x: %v", ErrCorrupt, h.Head, err)
+		}
+		own(head)
+		for after := int64(0); left > 0; {
+			evs, err := tx.Events(ctx, after, did.String(), checkPage)
+			if err != nil {
+				return err
+			}
+			for _, row := range evs {
+				after = row.Seq
+				if row.Kind != string(KindCommit) && row.Kind != string(KindSync) {
+					continue
+				}
+				e := Event{Seq: row.Seq, Kind: EventKind(row.Kind)}
+				if err := e.decodeBody(row.Body); err != nil {
+					return fmt.Errorf("%w: event %d: %v", ErrCorrupt, row.Seq, err)
+				}
+				own(e.Commit)
+				for _, c := range e.Blocks {
+					own(c)
+				}
+			}
+			if len(evs) < checkPage {
+				break
+			}
+		}
+		if left > 0 {
+			data, err := cid.Cast(h.Data)
+			if err != nil {
+				return fmt.Errorf("%w: data %x: %v", ErrCorrupt, h.Data, err)
+			}
+			err = mst.Load(newPrefetcher(tx), data).Blocks(ctx, noRecords{}, func(c cid.Cid, _ []byte) error {
+				if own(c); left == 0 {
+					return mst.SkipAll
+				}
+				return nil
+			})
+			if err != nil {
+				return damage(fmt.Errorf("tree of %s: %w", did, err))
+			}
+		}
+		var mine []cid.Cid
+		for _, c := range cids {
+			if want[c] {
+				mine = append(mine, c)
+			}
+		}
+		got, err := viewBlocks(tx).getMany(ctx, mine)
+		if err != nil {
+			return err
+		}
+		for _, c := range cids {
+			if data, ok := got[c]; ok && want[c] {
 				found = append(found, Block{CID: c, Data: data})
 			} else {
 				missing = append(missing, c)

@@ -2,6 +2,7 @@ package atlite_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -467,5 +468,67 @@ func TestGCVacuum(t *testing.T) {
 	t.Logf("file: %d bytes before VACUUM, %d after", before, after)
 	if after > before/2 {
 		t.Fatalf("file is %d bytes after VACUUM, %d before: want at most half", after, before)
+	}
+}
+
+// TestGetRepoBlocks: a repo's blocks are its head, what its kept events
+// carry and its current tree; another repo's blocks, its own replaced ones
+// whose events were pruned, and unknown CIDs are missing.
+func TestGetRepoBlocks(t *testing.T) {
+	s := gcStore(t)
+	alice := newRepo(t, s, "did:web:alice.example")
+	bob := newRepo(t, s, "did:web:bob.example")
+	gcCommit(t, s, alice, commit.Create, 0, 20, 0)
+	old, err := s.GetRecord(ctx, alice, "app.bsky.feed.post", syntax.RecordKey(gcRKey(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := gcCommit(t, s, alice, commit.Update, 0, 2, 1)
+	gcCommit(t, s, bob, commit.Create, 10, 12, 0) // alice's records 10 and 11
+	br := gcCommit(t, s, bob, commit.Create, 100, 101, 0)
+	// Keep bob's last commit's event only.
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(did syntax.DID, i int) cid.Cid {
+		t.Helper()
+		r, err := s.GetRecord(ctx, did, "app.bsky.feed.post", syntax.RecordKey(gcRKey(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.CID
+	}
+	shared, bobOnly, aliceOnly := rec(bob, 10), rec(bob, 100), rec(alice, 5)
+	unknown := cborCID(t, map[string]any{"not": "stored"})
+	for _, tt := range []struct {
+		did           syntax.DID
+		ask           []cid.Cid
+		found, absent []cid.Cid
+	}{
+		// Alice's events are all pruned: her tree (walked) and head.
+		{alice, []cid.Cid{ar.CID, ar.Commit.Data, shared, aliceOnly, bobOnly, old.CID, br.CID, unknown},
+			[]cid.Cid{ar.CID, ar.Commit.Data, shared, aliceOnly}, []cid.Cid{bobOnly, old.CID, br.CID, unknown}},
+		// Bob's: his kept event carries his head and the new record.
+		{bob, []cid.Cid{br.CID, bobOnly, shared, aliceOnly, ar.CID, ar.Commit.Data},
+			[]cid.Cid{br.CID, bobOnly, shared}, []cid.Cid{aliceOnly, ar.CID, ar.Commit.Data}},
+	} {
+		found, missing, err := s.GetRepoBlocks(ctx, tt.did, tt.ask)
+		if err != nil {
+			t.Fatalf("GetRepoBlocks(%s) = %v", tt.did, err)
+		}
+		var got []cid.Cid
+		for _, b := range found {
+			stored, err := s.GetBlock(ctx, b.CID)
+			if err != nil || !bytes.Equal(stored, b.Data) {
+				t.Fatalf("block %s: %v", b.CID, err)
+			}
+			got = append(got, b.CID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.found) || fmt.Sprint(missing) != fmt.Sprint(tt.absent) {
+			t.Errorf("GetRepoBlocks(%s):\nfound   %v\nmissing %v\nwant    %v\nand     %v", tt.did, got, missing, tt.found, tt.absent)
+		}
+	}
+	if _, _, err := s.GetRepoBlocks(ctx, "did:web:nobody.example", []cid.Cid{unknown}); !errors.Is(err, atlite.ErrRepoNotFound) {
+		t.Errorf("GetRepoBlocks(unknown repo) = %v, want ErrRepoNotFound", err)
 	}
 }

@@ -173,10 +173,9 @@ func (s *Server) syncGetBlocks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// TODO(lead): blocks are shared by every repo of the file, so a block
-	// of another repo is served too; the Store cannot tell a repo's
-	// blocks apart without walking its tree.
-	// Each block once, in the order first asked.
+	// Each block once, in the order first asked; only the repo's own
+	// (blocks are shared by every repo of the file: another repo's, taken
+	// down or not, is not found here).
 	seen := make(map[cid.Cid]bool, len(cids))
 	uniq := cids[:0]
 	for _, c := range cids {
@@ -185,7 +184,7 @@ func (s *Server) syncGetBlocks(w http.ResponseWriter, r *http.Request) error {
 			uniq = append(uniq, c)
 		}
 	}
-	found, missing, err := s.store.GetBlocks(r.Context(), uniq)
+	found, missing, err := s.store.GetRepoBlocks(r.Context(), d, uniq)
 	if err != nil {
 		return err
 	}

@@ -351,6 +351,25 @@ func TestSyncGetBlocks(t *testing.T) {
 	if !strings.Contains(string(b), missing.String()) {
 		t.Errorf("BlockNotFound does not name %v: %s", missing, b)
 	}
+	// Another repo's block, stored in the same file, is not alice's.
+	erin := syncDID(t, "did:web:frank.example")
+	if _, err := e.st.CreateRepo(ctx, erin, &atlite.CreateRepoOptions{SigningKey: testutil.TestKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	er, err := e.st.Commit(ctx, erin, []commit.Write{syncPost(t, commit.Create, "b1", "erin's", nil)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	erinRec := er.Ops[0].CID
+	resp, b = e.get(t, "com.atproto.sync.getBlocks", syncQuery("did", e.alice.String(), "cids", erinRec.String()))
+	syncWantError(t, resp, b, 400, "BlockNotFound")
+	if !strings.Contains(string(b), erinRec.String()) {
+		t.Errorf("BlockNotFound does not name %v: %s", erinRec, b)
+	}
+	resp, b = e.get(t, "com.atproto.sync.getBlocks", syncQuery("did", erin.String(), "cids", erinRec.String()))
+	if resp.StatusCode != 200 {
+		t.Errorf("erin's own block: %d %s", resp.StatusCode, b)
+	}
 	resp, b = e.get(t, "com.atproto.sync.getBlocks", syncQuery("did", e.alice.String()))
 	syncWantError(t, resp, b, 400, "InvalidRequest")
 	resp, b = e.get(t, "com.atproto.sync.getBlocks", syncQuery("did", e.alice.String(), "cids", "bafynope"))
