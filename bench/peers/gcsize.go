@@ -257,7 +257,7 @@ func runGC(ctx context.Context, cfg config) (string, error) {
 			}
 		}
 		if err := s.Check(ctx); err != nil {
-			return "", fmt.Errorf("Check after GC: %w", err)
+			return "", fmt.Errorf("check after GC: %w", err)
 		}
 		if err := s.Close(); err != nil {
 			return "", err
