@@ -200,28 +200,25 @@ func (s *Store) GetRepoBlocks(ctx context.Context, did syntax.DID, cids []cid.Ci
 			return fmt.Errorf("%w: head %x: %v", ErrCorrupt, h.Head, err)
 		}
 		own(head)
-		for after := int64(0); left > 0; {
-			evs, err := tx.Events(ctx, after, did.String(), checkPage)
-			if err != nil {
-				return err
+		err = eachEvent(ctx, tx, 0, did.String(), func(row *storage.EventRow) error {
+			if left == 0 {
+				return errStop
 			}
-			for _, row := range evs {
-				after = row.Seq
-				if row.Kind != string(KindCommit) && row.Kind != string(KindSync) {
-					continue
-				}
-				e := Event{Seq: row.Seq, Kind: EventKind(row.Kind)}
-				if err := e.decodeBody(row.Body); err != nil {
-					return fmt.Errorf("%w: event %d: %v", ErrCorrupt, row.Seq, err)
-				}
-				own(e.Commit)
-				for _, c := range e.Blocks {
-					own(c)
-				}
+			if row.Kind != string(KindCommit) && row.Kind != string(KindSync) {
+				return nil
 			}
-			if len(evs) < checkPage {
-				break
+			e := Event{Seq: row.Seq, Kind: EventKind(row.Kind)}
+			if err := e.decodeBody(row.Body); err != nil {
+				return fmt.Errorf("%w: event %d: %v", ErrCorrupt, row.Seq, err)
 			}
+			own(e.Commit)
+			for _, c := range e.Blocks {
+				own(c)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if left > 0 {
 			data, err := cid.Cast(h.Data)

@@ -56,56 +56,84 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 		// Every commit and sync event names a stored commit of its repo.
 		src := viewBlocks(tx)
-		for after := int64(0); ; {
-			evs, err := tx.Events(ctx, after, "", checkPage)
-			if err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				after = ev.Seq
-				if ev.Kind != string(KindCommit) && ev.Kind != string(KindSync) {
-					continue
-				}
-				seq, did := ev.Seq, ev.DID
-				e := Event{Seq: seq, Kind: KindSync}
-				if err := e.decodeBody(ev.Body); err != nil {
-					return fmt.Errorf("%w: event %d of %s: %v", ErrCorrupt, seq, did, err)
-				}
-				b, err := src.GetBlock(ctx, e.Commit)
-				if err == nil {
-					err = checkHash(e.Commit, b)
-				}
-				if err != nil {
-					return damage(fmt.Errorf("event %d of %s: commit: %w", seq, did, err))
-				}
-				if c, err := commit.Decode(b); err != nil || c.DID.String() != did {
-					return fmt.Errorf("%w: event %d: commit %s is not a commit of %s", ErrCorrupt, seq, e.Commit, did)
-				}
-			}
-			if len(evs) < checkPage {
-				break
-			}
-		}
-		for after := int64(0); ; {
-			rows, err := tx.ReposAfterID(ctx, after, checkPage)
-			if err != nil {
-				return err
-			}
-			for i := range rows {
-				after = rows[i].ID
-				if err := s.checkRepo(ctx, tx, src, &rows[i]); err != nil {
-					return fmt.Errorf("repo %s: %w", rows[i].DID, err)
-				}
-			}
-			if len(rows) < checkPage {
+		err = eachEvent(ctx, tx, 0, "", func(ev *storage.EventRow) error {
+			if ev.Kind != string(KindCommit) && ev.Kind != string(KindSync) {
 				return nil
 			}
+			seq, did := ev.Seq, ev.DID
+			e := Event{Seq: seq, Kind: KindSync}
+			if err := e.decodeBody(ev.Body); err != nil {
+				return fmt.Errorf("%w: event %d of %s: %v", ErrCorrupt, seq, did, err)
+			}
+			b, err := src.GetBlock(ctx, e.Commit)
+			if err == nil {
+				err = checkHash(e.Commit, b)
+			}
+			if err != nil {
+				return damage(fmt.Errorf("event %d of %s: commit: %w", seq, did, err))
+			}
+			if c, err := commit.Decode(b); err != nil || c.DID.String() != did {
+				return fmt.Errorf("%w: event %d: commit %s is not a commit of %s", ErrCorrupt, seq, e.Commit, did)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
+		return eachRepo(ctx, tx, func(r *repoRow) error {
+			return s.checkRepo(ctx, tx, src, r)
+		})
 	})
 }
 
 // checkPage is the number of events, and of repos, Check reads at a time.
 const checkPage = 1000
+
+// eachRepo calls fn with every repo of tx in id order, checkPage rows at a
+// time; an error of fn stops it and is returned naming the repo.
+func eachRepo(ctx context.Context, tx storage.ReadTx, fn func(*repoRow) error) error {
+	for after := int64(0); ; {
+		rows, err := tx.ReposAfterID(ctx, after, checkPage)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			after = rows[i].ID
+			if err := fn(&rows[i]); err != nil {
+				return fmt.Errorf("repo %s: %w", rows[i].DID, err)
+			}
+		}
+		if len(rows) < checkPage {
+			return nil
+		}
+	}
+}
+
+// errStop, returned by the fn of eachEvent, stops it without an error.
+var errStop = errors.New("stop")
+
+// eachEvent calls fn with every event of tx after seq after, of every
+// repo or of did alone, in seq order, checkPage rows at a time, until fn
+// returns an error (errStop: stop, and return nil).
+func eachEvent(ctx context.Context, tx storage.ReadTx, after int64, did string, fn func(*storage.EventRow) error) error {
+	for {
+		evs, err := tx.Events(ctx, after, did, checkPage)
+		if err != nil {
+			return err
+		}
+		for i := range evs {
+			after = evs[i].Seq
+			if err := fn(&evs[i]); err == errStop {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		if len(evs) < checkPage {
+			return nil
+		}
+	}
+}
 
 // damage marks err as damage to the file (ErrCorrupt) unless it is the
 // context's error, a key problem, or damage already.

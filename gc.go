@@ -279,20 +279,8 @@ func (p *pacer) rest(ctx context.Context) error {
 // the retained events serve (see Store.GC).
 func (m *marker) mark(ctx context.Context, tx storage.ReadTx) error {
 	src := viewBlocks(tx)
-	for after := int64(0); ; {
-		rows, err := tx.ReposAfterID(ctx, after, checkPage)
-		if err != nil {
-			return err
-		}
-		for i := range rows {
-			after = rows[i].ID
-			if err := m.markRepo(ctx, tx, src, &rows[i]); err != nil {
-				return fmt.Errorf("repo %s: %w", rows[i].DID, err)
-			}
-		}
-		if len(rows) < checkPage {
-			break
-		}
+	if err := eachRepo(ctx, tx, func(r *repoRow) error { return m.markRepo(ctx, tx, src, r) }); err != nil {
+		return err
 	}
 	return m.markEvents(ctx, tx, src)
 }
@@ -366,38 +354,30 @@ func (m *marker) markEvents(ctx context.Context, tx storage.ReadTx, src *txBlock
 	for _, r := range m.repos {
 		byDID[r.did] = r
 	}
-	for {
-		evs, err := tx.Events(ctx, m.lastSeq, "", checkPage)
-		if err != nil {
-			return err
-		}
-		for _, row := range evs {
-			if row.Kind != string(KindCommit) && row.Kind != string(KindSync) {
-				m.lastSeq = row.Seq
-				continue
-			}
-			e := Event{Seq: row.Seq, Kind: EventKind(row.Kind)}
-			if err := e.decodeBody(row.Body); err != nil {
-				return fmt.Errorf("%w: event %d: %v", ErrCorrupt, row.Seq, err)
-			}
-			m.add(e.Commit)
-			for _, c := range e.Blocks {
-				m.add(c)
-			}
-			r, live := byDID[row.DID]
-			oldest := first && !seen[row.DID]
-			seen[row.DID] = true
-			if live && (oldest || e.Kind == KindSync) {
-				if err := m.markCommitTree(ctx, tx, src, r.data, e.Commit); err != nil {
-					return fmt.Errorf("event %d of %s: %w", row.Seq, row.DID, err)
-				}
-			}
+	return eachEvent(ctx, tx, m.lastSeq, "", func(row *storage.EventRow) error {
+		if row.Kind != string(KindCommit) && row.Kind != string(KindSync) {
 			m.lastSeq = row.Seq
-		}
-		if len(evs) < checkPage {
 			return nil
 		}
-	}
+		e := Event{Seq: row.Seq, Kind: EventKind(row.Kind)}
+		if err := e.decodeBody(row.Body); err != nil {
+			return fmt.Errorf("%w: event %d: %v", ErrCorrupt, row.Seq, err)
+		}
+		m.add(e.Commit)
+		for _, c := range e.Blocks {
+			m.add(c)
+		}
+		r, live := byDID[row.DID]
+		oldest := first && !seen[row.DID]
+		seen[row.DID] = true
+		if live && (oldest || e.Kind == KindSync) {
+			if err := m.markCommitTree(ctx, tx, src, r.data, e.Commit); err != nil {
+				return fmt.Errorf("event %d of %s: %w", row.Seq, row.DID, err)
+			}
+		}
+		m.lastSeq = row.Seq
+		return nil
+	})
 }
 
 // markCommitTree marks the tree of the commit c by a diff from the marked
