@@ -154,25 +154,15 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (*GCResult, error) {
 			if err := m.mark(ctx, tx); err != nil {
 				return err
 			}
-			var ids []int64
-			var over [][]byte
-			n, size = 0, 0
+			var del []storage.BlockKey
 			for _, c := range batch {
-				if _, ok := m.live[c.K]; ok {
-					continue // live again
-				}
-				n++
-				size += c.Size
-				if c.CID != nil {
-					over = append(over, c.CID)
-				} else {
-					ids = append(ids, c.ID)
+				if _, ok := m.live[c.K]; !ok {
+					del = append(del, c) // not live again
 				}
 			}
-			if n == 0 {
-				return nil
-			}
-			return tx.DeleteBlocks(ctx, ids, over)
+			var err error
+			n, size, err = tx.DeleteBlocks(ctx, del)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gc: sweep: %w", err)

@@ -577,3 +577,40 @@ func TestGCOldFile(t *testing.T) {
 		}
 	}
 }
+
+// TestGCConcurrentGCs: a GC that runs between another's mark and sweep
+// deletes the newest rows, and SQLite gives their ids to the next commit's
+// blocks; the second GC must not delete those by id (it deletes a row
+// only while it holds the key it marked garbage).
+func TestGCConcurrentGCs(t *testing.T) {
+	s := gcStore(t)
+	alice := newRepo(t, s, "did:web:alice.example")
+	carol := newRepo(t, s, "did:web:carol.example")
+	gcCommit(t, s, alice, commit.Create, 0, 10, 0)
+	gcCommit(t, s, carol, commit.Create, 500, 510, 0) // the newest blocks
+	if err := s.DeleteRepo(ctx, carol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var inner *atlite.GCResult
+	s.SetGCMarked(func() {
+		s.SetGCMarked(nil)
+		inner = mustGC(t, s, nil) // deletes carol's blocks, the newest rows
+		gcCommit(t, s, alice, commit.Create, 10, 20, 0)
+	})
+	outer := mustGC(t, s, nil)
+	mustCheck(t, s)
+	if inner == nil || inner.Deleted == 0 {
+		t.Fatalf("inner GC = %+v, want carol's blocks deleted", inner)
+	}
+	if outer.Deleted != 0 {
+		t.Errorf("outer GC deleted %d blocks the inner one had deleted already", outer.Deleted)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := s.GetRecord(ctx, alice, "app.bsky.feed.post", syntax.RecordKey(gcRKey(i))); err != nil {
+			t.Fatalf("alice's record %d: %v", i, err)
+		}
+	}
+}

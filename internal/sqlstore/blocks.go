@@ -291,7 +291,7 @@ var (
 	maxBlockIDSQL   = Q(`SELECT coalesce(max(id), 0) FROM blocks`)
 	blockKeysSQL    = Q(`SELECT id, k, length(data) AS size FROM blocks WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`)
 	overflowKeysSQL = Q(`SELECT cid, length(data) AS size FROM blocks_overflow`)
-	deleteBlockSQL  = Q(`DELETE FROM blocks WHERE id = ?`)
+	deleteBlockSQL  = Q(`DELETE FROM blocks WHERE id = ? AND k = ?`)
 	deleteOverSQL   = Q(`DELETE FROM blocks_overflow WHERE cid = ?`)
 )
 
@@ -343,16 +343,25 @@ func (t *Tx) LockBlocks(ctx context.Context) error {
 }
 
 // DeleteBlocks implements storage.BlockWriter, a prepared delete a row.
-func (t *Tx) DeleteBlocks(ctx context.Context, ids []int64, overflow [][]byte) error {
-	for _, id := range ids {
-		if _, err := t.exec(ctx, deleteBlockSQL, id); err != nil {
-			return fmt.Errorf("delete block %d: %w", id, err)
+func (t *Tx) DeleteBlocks(ctx context.Context, rows []storage.BlockKey) (n, size int64, err error) {
+	for _, r := range rows {
+		var res sql.Result
+		if r.CID != nil {
+			res, err = t.exec(ctx, deleteOverSQL, r.CID)
+		} else {
+			res, err = t.exec(ctx, deleteBlockSQL, r.ID, r.K)
+		}
+		if err != nil {
+			return n, size, fmt.Errorf("delete block %d: %w", r.ID, err)
+		}
+		d, err := res.RowsAffected()
+		if err != nil {
+			return n, size, err
+		}
+		if d > 0 {
+			n++
+			size += r.Size
 		}
 	}
-	for _, c := range overflow {
-		if _, err := t.exec(ctx, deleteOverSQL, c); err != nil {
-			return fmt.Errorf("delete overflow block %x: %w", c, err)
-		}
-	}
-	return nil
+	return n, size, nil
 }

@@ -192,8 +192,10 @@ type BlockWriter interface {
 	// to (a SQLite write transaction excludes other writers already;
 	// PostgreSQL locks the block tables).
 	LockBlocks(ctx context.Context) error
-	// DeleteBlocks deletes the blocks rows of ids, and the overflow rows
-	// whose CID bytes are in overflow. The caller knows them to be
-	// garbage.
-	DeleteBlocks(ctx context.Context, ids []int64, overflow [][]byte) error
+	// DeleteBlocks deletes the rows that BlockKeys and OverflowKeys gave:
+	// a blocks row only while it still holds the same key (SQLite may give
+	// the id of a deleted newest row to the next insert), an overflow row
+	// by its CID. The caller knows them to be garbage. It returns how many
+	// rows it deleted and the sum of their Size.
+	DeleteBlocks(ctx context.Context, rows []BlockKey) (n, size int64, err error)
 }
