@@ -97,3 +97,22 @@ func TestPruneLoop(t *testing.T) {
 		t.Errorf("after the prune loop, GC would delete %+v (%v); want nothing: the loop collects", r, err)
 	}
 }
+
+func TestGCDue(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		pruned int64
+		lastGC time.Time
+		want   bool
+	}{
+		{0, time.Time{}, false},                // nothing pruned
+		{5, time.Time{}, true},                 // the first GC
+		{5, now.Add(-59 * time.Minute), false}, // too soon
+		{5, now.Add(-gcInterval), true},        // an hour on
+		{0, now.Add(-2 * gcInterval), false},   // nothing pruned since
+	} {
+		if got := gcDue(tt.pruned, tt.lastGC, now); got != tt.want {
+			t.Errorf("gcDue(%d, %v) = %v, want %v", tt.pruned, tt.lastGC, got, tt.want)
+		}
+	}
+}

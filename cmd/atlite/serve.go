@@ -145,14 +145,29 @@ func cmdPasswd(fl *flag.FlagSet, e *env) runner {
 // retention window.
 var pruneInterval = 5 * time.Minute
 
+// gcInterval is the least time between two block GCs of serve's prune
+// loop: the first runs after the first round that prunes events, the next
+// after a later round that does, once gcInterval has passed.
+const gcInterval = time.Hour
+
+// gcDue reports whether the prune loop runs a GC now: events were pruned
+// since the last one, which ran at lastGC (zero: never), gcInterval ago or
+// more.
+func gcDue(pruned int64, lastGC, now time.Time) bool {
+	return pruned > 0 && (lastGC.IsZero() || now.Sub(lastGC) >= gcInterval)
+}
+
 // pruneLoop deletes the events older than retention now and then every
 // interval, in bounded steps, until ctx ends. Each round also deletes the
 // uploaded blobs no record cites after the grace period (Store.GCBlobs),
-// and a round that deleted events collects the blocks that only they kept
-// (Store.GC). Failures are logged: the next round tries again.
+// and a round after events were deleted collects the blocks that only they
+// kept (Store.GC, at most once every gcInterval). Failures are logged: the
+// next round tries again.
 func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var pruned int64     // events pruned since the last GC
+	var lastGC time.Time // zero: none yet
 	for {
 		var deleted int64
 		for ctx.Err() == nil {
@@ -177,14 +192,17 @@ func pruneLoop(ctx context.Context, s *atlite.Store, retention, interval time.Du
 		} else if n > 0 {
 			log.Info("gc blobs", "deleted", n)
 		}
-		if deleted > 0 && ctx.Err() == nil {
-			// The pruned events' blocks may now be garbage.
-			// Paced: at most a quarter of a core, so commits keep theirs.
+		// The pruned events' blocks may now be garbage: collect them, at
+		// most once every gcInterval (a GC marks every tree of the file),
+		// paced to at most a quarter of a core so commits keep theirs.
+		pruned += deleted
+		if gcDue(pruned, lastGC, time.Now()) && ctx.Err() == nil {
 			r, err := s.GC(ctx, &atlite.GCOptions{Pace: 3})
 			switch {
 			case err != nil && ctx.Err() == nil:
 				log.Warn("gc", "err", err)
 			case err == nil:
+				pruned, lastGC = 0, time.Now()
 				log.Info("gc", "deleted", r.Deleted, "bytes", r.DeletedBytes, "live", r.Live)
 			}
 		}
