@@ -66,12 +66,14 @@ type GCResult struct {
 // The mark reads every repo's tree from one read snapshot, holding the
 // keys of the live blocks in memory (a map entry of an 8-byte key each),
 // and lists the blocks stored at the snapshot that it did not find live
-// (48 bytes each). The sweep deletes those in batches of opts.Batch, each in
-// one short write transaction that first marks what commits, imports and
-// new repos since the snapshot made live: it diffs each changed repo's
+// (48 bytes each). The sweep deletes those in batches of opts.Batch, each
+// in one short write transaction that first marks what commits, imports
+// and new repos since the snapshot made live: it diffs each changed repo's
 // tree against what was marked, and adds the blocks of the new events. A
-// block written after the snapshot is never deleted by this call. An error stops GC before its current batch deletes anything;
-// batches done stay done, and what they deleted was garbage.
+// block written after the snapshot is never deleted by this call. An error
+// stops GC before its current batch deletes anything; batches done stay
+// done, and what they deleted was garbage. Two GCs may run at once (say,
+// atlite serve's and atlite gc): each deletes only what it found garbage.
 //
 // GC does not give the space back to the file system: SQLite reuses the
 // freed pages for later writes; [Store.Vacuum] shrinks the file.
