@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -233,4 +234,67 @@ func BenchmarkEventCARs(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// TestEventsWithCARs: every event in seq order, each #commit and #sync
+// one with the CAR WriteEventCAR writes for it, the others with none; the
+// events returned are those Events returns.
+func TestEventsWithCARs(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	alice := newRepo(t, s, "did:web:alice.example")
+	if _, err := s.Commit(ctx, alice, []commit.Write{mustWrite(t, commit.Create, "app.bsky.feed.post", "3k00000000001", map[string]any{"text": "one"})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateHandle(ctx, alice, "alice.example"); err != nil {
+		t.Fatal(err)
+	}
+	bob := newRepo(t, s, "did:web:bob.example")
+	if _, err := s.Commit(ctx, bob, []commit.Write{mustWrite(t, commit.Create, "app.bsky.feed.post", "3k00000000002", map[string]any{"text": "two"})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Events(ctx, &atlite.EventsOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range want {
+		kinds = append(kinds, string(e.Kind))
+	}
+	// 3 events a new repo (identity, account, commit), alice's commit,
+	// her #identity, bob's 3 and his commit.
+	if got := strings.Join(kinds, " "); got != "identity account commit commit identity identity account commit commit" {
+		t.Fatalf("kinds = %s", got)
+	}
+	var seqs []int64
+	evs, err := s.EventsWithCARs(ctx, &atlite.EventsOptions{After: want[1].Seq, Limit: 100}, func(i int, e *atlite.Event, got []byte) error {
+		seqs = append(seqs, e.Seq)
+		if e.Seq != want[i+2].Seq {
+			t.Errorf("call %d: event %d, want %d", len(seqs), e.Seq, want[i+2].Seq)
+		}
+		var w bytes.Buffer
+		if e.Kind == atlite.KindCommit || e.Kind == atlite.KindSync {
+			if err := s.WriteEventCAR(ctx, *e, &w); err != nil {
+				return err
+			}
+			if !bytes.Equal(got, w.Bytes()) || len(got) == 0 {
+				t.Errorf("event %d: CAR differs from WriteEventCAR's", e.Seq)
+			}
+		} else if got != nil {
+			t.Errorf("event %d (%s): a CAR", e.Seq, e.Kind)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantSeqs []int64
+	for _, e := range want[2:] {
+		wantSeqs = append(wantSeqs, e.Seq)
+	}
+	if fmt.Sprint(seqs) != fmt.Sprint(wantSeqs) {
+		t.Errorf("fn saw seqs %v, want %v in order", seqs, wantSeqs)
+	}
+	if len(evs) != 7 || len(seqs) != 7 || fmt.Sprint(evs) != fmt.Sprint(want[2:]) {
+		t.Fatalf("EventsWithCARs = %d events, %d calls; want the 7 after seq %d", len(evs), len(seqs), want[1].Seq)
+	}
 }

@@ -260,6 +260,85 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 		return err
 	}
 	defer done()
+	if !carriesBlocks(evs) {
+		return nil
+	}
+	return s.b.View(ctx, func(tx storage.ReadTx) error {
+		return writeEventCARs(ctx, tx, evs, fn)
+	})
+}
+
+// EventsWithCARs reads the events that [Store.Events] with opts returns
+// and, from the same read snapshot, the CAR of each #commit and #sync one
+// (as [Store.WriteEventCARs] writes it): fn gets each event in seq order,
+// with its index and its CAR (nil for other kinds; valid only during the
+// call). It returns the events. A firehose replaying a backlog reads a batch this way: an event
+// that PruneEvents and GC remove meanwhile is either read with its blocks
+// or not read at all.
+func (s *Store) EventsWithCARs(ctx context.Context, opts *EventsOptions, fn func(i int, e *Event, car []byte) error) ([]Event, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var o EventsOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Limit <= 0 {
+		o.Limit = DefaultEventsLimit
+	}
+	var evs []Event
+	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+		rows, err := tx.Events(ctx, o.After, o.DID.String(), o.Limit)
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if evs, err = convertRows(rows, eventOf); err != nil {
+			return err
+		}
+		// In seq order: the events before each one with a CAR first.
+		next := 0
+		upTo := func(i int) error {
+			for ; next < i; next++ {
+				if err := fn(next, &evs[next], nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if carriesBlocks(evs) {
+			err := writeEventCARs(ctx, tx, evs, func(i int, car []byte) error {
+				if err := upTo(i); err != nil {
+					return err
+				}
+				next = i + 1
+				return fn(i, &evs[i], car)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return upTo(len(evs))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// carriesBlocks reports whether some event of evs carries blocks.
+func carriesBlocks(evs []Event) bool {
+	for i := range evs {
+		if len(blocksOf(&evs[i])) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writeEventCARs is WriteEventCARs inside tx.
+func writeEventCARs(ctx context.Context, tx storage.ReadTx, evs []Event, fn func(i int, car []byte) error) error {
 	n := 0
 	for i := range evs {
 		n += len(blocksOf(&evs[i]))
@@ -274,44 +353,39 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 			}
 		}
 	}
-	if len(all) == 0 {
-		return nil
+	got, err := readEventBlocks(ctx, tx, evs, all)
+	if err != nil {
+		return err
 	}
-	return s.b.View(ctx, func(tx storage.ReadTx) error {
-		got, err := readEventBlocks(ctx, tx, evs, all)
+	var buf bytes.Buffer
+	for i := range evs {
+		e := &evs[i]
+		cids := blocksOf(e)
+		if cids == nil {
+			continue
+		}
+		buf.Reset()
+		cw, err := car.NewWriter(&buf, []cid.Cid{e.Commit})
 		if err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		for i := range evs {
-			e := &evs[i]
-			cids := blocksOf(e)
-			if cids == nil {
-				continue
+		for _, c := range cids {
+			b, ok := got[c]
+			if !ok {
+				return fmt.Errorf("%w: event %d: block %s is missing", ErrCorrupt, e.Seq, c)
 			}
-			buf.Reset()
-			cw, err := car.NewWriter(&buf, []cid.Cid{e.Commit})
-			if err != nil {
-				return err
-			}
-			for _, c := range cids {
-				b, ok := got[c]
-				if !ok {
-					return fmt.Errorf("%w: event %d: block %s is missing", ErrCorrupt, e.Seq, c)
-				}
-				if err := cw.WriteBlock(c, b); err != nil {
-					return err
-				}
-			}
-			if err := cw.Flush(); err != nil {
-				return err
-			}
-			if err := fn(i, buf.Bytes()); err != nil {
+			if err := cw.WriteBlock(c, b); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
+		if err := cw.Flush(); err != nil {
+			return err
+		}
+		if err := fn(i, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // blocksOf returns the blocks the frame of e carries: a #commit event's

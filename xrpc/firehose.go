@@ -333,29 +333,17 @@ func (f *firehose) after(ctx context.Context, last int64) ([]frame, error) {
 	if out := f.cached(last+1, f.opts.Batch); len(out) > 0 {
 		return out, nil // another connection read them meanwhile
 	}
-	evs, err := f.s.store.Events(ctx, &atlite.EventsOptions{After: last, Limit: f.opts.Batch})
-	if err != nil {
-		return nil, err
-	}
-	// The blocks of the whole batch come from one read snapshot; each
-	// frame is encoded while its CAR is at hand, without a copy of it.
-	out := make([]frame, len(evs))
-	if err := f.s.store.WriteEventCARs(ctx, evs, func(i int, car []byte) error {
-		data, err := f.encode(evs[i], car)
-		out[i] = frame{seq: evs[i].Seq, data: data}
+	// The events of the batch and their blocks come from one read
+	// snapshot (so none can be pruned and its blocks collected between
+	// the two); each frame is encoded while its CAR is at hand, without a
+	// copy of it.
+	out := make([]frame, 0, f.opts.Batch)
+	if _, err := f.s.store.EventsWithCARs(ctx, &atlite.EventsOptions{After: last, Limit: f.opts.Batch}, func(_ int, e *atlite.Event, car []byte) error {
+		data, err := f.encode(*e, car)
+		out = append(out, frame{seq: e.Seq, data: data})
 		return err
 	}); err != nil {
 		return nil, err
-	}
-	for i, e := range evs {
-		if out[i].seq != 0 {
-			continue // encoded with its CAR
-		}
-		data, err := f.encode(e, nil)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = frame{seq: e.Seq, data: data}
 	}
 	f.cacheMu.Lock()
 	for _, fr := range out {
