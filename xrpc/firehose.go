@@ -157,6 +157,8 @@ type firehose struct {
 	cacheMu    sync.Mutex
 	cache      [frameCacheSize]frame
 	cacheBytes int
+
+	beforeRead func(last int64) // tests: run by each connection before it reads after last
 }
 
 func newFirehose(s *Server) *firehose {
@@ -675,14 +677,18 @@ func (c *fhConn) start(cursor int64) (last int64, first []byte, err error) {
 		return 0, nil, err
 	}
 	if cursor+1 < oldest {
-		info, err := encodeFrame("#info", map[string]any{"name": "OutdatedCursor",
-			"message": fmt.Sprintf("Requested cursor %d is older than the backfill window: streaming from seq %d; events may be missing", cursor, oldest)})
+		info, err := outdatedCursor(fmt.Sprintf("Requested cursor %d is older than the backfill window: streaming from seq %d; events may be missing", cursor, oldest))
 		if err != nil {
 			return 0, nil, err
 		}
 		return oldest - 1, info, nil
 	}
 	return cursor, nil, nil
+}
+
+// outdatedCursor is the #info OutdatedCursor frame with message.
+func outdatedCursor(message string) ([]byte, error) {
+	return encodeFrame("#info", map[string]any{"name": "OutdatedCursor", "message": message})
 }
 
 // errorAndClose sends an error frame and closes the connection.
@@ -719,6 +725,9 @@ func (c *fhConn) closeWithin(code websocket.StatusCode, reason string) {
 func (c *fhConn) pump(last int64) {
 	f := c.f
 	for c.ctx.Err() == nil {
+		if f.beforeRead != nil {
+			f.beforeRead(last)
+		}
 		frames, err := f.after(c.ctx, last)
 		if err != nil {
 			if c.ctx.Err() == nil {
@@ -733,6 +742,20 @@ func (c *fhConn) pump(last int64) {
 			case <-c.ctx.Done():
 			}
 			continue
+		}
+		if next := frames[0].seq; next > last+1 {
+			// Seqs are gapless: the events after last were pruned before
+			// this connection read them (it fell behind the retention
+			// window). Say so, as for a cursor older than the window.
+			info, err := outdatedCursor(fmt.Sprintf("Events %d to %d were pruned before they could be sent: streaming from seq %d; events are missing", last+1, next-1, next))
+			if err != nil {
+				f.s.log.Error("firehose info", "err", err)
+				c.end(endFailed)
+				return
+			}
+			if !c.enqueue(frame{data: info}) {
+				return
+			}
 		}
 		for _, fr := range frames {
 			if fr.data != nil && !c.enqueue(fr) {

@@ -856,3 +856,50 @@ func TestFirehosePrunedCursor(t *testing.T) {
 		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
 	}
 }
+
+// TestFirehosePrunedMidStream: events pruned after a connection started,
+// before it read them, are announced with #info OutdatedCursor at the gap,
+// then the stream goes on from the oldest kept event.
+func TestFirehosePrunedMidStream(t *testing.T) {
+	e := newSyncEnv(t, FirehoseOptions{Retention: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	evs := allEvents(t, e.st)
+	ks := repoKeys(t, e.st)
+	if len(evs) < 8 {
+		t.Fatalf("only %d events", len(evs))
+	}
+	// A server whose connections read two events at a time; once the
+	// first two are read, all but the newest three events are pruned.
+	srv, err := New(e.st, &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Firehose: FirehoseOptions{Retention: -1, Batch: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keep = 3
+	var once sync.Once
+	srv.firehose.beforeRead = func(last int64) {
+		if last == evs[1].Seq {
+			once.Do(func() {
+				if _, err := e.st.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: evs[len(evs)-1].Time.Add(time.Hour), Keep: keep}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	c := dialFirehose(t, ctx, hs, "0", nil)
+	defer c.CloseNow()
+	for _, ev := range evs[:2] {
+		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
+	}
+	f := mustReadFrame(t, ctx, c)
+	want := fmt.Sprintf("Events %d to %d were pruned before they could be sent: streaming from seq %d; events are missing", evs[2].Seq, evs[len(evs)-keep-1].Seq, evs[len(evs)-keep].Seq)
+	if f.t != "#info" || f.body["name"] != "OutdatedCursor" || f.body["message"] != want {
+		t.Fatalf("frame after the gap: %s %v, want #info OutdatedCursor %q", f.t, f.body, want)
+	}
+	for _, ev := range evs[len(evs)-keep:] {
+		checkFrame(t, mustReadFrame(t, ctx, c), ev, ks[ev.DID.String()])
+	}
+}
