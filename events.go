@@ -210,6 +210,18 @@ func eventOf(r *eventRow) (Event, error) {
 	return e, nil
 }
 
+// withDefaults returns a copy of o (none when nil) with its defaults set.
+func (o *EventsOptions) withDefaults() EventsOptions {
+	var c EventsOptions
+	if o != nil {
+		c = *o
+	}
+	if c.Limit <= 0 {
+		c.Limit = DefaultEventsLimit
+	}
+	return c
+}
+
 // Events returns stored events in seq order, after an exclusive cursor,
 // for all repos or one.
 func (s *Store) Events(ctx context.Context, opts *EventsOptions) ([]Event, error) {
@@ -218,16 +230,8 @@ func (s *Store) Events(ctx context.Context, opts *EventsOptions) ([]Event, error
 		return nil, err
 	}
 	defer done()
-	var o EventsOptions
-	if opts != nil {
-		o = *opts
-	}
-	opts = &o
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = DefaultEventsLimit
-	}
-	rows, err := s.b.Reader().Events(ctx, opts.After, opts.DID.String(), limit)
+	o := opts.withDefaults()
+	rows, err := s.b.Reader().Events(ctx, o.After, o.DID.String(), o.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -272,22 +276,16 @@ func (s *Store) WriteEventCARs(ctx context.Context, evs []Event, fn func(i int, 
 // and, from the same read snapshot, the CAR of each #commit and #sync one
 // (as [Store.WriteEventCARs] writes it): fn gets each event in seq order,
 // with its index and its CAR (nil for other kinds; valid only during the
-// call). It returns the events. A firehose replaying a backlog reads a batch this way: an event
-// that PruneEvents and GC remove meanwhile is either read with its blocks
-// or not read at all.
+// call). It returns the events. A firehose replaying a backlog reads a
+// batch this way: an event that PruneEvents and GC remove meanwhile is
+// either read with its blocks or not read at all.
 func (s *Store) EventsWithCARs(ctx context.Context, opts *EventsOptions, fn func(i int, e *Event, car []byte) error) ([]Event, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	var o EventsOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.Limit <= 0 {
-		o.Limit = DefaultEventsLimit
-	}
+	o := opts.withDefaults()
 	var evs []Event
 	err = s.b.View(ctx, func(tx storage.ReadTx) error {
 		rows, err := tx.Events(ctx, o.After, o.DID.String(), o.Limit)
