@@ -166,10 +166,10 @@ func (s *Store) GetBlocks(ctx context.Context, cids []cid.Cid) (found []Block, m
 // commit, a commit or block that one of its kept events carries, or a node
 // or record of its current tree. Blocks stored for other repos only, and
 // CIDs not stored, are listed in missing. It reads from one snapshot: the
-// repo's events first, then, only for CIDs still unowned, its tree, which it
-// walks (nodes only, no record is read) until it has found them all, so a
-// CID that is not the repo's costs a walk of the whole tree. An unknown repo
-// gives ErrRepoNotFound.
+// repo's events first, then, only for stored blocks still unowned, its
+// tree, which it walks (nodes only, no record is read) until it has found
+// them all, so a stored block that is not the repo's costs a walk of the
+// whole tree. An unknown repo gives ErrRepoNotFound.
 func (s *Store) GetRepoBlocks(ctx context.Context, did syntax.DID, cids []cid.Cid) (found []Block, missing []cid.Cid, err error) {
 	done, err := s.enter()
 	if err != nil {
@@ -220,6 +220,17 @@ func (s *Store) GetRepoBlocks(ctx context.Context, did syntax.DID, cids []cid.Ci
 		if err != nil {
 			return err
 		}
+		// The blocks asked for, stored; a CID not stored costs no walk.
+		got, err := viewBlocks(tx).getMany(ctx, cids)
+		if err != nil {
+			return err
+		}
+		for c, owned := range want {
+			if _, ok := got[c]; !ok && !owned {
+				want[c] = true // missing anyway: nothing to look for
+				left--
+			}
+		}
 		if left > 0 {
 			data, err := cid.Cast(h.Data)
 			if err != nil {
@@ -234,16 +245,6 @@ func (s *Store) GetRepoBlocks(ctx context.Context, did syntax.DID, cids []cid.Ci
 			if err != nil {
 				return damage(fmt.Errorf("tree of %s: %w", did, err))
 			}
-		}
-		var mine []cid.Cid
-		for _, c := range cids {
-			if want[c] {
-				mine = append(mine, c)
-			}
-		}
-		got, err := viewBlocks(tx).getMany(ctx, mine)
-		if err != nil {
-			return err
 		}
 		for _, c := range cids {
 			if data, ok := got[c]; ok && want[c] {
