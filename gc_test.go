@@ -2,6 +2,7 @@ package atlite_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -611,6 +612,50 @@ func TestGCConcurrentGCs(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		if _, err := s.GetRecord(ctx, alice, "app.bsky.feed.post", syntax.RecordKey(gcRKey(i))); err != nil {
 			t.Fatalf("alice's record %d: %v", i, err)
+		}
+	}
+}
+
+// TestGCKeepsInactiveRepos: the trees of deactivated, taken-down and
+// tombstoned repos are live (an export with IncludeInactive still serves
+// them, and they may come back); only a deleted repo's go.
+func TestGCKeepsInactiveRepos(t *testing.T) {
+	s := gcStore(t)
+	type repo struct {
+		did    syntax.DID
+		status func(context.Context, syntax.DID) error
+		car    []byte
+	}
+	repos := []*repo{
+		{did: "did:web:deactivated.example", status: s.Deactivate},
+		{did: "did:web:takendown.example", status: s.Takedown},
+		{did: "did:web:tombstoned.example", status: s.Tombstone},
+	}
+	for i, r := range repos {
+		newRepo(t, s, r.did.String())
+		gcCommit(t, s, r.did, commit.Create, 1000*i, 1000*i+20, 0)
+		var buf bytes.Buffer
+		if _, err := s.ExportCAR(ctx, r.did, &buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		r.car = buf.Bytes()
+		if err := r.status(ctx, r.did); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PruneEvents(ctx, &atlite.PruneEventsOptions{Before: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Each repo's genesis commit and empty node are garbage; nothing else.
+	r := mustGC(t, s, nil)
+	if r.Repos != 3 || r.Deleted != 4 {
+		t.Fatalf("GC = %+v, want 3 repos, 4 deleted (3 genesis commits and the empty node)", r)
+	}
+	mustCheck(t, s)
+	for _, rp := range repos {
+		var buf bytes.Buffer
+		if _, err := s.ExportCAR(ctx, rp.did, &buf, &atlite.ExportOptions{IncludeInactive: true}); err != nil || !bytes.Equal(buf.Bytes(), rp.car) {
+			t.Errorf("export of %s after GC: %v, same bytes %v", rp.did, err, bytes.Equal(buf.Bytes(), rp.car))
 		}
 	}
 }
