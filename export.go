@@ -199,7 +199,7 @@ func (s *Store) exportSince(ctx context.Context, src *txBlocks, rev syntax.TID, 
 	if err != nil {
 		return err
 	}
-	d, err := mst.Diff(ctx, mst.Load(src, oc.Data), tree)
+	d, err := mst.DiffChanges(ctx, mst.Load(src, oc.Data), tree)
 	if err != nil {
 		var ne *mst.NodeError
 		if errors.As(err, &ne) {

@@ -321,7 +321,7 @@ func (m *marker) markTree(ctx context.Context, tx storage.ReadTx, src *txBlocks,
 	if base.Equals(root) {
 		return nil
 	}
-	d, err := mst.Diff(ctx, mst.Load(src, base), mst.Load(src, root))
+	d, err := mst.DiffChanges(ctx, mst.Load(src, base), mst.Load(src, root))
 	if err != nil {
 		return damage(fmt.Errorf("diff %s..%s: %w", base, root, err))
 	}

@@ -117,17 +117,25 @@ func BenchmarkDiff10(b *testing.B) {
 	src.inner.PutMany(blocks)
 	root2 := rootOf(b, t2)
 	src.reads.Store(0)
-	b.ReportAllocs()
-	for b.Loop() {
-		d, err := mst.Diff(ctx, mst.Load(src, root), mst.Load(src, root2))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(d.RecordOps) != 10 {
-			b.Fatalf("%d record ops, want 10", len(d.RecordOps))
-		}
+	for _, diff := range []struct {
+		name string
+		fn   func(context.Context, *mst.Tree, *mst.Tree) (*mst.DiffResult, error)
+	}{{"proofs", mst.Diff}, {"changes", mst.DiffChanges}} {
+		b.Run(diff.name, func(b *testing.B) {
+			src.reads.Store(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := diff.fn(ctx, mst.Load(src, root), mst.Load(src, root2))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(d.RecordOps) != 10 {
+					b.Fatalf("%d record ops, want 10", len(d.RecordOps))
+				}
+			}
+			b.ReportMetric(float64(src.reads.Load())/float64(b.N), "nodes_read/op")
+		})
 	}
-	b.ReportMetric(float64(src.reads.Load())/float64(b.N), "nodes_read/op")
 }
 
 // BenchmarkWalk walks every key of a 100k-key tree opened lazily, and

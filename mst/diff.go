@@ -41,14 +41,56 @@ type DiffResult struct {
 // few neighbours an inversion needs), so its cost grows with the size of the
 // change, not of the trees. The two trees may use different block sources.
 func Diff(ctx context.Context, old, next *Tree) (*DiffResult, error) {
-	res := &DiffResult{}
 	if old.root.cid() == next.root.cid() {
-		return res, nil
+		return &DiffResult{}, nil
 	}
 	// Every node read from new's source is kept so that the proofs below
 	// do not read or decode it again.
 	newC := *next
 	newC.nodes = make(map[cid.Cid]*node)
+	res, err := diffChanges(ctx, old, &newC)
+	if err != nil {
+		return nil, err
+	}
+
+	// Proofs, on the new tree.
+	proof := make(map[cid.Cid]struct{})
+	for _, op := range res.RecordOps {
+		if err := newC.pathNodes(ctx, op.Key, proof); err != nil {
+			return nil, err
+		}
+	}
+	res.ProofNodes = sortCIDs(keysOf(proof))
+
+	touched := make(map[cid.Cid]struct{})
+	inv, err := invert(ctx, &newC, res.RecordOps, touched)
+	if err != nil {
+		return nil, fmt.Errorf("invert diff: %w", err)
+	}
+	if inv.root.cid() != old.root.cid() {
+		return nil, fmt.Errorf("invert diff: %w: got %s, want %s", ErrRootMismatch, inv.root.cid(), old.root.cid())
+	}
+	res.InductiveProofNodes = sortCIDs(keysOf(touched))
+	return res, nil
+}
+
+// DiffChanges is [Diff] without the proofs: the result's CreatedNodes,
+// DeletedNodes and RecordOps only (ProofNodes and InductiveProofNodes are
+// nil). For a caller that needs what changed and not the means to prove
+// it (an export since a rev, a garbage collector), it does not walk the
+// changed keys' paths again nor invert the ops on the new tree.
+func DiffChanges(ctx context.Context, old, next *Tree) (*DiffResult, error) {
+	if old.root.cid() == next.root.cid() {
+		return &DiffResult{}, nil
+	}
+	return diffChanges(ctx, old, next)
+}
+
+// diffChanges is DiffChanges for two trees with different roots. Diff
+// passes a private copy of its new tree whose node map keeps the nodes read
+// here, for its proofs.
+func diffChanges(ctx context.Context, old, newC *Tree) (*DiffResult, error) {
+	res := &DiffResult{}
 
 	oroot, err := old.readRoot(ctx)
 	if err != nil {
@@ -122,25 +164,6 @@ func Diff(ctx context.Context, old, next *Tree) (*DiffResult, error) {
 		res.RecordOps = append(res.RecordOps, RecordOp{Key: k, Old: ov})
 	}
 	slices.SortFunc(res.RecordOps, func(a, b RecordOp) int { return strings.Compare(a.Key, b.Key) })
-
-	// Proofs, on the new tree.
-	proof := make(map[cid.Cid]struct{})
-	for _, op := range res.RecordOps {
-		if err := newC.pathNodes(ctx, op.Key, proof); err != nil {
-			return nil, err
-		}
-	}
-	res.ProofNodes = sortCIDs(keysOf(proof))
-
-	touched := make(map[cid.Cid]struct{})
-	inv, err := invert(ctx, &newC, res.RecordOps, touched)
-	if err != nil {
-		return nil, fmt.Errorf("invert diff: %w", err)
-	}
-	if inv.root.cid() != old.root.cid() {
-		return nil, fmt.Errorf("invert diff: %w: got %s, want %s", ErrRootMismatch, inv.root.cid(), old.root.cid())
-	}
-	res.InductiveProofNodes = sortCIDs(keysOf(touched))
 	return res, nil
 }
 

@@ -372,6 +372,14 @@ func TestDiffProperty(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// DiffChanges: the same changes, no proofs.
+		dc, err := mst.DiffChanges(ctx, a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(dc.CreatedNodes, dc.DeletedNodes, dc.RecordOps) != fmt.Sprint(d.CreatedNodes, d.DeletedNodes, d.RecordOps) || dc.ProofNodes != nil || dc.InductiveProofNodes != nil {
+			t.Fatalf("seed %d: DiffChanges differs from Diff's changes, or has proofs", seed)
+		}
 		var ws []mst.Write
 		for _, op := range d.RecordOps {
 			switch {
