@@ -137,7 +137,6 @@ func TestGC(t *testing.T) {
 	aCAR, aSet := exportCIDs(t, s, alice, "")
 	bCAR, bSet := exportCIDs(t, s, bob, "")
 	live := map[cid.Cid]bool{}
-	var liveBytes int
 	for c := range aSet {
 		live[c] = true
 	}
@@ -149,7 +148,6 @@ func TestGC(t *testing.T) {
 			t.Fatalf("block %s of an export is in no event", c)
 		}
 	}
-	_ = liveBytes
 
 	// Every event kept: every block is still served by one.
 	dry := mustGC(t, s, &atlite.GCOptions{DryRun: true})
@@ -438,10 +436,11 @@ func TestGCVacuum(t *testing.T) {
 	if r := mustGC(t, s, nil); r.Deleted < 7*400 {
 		t.Fatalf("GC = %+v, want the 2,800 replaced records deleted at least", r)
 	}
+	// The file's size: SQLite only (a PostgreSQL VACUUM makes the space
+	// reusable without shrinking the files, so there is nothing to
+	// compare; the rest of the test runs on both).
+	sqlite := testutil.Backend() != testutil.BackendPostgres
 	size := func() int64 {
-		if testutil.Backend() == testutil.BackendPostgres {
-			return 0
-		}
 		var n int64
 		for _, suffix := range []string{"", "-wal"} {
 			if fi, err := os.Stat(path + suffix); err == nil {
@@ -454,7 +453,10 @@ func TestGCVacuum(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	before := size()
+	var before int64
+	if sqlite {
+		before = size()
+	}
 	s2, err := atlite.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -469,6 +471,9 @@ func TestGCVacuum(t *testing.T) {
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if !sqlite {
+		return
 	}
 	after := size()
 	t.Logf("file: %d bytes before VACUUM, %d after", before, after)
