@@ -137,6 +137,11 @@ func TestImportPaths(t *testing.T) {
 			if n := len(d["blob_refs"]); n != 26 {
 				t.Errorf("%d blob refs, want 26", n)
 			}
+			// Only the overflowed record keeps its CID in the index.
+			var all, named int
+			if err := dst.sqlDB().R.QueryRowContext(ctx, `SELECT count(*), count(cid) FROM records`).Scan(&all, &named); err != nil || all != 260 || named != 1 {
+				t.Errorf("records: %d rows, %d with a cid, %v; want 260, 1", all, named, err)
+			}
 			rec, err := dst.GetRecord(ctx, did, "com.example.coll", "3k10000000001")
 			if err != nil || rec.CID != collide {
 				t.Errorf("GetRecord(overflowed) = %+v, %v", rec, err)

@@ -50,7 +50,7 @@ func TestCheckRehashesBlocks(t *testing.T) {
 		pick  string // SQL giving the CID of the block to damage
 		names []string
 	}{
-		{"record", `SELECT cid FROM records WHERE rkey = '3k00000000007'`, []string{did, path}},
+		{"record", `SELECT b.cid FROM records r JOIN blocks b ON b.k = r.k WHERE r.rkey = '3k00000000007'`, []string{did, path}},
 		{"mst root", `SELECT data FROM repos`, []string{did, "mst node"}},
 		{"head commit", `SELECT head FROM repos`, []string{did, "commit"}},
 	}

@@ -3,15 +3,21 @@ package atlite_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/atlite-dev/atlite"
+	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/internal/testutil"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
@@ -400,5 +406,100 @@ func TestEnsureRepo(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d calls created the repo, want 1", n)
+	}
+}
+
+// TestMigrateV3 opens testdata/schema-v3.db, made by the version-3 code
+// (commit c2848ae): two repos, 43 records, repeated records, an update and
+// a delete, and a record (in both repos) whose block key another CID holds,
+// so that its block is in blocks_overflow. The migration to version 4 keeps
+// records.cid for that record only; everything reads as before, down to
+// the bytes of each repo's CAR, and new commits keep the rule.
+func TestMigrateV3(t *testing.T) {
+	testutil.SQLiteOnly(t, "a version-3 file migrated by Open")
+	p := copyFixture(t, "schema-v3.db")
+	count := func(q string) int {
+		t.Helper()
+		db, err := sql.Open("sqlite", "file:"+p+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const explicit = `SELECT count(*) FROM records WHERE cid IS NOT NULL`
+	if v, n := count(`PRAGMA user_version`), count(explicit); v != 3 || n != 43 {
+		t.Fatalf("fixture: user_version %d, %d records with a cid; want 3, 43", v, n)
+	}
+	s, err := atlite.Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := count(`PRAGMA user_version`); v != atlite.SchemaVersion || atlite.SchemaVersion != 4 {
+		t.Fatalf("user_version = %d, want SchemaVersion = 4", v)
+	}
+	collide, err := cid.Decode("bafyreiclkonf4d2qsgrhp3bfpd3q7pjipzkk5ifzn2x6hvkiobb5o6vrv4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, all := count(explicit), count(`SELECT count(*) FROM records`); n != 2 || all != 43 {
+		t.Errorf("after migration: %d of %d records with a cid, want 2 of 43", n, all)
+	}
+	if n := count(`SELECT count(*) FROM records r JOIN blocks_overflow o ON o.cid = r.cid`); n != 2 {
+		t.Errorf("%d records name an overflowed block, want 2", n)
+	}
+	// The CARs the version-3 code exported from this file, byte for byte.
+	for did, want := range map[string]string{
+		"did:web:one.example": "b77659c73bf812390528de97cb3f4d943ede031f6b496620f388669232211b80",
+		"did:web:two.example": "fd0e7ff2592a92d32343974b8f82221e4cebcbea40ce2c1bd5b9ffad079dabf8",
+	} {
+		var buf bytes.Buffer
+		if _, err := s.ExportCAR(ctx, mustDID(t, did), &buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(buf.Bytes())); got != want {
+			t.Errorf("%s: CAR sha256 %s, want %s", did, got, want)
+		}
+	}
+	one := mustDID(t, "did:web:one.example")
+	same := cborCID(t, map[string]any{"$type": "app.bsky.feed.post", "text": "same", "createdAt": "2026-12-02T12:00:00Z"})
+	for rkey, want := range map[string]cid.Cid{"3kcollide0000": collide, "3k00000000004": same, "3k00000000008": same} {
+		rec, err := s.GetRecord(ctx, one, "app.bsky.feed.post", syntax.RecordKey(rkey))
+		if err != nil || rec.CID != want || datamodel.CBORCID(rec.Data) != want {
+			t.Errorf("GetRecord(%s) = %v, %v; want %s", rkey, rec.CID, err, want)
+		}
+	}
+	if _, err := s.GetRecord(ctx, one, "app.bsky.feed.post", "3k00000000002"); !errors.Is(err, atlite.ErrRecordNotFound) {
+		t.Errorf("GetRecord(deleted) = %v, want ErrRecordNotFound", err)
+	}
+	recs, _, err := s.ListRecords(ctx, one, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 100})
+	if err != nil || len(recs) != 40 {
+		t.Fatalf("ListRecords = %d, %v; want 40", len(recs), err)
+	}
+	for _, r := range recs {
+		if datamodel.CBORCID(r.Data) != r.CID {
+			t.Errorf("ListRecords: %s holds %s, data hash %s", r.RKey, r.CID, datamodel.CBORCID(r.Data))
+		}
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check after migration: %v", err)
+	}
+	// New records: a cid only for one whose block is in blocks_overflow.
+	if _, err := s.Commit(ctx, one, []commit.Write{
+		mustWrite(t, commit.Create, "app.bsky.feed.post", "3knew00000000", map[string]any{"text": "new", "createdAt": "2026-12-02T12:00:00Z"}),
+		mustWrite(t, commit.Create, "app.bsky.feed.post", "3kcollide0001", map[string]any{"text": "collide", "createdAt": "2026-12-02T12:00:00Z"}),
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(explicit); n != 3 {
+		t.Errorf("after a commit: %d records with a cid, want 3", n)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("Check after a commit: %v", err)
 	}
 }

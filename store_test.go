@@ -385,6 +385,23 @@ func TestBlockKeyCollision(t *testing.T) {
 	if n != 1 {
 		t.Errorf("blocks_overflow has %d rows, want 1", n)
 	}
+	// The record index keeps the CID of both records (their block is not
+	// the blocks row at their key), and of no other.
+	var named, all int
+	db.QueryRow(`SELECT count(*), count(cid) FROM records`).Scan(&all, &named)
+	if all != 2 || named != 2 {
+		t.Errorf("records: %d rows, %d with a cid; want 2, 2", all, named)
+	}
+	if _, err := s.Commit(ctx, did, []commit.Write{mustWrite(t, commit.Create, "com.example.coll", "z", map[string]any{"foo": "baz"})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.QueryRow(`SELECT count(*), count(cid) FROM records`).Scan(&all, &named)
+	if all != 3 || named != 2 {
+		t.Errorf("records after another: %d rows, %d with a cid; want 3, 2", all, named)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("Check = %v", err)
+	}
 }
 
 func TestUpdateHandleAndBlocksBySeq(t *testing.T) {
@@ -422,13 +439,14 @@ func TestCheckFindsDamage(t *testing.T) {
 		name, sql string
 	}{
 		{"record missing from the index", `DELETE FROM records WHERE rkey = '3k00000000005'`},
-		{"index holds another CID", `UPDATE records SET cid = (SELECT cid FROM records WHERE rkey = '3k00000000001') WHERE rkey = '3k00000000002'`},
+		// (records.cid is NULL for a block at records.k: the key says which.)
+		{"index holds another CID", `UPDATE records SET cid = (SELECT cid FROM records WHERE rkey = '3k00000000001'), k = (SELECT k FROM records WHERE rkey = '3k00000000001') WHERE rkey = '3k00000000002'`},
 		{"extra index row", `INSERT INTO records (repo, collection, rkey, cid, k) SELECT repo, collection, 'zzz', cid, k FROM records LIMIT 1`},
 		{"gap in the event seqs", `DELETE FROM events WHERE seq = 4`},
 		{"first event missing (not pruned)", `DELETE FROM events WHERE seq = 1`},
 		{"head commit without its event", `DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)`},
 		{"missing MST node", `DELETE FROM blocks WHERE cid = (SELECT data FROM repos)`},
-		{"missing record block", `DELETE FROM blocks WHERE cid = (SELECT cid FROM records WHERE rkey = '3k00000000007')`},
+		{"missing record block", `DELETE FROM blocks WHERE k = (SELECT k FROM records WHERE rkey = '3k00000000007')`},
 	}
 	for _, d := range damage {
 		t.Run(d.name, func(t *testing.T) {

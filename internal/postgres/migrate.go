@@ -21,8 +21,9 @@ const ApplicationID = 0x41544c54
 
 // SchemaVersion is the version of the PostgreSQL schema this build writes:
 // the number of files in migrations/. It is numbered apart from the SQLite
-// schema's user_version; version 1 holds what SQLite's version 3 does.
-const SchemaVersion = 1
+// schema's user_version; version 1 holds what SQLite's version 3 does,
+// and version 2 what its version 4 does.
+const SchemaVersion = 2
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS

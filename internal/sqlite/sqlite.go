@@ -38,13 +38,16 @@ var schemaV2 string
 //go:embed migrations/0003_accounts.sql
 var schemaV3 string
 
+//go:embed migrations/0004_record_cids.sql
+var schemaV4 string
+
 // ApplicationID is the SQLite application_id that marks atlite files
 // ("ATLT" in ASCII).
 const ApplicationID = 0x41544c54
 
 // SchemaVersion is the schema version (PRAGMA user_version) this build
 // writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Options configure [Open]; the root package fills every field in.
 type Options struct {
@@ -392,6 +395,7 @@ var migrations = []migration{
 	{sql: schemaV1},
 	{pre: dedupeHandles, sql: schemaV2},
 	{sql: schemaV3},
+	{sql: schemaV4},
 }
 
 // dedupeHandles prepares a version-1 file for unique handles: of the repos

@@ -21,13 +21,15 @@ func values(row string, n int) string {
 }
 
 var (
-	countRecordsSQL    = Q(`SELECT count(*) FROM records WHERE repo = ?`)
-	recordKeysSQL      = Q(`SELECT k FROM records WHERE repo = ? LIMIT ?`)
-	recordKeyCIDsSQL   = Q(`SELECT k, cid FROM records WHERE repo = ?`)
-	repeatedRecordsSQL = Q(`SELECT cid FROM records WHERE repo = ? GROUP BY k, cid HAVING count(*) > 1`)
-	commitEventAtSQL   = Q(`SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND kind IN ('commit', 'sync') AND rev = ? ORDER BY seq DESC LIMIT 1`)
-	reposAfterIDSQL    = Q(`SELECT ` + repoColumns + ` FROM repos WHERE id > ? ORDER BY id LIMIT ?`)
-	eventSeqsSQL       = Q(`SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events`)
+	countRecordsSQL  = Q(`SELECT count(*) FROM records WHERE repo = ?`)
+	recordKeysSQL    = Q(`SELECT k FROM records WHERE repo = ? LIMIT ?`)
+	recordKeyCIDsSQL = Q(`SELECT k, cid FROM records WHERE repo = ?`)
+	// A NULL records.cid is the CID of the blocks row at k.
+	repeatedRecordsSQL = Q(`SELECT coalesce(g.cid, (SELECT b.cid FROM blocks b WHERE b.k = g.k)) FROM
+(SELECT k, cid FROM records WHERE repo = ? GROUP BY k, cid HAVING count(*) > 1) g`)
+	commitEventAtSQL = Q(`SELECT seq, did, kind, time, rev, body FROM events WHERE did = ? AND kind IN ('commit', 'sync') AND rev = ? ORDER BY seq DESC LIMIT 1`)
+	reposAfterIDSQL  = Q(`SELECT ` + repoColumns + ` FROM repos WHERE id > ? ORDER BY id LIMIT ?`)
+	eventSeqsSQL     = Q(`SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events`)
 
 	importRepoSQL = Q(`INSERT INTO repos (did, handle, head, data, rev, signing_key, key_encrypted, created, updated, signing_pub)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
@@ -37,7 +39,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	setSigningPubSQL    = Q(`UPDATE repos SET signing_pub = ? WHERE id = ?`)
 
 	importBlocksSQL   = Q(`INSERT INTO blocks (k, cid, data) VALUES ` + values("(?, ?, ?)", ImportBatch) + ` ON CONFLICT (k) DO NOTHING RETURNING cid`)
-	importRecordsSQL  = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES ` + values("(?, ?, ?, ?, ?)", ImportBatch) + ` ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
+	importRecordsSQL  = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES ` + values("(?, ?, ?, "+recordCIDValue+", ?)", ImportBatch) + ` ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
 	cidsAtKSQL        = Q(`SELECT k, cid FROM blocks WHERE k IN (` + values("?", ImportBatch) + `)`)
 	importBlobRefsSQL = Q(`INSERT INTO blob_refs (repo, path, cid, rev) VALUES ` + values("(?, ?, ?, ?)", ImportBatch) + ` ON CONFLICT DO NOTHING`)
 )
@@ -84,7 +86,12 @@ func (t *Tx) RepeatedRecords(ctx context.Context, repo int64) ([][]byte, error) 
 		return nil, fmt.Errorf("repeated records: %w", err)
 	}
 	defer rows.Close()
-	times := map[string]int{}
+	// A NULL cid (most rows) is the CID of the blocks row at k.
+	type keyCID struct {
+		k   int64
+		cid string
+	}
+	times := map[keyCID]int{}
 	for rows.Next() {
 		var k int64
 		var c []byte
@@ -92,16 +99,24 @@ func (t *Tx) RepeatedRecords(ctx context.Context, repo int64) ([][]byte, error) 
 			return nil, fmt.Errorf("repeated records: %w", err)
 		}
 		if _, ok := dup[k]; ok {
-			times[string(c)]++
+			times[keyCID{k, string(c)}]++
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("repeated records: %w", err)
 	}
-	for c, n := range times {
-		if n > 1 {
-			cids = append(cids, []byte(c))
+	rows.Close()
+	for kc, n := range times {
+		if n < 2 {
+			continue
 		}
+		c := []byte(kc.cid)
+		if kc.cid == "" {
+			if err := t.get(ctx, &c, cidAtKSQL, kc.k); err != nil {
+				return nil, fmt.Errorf("repeated records: %w", err)
+			}
+		}
+		cids = append(cids, c)
 	}
 	return cids, nil
 }

@@ -8,19 +8,27 @@ import (
 )
 
 var (
-	recordColumns = `SELECT r.collection, r.rkey, r.cid, coalesce(b.data, o.data) AS data FROM `
+	// records.cid is NULL for a record whose block is the blocks row at
+	// records.k (all but a record whose key another CID holds, in
+	// blocks_overflow): the CID comes from that row.
+	recordColumns = `SELECT r.collection, r.rkey, coalesce(r.cid, b.cid) AS cid, coalesce(b.data, o.data) AS data FROM `
 	recordBlocks  = `
-LEFT JOIN blocks b ON b.k = r.k AND b.cid = r.cid
+LEFT JOIN blocks b ON b.k = r.k AND (r.cid IS NULL OR b.cid = r.cid)
 LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 `
+	// recordCIDValue is the records.cid a writer stores for the CID bound
+	// to it, once the record's block is stored: NULL unless the block is in
+	// blocks_overflow.
+	recordCIDValue = `(SELECT o.cid FROM blocks_overflow o WHERE o.cid = ?)`
+
 	getRecordSQL = Q(recordColumns + `repos p
 JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlocks + `WHERE p.did = ?`)
 	listWhere           = `WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?`
 	listAscSQL          = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 	listDescFromSQL     = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey < ? ORDER BY r.rkey DESC LIMIT ?`)
 	listDescSQL         = Q(recordColumns + `records r` + recordBlocks + listWhere + ` ORDER BY r.rkey DESC LIMIT ?`)
-	repoRecordsSQL      = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey >= ? ORDER BY r.rkey LIMIT ?`)
-	repoRecordsAfterSQL = Q(`SELECT r.rkey, r.cid, coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
+	repoRecordsSQL      = Q(`SELECT r.rkey, coalesce(r.cid, b.cid), coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey >= ? ORDER BY r.rkey LIMIT ?`)
+	repoRecordsAfterSQL = Q(`SELECT r.rkey, coalesce(r.cid, b.cid), coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 )
 
 // Record implements storage.RecordReader.

@@ -16,7 +16,7 @@ var (
 	repoExistsSQL   = Q(`SELECT count(*) FROM repos WHERE did = ?`)
 	headSQL         = QLock(Q(`SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`))
 	moveHeadSQL     = Q(`UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`)
-	upsertRecordSQL = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES (?, ?, ?, ?, ?)
+	upsertRecordSQL = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES (?, ?, ?, ` + recordCIDValue + `, ?)
 ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
 	deleteRecordSQL  = Q(`DELETE FROM records WHERE repo = ? AND collection = ? AND rkey = ?`)
 	insertBlobRefSQL = Q(`INSERT INTO blob_refs (repo, path, cid, rev) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`)

@@ -65,7 +65,10 @@ var Copy = sqlstore.StageImport{
 	Blocks: `INSERT INTO main.blocks (k, cid, data) SELECT k, cid, data FROM stage.keep WHERE true ON CONFLICT (k) DO NOTHING`,
 	Overflow: `INSERT OR IGNORE INTO main.blocks_overflow (cid, data)
 SELECT s.cid, s.data FROM stage.keep s JOIN main.blocks b ON b.k = s.k WHERE b.cid != s.cid`,
-	Records: `INSERT INTO main.records (repo, collection, rkey, cid, k) SELECT ?, collection, rkey, cid, k FROM stage.recs WHERE true
+	// records.cid: NULL unless the block is in blocks_overflow (see
+	// sqlstore's recordCIDValue).
+	Records: `INSERT INTO main.records (repo, collection, rkey, cid, k)
+SELECT ?, s.collection, s.rkey, (SELECT o.cid FROM main.blocks_overflow o WHERE o.cid = s.cid), s.k FROM stage.recs s WHERE true
 ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`,
 	BlobRefs: `INSERT INTO main.blob_refs (repo, path, cid, rev)
 SELECT ?, r.collection || '/' || r.rkey, f.blob, ? FROM stage.recs r JOIN stage.refs f ON f.rec = r.cid WHERE true ON CONFLICT DO NOTHING`,
