@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
@@ -309,5 +311,129 @@ func TestCloseWaitsForAbandonedGroup(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not return after the group ran")
+	}
+}
+
+// TestCommitPreparedOutsideLock checks the commits prepared while another
+// group's transaction runs: one whose repo's head has not moved is stored
+// as prepared; one whose head moved in between (another process committed
+// to the repo, or took it down) is computed again under the lock, so no
+// commit is lost and none lands on a stale head.
+func TestCommitPreparedOutsideLock(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// between runs after the commit to b was prepared and before the
+		// held group is released, on a second store over the same file.
+		between  func(t *testing.T, other *Store, b syntax.DID)
+		reused   int64
+		inactive bool // the second commit fails: its repo is not active
+	}{
+		{"head unchanged", nil, 1, false},
+		{"head moved", func(t *testing.T, other *Store, b syntax.DID) {
+			if _, err := other.Commit(context.Background(), b, internalWrite(t, "other"), nil); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, false},
+		{"taken down", func(t *testing.T, other *Store, b syntax.DID) {
+			if err := other.Takedown(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "prep.db")
+			s := openInternal(t, path, nil)
+			a := internalRepo(t, s, "did:web:a.example")
+			b := internalRepo(t, s, "did:web:b.example")
+			if _, err := s.Commit(ctx, b, internalWrite(t, "base"), nil); err != nil {
+				t.Fatal(err)
+			}
+			other := openInternal(t, path, nil)
+			release := make(chan struct{})
+			began := make(chan int, 4)
+			s.group.beforeBegin = func(n int) {
+				began <- n
+				<-release
+			}
+			run := func(did syntax.DID, rkey string) <-chan error {
+				ch := make(chan error, 1)
+				go func() {
+					_, err := s.Commit(ctx, did, internalWrite(t, rkey), nil)
+					ch <- err
+				}()
+				return ch
+			}
+			first := run(a, "first") // leads, held before its transaction
+			if n := <-began; n != 1 {
+				t.Fatalf("first group of %d", n)
+			}
+			second := run(b, "second") // prepared while first is held
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+				s.group.mu.Lock()
+				n := len(s.group.pending)
+				s.group.mu.Unlock()
+				if n == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the second commit was never queued")
+				}
+			}
+			if got := s.group.prepared.Load(); got != 1 {
+				t.Fatalf("%d commits prepared outside the lock, want 1", got)
+			}
+			if tt.between != nil {
+				tt.between(t, other, b)
+			}
+			s.group.beforeBegin = nil
+			close(release)
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			err := <-second
+			if tt.inactive {
+				var ie *InactiveRepoError
+				if !errors.As(err, &ie) {
+					t.Fatalf("second commit = %v, want an InactiveRepoError", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.group.reused.Load(); got != tt.reused {
+				t.Errorf("%d prepared commits stored as prepared, want %d", got, tt.reused)
+			}
+			if !tt.inactive {
+				// Every record is there, and the head's prev is the head
+				// the second commit found under the lock.
+				want := []string{"base", "second"}
+				if tt.between != nil {
+					want = []string{"base", "other", "second"}
+				}
+				recs, _, err := s.ListRecords(ctx, b, "com.example.coll", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, r := range recs {
+					got = append(got, r.RKey.String())
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("records of b: %v, want %v", got, want)
+				}
+				evs, err := s.Events(ctx, &EventsOptions{DID: b})
+				if err != nil {
+					t.Fatal(err)
+				}
+				last, prev := evs[len(evs)-1], evs[len(evs)-2]
+				if last.Since != prev.Rev || last.PrevData == (cid.Cid{}) {
+					t.Errorf("last event of b: since %s, want the rev before it, %s", last.Since, prev.Rev)
+				}
+			}
+			if err := s.Check(ctx); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }

@@ -26,6 +26,15 @@ const DefaultMaxGroupCommits = 64
 // shared. A lone caller runs its commit at once. When the leader is done it
 // hands the lead to the first queued request.
 //
+// A commit that arrives while a group's transaction runs, and is the only
+// one in flight for its repo, is first prepared without the lock
+// (prepareUnlocked: its tree, nodes and signed commit, from the committed
+// head, in a read transaction), so that this work overlaps the running
+// transaction on another core. Under the lock it is stored as prepared
+// when its repo's head is still the one it was prepared from, and computed
+// again otherwise (another process committed to the repo, or changed its
+// status): the head check makes the preparation an optimisation only.
+//
 // Contexts: a request whose context ends while it waits (in the queue, or
 // in a group whose transaction has not reached it yet) leaves at once with
 // ctx.Err(); the leader skips it. A lone leader's own context bounds its
@@ -52,6 +61,7 @@ type commitReq struct {
 	recs   []cid.Cid
 	opts   CommitOptions
 	put    bool
+	pre    *preparedCommit // prepared outside the lock, or nil
 
 	state atomic.Int32 // reqQueued, reqOwned or reqAbandoned
 
@@ -71,6 +81,14 @@ type committer struct {
 	pending []*commitReq
 	leading bool
 	largest int // the largest group so far, for tests
+	// repos counts, per repo, the commits that are between entering
+	// runCommit and leaving it: a commit is prepared outside the lock only
+	// when it is its repo's only one, since another one would move the
+	// head it was prepared from.
+	repos map[syntax.DID]int
+	// prepared and reused count, for tests, the commits prepared outside
+	// the lock and those whose preparation was stored as it was.
+	prepared, reused atomic.Int64
 
 	// beforeBegin, when set (by tests), runs before a group's transaction
 	// begins, with the number of requests in the group.
@@ -89,6 +107,20 @@ func (s *Store) runCommit(req *commitReq) {
 	}
 	c := &s.group
 	c.mu.Lock()
+	if c.repos == nil {
+		c.repos = map[syntax.DID]int{}
+	}
+	c.repos[req.did]++
+	defer c.leave(req.did)
+	if c.leading && c.repos[req.did] == 1 {
+		// A transaction runs, none of whose commits is to req's repo
+		// (nor is any queued one): prepare req's commit while it runs.
+		c.mu.Unlock()
+		if req.pre = s.prepareUnlocked(req); req.pre != nil {
+			c.prepared.Add(1)
+		}
+		c.mu.Lock()
+	}
 	c.pending = append(c.pending, req)
 	if c.leading {
 		c.mu.Unlock()
@@ -156,6 +188,15 @@ func (c *committer) withdraw(req *commitReq) bool {
 	return req.state.CompareAndSwap(reqQueued, reqAbandoned)
 }
 
+// leave counts out one commit to did that is leaving runCommit.
+func (c *committer) leave(did syntax.DID) {
+	c.mu.Lock()
+	if c.repos[did]--; c.repos[did] == 0 {
+		delete(c.repos, did)
+	}
+	c.mu.Unlock()
+}
+
 // handOver gives the lead to the first queued request, or ends it; c.mu
 // held.
 func (c *committer) handOver() {
@@ -199,7 +240,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 			if !r.state.CompareAndSwap(reqQueued, reqOwned) {
 				return nil
 			}
-			r.res, r.ev, r.nodes, r.tree, r.err = s.commitTx(ctx, tx, r.did, r.writes, r.recs, r.opts, r.put, nil)
+			r.res, r.ev, r.nodes, r.tree, r.err = s.commitTx(ctx, tx, r.did, r.writes, r.recs, r.opts, r.put, nil, r.pre)
 			return r.err
 		}
 		// Nodes written by the group's earlier commits are not in the node
@@ -214,7 +255,7 @@ func (s *Store) commitGroup(batch []*commitReq) {
 				continue
 			}
 			err := tx.Savepoint(ctx, func() error {
-				r.res, r.ev, r.nodes, r.tree, r.err = s.commitTx(context.WithoutCancel(r.ctx), tx, r.did, r.writes, r.recs, r.opts, r.put, overlay)
+				r.res, r.ev, r.nodes, r.tree, r.err = s.commitTx(context.WithoutCancel(r.ctx), tx, r.did, r.writes, r.recs, r.opts, r.put, overlay, r.pre)
 				return r.err
 			})
 			if err != nil && err != r.err {

@@ -1,6 +1,7 @@
 package atlite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -160,9 +161,12 @@ func (s *Store) signingKey(did string, sealed []byte, encrypted bool) (keys.Priv
 // commitTx runs one commit inside tx: see Commit. recs[i] is the CID of
 // writes[i].Record; with put, a Create of an existing path is an Update.
 // overlay, when not nil, holds MST nodes that earlier commits of the same
-// transaction wrote (group commit); they are read from it first. A no-op
-// commit writes nothing and returns a zero Event.
-func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool, overlay map[cid.Cid][]byte) (*CommitResult, Event, []Block, *mst.Tree, error) {
+// transaction wrote (group commit); they are read from it first. pre, when
+// not nil, is the commit prepared outside the write lock (see
+// Store.prepareUnlocked); it is used when the head it was computed from is
+// still the repo's, and computed again otherwise. A no-op commit writes
+// nothing and returns a zero Event.
+func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool, overlay map[cid.Cid][]byte, pre *preparedCommit) (*CommitResult, Event, []Block, *mst.Tree, error) {
 	h, err := tx.LockHead(ctx, did.String())
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -178,27 +182,78 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 	if h.Status != nil {
 		return nil, Event{}, nil, nil, &InactiveRepoError{DID: did.String(), Status: *h.Status}
 	}
+	p := pre
+	if p != nil && p.from(&h) {
+		s.group.reused.Add(1)
+	} else {
+		src := s.cachedBlocks(tx)
+		src.overlay = overlay
+		if p, err = s.prepareCommit(ctx, src, &h, did, writes, recs, o, put); err != nil {
+			return nil, Event{}, nil, nil, err
+		}
+	}
+	if p.res.NoOp {
+		return p.res, Event{}, nil, nil, nil
+	}
+	now := s.now().UTC()
+	change := &storage.CommitChange{Repo: h.ID, Blocks: p.res.Blocks, Records: p.recRows, DropBlobRefs: p.drop, AddBlobRefs: p.add,
+		Head: p.res.CID, Data: p.res.Commit.Data, Rev: p.res.Rev.String(), Time: now.UnixMicro()}
+	if err := tx.ApplyCommit(ctx, change); err != nil {
+		return nil, Event{}, nil, nil, err
+	}
+	res := *p.res
+	ev := Event{DID: did, Kind: KindCommit, Time: now, Rev: res.Rev, Commit: res.CID, Since: res.Since, PrevData: res.PrevData, Ops: res.Ops, Blocks: p.evBlocks}
+	if err := s.writeEvent(ctx, tx, &ev); err != nil {
+		return nil, Event{}, nil, nil, err
+	}
+	res.Seq = ev.Seq
+	return &res, ev, p.nodes, p.tree, nil
+}
+
+// preparedCommit is a commit computed from one head of its repo, not yet
+// stored: everything but its time, its seq and its event's bytes.
+type preparedCommit struct {
+	h        storage.HeadRow // the head it was computed from
+	res      *CommitResult   // Seq unset; NoOp for a commit that changes nothing
+	recRows  []storage.RecordChange
+	drop     []string
+	add      []storage.BlobRef
+	evBlocks []cid.Cid
+	nodes    []Block
+	tree     *mst.Tree
+}
+
+// from reports whether p was computed from the head h: then it is the
+// commit h's repo would get now.
+func (p *preparedCommit) from(h *storage.HeadRow) bool {
+	return p.h.ID == h.ID && p.h.Rev == h.Rev && bytes.Equal(p.h.Head, h.Head) && bytes.Equal(p.h.Data, h.Data) &&
+		bytes.Equal(p.h.SigningKey, h.SigningKey) && p.h.KeyEncrypted == h.KeyEncrypted && h.Status == nil && p.h.Status == nil
+}
+
+// prepareCommit computes the commit of writes to the repo did whose head is
+// h, reading its tree from src: the checks that depend on the tree, the new
+// tree and its nodes, the signed commit and the event's block list. It
+// writes nothing.
+func (s *Store) prepareCommit(ctx context.Context, src *txBlocks, h *storage.HeadRow, did syntax.DID, writes []commit.Write, recs []cid.Cid, o CommitOptions, put bool) (*preparedCommit, error) {
 	head, err := cid.Cast(h.Head)
 	if err != nil {
-		return nil, Event{}, nil, nil, fmt.Errorf("stored head: %w", err)
+		return nil, fmt.Errorf("stored head: %w", err)
 	}
 	prevData, err := cid.Cast(h.Data)
 	if err != nil {
-		return nil, Event{}, nil, nil, fmt.Errorf("stored data: %w", err)
+		return nil, fmt.Errorf("stored data: %w", err)
 	}
 	if o.SwapCommit.Defined() && !o.SwapCommit.Equals(head) {
-		return nil, Event{}, nil, nil, fmt.Errorf("head is %s, not %s: %w", head, o.SwapCommit, ErrSwapMismatch)
+		return nil, fmt.Errorf("head is %s, not %s: %w", head, o.SwapCommit, ErrSwapMismatch)
 	}
 	key, err := s.signingKey(did.String(), h.SigningKey, h.KeyEncrypted)
 	if err != nil {
-		return nil, Event{}, nil, nil, err
+		return nil, err
 	}
 
-	src := s.cachedBlocks(tx)
-	src.overlay = overlay
 	tree, err := newRepoTree(src, prevData, s.decoded)
 	if err != nil {
-		return nil, Event{}, nil, nil, err
+		return nil, err
 	}
 	ops := make([]commit.Op, 0, len(writes))
 	newBlocks := make([]Block, 0, len(writes)+8)
@@ -207,10 +262,10 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		path := w.Path()
 		cur, err := tree.get(ctx, path)
 		if err != nil {
-			return nil, Event{}, nil, nil, treeDamage(err)
+			return nil, treeDamage(err)
 		}
 		if w.SwapRecord.Defined() && !w.SwapRecord.Equals(cur) {
-			return nil, Event{}, nil, nil, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
+			return nil, fmt.Errorf("record %s is %s, not %s: %w", path, cidOrNone(cur), w.SwapRecord, ErrSwapMismatch)
 		}
 		if put && w.Action == commit.Create && cur.Defined() {
 			w.Action = commit.Update
@@ -219,12 +274,12 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		switch w.Action {
 		case commit.Create:
 			if cur.Defined() {
-				return nil, Event{}, nil, nil, fmt.Errorf("create %s: record exists: %w", path, ErrInvalidWrite)
+				return nil, fmt.Errorf("create %s: record exists: %w", path, ErrInvalidWrite)
 			}
 			op.CID = recs[i]
 		case commit.Update:
 			if !cur.Defined() {
-				return nil, Event{}, nil, nil, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
+				return nil, fmt.Errorf("update %s: no such record: %w", path, ErrInvalidWrite)
 			}
 			if recs[i].Equals(cur) {
 				continue // a no-op update changes nothing and records no op
@@ -232,11 +287,11 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 			op.CID = recs[i]
 		case commit.Delete:
 			if !cur.Defined() {
-				return nil, Event{}, nil, nil, fmt.Errorf("delete %s: no such record: %w", path, ErrInvalidWrite)
+				return nil, fmt.Errorf("delete %s: no such record: %w", path, ErrInvalidWrite)
 			}
 		}
 		if err := tree.set(ctx, path, op.CID); err != nil {
-			return nil, Event{}, nil, nil, err
+			return nil, err
 		}
 		if op.CID.Defined() {
 			newBlocks = append(newBlocks, Block{CID: op.CID, Data: w.Record})
@@ -248,32 +303,32 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		// Nothing changes: no commit, no seq, no event.
 		hb, err := src.GetBlock(ctx, head)
 		if err != nil {
-			return nil, Event{}, nil, nil, fmt.Errorf("head commit %s: %w", head, err)
+			return nil, fmt.Errorf("head commit %s: %w", head, err)
 		}
 		cur, err := commit.Decode(hb)
 		if err != nil {
-			return nil, Event{}, nil, nil, fmt.Errorf("head commit %s: %w", head, err)
+			return nil, fmt.Errorf("head commit %s: %w", head, err)
 		}
 		rev := syntax.TID(h.Rev)
-		return &CommitResult{Commit: cur, CID: head, Rev: rev, Ops: ops, Since: rev, PrevData: prevData, NoOp: true}, Event{}, nil, nil, nil
+		return &preparedCommit{h: *h, res: &CommitResult{Commit: cur, CID: head, Rev: rev, Ops: ops, Since: rev, PrevData: prevData, NoOp: true}}, nil
 	}
 	root, nodes, err := tree.commit(ctx)
 	if err != nil {
-		return nil, Event{}, nil, nil, treeDamage(err)
+		return nil, treeDamage(err)
 	}
 	newBlocks = append(newBlocks, nodes...)
 
 	rev, err := commit.NextRev(s.clock, syntax.TID(h.Rev))
 	if err != nil {
-		return nil, Event{}, nil, nil, err
+		return nil, err
 	}
 	cmt := &commit.Commit{DID: did, Data: root, Rev: rev, Prev: head}
 	if err := cmt.Sign(key); err != nil {
-		return nil, Event{}, nil, nil, err
+		return nil, err
 	}
 	cb, cc, err := cmt.EncodeCID()
 	if err != nil {
-		return nil, Event{}, nil, nil, err
+		return nil, err
 	}
 	newBlocks = append(newBlocks, Block{CID: cc, Data: cb})
 	total := 0
@@ -281,21 +336,15 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 		total += len(b.Data)
 	}
 	if total > MaxCommitBlocksSize {
-		return nil, Event{}, nil, nil, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
+		return nil, fmt.Errorf("%d bytes of new blocks, at most %d allowed: %w", total, MaxCommitBlocksSize, ErrInvalidWrite)
 	}
 	drop, add, err := blobRefChanges(writes, recs, ops)
 	if err != nil {
-		return nil, Event{}, nil, nil, err
-	}
-	now := s.now().UTC()
-	change := &storage.CommitChange{Repo: h.ID, Blocks: newBlocks, Records: recRows, DropBlobRefs: drop, AddBlobRefs: add,
-		Head: cc, Data: root, Rev: cmt.Rev.String(), Time: now.UnixMicro()}
-	if err := tx.ApplyCommit(ctx, change); err != nil {
-		return nil, Event{}, nil, nil, err
+		return nil, err
 	}
 	proofs, err := tree.proofs(ctx, ops)
 	if err != nil {
-		return nil, Event{}, nil, nil, treeDamage(err)
+		return nil, treeDamage(err)
 	}
 	evBlocks := make([]cid.Cid, 0, len(newBlocks)+len(proofs))
 	seen := make(map[cid.Cid]bool, len(newBlocks)+len(proofs))
@@ -311,11 +360,45 @@ func (s *Store) commitTx(ctx context.Context, tx storage.WriteTx, did syntax.DID
 			evBlocks = append(evBlocks, c)
 		}
 	}
-	ev := Event{DID: did, Kind: KindCommit, Time: now, Rev: cmt.Rev, Commit: cc, Since: syntax.TID(h.Rev), PrevData: prevData, Ops: ops, Blocks: evBlocks}
-	if err := s.writeEvent(ctx, tx, &ev); err != nil {
-		return nil, Event{}, nil, nil, err
+	since := syntax.TID(h.Rev)
+	return &preparedCommit{
+		h:        *h,
+		res:      &CommitResult{Commit: cmt, CID: cc, Rev: cmt.Rev, Ops: ops, Blocks: newBlocks, Since: since, PrevData: prevData},
+		recRows:  recRows,
+		drop:     drop,
+		add:      add,
+		evBlocks: evBlocks,
+		nodes:    nodes,
+		tree:     tree.t,
+	}, nil
+}
+
+// errInactive stops an unlocked prepare for a repo that is not active; the
+// locked commit reports it.
+var errInactive = errors.New("repo not active")
+
+// prepareUnlocked prepares req's commit from the repo's committed head, in
+// a read transaction, without the write lock, so that the work overlaps the
+// transaction of the group before it. It returns nil when that fails for
+// any reason: the commit is then computed under the lock, as it is when
+// the head moved in between.
+func (s *Store) prepareUnlocked(req *commitReq) *preparedCommit {
+	var p *preparedCommit
+	err := s.b.View(req.ctx, func(tx storage.ReadTx) error {
+		h, err := tx.Head(req.ctx, req.did.String())
+		if err != nil {
+			return err
+		}
+		if h.Status != nil {
+			return errInactive
+		}
+		p, err = s.prepareCommit(req.ctx, s.cachedBlocks(tx), &h, req.did, req.writes, req.recs, req.opts, req.put)
+		return err
+	})
+	if err != nil {
+		return nil
 	}
-	return &CommitResult{Commit: cmt, CID: cc, Rev: cmt.Rev, Seq: ev.Seq, Ops: ops, Blocks: newBlocks, Since: syntax.TID(h.Rev), PrevData: prevData}, ev, nodes, tree.t, nil
+	return p
 }
 
 func cidOrNone(c cid.Cid) string {

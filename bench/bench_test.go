@@ -512,3 +512,60 @@ func commitParallel(b *testing.B, opts *atlite.Options) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
 }
+
+// BenchmarkCommitRepos: one-record commits from 1 goroutine into one repo
+// (writers=1) against 8 goroutines each committing into a repo of its own
+// (writers=8), the group-commit measure of issue 11. The 8 repos hold
+// 1,000 posts each, in the 100k-record template's file; commits/s is the
+// figure to compare.
+func BenchmarkCommitRepos(b *testing.B) {
+	for _, d := range []atlite.Durability{atlite.DurabilityNormal, atlite.DurabilityFull} {
+		for _, writers := range []int{1, 8} {
+			b.Run(fmt.Sprintf("full=%v/writers=%d", d == atlite.DurabilityFull, writers), func(b *testing.B) {
+				commitRepos(b, &atlite.Options{Durability: d}, writers)
+			})
+		}
+	}
+}
+
+func commitRepos(b *testing.B, opts *atlite.Options, writers int) {
+	s := openCopyWith(b, opts)
+	dids := make([]syntax.DID, writers)
+	for r := range dids {
+		dids[r] = syntax.DID(fmt.Sprintf("did:plc:groupgroupgroupgroupgro%d", r))
+		k, _ := keys.K256FromSeed(uint64(1000 + r))
+		if _, err := s.CreateRepo(ctx, dids[r], &atlite.CreateRepoOptions{SigningKey: k}); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < 1000; i += atlite.MaxWritesPerCommit {
+			writes := make([]commit.Write, 0, atlite.MaxWritesPerCommit)
+			for j := i; j < i+atlite.MaxWritesPerCommit; j++ {
+				w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(j))
+				writes = append(writes, w)
+			}
+			if _, err := s.Commit(ctx, dids[r], writes, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for r := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := n.Add(1); i <= int64(b.N); i = n.Add(1) {
+				w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(int(i)))
+				if _, err := s.Commit(ctx, dids[r], []commit.Write{w}, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+}
