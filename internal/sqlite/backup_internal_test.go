@@ -195,22 +195,3 @@ func TestExternalCheckpoints(t *testing.T) {
 		other.Close()
 	}
 }
-
-// TestWriteTempStore checks that the write connection keeps temporary
-// data, the sub-journal of a group commit's savepoints among it, in
-// memory (temp_store 2), not in temporary files.
-func TestWriteTempStore(t *testing.T) {
-	path, o := openTest(t)
-	db, err := Open(path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var ts int
-	if err := db.W.QueryRow("PRAGMA temp_store").Scan(&ts); err != nil {
-		t.Fatal(err)
-	}
-	if ts != 2 {
-		t.Errorf("temp_store = %d, want 2 (memory)", ts)
-	}
-}

@@ -233,10 +233,6 @@ func Open(path string, o Options) (*sqlstore.DB, error) {
 	}
 	wq.Set("_txlock", "immediate")
 	wq.Add("_pragma", fmt.Sprintf("cache_size(%d)", -o.CacheSize/1024))
-	// The savepoints of a group commit journal the pages they change in a
-	// sub-journal, which past 64 KiB spills to a temporary file, with a
-	// write(2) a page; in memory it stays in memory.
-	wq.Add("_pragma", "temp_store(memory)")
 	d := Dialect
 	if path == ":memory:" {
 		// memdb has no WAL: the backup's read transaction holds off every
