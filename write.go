@@ -373,10 +373,6 @@ func (s *Store) prepareCommit(ctx context.Context, src *txBlocks, h *storage.Hea
 	}, nil
 }
 
-// errInactive stops an unlocked prepare for a repo that is not active; the
-// locked commit reports it.
-var errInactive = errors.New("repo not active")
-
 // prepareUnlocked prepares req's commit from the repo's committed head, in
 // a read transaction, without the write lock, so that the work overlaps the
 // transaction of the group before it. It returns nil when that fails for
@@ -390,7 +386,7 @@ func (s *Store) prepareUnlocked(req *commitReq) *preparedCommit {
 			return err
 		}
 		if h.Status != nil {
-			return errInactive
+			return nil // not active: the locked commit reports it
 		}
 		p, err = s.prepareCommit(req.ctx, s.cachedBlocks(tx), &h, req.did, req.writes, req.recs, req.opts, req.put)
 		return err
