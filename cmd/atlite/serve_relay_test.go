@@ -48,7 +48,12 @@ func TestServeRelay(t *testing.T) {
 		mu.Lock()
 		n := len(bodies["a"]) + len(bodies["b"]) + len(bodies["broken"])
 		mu.Unlock()
-		if n >= 3 && strings.Contains(logb.String(), `msg="requestCrawl failed"`) {
+		// A relay records the request before its answer reaches the
+		// server, so wait for the log too: cancelling before the server
+		// has read the answer would turn an accepted crawl into a
+		// cancelled one.
+		log := logb.String()
+		if n >= 3 && strings.Contains(log, `msg="requestCrawl failed"`) && strings.Count(log, `msg="requestCrawl accepted"`) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
