@@ -61,7 +61,7 @@ func (s *Store) Check(ctx context.Context) error {
 				return nil
 			}
 			seq, did := ev.Seq, ev.DID
-			e := Event{Seq: seq, Kind: KindSync}
+			e := Event{Seq: seq, Kind: EventKind(ev.Kind)}
 			if err := e.decodeBody(ev.Body); err != nil {
 				return fmt.Errorf("%w: event %d of %s: %v", ErrCorrupt, seq, did, err)
 			}

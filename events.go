@@ -85,8 +85,20 @@ func (e *Event) fields(m map[string]any) error {
 	return nil
 }
 
-// body is the DAG-CBOR map stored in events.body: the kind's fields.
+// body is what events.body stores: for a #commit event its compact body
+// (eventbody.go), else the DAG-CBOR map of the kind's fields.
 func (e *Event) body() ([]byte, error) {
+	if e.Kind == KindCommit {
+		if b, ok := compactCommitBody(e); ok {
+			return b, nil
+		}
+	}
+	return e.cborBody()
+}
+
+// cborBody is the DAG-CBOR map of the event's fields, the only body before
+// schema 5 and still the body of other kinds.
+func (e *Event) cborBody() ([]byte, error) {
 	m := map[string]any{}
 	if err := e.fields(m); err != nil {
 		return nil, err
@@ -96,6 +108,9 @@ func (e *Event) body() ([]byte, error) {
 
 // decodeBody fills e's kind-specific fields from a stored body.
 func (e *Event) decodeBody(b []byte) error {
+	if e.Kind == KindCommit && len(b) > 0 && b[0] == commitBodyV2 {
+		return decodeCompactCommitBody(e, b)
+	}
 	if e.Kind == KindCommit && decodeCommitBody(e, b) {
 		return nil
 	}

@@ -414,7 +414,8 @@ func TestEnsureRepo(t *testing.T) {
 // a delete, and a record (in both repos) whose block key another CID holds,
 // so that its block is in blocks_overflow. The migration to version 4 keeps
 // records.cid for that record only; everything reads as before, down to
-// the bytes of each repo's CAR, and new commits keep the rule.
+// the bytes of each repo's CAR, and new commits keep the rule. Schema 5
+// leaves the stored event bodies as they are and writes compact ones.
 func TestMigrateV3(t *testing.T) {
 	testutil.SQLiteOnly(t, "a version-3 file migrated by Open")
 	p := copyFixture(t, "schema-v3.db")
@@ -440,8 +441,8 @@ func TestMigrateV3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v := count(`PRAGMA user_version`); v != atlite.SchemaVersion || atlite.SchemaVersion != 4 {
-		t.Fatalf("user_version = %d, want SchemaVersion = 4", v)
+	if v := count(`PRAGMA user_version`); v != atlite.SchemaVersion || atlite.SchemaVersion != 5 {
+		t.Fatalf("user_version = %d, want SchemaVersion = 5", v)
 	}
 	collide, err := cid.Decode("bafyreiclkonf4d2qsgrhp3bfpd3q7pjipzkk5ifzn2x6hvkiobb5o6vrv4")
 	if err != nil {
@@ -501,5 +502,32 @@ func TestMigrateV3(t *testing.T) {
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Errorf("Check after a commit: %v", err)
+	}
+	// Schema 5: the fixture's #commit events keep their DAG-CBOR bodies,
+	// the new one is compact, and all of them read.
+	const bodies = `SELECT count(*) FROM events WHERE kind = 'commit' AND substr(body, 1, 1) = `
+	if cbor, compact := count(bodies+`x'a5'`), count(bodies+`x'02'`); cbor != 5 || compact != 1 {
+		t.Errorf("#commit bodies: %d DAG-CBOR, %d compact; want 5 and 1", cbor, compact)
+	}
+	evs, err := s.Events(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits := 0
+	for _, e := range evs {
+		if e.Kind != atlite.KindCommit {
+			continue
+		}
+		commits++
+		if !e.Commit.Defined() || len(e.Blocks) == 0 || (e.Since != "" && len(e.Ops) == 0) {
+			t.Errorf("event %d: commit %v, %d blocks, %d ops, since %q", e.Seq, e.Commit, len(e.Blocks), len(e.Ops), e.Since)
+		}
+		var car bytes.Buffer
+		if err := s.WriteEventCAR(ctx, e, &car); err != nil {
+			t.Errorf("event %d: %v", e.Seq, err)
+		}
+	}
+	if last := evs[len(evs)-1]; commits != 6 || last.Kind != atlite.KindCommit || len(last.Ops) != 2 || last.Ops[1].Path != "app.bsky.feed.post/3kcollide0001" {
+		t.Errorf("%d #commit events, the last %+v", commits, last)
 	}
 }

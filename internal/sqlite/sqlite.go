@@ -41,13 +41,16 @@ var schemaV3 string
 //go:embed migrations/0004_record_cids.sql
 var schemaV4 string
 
+//go:embed migrations/0005_compact_event_bodies.sql
+var schemaV5 string
+
 // ApplicationID is the SQLite application_id that marks atlite files
 // ("ATLT" in ASCII).
 const ApplicationID = 0x41544c54
 
 // SchemaVersion is the schema version (PRAGMA user_version) this build
 // writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Options configure [Open]; the root package fills every field in.
 type Options struct {
@@ -396,6 +399,7 @@ var migrations = []migration{
 	{pre: dedupeHandles, sql: schemaV2},
 	{sql: schemaV3},
 	{sql: schemaV4},
+	{sql: schemaV5},
 }
 
 // dedupeHandles prepares a version-1 file for unique handles: of the repos
