@@ -12,10 +12,12 @@ import (
 	"github.com/atlite-dev/atlite/syntax"
 )
 
-// The stored body of a #commit event, read without building it as maps.
-// Event.body writes it with datamodel.Marshal as the canonical DAG-CBOR
-// map {ops, since, blocks, commit, prevData} (keys by length, then
-// bytewise), each op {cid, path, prev, action}. decodeCommitBody reads
+// The stored body of a #commit event in files before schema 5, read
+// without building it as maps. Event.cborBody writes it with
+// datamodel.Marshal as the canonical DAG-CBOR map {ops, since, blocks,
+// commit, prevData} (keys by length, then bytewise), each op {cid, path,
+// prev, action}; Event.body now writes the compact form below instead,
+// except for an event that form cannot hold. decodeCommitBody reads
 // exactly that shape, under the rules of datamodel.Unmarshal (shortest
 // heads, valid UTF-8, CIDs as go-cid casts them, no bytes after), and gives
 // up on anything else, which Event.decodeBody then decodes the generic way
