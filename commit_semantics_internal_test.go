@@ -16,7 +16,7 @@ import (
 	"github.com/atlite-dev/atlite/syntax"
 )
 
-func openInternal(t *testing.T, path string, opts *Options) *Store {
+func openInternal(t testing.TB, path string, opts *Options) *Store {
 	t.Helper()
 	s, err := Open(path, opts)
 	if err != nil {
@@ -26,7 +26,7 @@ func openInternal(t *testing.T, path string, opts *Options) *Store {
 	return s
 }
 
-func internalRepo(t *testing.T, s *Store, d string) syntax.DID {
+func internalRepo(t testing.TB, s *Store, d string) syntax.DID {
 	t.Helper()
 	did := syntax.DID(d)
 	if _, err := s.CreateRepo(context.Background(), did, nil); err != nil {
@@ -35,7 +35,7 @@ func internalRepo(t *testing.T, s *Store, d string) syntax.DID {
 	return did
 }
 
-func internalWrite(t *testing.T, rkey string) []commit.Write {
+func internalWrite(t testing.TB, rkey string) []commit.Write {
 	t.Helper()
 	w, err := commit.NewWrite(commit.Create, "com.example.coll", rkey, map[string]any{"k": rkey})
 	if err != nil {

@@ -288,3 +288,42 @@ func FuzzCompactCommitBody(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeCommitBody decodes the stored body of a single-record
+// commit's event, in its compact and its DAG-CBOR form, as a replay does
+// for every event it sends.
+func BenchmarkDecodeCommitBody(b *testing.B) {
+	ctx := context.Background()
+	s := openInternal(b, ":memory:", nil)
+	did := internalRepo(b, s, "did:web:user.com")
+	for i := range 2 {
+		if _, err := s.Commit(ctx, did, internalWrite(b, fmt.Sprintf("3k%011d", i)), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rows, err := s.b.Reader().Events(ctx, 0, "", 100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rows[len(rows)-1]
+	e := Event{Kind: KindCommit}
+	if err := e.decodeBody(r.Body); err != nil {
+		b.Fatal(err)
+	}
+	old, err := e.cborBody()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, body := range map[string][]byte{"compact": r.Body, "cbor": old} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				e := Event{Kind: KindCommit}
+				if err := e.decodeBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
