@@ -34,7 +34,7 @@ func (s *Store) Check(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	return s.b.View(ctx, func(tx storage.ReadTx) error {
+	return s.bulkView(ctx, func(tx storage.ReadTx) error {
 		ic, err := tx.IntegrityCheck(ctx)
 		if err != nil {
 			return fmt.Errorf("integrity_check: %w", err)

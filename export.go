@@ -74,7 +74,7 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 	}
 	cw := &countingWriter{w: w}
 	var st ExportStats
-	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+	err = s.bulkView(ctx, func(tx storage.ReadTx) error {
 		h, err := tx.Repo(ctx, did.String())
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {

@@ -97,7 +97,7 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (*GCResult, error) {
 	// The mark, and the candidates: the blocks stored at its snapshot
 	// that it did not find live.
 	var cands []storage.BlockKey
-	err = s.b.View(ctx, func(tx storage.ReadTx) error {
+	err = s.bulkView(ctx, func(tx storage.ReadTx) error {
 		maxID, err := tx.MaxBlockID(ctx)
 		if err != nil {
 			return err

@@ -231,15 +231,20 @@ func (c *chunkRead) wait() ([]storage.RecordRow, error) {
 // if b has one free at once and its snapshot shows the repo at head, and
 // reads chunks there until close; else it returns nil.
 func startChunkReader(ctx context.Context, b storage.Backend, did string, head []byte, repo int64, chunk int) *chunkReader {
-	sv, ok := b.(storage.SecondViewer)
-	if !ok {
+	var try func(context.Context, func(storage.ReadTx) error) error
+	if bv, ok := b.(storage.BulkViewer); ok {
+		// The walk reads on the bulk pool too (Store.bulkView).
+		try = bv.TryViewBulk
+	} else if sv, ok := b.(storage.SecondViewer); ok {
+		try = sv.TryView
+	} else {
 		return nil
 	}
 	cr := &chunkReader{reqs: make(chan *chunkRead), done: make(chan struct{}), repo: repo, chunk: chunk}
 	ready := make(chan bool, 1)
 	go func() {
 		defer close(cr.done)
-		err := sv.TryView(ctx, func(tx storage.ReadTx) error {
+		err := try(ctx, func(tx storage.ReadTx) error {
 			h, err := tx.Repo(ctx, did)
 			if err != nil || string(h.Head) != string(head) {
 				ready <- false

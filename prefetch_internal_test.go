@@ -308,7 +308,9 @@ func TestChunkReaderSnapshot(t *testing.T) {
 
 	one := openInternal(t, filepath.Join(t.TempDir(), "one.db"), &Options{ReadConns: 1})
 	did = internalRepo(t, one, "did:web:user.com")
-	err = one.b.View(ctx, func(tx storage.ReadTx) error {
+	// The walk holds the one connection of the bulk pool, as ExportCAR's
+	// does (Store.bulkView).
+	err = one.bulkView(ctx, func(tx storage.ReadTx) error {
 		h, err := tx.Repo(ctx, did.String())
 		if err != nil {
 			return err

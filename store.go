@@ -37,8 +37,9 @@ const (
 	DefaultReadConns = 4
 	// DefaultCacheSize is the write connection's page cache: 32 MiB.
 	DefaultCacheSize = 32 << 20
-	// DefaultMmapSize is how much of the file the read connections map:
-	// 256 MiB of address space, shared with the OS page cache.
+	// DefaultMmapSize is how much of the file the connections of
+	// whole-repo reads map: 256 MiB of address space, shared with the OS
+	// page cache.
 	DefaultMmapSize = 256 << 20
 	// DefaultCheckpointPages lets the WAL grow to 8192 pages (32 MiB with
 	// 4 KiB pages) between checkpoints; SQLite's default is 1000.
@@ -89,9 +90,12 @@ type Options struct {
 	// the index saves a read syscall a block. Default: DefaultCacheSize.
 	CacheSize int64
 
-	// MmapSize is how much of the file read connections map into memory
-	// (PRAGMA mmap_size), in bytes; 0 means DefaultMmapSize, negative
-	// disables it.
+	// MmapSize is how much of the file the connections of whole-repo
+	// reads (ExportCAR, Check, GC's mark) map into memory (PRAGMA
+	// mmap_size), in bytes; 0 means DefaultMmapSize, negative disables it.
+	// Other reads do not map the file: SQLite unmaps it at the first read
+	// transaction after each commit, which costs short reads beside
+	// writers more than the mapping saves them.
 	MmapSize int64
 
 	// CheckpointPages is how much the WAL grows, in pages, between two
@@ -345,6 +349,16 @@ func (s *Store) Close() error {
 }
 
 // enter marks an operation in flight; the returned func ends it.
+// bulkView runs fn in a read transaction for a read of much of the file
+// (an export, Check, GC's mark): on the backend's bulk read pool, whose
+// connections map the file, when it has one.
+func (s *Store) bulkView(ctx context.Context, fn func(storage.ReadTx) error) error {
+	if bv, ok := s.b.(storage.BulkViewer); ok {
+		return bv.ViewBulk(ctx, fn)
+	}
+	return s.b.View(ctx, fn)
+}
+
 func (s *Store) enter() (func(), error) {
 	s.mu.RLock()
 	if s.closed {

@@ -463,6 +463,50 @@ func BenchmarkGetRecord(b *testing.B) {
 	}
 }
 
+// BenchmarkGetRecordBesideCommits: GetRecord from the 100k-record repo
+// while another goroutine makes single-record commits to it without a
+// pause, as a PDS reads while it is written to. It reports both rates.
+func BenchmarkGetRecordBesideCommits(b *testing.B) {
+	s := openCopy(b)
+	recs, _, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 1000})
+	if err != nil || len(recs) == 0 {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			w, _ := commit.NewWrite(commit.Create, "app.bsky.feed.post", s.NextTID().String(), post(n))
+			if _, err := s.Commit(ctx, benchDID, []commit.Write{w}, nil); err != nil {
+				b.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := recs[i%len(recs)]
+		if _, err := s.GetRecord(ctx, benchDID, r.Collection, r.RKey); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.StopTimer()
+	close(stop)
+	commits := <-done
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+	b.ReportMetric(float64(commits)/b.Elapsed().Seconds(), "commits/s")
+}
+
 // BenchmarkListRecords: a page of 50 records with their bytes.
 func BenchmarkListRecords(b *testing.B) {
 	s := openCopy(b)

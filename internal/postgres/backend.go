@@ -99,7 +99,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Backend, error) {
 		db.Close()
 		return nil, err
 	}
-	sdb, err := sqlstore.New(ctx, db, db, Dialect(channel), false)
+	sdb, err := sqlstore.New(ctx, db, db, nil, Dialect(channel), false)
 	if err != nil {
 		return nil, fmt.Errorf("prepare statements: %w", err)
 	}

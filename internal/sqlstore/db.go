@@ -18,9 +18,11 @@ import (
 )
 
 // DB is an open SQL database behind the storage contract: a write handle
-// and a read handle, which may be the same pool.
+// and a read handle, which may be the same pool, and optionally a bulk
+// read handle (B) for the reads of [DB.ViewBulk].
 type DB struct {
 	W, R *sqlx.DB
+	B    *sqlx.DB // nil: bulk reads use R
 	D    Dialect
 
 	single bool // one writer at a time (SQLite): group commit pays off
@@ -34,9 +36,18 @@ type DB struct {
 }
 
 type stmtKey struct {
-	write bool
-	q     string
+	p pool
+	q string
 }
+
+// pool names one of a DB's handles.
+type pool int8
+
+const (
+	poolRead pool = iota
+	poolWrite
+	poolBulk
+)
 
 // registry lists the statements New prepares: every statement of this
 // package, registered by Q as the package initialises.
@@ -63,10 +74,11 @@ func QLock(q string) string {
 func (t *Tx) locking(q string) string { return q + t.db.D.ForUpdate }
 
 // New returns the DB over w and r (the same pool for a backend without a
-// separate read pool), with every registered statement prepared on both.
-// single says that the database has one writer at a time.
-func New(ctx context.Context, w, r *sqlx.DB, d Dialect, single bool) (*DB, error) {
-	db := &DB{W: w, R: r, D: d, single: single, stmts: map[stmtKey]*sqlx.Stmt{}}
+// separate read pool) and b (nil for a backend without a bulk read pool),
+// with every registered statement prepared on w and r. single says that
+// the database has one writer at a time.
+func New(ctx context.Context, w, r, b *sqlx.DB, d Dialect, single bool) (*DB, error) {
+	db := &DB{W: w, R: r, B: b, D: d, single: single, stmts: map[stmtKey]*sqlx.Stmt{}}
 	qs := append([]string{d.ManyBlocksSQL, d.InsertEventSQL}, registry...)
 	for _, q := range lockRegistry {
 		qs = append(qs, q+d.ForUpdate)
@@ -74,9 +86,11 @@ func New(ctx context.Context, w, r *sqlx.DB, d Dialect, single bool) (*DB, error
 	if d.AfterEvent != "" {
 		qs = append(qs, d.AfterEvent)
 	}
+	// Not on b: its transactions are few and long, and prepare what they
+	// use on their own connection, so that Open opens no connection of it.
 	for _, q := range qs {
-		for _, write := range []bool{true, false} {
-			if _, err := db.stmt(ctx, nil, write, q); err != nil {
+		for _, p := range []pool{poolWrite, poolRead} {
+			if _, err := db.stmt(ctx, nil, p, q); err != nil {
 				db.Close()
 				return nil, err
 			}
@@ -88,15 +102,36 @@ func New(ctx context.Context, w, r *sqlx.DB, d Dialect, single bool) (*DB, error
 // SingleWriter implements storage.Backend.
 func (db *DB) SingleWriter() bool { return db.single }
 
-// stmt returns q prepared on the write handle (write) or the read handle,
-// preparing it on first use. Inside a transaction tx, a statement not
-// prepared at New is prepared on tx alone (the pool's connection may be
-// the one tx holds) and closed with it.
-func (db *DB) stmt(ctx context.Context, tx *sqlx.Tx, write bool, q string) (*sqlx.Stmt, error) {
-	if db.W == db.R {
-		write = true // one pool: one prepared statement a query
+// handle returns the handle of p, after pool.
+func (db *DB) handle(p pool) *sqlx.DB {
+	switch db.pool(p) {
+	case poolWrite:
+		return db.W
+	case poolBulk:
+		return db.B
 	}
-	k := stmtKey{write, q}
+	return db.R
+}
+
+// pool returns the pool that serves p: the read pool for bulk reads
+// without a bulk pool, the write pool when it is also the read pool.
+func (db *DB) pool(p pool) pool {
+	if p == poolBulk && db.B == nil {
+		p = poolRead
+	}
+	if p == poolRead && db.W == db.R {
+		p = poolWrite // one pool: one prepared statement a query
+	}
+	return p
+}
+
+// stmt returns q prepared on the handle of p, preparing it on first use.
+// Inside a transaction tx, a statement not prepared at New is prepared on
+// tx alone (the pool's connection may be the one tx holds) and closed
+// with it.
+func (db *DB) stmt(ctx context.Context, tx *sqlx.Tx, p pool, q string) (*sqlx.Stmt, error) {
+	p = db.pool(p)
+	k := stmtKey{p, q}
 	db.mu.Lock()
 	st, ok := db.stmts[k]
 	db.mu.Unlock()
@@ -113,10 +148,7 @@ func (db *DB) stmt(ctx context.Context, tx *sqlx.Tx, write bool, q string) (*sql
 		}
 		return st, nil
 	}
-	h := db.R
-	if write {
-		h = db.W
-	}
+	h := db.handle(p)
 	st, err := h.PreparexContext(context.WithoutCancel(ctx), h.Rebind(q))
 	if err != nil {
 		return nil, fmt.Errorf("prepare %q: %w", q, err)
@@ -150,6 +182,9 @@ func (db *DB) Close() error {
 		if db.D.BeforeClose != nil {
 			db.D.BeforeClose(db)
 		}
+		if db.B != nil {
+			keep(db.B.Close())
+		}
 		if db.R != db.W {
 			keep(db.R.Close())
 		}
@@ -161,12 +196,22 @@ func (db *DB) Close() error {
 
 // View implements storage.Backend.
 func (db *DB) View(ctx context.Context, fn func(storage.ReadTx) error) error {
-	tx, err := db.R.BeginTxx(ctx, db.D.ReadTxOptions)
+	return db.view(ctx, poolRead, fn)
+}
+
+// ViewBulk implements storage.BulkViewer: View on the bulk read pool, or
+// the read pool when there is none.
+func (db *DB) ViewBulk(ctx context.Context, fn func(storage.ReadTx) error) error {
+	return db.view(ctx, poolBulk, fn)
+}
+
+func (db *DB) view(ctx context.Context, p pool, fn func(storage.ReadTx) error) error {
+	tx, err := db.handle(p).BeginTxx(ctx, db.D.ReadTxOptions)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&Tx{db: db, q: tx, tx: tx})
+	return fn(&Tx{db: db, q: tx, tx: tx, p: p})
 }
 
 // TryView implements storage.SecondViewer: View on a read connection that
@@ -174,13 +219,24 @@ func (db *DB) View(ctx context.Context, fn func(storage.ReadTx) error) error {
 // caller itself) it returns at once; the pool may be taken between that
 // look and BEGIN, so the wait is also cut short, after tryViewWait.
 func (db *DB) TryView(ctx context.Context, fn func(storage.ReadTx) error) error {
-	if st := db.R.Stats(); st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections {
+	return db.tryView(ctx, poolRead, fn)
+}
+
+// TryViewBulk implements storage.BulkViewer: TryView on the bulk read
+// pool, or the read pool when there is none.
+func (db *DB) TryViewBulk(ctx context.Context, fn func(storage.ReadTx) error) error {
+	return db.tryView(ctx, poolBulk, fn)
+}
+
+func (db *DB) tryView(ctx context.Context, p pool, fn func(storage.ReadTx) error) error {
+	h := db.handle(p)
+	if st := h.Stats(); st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections {
 		return storage.ErrBusy
 	}
 	g := &beginCtx{Context: ctx, done: make(chan struct{})}
 	stop := context.AfterFunc(ctx, func() { g.cancel(ctx.Err()) })
 	t := time.AfterFunc(tryViewWait, func() { g.cancel(storage.ErrBusy) })
-	tx, err := db.R.BeginTxx(g, db.D.ReadTxOptions)
+	tx, err := h.BeginTxx(g, db.D.ReadTxOptions)
 	t.Stop()
 	stop()
 	if !g.settle() {
@@ -193,7 +249,7 @@ func (db *DB) TryView(ctx context.Context, fn func(storage.ReadTx) error) error 
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&Tx{db: db, q: tx, tx: tx})
+	return fn(&Tx{db: db, q: tx, tx: tx, p: p})
 }
 
 // tryViewWait bounds TryView's wait for a connection: long enough to open
@@ -295,7 +351,7 @@ func (db *DB) run(tx *sqlx.Tx, attached bool, fn func(storage.WriteTx) error) (e
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&Tx{db: db, q: tx, tx: tx, write: true, attached: attached}); err != nil {
+	if err := fn(&Tx{db: db, q: tx, tx: tx, write: true, p: poolWrite, attached: attached}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -317,7 +373,8 @@ type Tx struct {
 	q     querier  // nil for Reader
 	tx    *sqlx.Tx // nil for Reader
 	write bool
-	sp    int // savepoint depth
+	p     pool // the handle tx is on (poolRead for Reader)
+	sp    int  // savepoint depth
 
 	bound    map[string]*sqlx.Stmt // statements bound to tx, once per transaction
 	attached bool                  // a staging file is attached as "stage" (Dialect.StageImport)
@@ -330,14 +387,14 @@ func (t *Tx) SQL() *sqlx.Tx { return t.tx }
 // prep returns the prepared statement for q, bound to the transaction.
 func (t *Tx) prep(ctx context.Context, q string) (*sqlx.Stmt, error) {
 	if t.tx == nil {
-		return t.db.stmt(ctx, nil, t.write, q)
+		return t.db.stmt(ctx, nil, t.p, q)
 	}
 	// Binding a statement to a transaction may prepare it again on the
 	// transaction's connection: do it once per transaction.
 	if st, ok := t.bound[q]; ok {
 		return st, nil
 	}
-	st, err := t.db.stmt(ctx, t.tx, t.write, q)
+	st, err := t.db.stmt(ctx, t.tx, t.p, q)
 	if err != nil {
 		return nil, err
 	}

@@ -94,6 +94,18 @@ type SecondViewer interface {
 	TryView(ctx context.Context, fn func(ReadTx) error) error
 }
 
+// BulkViewer is a backend with a read pool of its own for reads that
+// cover much of the database (an export, Check, GC's mark): SQLite maps
+// the file into memory on those connections only, since a connection
+// whose file is mapped unmaps it at the first read transaction after each
+// commit, which makes short reads interleaved with writes dearer.
+type BulkViewer interface {
+	// ViewBulk is View on the bulk read pool.
+	ViewBulk(ctx context.Context, fn func(ReadTx) error) error
+	// TryViewBulk is SecondViewer.TryView on the bulk read pool.
+	TryViewBulk(ctx context.Context, fn func(ReadTx) error) error
+}
+
 // UpdateOptions configure [Backend.Update]. A nil pointer means none.
 type UpdateOptions struct {
 	// Wait, when set, bounds only the wait for the write lock: once the
