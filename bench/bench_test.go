@@ -446,8 +446,11 @@ func BenchmarkImport(b *testing.B) {
 }
 
 // BenchmarkGetRecord: one record by path, from the 100k-record repo.
-func BenchmarkGetRecord(b *testing.B) {
-	s := openCopy(b)
+func BenchmarkGetRecord(b *testing.B) { getRecords(b, openCopy(b)) }
+
+// getRecords is b's loop: GetRecord of the repo's first 1,000 posts in
+// turn.
+func getRecords(b *testing.B, s *atlite.Store) {
 	recs, _, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 1000})
 	if err != nil || len(recs) == 0 {
 		b.Fatal(err)
@@ -468,10 +471,6 @@ func BenchmarkGetRecord(b *testing.B) {
 // pause, as a PDS reads while it is written to. It reports both rates.
 func BenchmarkGetRecordBesideCommits(b *testing.B) {
 	s := openCopy(b)
-	recs, _, err := s.ListRecords(ctx, benchDID, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 1000})
-	if err != nil || len(recs) == 0 {
-		b.Fatal(err)
-	}
 	stop := make(chan struct{})
 	done := make(chan int)
 	go func() {
@@ -491,15 +490,7 @@ func BenchmarkGetRecordBesideCommits(b *testing.B) {
 			n++
 		}
 	}()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		r := recs[i%len(recs)]
-		if _, err := s.GetRecord(ctx, benchDID, r.Collection, r.RKey); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	getRecords(b, s)
 	b.StopTimer()
 	close(stop)
 	commits := <-done
