@@ -351,7 +351,7 @@ func (db *DB) run(tx *sqlx.Tx, attached bool, fn func(storage.WriteTx) error) (e
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&Tx{db: db, q: tx, tx: tx, write: true, p: poolWrite, attached: attached}); err != nil {
+	if err := fn(&Tx{db: db, q: tx, tx: tx, p: poolWrite, attached: attached}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -369,12 +369,11 @@ type querier interface {
 
 // Tx implements storage.ReadTx and storage.WriteTx.
 type Tx struct {
-	db    *DB
-	q     querier  // nil for Reader
-	tx    *sqlx.Tx // nil for Reader
-	write bool
-	p     pool // the handle tx is on (poolRead for Reader)
-	sp    int  // savepoint depth
+	db *DB
+	q  querier  // nil for Reader
+	tx *sqlx.Tx // nil for Reader
+	p  pool     // the handle tx is on: poolWrite in a write transaction, poolRead for Reader
+	sp int      // savepoint depth
 
 	bound    map[string]*sqlx.Stmt // statements bound to tx, once per transaction
 	attached bool                  // a staging file is attached as "stage" (Dialect.StageImport)

@@ -47,7 +47,7 @@ func (t *Tx) SessionState(ctx context.Context, id int64) (storage.SessionRow, er
 // session's row is locked first, and only it (not its repo's).
 func (t *Tx) SessionByToken(ctx context.Context, hash []byte) (storage.SessionRow, error) {
 	var s storage.SessionRow
-	if t.write && t.db.D.ForUpdate != "" {
+	if t.p == poolWrite && t.db.D.ForUpdate != "" {
 		var id int64
 		if err := t.get(ctx, &id, t.locking(lockSessionSQL), hash); err != nil {
 			return s, err
