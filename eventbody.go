@@ -176,7 +176,7 @@ func decodeCommitBody(e *Event, b []byte) bool {
 //
 //	body   = 0x02 flags commit [since] [prevData] uvarint(len ops) op* uvarint(len blocks) block*
 //	flags  = 1 if since is set | 2 if prevData is set (no other bit)
-//	since  = the 13 bytes of the rev
+//	since  = the 13 bytes of the rev (syntax.TIDLength)
 //	op     = head uvarint(shared) uvarint(len suffix) suffix [cid] [prev]
 //	head   = action (0 create, 1 update, 2 delete) | 4 if cid is set | 8 if prev is set
 //	block  = uvarint(0) cid, or uvarint(i+1): the cid of op i
@@ -201,7 +201,7 @@ var opActions = [...]commit.Action{commit.Create, commit.Update, commit.Delete}
 
 // compactCommitBody returns the compact body of #commit event e, or false
 // when e has a field it cannot hold (an unknown action, a since that is not
-// a 13-character TID, an undefined commit or block, a path that is not
+// a TID, an undefined commit or block, a path that is not
 // UTF-8): Event.body then writes the DAG-CBOR map, which reports what it
 // refuses.
 func compactCommitBody(e *Event) ([]byte, bool) {
@@ -209,7 +209,7 @@ func compactCommitBody(e *Event) ([]byte, bool) {
 		return nil, false
 	}
 	if e.Since != "" {
-		if _, err := syntax.ParseTID(string(e.Since)); err != nil || len(e.Since) != 13 {
+		if _, err := syntax.ParseTID(string(e.Since)); err != nil {
 			return nil, false
 		}
 	}
@@ -236,8 +236,6 @@ func compactCommitBody(e *Event) ([]byte, bool) {
 		b = appendCID(b, e.PrevData)
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.Ops)))
-	// The first op of each record CID, which a block can name.
-	opOf := make(map[cid.Cid]int, len(e.Ops))
 	prev := ""
 	for i := range e.Ops {
 		op := &e.Ops[i]
@@ -256,9 +254,6 @@ func compactCommitBody(e *Event) ([]byte, bool) {
 		}
 		if op.CID.Defined() {
 			head |= opCID
-			if _, ok := opOf[op.CID]; !ok {
-				opOf[op.CID] = i
-			}
 		}
 		if op.Prev.Defined() {
 			head |= opPrev
@@ -280,11 +275,12 @@ func compactCommitBody(e *Event) ([]byte, bool) {
 		prev = op.Path
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.Blocks)))
+	ops := newOpIndex(e.Ops)
 	for _, c := range e.Blocks {
 		if !c.Defined() {
 			return nil, false
 		}
-		if i, ok := opOf[c]; ok {
+		if i := ops.first(c); i >= 0 {
 			b = binary.AppendUvarint(b, uint64(i)+1)
 			continue
 		}
@@ -292,6 +288,43 @@ func compactCommitBody(e *Event) ([]byte, bool) {
 		b = appendCID(b, c)
 	}
 	return b, true
+}
+
+// opIndex finds the first op of a commit that holds a CID, which a block
+// of its compact body names instead of writing the CID out. Most commits
+// have one op: a map is built only past 8.
+type opIndex struct {
+	ops []commit.Op
+	m   map[cid.Cid]int
+}
+
+func newOpIndex(ops []commit.Op) opIndex {
+	x := opIndex{ops: ops}
+	if len(ops) > 8 {
+		x.m = make(map[cid.Cid]int, len(ops))
+		for i := len(ops) - 1; i >= 0; i-- {
+			if c := ops[i].CID; c.Defined() {
+				x.m[c] = i
+			}
+		}
+	}
+	return x
+}
+
+// first returns the index of the first op whose CID is c, or -1.
+func (x opIndex) first(c cid.Cid) int {
+	if x.m != nil {
+		if i, ok := x.m[c]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range x.ops {
+		if x.ops[i].CID == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // appendCID appends c's length and binary form.
@@ -382,7 +415,7 @@ func decodeCompactCommitBody(e *Event, b []byte) error {
 	e.Commit = r.cid()
 	e.Since, e.PrevData = "", cid.Undef
 	if flags&bodySince != 0 && r.ok {
-		s := r.bytes(13)
+		s := r.bytes(syntax.TIDLength)
 		if r.ok {
 			t, err := syntax.ParseTID(string(s))
 			if err != nil {
@@ -422,29 +455,7 @@ func decodeCompactCommitBody(e *Event, b []byte) error {
 	}
 	// A block names the first op that holds its CID, and is written out
 	// only when no op holds it, as the encoder writes it.
-	var opOf map[cid.Cid]int
-	if len(e.Ops) > 8 {
-		opOf = make(map[cid.Cid]int, len(e.Ops))
-		for i := len(e.Ops) - 1; i >= 0; i-- {
-			if c := e.Ops[i].CID; c.Defined() {
-				opOf[c] = i
-			}
-		}
-	}
-	firstOp := func(c cid.Cid) int {
-		if opOf != nil {
-			if i, ok := opOf[c]; ok {
-				return i
-			}
-			return -1
-		}
-		for i := range e.Ops {
-			if e.Ops[i].CID == c {
-				return i
-			}
-		}
-		return -1
-	}
+	ops := newOpIndex(e.Ops)
 	e.Blocks = make([]cid.Cid, 0, r.count(1))
 	for range cap(e.Blocks) {
 		i := r.uvarint()
@@ -453,13 +464,13 @@ func decodeCompactCommitBody(e *Event, b []byte) error {
 		}
 		if i == 0 {
 			c := r.cid()
-			if r.ok && firstOp(c) >= 0 {
+			if r.ok && ops.first(c) >= 0 {
 				r.ok = false
 			}
 			e.Blocks = append(e.Blocks, c)
 			continue
 		}
-		if i > uint64(len(e.Ops)) || !e.Ops[i-1].CID.Defined() || firstOp(e.Ops[i-1].CID) != int(i-1) {
+		if i > uint64(len(e.Ops)) || !e.Ops[i-1].CID.Defined() || ops.first(e.Ops[i-1].CID) != int(i-1) {
 			r.ok = false
 			break
 		}
