@@ -74,7 +74,13 @@ func (s *Store) ExportCAR(ctx context.Context, did syntax.DID, w io.Writer, opts
 	}
 	cw := &countingWriter{w: w}
 	var st ExportStats
-	err = s.bulkView(ctx, func(tx storage.ReadTx) error {
+	// A whole repo is read on the bulk pool, whose connections map the
+	// file; the few blocks new since a rev are a short read.
+	view := s.bulkView
+	if o.Since != "" {
+		view = s.b.View
+	}
+	err = view(ctx, func(tx storage.ReadTx) error {
 		h, err := tx.Repo(ctx, did.String())
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
