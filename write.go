@@ -224,10 +224,11 @@ type preparedCommit struct {
 }
 
 // from reports whether p was computed from the head h: then it is the
-// commit h's repo would get now.
+// commit h's repo would get now. Both repos are active: commitTx refuses
+// an inactive one before it asks, and prepareUnlocked prepares none.
 func (p *preparedCommit) from(h *storage.HeadRow) bool {
 	return p.h.ID == h.ID && p.h.Rev == h.Rev && bytes.Equal(p.h.Head, h.Head) && bytes.Equal(p.h.Data, h.Data) &&
-		bytes.Equal(p.h.SigningKey, h.SigningKey) && p.h.KeyEncrypted == h.KeyEncrypted && h.Status == nil && p.h.Status == nil
+		bytes.Equal(p.h.SigningKey, h.SigningKey) && p.h.KeyEncrypted == h.KeyEncrypted
 }
 
 // prepareCommit computes the commit of writes to the repo did whose head is
