@@ -150,32 +150,9 @@ func TestCommitDeadlineQueued(t *testing.T) {
 			ctx := context.Background()
 			s := openInternal(t, ":memory:", nil)
 			did := internalRepo(t, s, "did:web:queue.example")
-			release := make(chan struct{}, 2)
-			began := make(chan int, 4)
-			s.group.beforeBegin = func(n int) {
-				began <- n
-				<-release
-			}
-			run := func(c context.Context, rkey string) <-chan error {
-				ch := make(chan error, 1)
-				go func() {
-					_, err := s.Commit(c, did, internalWrite(t, rkey), nil)
-					ch <- err
-				}()
-				return ch
-			}
-			pending := func(n int) {
-				t.Helper()
-				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-					s.group.mu.Lock()
-					got := len(s.group.pending)
-					s.group.mu.Unlock()
-					if got == n {
-						return
-					}
-				}
-				t.Fatalf("never %d pending commits", n)
-			}
+			began, release := holdGroups(s)
+			run := func(c context.Context, rkey string) <-chan error { return commitAsync(c, t, s, did, rkey) }
+			pending := func(n int) { t.Helper(); waitPending(t, s, n) }
 			first := run(ctx, "first") // leads alone, held before its transaction
 			if n := <-began; n != 1 {
 				t.Fatalf("first group of %d", n)
@@ -245,6 +222,46 @@ func TestCommitDeadlineQueued(t *testing.T) {
 	}
 }
 
+// holdGroups makes each group of s wait, before its transaction begins,
+// until it takes a value from release (which buffers 2) or release is
+// closed; began gets each group's size.
+func holdGroups(s *Store) (began chan int, release chan struct{}) {
+	began, release = make(chan int, 4), make(chan struct{}, 2)
+	s.group.beforeBegin = func(n int) {
+		began <- n
+		<-release
+	}
+	return began, release
+}
+
+// commitAsync commits a record at rkey to did in a goroutine and returns
+// the channel of its error.
+func commitAsync(ctx context.Context, t *testing.T, s *Store, did syntax.DID, rkey string) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		_, err := s.Commit(ctx, did, internalWrite(t, rkey), nil)
+		ch <- err
+	}()
+	return ch
+}
+
+// waitPending waits up to 5 s until n commits are queued in s's group
+// commit.
+func waitPending(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.group.mu.Lock()
+		got := len(s.group.pending)
+		s.group.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d commits queued, never %d", got, n)
+		}
+	}
+}
+
 // TestCloseWaitsForAbandonedGroup: when every caller of a group gives up
 // while the group waits to begin, the group still runs in its goroutine;
 // Close must wait for it rather than close the database under it.
@@ -252,37 +269,14 @@ func TestCloseWaitsForAbandonedGroup(t *testing.T) {
 	ctx := context.Background()
 	s := openInternal(t, ":memory:", nil)
 	did := internalRepo(t, s, "did:web:abandon.example")
-	release := make(chan struct{})
-	began := make(chan int, 4)
-	s.group.beforeBegin = func(n int) {
-		began <- n
-		<-release
-	}
-	run := func(c context.Context, rkey string) <-chan error {
-		ch := make(chan error, 1)
-		go func() {
-			_, err := s.Commit(c, did, internalWrite(t, rkey), nil)
-			ch <- err
-		}()
-		return ch
-	}
-	first := run(ctx, "first")
+	began, release := holdGroups(s)
+	first := commitAsync(ctx, t, s, did, "first")
 	if n := <-began; n != 1 {
 		t.Fatalf("first group of %d", n)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	a, b := run(cctx, "a"), run(cctx, "b")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.group.mu.Lock()
-		n := len(s.group.pending)
-		s.group.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("never 2 pending commits")
-		}
-	}
+	a, b := commitAsync(cctx, t, s, did, "a"), commitAsync(cctx, t, s, did, "b")
+	waitPending(t, s, 2)
 	release <- struct{}{} // first commits; a and b form a group
 	if n := <-began; n != 2 {
 		t.Fatalf("second group of %d, want 2", n)
@@ -350,36 +344,13 @@ func TestCommitPreparedOutsideLock(t *testing.T) {
 				t.Fatal(err)
 			}
 			other := openInternal(t, path, nil)
-			release := make(chan struct{})
-			began := make(chan int, 4)
-			s.group.beforeBegin = func(n int) {
-				began <- n
-				<-release
-			}
-			run := func(did syntax.DID, rkey string) <-chan error {
-				ch := make(chan error, 1)
-				go func() {
-					_, err := s.Commit(ctx, did, internalWrite(t, rkey), nil)
-					ch <- err
-				}()
-				return ch
-			}
-			first := run(a, "first") // leads, held before its transaction
+			began, release := holdGroups(s)
+			first := commitAsync(ctx, t, s, a, "first") // leads, held before its transaction
 			if n := <-began; n != 1 {
 				t.Fatalf("first group of %d", n)
 			}
-			second := run(b, "second") // prepared while first is held
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-				s.group.mu.Lock()
-				n := len(s.group.pending)
-				s.group.mu.Unlock()
-				if n == 1 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the second commit was never queued")
-				}
-			}
+			second := commitAsync(ctx, t, s, b, "second") // prepared while first is held
+			waitPending(t, s, 1)
 			if got := s.group.prepared.Load(); got != 1 {
 				t.Fatalf("%d commits prepared outside the lock, want 1", got)
 			}
