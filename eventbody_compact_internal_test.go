@@ -143,14 +143,7 @@ func TestCompactCommitBodyLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rows[len(rows)-1]
-	e := Event{Seq: r.Seq, Kind: KindCommit}
-	if err := e.decodeBody(r.Body); err != nil {
-		t.Fatal(err)
-	}
-	old, err := e.cborBody()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, old := cborOf(t, r)
 	if len(e.Ops) != 200 || len(e.Blocks) < 201 {
 		t.Fatalf("%d ops, %d blocks", len(e.Ops), len(e.Blocks))
 	}
@@ -306,14 +299,7 @@ func BenchmarkDecodeCommitBody(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := rows[len(rows)-1]
-	e := Event{Kind: KindCommit}
-	if err := e.decodeBody(r.Body); err != nil {
-		b.Fatal(err)
-	}
-	old, err := e.cborBody()
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, old := cborOf(b, r)
 	for name, body := range map[string][]byte{"compact": r.Body, "cbor": old} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -50,18 +50,25 @@ func commitBodies(t *testing.T) []eventRow {
 func cborBodies(t *testing.T, rows []eventRow) []eventRow {
 	out := make([]eventRow, len(rows))
 	for i, r := range rows {
-		e := Event{Seq: r.Seq, Kind: KindCommit}
-		if err := e.decodeBody(r.Body); err != nil {
-			t.Fatal(err)
-		}
-		b, err := e.cborBody()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Body = b
+		_, r.Body = cborOf(t, r)
 		out[i] = r
 	}
 	return out
+}
+
+// cborOf decodes the stored body of #commit event r and returns the event
+// and its DAG-CBOR body, as files before schema 5 hold it.
+func cborOf(tb testing.TB, r eventRow) (Event, []byte) {
+	tb.Helper()
+	e := Event{Seq: r.Seq, Kind: KindCommit}
+	if err := e.decodeBody(r.Body); err != nil {
+		tb.Fatal(err)
+	}
+	b, err := e.cborBody()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e, b
 }
 
 // decodeBoth decodes b with decodeCommitBody and with the generic decoder
