@@ -3,14 +3,13 @@ package datamodel
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
@@ -43,104 +42,329 @@ func FromJSON(b []byte) (any, error) {
 	return v, nil
 }
 
+// fromJSON parses b with a scanner of its own: one pass, no token
+// values. encoding/json's Decoder.Token, which this replaced, allocated an
+// error value for every scalar it read; its conversions are kept as the
+// oracle of FuzzFromJSONOracle.
 func fromJSON(b []byte) (any, error) {
 	if !utf8.Valid(b) {
 		return nil, ErrInvalidUTF8
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
+	p := jsonParser{b: b}
+	p.space()
+	if p.i == len(b) {
+		return nil, errJSONEnd
 	}
-	if tok != json.Delim('{') {
+	if b[p.i] != '{' {
 		return nil, errors.New("top-level value is not an object")
 	}
-	v, err := jsonObject(dec, 1)
+	p.i++
+	v, err := p.object(1)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			err = errors.New("data after the top-level object")
-		}
-		return nil, err
+	if p.space(); p.i != len(b) {
+		return nil, fmt.Errorf("data after the top-level object at offset %d", p.i)
 	}
 	return v, nil
 }
 
-// jsonValue converts the JSON value starting with tok. depth is the nesting
-// level a container starting at tok would have.
-func jsonValue(dec *json.Decoder, tok json.Token, depth int) (any, error) {
-	switch x := tok.(type) {
-	case nil, bool, string:
-		return x, nil
-	case json.Number:
-		return jsonInt(string(x))
-	case json.Delim:
-		switch x {
-		case '{':
-			return jsonObject(dec, depth)
-		case '[':
-			return jsonArray(dec, depth)
-		}
-	}
-	return nil, fmt.Errorf("unexpected token %v", tok)
+// errJSONEnd is the error for input that ends inside a value.
+var errJSONEnd = errors.New("unexpected end of JSON input")
+
+// jsonParser reads JSON from b, at offset i. b is valid UTF-8.
+type jsonParser struct {
+	b []byte
+	i int
 }
 
-func jsonArray(dec *json.Decoder, depth int) (any, error) {
+// space skips JSON whitespace.
+func (p *jsonParser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// unexpected returns the error for the byte at p.i (or the end of input).
+func (p *jsonParser) unexpected(where string) error {
+	if p.i >= len(p.b) {
+		return errJSONEnd
+	}
+	return fmt.Errorf("invalid character %q %s at offset %d", p.b[p.i], where, p.i)
+}
+
+// value converts the value at p.i, after whitespace. depth is the nesting
+// level a container starting there would have.
+func (p *jsonParser) value(depth int) (any, error) {
+	p.space()
+	if p.i == len(p.b) {
+		return nil, errJSONEnd
+	}
+	switch c := p.b[p.i]; c {
+	case '{':
+		p.i++
+		return p.object(depth)
+	case '[':
+		p.i++
+		return p.array(depth)
+	case '"':
+		return p.string()
+	case 't':
+		return true, p.literal("true")
+	case 'f':
+		return false, p.literal("false")
+	case 'n':
+		return nil, p.literal("null")
+	default:
+		if c == '-' || '0' <= c && c <= '9' {
+			return p.number()
+		}
+		return nil, p.unexpected("looking for a value")
+	}
+}
+
+// literal consumes word, which must be at p.i.
+func (p *jsonParser) literal(word string) error {
+	if !bytes.HasPrefix(p.b[p.i:], []byte(word)) {
+		return p.unexpected("in literal " + word)
+	}
+	p.i += len(word)
+	return nil
+}
+
+// number converts the JSON number at p.i, checked against JSON's grammar.
+func (p *jsonParser) number() (any, error) {
+	start := p.i
+	if p.b[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(p.b) && p.b[p.i] == '0':
+		p.i++
+	case p.digits() == 0:
+		return nil, p.unexpected("in number")
+	}
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		p.i++
+		if p.digits() == 0 {
+			return nil, p.unexpected("after decimal point in number")
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		if p.digits() == 0 {
+			return nil, p.unexpected("in exponent of number")
+		}
+	}
+	return jsonInt(string(p.b[start:p.i]))
+}
+
+// digits consumes decimal digits and returns how many.
+func (p *jsonParser) digits() int {
+	start := p.i
+	for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
+		p.i++
+	}
+	return p.i - start
+}
+
+// string converts the JSON string whose quote is at p.i, as encoding/json
+// does: a lone or mismatched surrogate escape becomes U+FFFD.
+func (p *jsonParser) string() (string, error) {
+	p.i++
+	start := p.i
+	for p.i < len(p.b) {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, nil
+		case c == '\\':
+			return p.escaped(start)
+		case c < 0x20:
+			return "", p.unexpected("in string")
+		default:
+			p.i++
+		}
+	}
+	return "", errJSONEnd
+}
+
+// escaped finishes a string that started at start and has an escape at
+// p.i.
+func (p *jsonParser) escaped(start int) (string, error) {
+	buf := make([]byte, p.i-start, p.i-start+16)
+	copy(buf, p.b[start:p.i])
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return string(buf), nil
+		case c < 0x20:
+			return "", p.unexpected("in string")
+		case c != '\\':
+			buf = append(buf, c)
+			p.i++
+			continue
+		}
+		if p.i+1 >= len(p.b) {
+			return "", errJSONEnd
+		}
+		p.i++
+		switch e := p.b[p.i]; e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			r := hex4(p.b[p.i+1:])
+			if r < 0 {
+				return "", p.unexpected("in \\u escape")
+			}
+			p.i += 4
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if rest := p.b[p.i+1:]; len(rest) >= 6 && rest[0] == '\\' && rest[1] == 'u' {
+					r2 = hex4(rest[2:])
+				}
+				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+					r = d
+					p.i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			return "", p.unexpected("in string escape code")
+		}
+		p.i++
+	}
+	return "", errJSONEnd
+}
+
+// hex4 returns the value of the four hex digits b starts with, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// array converts an array whose '[' has been read.
+func (p *jsonParser) array(depth int) (any, error) {
 	if depth > MaxDepth {
 		return nil, fmt.Errorf("%w: more than %d levels", ErrTooDeep, MaxDepth)
 	}
 	a := []any{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		v, err := jsonValue(dec, tok, depth+1)
+	if p.space(); p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return a, nil
+	}
+	for {
+		v, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
 		a = append(a, v)
+		p.space()
+		if p.i == len(p.b) {
+			return nil, errJSONEnd
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return a, nil
+		default:
+			return nil, p.unexpected("after array element")
+		}
 	}
-	if _, err := dec.Token(); err != nil { // ']'
-		return nil, err
-	}
-	return a, nil
 }
 
-// jsonObject converts an object whose '{' has been read. Objects one level
+// object converts an object whose '{' has been read. Objects one level
 // deeper than MaxDepth are read so that a $link or $bytes object (which is
 // not a container in the data model) may sit inside a container at
 // MaxDepth.
-func jsonObject(dec *json.Decoder, depth int) (any, error) {
+func (p *jsonParser) object(depth int) (any, error) {
 	if depth > MaxDepth+1 {
 		return nil, fmt.Errorf("%w: more than %d levels", ErrTooDeep, MaxDepth)
 	}
 	m := map[string]any{}
-	for dec.More() {
-		tok, err := dec.Token()
+	if p.space(); p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return finishObject(m, depth)
+	}
+	for {
+		if p.space(); p.i == len(p.b) || p.b[p.i] != '"' {
+			return nil, p.unexpected("looking for an object key")
+		}
+		k, err := p.string()
 		if err != nil {
 			return nil, err
-		}
-		k, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("unexpected object key %v", tok)
 		}
 		if _, dup := m[k]; dup {
 			return nil, fmt.Errorf("duplicate key %q", k)
 		}
-		if tok, err = dec.Token(); err != nil {
+		if p.space(); p.i == len(p.b) || p.b[p.i] != ':' {
+			return nil, p.unexpected("after object key")
+		}
+		p.i++
+		if m[k], err = p.value(depth + 1); err != nil {
 			return nil, err
 		}
-		if m[k], err = jsonValue(dec, tok, depth+1); err != nil {
-			return nil, err
+		p.space()
+		if p.i == len(p.b) {
+			return nil, errJSONEnd
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return finishObject(m, depth)
+		default:
+			return nil, p.unexpected("after object value")
 		}
 	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return nil, err
-	}
+}
+
+// finishObject applies the data model's rules to an object read at depth:
+// a $link or $bytes object becomes its link or bytes, any other is checked
+// by checkObject.
+func finishObject(m map[string]any, depth int) (any, error) {
 	if v, ok := m["$link"]; ok {
 		if len(m) != 1 {
 			return nil, errors.New("$link object has other fields")
