@@ -78,6 +78,7 @@ var memSeq atomic.Int64
 // Dialect is SQLite's: block keys in a JSON array read with json_each.
 var Dialect = sqlstore.Dialect{
 	Name:          "sqlite",
+	FreshBlobs:    true,
 	ManyBlocksSQL: `SELECT b.cid, b.data FROM json_each(?) j CROSS JOIN blocks b ON b.k = j.value`,
 	// The write transaction holds the file's write lock, so no other writer
 	// can take the same seq.

@@ -193,7 +193,11 @@ func (t *Tx) GetBlocksByID(ctx context.Context, lo, hi int64, cids []cid.Cid, in
 			return fmt.Errorf("get blocks by id: %w", err)
 		}
 		if c, ok := byCID[string(cb)]; ok {
-			into[c] = bytes.Clone(data)
+			if t.db.D.FreshBlobs {
+				into[c] = []byte(data)
+			} else {
+				into[c] = bytes.Clone(data)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -44,6 +44,14 @@ type Dialect struct {
 	// in one order and cannot deadlock (PostgreSQL).
 	SortBlocks bool
 
+	// FreshBlobs says that the driver hands each blob column of each row
+	// in a new slice that it never writes again, so a sql.RawBytes scanned
+	// from it may be kept after the row (modernc.org/sqlite, whose
+	// columnBlob copies the column into a new slice; pinned by
+	// internal/sqlite's TestFreshBlobs). GetBlocksByID then keeps the
+	// driver's slice instead of a copy of it. pgx reuses its buffers.
+	FreshBlobs bool
+
 	// MultiRowBlocks makes PutBlocks insert several blocks a statement,
 	// saving round trips to a database server (PostgreSQL); SQLite, in the
 	// process, inserts them one by one with a prepared statement.
