@@ -17,6 +17,11 @@
 #          all of create1 create8 get1 get8 getRepo fire1 fire10 fire100
 #          lat10 lat100); getRepo and the firehose replay what the create
 #          workloads wrote, so keep those
+# COLD     1 restarts atlite serve before each of its firehose replay runs,
+#          so that every round of those is cold (an empty frame cache and
+#          SQLite page cache; the OS's file cache stays warm, as the
+#          reference's does); 0 (default) restarts nothing, so only the
+#          first round is cold
 # OUT      keep the raw output and the servers' logs in this directory
 #          (default: a temporary one, removed at exit)
 # APORT, RPORT, the ports of atlite serve and of the reference (2599, 2598)
@@ -32,6 +37,7 @@
 set -eu
 rounds=${ROUNDS:-2}
 subs100=${SUBS100:-1}
+cold=${COLD:-0}
 workloads=${WORKLOADS:-create1 create8 get1 get8 getRepo fire1 fire10 fire100 lat10 lat100}
 aport=${APORT:-2599}
 rport=${RPORT:-2598}
@@ -68,9 +74,13 @@ plc=$(cat "$dir/plc.url")
 pw='a long load password'
 # atlite: a fresh file, its did:plc published to the fake directory
 echo "$pw" | "$dir/atlite" --db "$dir/load.db" init --handle load.test --pds "http://127.0.0.1:$aport" --plc "$plc" --password-stdin >/dev/null
-"$dir/atlite" --db "$dir/load.db" serve --addr "127.0.0.1:$aport" --handle-domains .test 2>"$out/atlite-serve.log" &
-apid=$!
-pids="$pids $apid"
+serve_atlite() {
+	"$dir/atlite" --db "$dir/load.db" serve --addr "127.0.0.1:$aport" --handle-domains .test 2>>"$out/atlite-serve.log" &
+	apid=$!
+	pids="$pids $apid"
+}
+: >"$out/atlite-serve.log"
+serve_atlite
 
 # the reference: a fresh data directory, an account through createAccount
 mkdir -p "$dir/pds/blocks"
@@ -111,7 +121,7 @@ if ! grep -q '"accessJwt"' "$out/refpds-account.json"; then
 	exit 1
 fi
 echo "reference: $(node -p 'require("./bench/refpds/node_modules/@atproto/pds/package.json").version' ) on node $(node --version); atlite: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "start: $(date -u +%FT%TZ), load: $(uptime | sed 's/.*load average: //'), workloads: $workloads"
+echo "start: $(date -u +%FT%TZ), load: $(uptime | sed 's/.*load average: //'), workloads: $workloads, cold: $cold"
 
 raw="$out/raw.txt"
 : >"$raw"
@@ -132,6 +142,15 @@ both() {
 		echo "# $key round $r, load $(uptime | sed 's/.*load average: //')" | tee -a "$raw"
 		for side in atlite reference; do
 			if [ $side = atlite ]; then
+				case "$cold $key" in
+				"1 fire"*)
+					# SIGTERM: a graceful shutdown, then a new process
+					kill "$apid"
+					wait "$apid" 2>/dev/null || true
+					serve_atlite
+					up "$aport"
+					;;
+				esac
 				url=http://127.0.0.1:$aport handle=load.test pid=$apid
 			else
 				url=http://127.0.0.1:$rport handle=load.pds.test pid=$rpid
