@@ -142,4 +142,9 @@ type StageImport struct {
 	// BlobRefs adds the staged blob references; its arguments are the repo
 	// and the rev.
 	BlobRefs string
+	// CopyCacheKiB, when set, is the most page cache, in KiB, that the
+	// write connection keeps while the copy runs: the copy writes each
+	// page of the new blocks once, so a cache that holds them only grows
+	// the process (0: the connection's own cache_size).
+	CopyCacheKiB int
 }

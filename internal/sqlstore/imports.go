@@ -242,6 +242,13 @@ func (t *Tx) ImportRepo(ctx context.Context, c *storage.ImportChange) (int64, er
 // references only when some were staged.
 func (t *Tx) copyStage(ctx context.Context, si *StageImport, s storage.Staged, repo int64, rev string) error {
 	blocks, refs := s.Counts()
+	if si.CopyCacheKiB > 0 {
+		restore, err := t.CapCache(ctx, si.CopyCacheKiB)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
 	res, err := t.tx.ExecContext(ctx, si.Blocks)
 	if err != nil {
 		return err
@@ -264,6 +271,34 @@ func (t *Tx) copyStage(ctx context.Context, si *StageImport, s storage.Staged, r
 		}
 	}
 	return nil
+}
+
+// CapCache lowers the page cache of the main database on t's connection
+// to at most kib KiB (SQLite), and returns the function that sets it back.
+func (t *Tx) CapCache(ctx context.Context, kib int) (func(), error) {
+	var prev int64
+	if err := t.tx.QueryRowxContext(ctx, "PRAGMA main.cache_size").Scan(&prev); err != nil {
+		return nil, fmt.Errorf("cache size: %w", err)
+	}
+	var pageSize int64
+	if err := t.tx.QueryRowxContext(ctx, "PRAGMA main.page_size").Scan(&pageSize); err != nil {
+		return nil, fmt.Errorf("page size: %w", err)
+	}
+	have := -prev // negative: KiB; positive: pages
+	if prev > 0 {
+		have = prev * pageSize / 1024
+	}
+	if have <= int64(kib) {
+		return func() {}, nil
+	}
+	if _, err := t.tx.ExecContext(ctx, fmt.Sprintf("PRAGMA main.cache_size = %d", -kib)); err != nil {
+		return nil, fmt.Errorf("cache size: %w", err)
+	}
+	return func() {
+		// The pragma is no part of the transaction: set it back whether
+		// the copy went through or not, even when ctx is done.
+		_, _ = t.tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA main.cache_size = %d", prev))
+	}, nil
 }
 
 // streamStage stores the rows of s with batched inserts: ImportBatch rows a
