@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -367,32 +365,6 @@ func BenchmarkExport(b *testing.B) {
 	b.ReportMetric(float64(peak()-base.HeapInuse)/1e6, "peak-heap-MB")
 }
 
-// resetPeakRSS resets the process's peak RSS (VmHWM) to its RSS now, and
-// returns that RSS in bytes; ok is false where Linux's clear_refs is not
-// there to reset it.
-func resetPeakRSS() (rss int64, ok bool) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		return 0, false
-	}
-	return procStatus("VmRSS"), true
-}
-
-// procStatus returns a field of /proc/self/status ("VmRSS", "VmHWM") in
-// bytes, or 0.
-func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
 // BenchmarkCheck: Store.Check of the file holding the 100k-record repo
 // (every node and record read, hashed and matched with the index).
 func BenchmarkCheck(b *testing.B) {
@@ -448,7 +420,6 @@ func BenchmarkImport(b *testing.B) {
 	runtime.ReadMemStats(&base)
 	stop := make(chan struct{})
 	peak := peakHeap(stop)
-	rss0, rssOK := resetPeakRSS()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -472,9 +443,6 @@ func BenchmarkImport(b *testing.B) {
 	close(stop)
 	b.ReportMetric(float64(repoRecords*b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(peak()-base.HeapInuse)/1e6, "peak-heap-MB")
-	if rssOK {
-		b.ReportMetric(float64(procStatus("VmHWM")-rss0)/1e6, "peak-rss-MB")
-	}
 }
 
 // BenchmarkGetRecord: one record by path, from the 100k-record repo.
