@@ -298,20 +298,32 @@ func (p *jsonParser) array(depth int) (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		p.space()
-		if p.i == len(p.b) {
-			return nil, errJSONEnd
+		end, err := p.more(']', "after array element")
+		if err != nil {
+			return nil, err
 		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
+		if end {
 			return a, nil
-		default:
-			return nil, p.unexpected("after array element")
 		}
 	}
+}
+
+// more reads what follows a member of an array or object, after
+// whitespace: a comma (false: another member follows) or the closing
+// byte (true); anything else is an error.
+func (p *jsonParser) more(closing byte, where string) (bool, error) {
+	if p.space(); p.i == len(p.b) {
+		return false, errJSONEnd
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, p.unexpected(where)
 }
 
 // object converts an object whose '{' has been read. Objects one level
@@ -345,18 +357,12 @@ func (p *jsonParser) object(depth int) (any, error) {
 		if m[k], err = p.value(depth + 1); err != nil {
 			return nil, err
 		}
-		p.space()
-		if p.i == len(p.b) {
-			return nil, errJSONEnd
+		end, err := p.more('}', "after object value")
+		if err != nil {
+			return nil, err
 		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
+		if end {
 			return finishObject(m, depth)
-		default:
-			return nil, p.unexpected("after object value")
 		}
 	}
 }

@@ -113,33 +113,10 @@ func oracleObject(dec *json.Decoder, depth int) (any, error) {
 	if _, err := dec.Token(); err != nil { // '}'
 		return nil, err
 	}
-	if v, ok := m["$link"]; ok {
-		if len(m) != 1 {
-			return nil, errors.New("$link object has other fields")
-		}
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("$link is %s, want string", typeName(v))
-		}
-		return parseLink(s)
-	}
-	if v, ok := m["$bytes"]; ok {
-		if len(m) != 1 {
-			return nil, errors.New("$bytes object has other fields")
-		}
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("$bytes is %s, want string", typeName(v))
-		}
-		return parseBytes(s)
-	}
-	if depth > MaxDepth {
-		return nil, fmt.Errorf("%w: more than %d levels", ErrTooDeep, MaxDepth)
-	}
-	if err := checkObject(m); err != nil {
-		return nil, err
-	}
-	return m, nil
+	// What the data model makes of the object is shared with the
+	// scanner: the oracle checks the reading of JSON, not these rules
+	// (TestFromJSONErrors does).
+	return finishObject(m, depth)
 }
 
 // jsonOracleSeeds are inputs at the edges of the scanner: escapes and
