@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/internal/storage"
 	"github.com/atlite-dev/atlite/syntax"
 )
 
@@ -33,6 +35,35 @@ func internalRepo(t testing.TB, s *Store, d string) syntax.DID {
 		t.Fatal(err)
 	}
 	return did
+}
+
+// memCommits opens an in-memory store with the repo did:web:user.com and
+// n single-record commits to it (internalWrite at rkeys 3k00000000000,
+// 3k00000000001, ...).
+func memCommits(t testing.TB, n int) (*Store, syntax.DID) {
+	t.Helper()
+	s := openInternal(t, ":memory:", nil)
+	did := internalRepo(t, s, "did:web:user.com")
+	for i := range n {
+		if _, err := s.Commit(context.Background(), did, internalWrite(t, fmt.Sprintf("3k%011d", i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, did
+}
+
+// lastEventRow returns the stored row of the newest of s's first 100
+// events.
+func lastEventRow(t testing.TB, s *Store) storage.EventRow {
+	t.Helper()
+	rows, err := s.b.Reader().Events(context.Background(), 0, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Fatal("no event stored")
+	}
+	return rows[len(rows)-1]
 }
 
 func internalWrite(t testing.TB, rkey string) []commit.Write {

@@ -38,13 +38,7 @@ func (r *readCounter) GetBlocksByID(ctx context.Context, lo, hi int64, cids []ci
 // a read by key.
 func TestReadEventBlocksByRange(t *testing.T) {
 	ctx := context.Background()
-	s := openInternal(t, ":memory:", nil)
-	did := internalRepo(t, s, "did:web:user.com")
-	for i := range 30 {
-		if _, err := s.Commit(ctx, did, internalWrite(t, fmt.Sprintf("3k%011d", i)), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, did := memCommits(t, 30)
 	other := openInternal(t, ":memory:", nil)
 	od := internalRepo(t, other, "did:web:other.com")
 	for c := range 2 {

@@ -138,11 +138,7 @@ func TestCompactCommitBodyLarge(t *testing.T) {
 	if _, err := s.Commit(ctx, did, ws, nil); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.b.Reader().Events(ctx, 0, "", 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rows[len(rows)-1]
+	r := lastEventRow(t, s)
 	e, old := cborOf(t, r)
 	if len(e.Ops) != 200 || len(e.Blocks) < 201 {
 		t.Fatalf("%d ops, %d blocks", len(e.Ops), len(e.Blocks))
@@ -286,19 +282,8 @@ func FuzzCompactCommitBody(f *testing.F) {
 // commit's event, in its compact and its DAG-CBOR form, as a replay does
 // for every event it sends.
 func BenchmarkDecodeCommitBody(b *testing.B) {
-	ctx := context.Background()
-	s := openInternal(b, ":memory:", nil)
-	did := internalRepo(b, s, "did:web:user.com")
-	for i := range 2 {
-		if _, err := s.Commit(ctx, did, internalWrite(b, fmt.Sprintf("3k%011d", i)), nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	rows, err := s.b.Reader().Events(ctx, 0, "", 100)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := rows[len(rows)-1]
+	s, _ := memCommits(b, 2)
+	r := lastEventRow(b, s)
 	_, old := cborOf(b, r)
 	for name, body := range map[string][]byte{"compact": r.Body, "cbor": old} {
 		b.Run(name, func(b *testing.B) {

@@ -2,7 +2,6 @@ package atlite
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -16,13 +15,7 @@ import (
 // writes.
 func commitBodies(t *testing.T) []eventRow {
 	ctx := context.Background()
-	s := openInternal(t, ":memory:", nil)
-	did := internalRepo(t, s, "did:web:user.com")
-	for i := range 5 {
-		if _, err := s.Commit(ctx, did, internalWrite(t, fmt.Sprintf("3k%011d", i)), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, did := memCommits(t, 5)
 	upd, _ := commit.NewWrite(commit.Update, "com.example.coll", "3k00000000001", map[string]any{"k": "edited", "é": "ünïcode"})
 	del, _ := commit.NewWrite(commit.Delete, "com.example.coll", "3k00000000002", nil)
 	cre, _ := commit.NewWrite(commit.Create, "com.example.other", "self", map[string]any{"k": "x"})
