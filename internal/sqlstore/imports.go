@@ -280,12 +280,12 @@ func (t *Tx) CapCache(ctx context.Context, kib int) (func(), error) {
 	if err := t.tx.QueryRowxContext(ctx, "PRAGMA main.cache_size").Scan(&prev); err != nil {
 		return nil, fmt.Errorf("cache size: %w", err)
 	}
-	var pageSize int64
-	if err := t.tx.QueryRowxContext(ctx, "PRAGMA main.page_size").Scan(&pageSize); err != nil {
-		return nil, fmt.Errorf("page size: %w", err)
-	}
 	have := -prev // negative: KiB; positive: pages
 	if prev > 0 {
+		var pageSize int64
+		if err := t.tx.QueryRowxContext(ctx, "PRAGMA main.page_size").Scan(&pageSize); err != nil {
+			return nil, fmt.Errorf("page size: %w", err)
+		}
 		have = prev * pageSize / 1024
 	}
 	if have <= int64(kib) {
