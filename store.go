@@ -348,7 +348,6 @@ func (s *Store) Close() error {
 	return first
 }
 
-// enter marks an operation in flight; the returned func ends it.
 // bulkView runs fn in a read transaction for a read of much of the file
 // (an export, Check, GC's mark): on the backend's bulk read pool, whose
 // connections map the file, when it has one.
@@ -359,6 +358,7 @@ func (s *Store) bulkView(ctx context.Context, fn func(storage.ReadTx) error) err
 	return s.b.View(ctx, fn)
 }
 
+// enter marks an operation in flight; the returned func ends it.
 func (s *Store) enter() (func(), error) {
 	s.mu.RLock()
 	if s.closed {
