@@ -296,7 +296,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	verify := row{name: "load + verify only (no store), atlite's CAR", unit: "ms", note: "indigo: atproto/repo LoadRepoFromCAR + VerifySignature + MST Verify + every record's block"}
 	for round := 0; round < cfg.Rounds; round++ {
 		// Each side starts on a collected heap, so that neither pays for
-		// the garbage the other left (indigo's load keeps ~145 MB of heap).
+		// the garbage the other left (indigo's load peaks at 141-144 MB of Go
+		// heap in its child process).
 		runtime.GC()
 		t0 := time.Now()
 		var vr *atlite.VerifyResult
