@@ -33,8 +33,8 @@ func checkSchema3(t *testing.T, p string) {
 	}
 	defer db.Close()
 	var v int
-	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != atlite.SchemaVersion || atlite.SchemaVersion != 5 {
-		t.Errorf("user_version = %d, %v; want SchemaVersion = 5", v, err)
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != atlite.SchemaVersion || atlite.SchemaVersion != 6 {
+		t.Errorf("user_version = %d, %v; want SchemaVersion = 6", v, err)
 	}
 	for _, name := range accountTables {
 		var n int

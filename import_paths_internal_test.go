@@ -12,7 +12,9 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/atlite-dev/atlite/commit"
+	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/internal/sqlstore"
+	"github.com/atlite-dev/atlite/syntax"
 )
 
 // The -import-stream flag (main_test.go) runs every test's imports
@@ -142,11 +144,36 @@ func TestImportPaths(t *testing.T) {
 			if err := dst.sqlDB().R.QueryRowContext(ctx, `SELECT count(*), count(cid) FROM records`).Scan(&all, &named); err != nil || all != 260 || named != 1 {
 				t.Errorf("records: %d rows, %d with a cid, %v; want 260, 1", all, named, err)
 			}
+			checkRecordBlockIDs(t, dst, 260)
 			rec, err := dst.GetRecord(ctx, did, "com.example.coll", "3k10000000001")
 			if err != nil || rec.CID != collide {
 				t.Errorf("GetRecord(overflowed) = %+v, %v", rec, err)
 			}
 			got[path] = d
+		})
+	}
+	// Into a fresh store every block is new: the attached copy names each
+	// record's block row without a look-up (all but the repeated records,
+	// whose block was staged before them), and both paths agree.
+	for _, path := range []string{"attached", "streamed"} {
+		t.Run("fresh/"+path, func(t *testing.T) {
+			dst := openInternal(t, ":memory:", nil)
+			if path == "streamed" {
+				dst.sqlDB().D.StageImport = nil
+			}
+			if res, err := dst.ImportCAR(ctx, bytes.NewReader(cars[0]), nil); err != nil || res.Records != 130 {
+				t.Fatalf("ImportCAR = %+v, %v", res, err)
+			}
+			checkRecordBlockIDs(t, dst, 130)
+			if err := dst.Check(ctx); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			for i := 0; i < 130; i++ {
+				rec, err := dst.GetRecord(ctx, did, "com.example.coll", syntax.RecordKey(fmt.Sprintf("3k0%010d", i)))
+				if err != nil || datamodel.CBORCID(rec.Data) != rec.CID {
+					t.Fatalf("GetRecord(%d) = %+v, %v", i, rec, err)
+				}
+			}
 		})
 	}
 	if got["attached"] != nil && got["streamed"] != nil {
@@ -156,5 +183,16 @@ func TestImportPaths(t *testing.T) {
 				t.Errorf("%s: attached import stored %d rows, streamed %d, not the same:\nattached %v\nstreamed %v", tb.name, len(a), len(s), a, s)
 			}
 		}
+	}
+}
+
+// checkRecordBlockIDs checks that each of the want rows of s's record index
+// names, in records.b, the blocks row at its key.
+func checkRecordBlockIDs(t *testing.T, s *Store, want int) {
+	t.Helper()
+	var all, named int
+	const q = `SELECT count(*), count(x.id) FROM records r LEFT JOIN blocks x ON x.id = r.b AND x.k = r.k`
+	if err := s.sqlDB().R.QueryRowContext(context.Background(), q).Scan(&all, &named); err != nil || all != want || named != want {
+		t.Errorf("records: %d rows, %d naming the block row at their key, %v; want %d", all, named, err, want)
 	}
 }

@@ -441,8 +441,15 @@ func TestMigrateV3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v := count(`PRAGMA user_version`); v != atlite.SchemaVersion || atlite.SchemaVersion != 5 {
-		t.Fatalf("user_version = %d, want SchemaVersion = 5", v)
+	if v := count(`PRAGMA user_version`); v != atlite.SchemaVersion || atlite.SchemaVersion != 6 {
+		t.Fatalf("user_version = %d, want SchemaVersion = 6", v)
+	}
+	// Schema 6: records.b names the blocks row at k of every record, the
+	// record's block for all but the two in blocks_overflow.
+	const named = `SELECT count(*) FROM records r JOIN blocks x ON x.id = r.b AND x.k = r.k WHERE r.cid IS NULL`
+	const unnamed = `SELECT count(*) FROM records WHERE b IS NULL`
+	if n, none := count(named), count(unnamed); n != 41 || none != 0 {
+		t.Errorf("after migration: %d records name their block row, %d none; want 41 and 0", n, none)
 	}
 	collide, err := cid.Decode("bafyreiclkonf4d2qsgrhp3bfpd3q7pjipzkk5ifzn2x6hvkiobb5o6vrv4")
 	if err != nil {
@@ -499,6 +506,9 @@ func TestMigrateV3(t *testing.T) {
 	}
 	if n := count(explicit); n != 3 {
 		t.Errorf("after a commit: %d records with a cid, want 3", n)
+	}
+	if n, none := count(named), count(unnamed); n != 42 || none != 0 {
+		t.Errorf("after a commit: %d records name their block row, %d none; want 42 and 0", n, none)
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Errorf("Check after a commit: %v", err)

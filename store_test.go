@@ -441,6 +441,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		{"record missing from the index", `DELETE FROM records WHERE rkey = '3k00000000005'`},
 		// (records.cid is NULL for a block at records.k: the key says which.)
 		{"index holds another CID", `UPDATE records SET cid = (SELECT cid FROM records WHERE rkey = '3k00000000001'), k = (SELECT k FROM records WHERE rkey = '3k00000000001') WHERE rkey = '3k00000000002'`},
+		{"index names another block row", `UPDATE records SET b = (SELECT b FROM records WHERE rkey = '3k00000000001') WHERE rkey = '3k00000000002'`},
 		{"extra index row", `INSERT INTO records (repo, collection, rkey, cid, k) SELECT repo, collection, 'zzz', cid, k FROM records LIMIT 1`},
 		{"gap in the event seqs", `DELETE FROM events WHERE seq = 4`},
 		{"first event missing (not pruned)", `DELETE FROM events WHERE seq = 1`},

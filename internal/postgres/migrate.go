@@ -22,9 +22,9 @@ const ApplicationID = 0x41544c54
 // SchemaVersion is the version of the PostgreSQL schema this build writes:
 // the number of files in migrations/. It is numbered apart from the SQLite
 // schema's user_version; version 1 holds what SQLite's version 3 does,
-// version 2 what its version 4 does, and version 3 what its version 5
-// does.
-const SchemaVersion = 3
+// version 2 what its version 4 does, version 3 what its version 5 does,
+// and version 4 what its version 6 does.
+const SchemaVersion = 4
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS

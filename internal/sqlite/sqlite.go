@@ -44,13 +44,16 @@ var schemaV4 string
 //go:embed migrations/0005_compact_event_bodies.sql
 var schemaV5 string
 
+//go:embed migrations/0006_record_block_ids.sql
+var schemaV6 string
+
 // ApplicationID is the SQLite application_id that marks atlite files
 // ("ATLT" in ASCII).
 const ApplicationID = 0x41544c54
 
 // SchemaVersion is the schema version (PRAGMA user_version) this build
 // writes.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // Options configure [Open]; the root package fills every field in.
 type Options struct {
@@ -426,6 +429,7 @@ var migrations = []migration{
 	{sql: schemaV3},
 	{sql: schemaV4},
 	{sql: schemaV5},
+	{sql: schemaV6},
 }
 
 // dedupeHandles prepares a version-1 file for unique handles: of the repos

@@ -39,7 +39,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	setSigningPubSQL    = Q(`UPDATE repos SET signing_pub = ? WHERE id = ?`)
 
 	importBlocksSQL   = Q(`INSERT INTO blocks (k, cid, data) VALUES ` + values("(?, ?, ?)", ImportBatch) + ` ON CONFLICT (k) DO NOTHING RETURNING cid`)
-	importRecordsSQL  = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES ` + values("(?, ?, ?, "+recordCIDValue+", ?)", ImportBatch) + ` ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
+	importRecordsSQL  = Q(`INSERT INTO records (repo, collection, rkey, cid, k, b) VALUES ` + values(recordRow, ImportBatch) + ` ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k, b = excluded.b`)
 	cidsAtKSQL        = Q(`SELECT k, cid FROM blocks WHERE k IN (` + values("?", ImportBatch) + `)`)
 	importBlobRefsSQL = Q(`INSERT INTO blob_refs (repo, path, cid, rev) VALUES ` + values("(?, ?, ?, ?)", ImportBatch) + ` ON CONFLICT DO NOTHING`)
 )
@@ -249,6 +249,10 @@ func (t *Tx) copyStage(ctx context.Context, si *StageImport, s storage.Staged, r
 		}
 		defer restore()
 	}
+	var base int64
+	if err := t.tx.QueryRowxContext(ctx, maxBlockIDSQL).Scan(&base); err != nil {
+		return err
+	}
 	res, err := t.tx.ExecContext(ctx, si.Blocks)
 	if err != nil {
 		return err
@@ -257,12 +261,21 @@ func (t *Tx) copyStage(ctx context.Context, si *StageImport, s storage.Staged, r
 	if err != nil {
 		return err
 	}
-	if n != int64(blocks) {
+	all := n == int64(blocks)
+	if !all {
 		if _, err := t.tx.ExecContext(ctx, si.Overflow); err != nil {
 			return err
 		}
+	} else {
+		// Every block is new, at base+1 to base+n unless SQLite chose
+		// other rowids: then the records look their blocks up.
+		var top int64
+		if err := t.tx.QueryRowxContext(ctx, maxBlockIDSQL).Scan(&top); err != nil {
+			return err
+		}
+		all = top == base+n
 	}
-	if _, err := t.tx.ExecContext(ctx, si.Records, repo); err != nil {
+	if _, err := t.tx.ExecContext(ctx, si.Records, repo, base, all); err != nil {
 		return err
 	}
 	if refs > 0 {
@@ -341,9 +354,9 @@ func (t *Tx) streamStage(ctx context.Context, s storage.Staged, repo int64, rev 
 		return fmt.Errorf("blocks: %w", err)
 	}
 
-	recs := newBatcher(t, importRecordsSQL, upsertRecordSQL, 5)
+	recs := newBatcher(t, importRecordsSQL, upsertRecordSQL, recordRowArgs)
 	err = s.ForEachRecord(ctx, func(coll, rkey string, cb []byte, k int64) error {
-		return recs.add(ctx, repo, coll, rkey, cb, k)
+		return recs.add(ctx, recordArgs(repo, coll, rkey, cb, k)...)
 	})
 	if err == nil {
 		err = recs.flush(ctx)

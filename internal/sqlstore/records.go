@@ -10,16 +10,24 @@ import (
 var (
 	// records.cid is NULL for a record whose block is the blocks row at
 	// records.k (all but a record whose key another CID holds, in
-	// blocks_overflow): the CID comes from that row.
+	// blocks_overflow): the CID comes from that row, whose id is records.b.
+	// The join is by id (one table seek, not a blocks_k seek and a table
+	// seek) and asks for k too, so that a b and a k naming different blocks
+	// read as a record without its block.
 	recordColumns = `SELECT r.collection, r.rkey, coalesce(r.cid, b.cid) AS cid, coalesce(b.data, o.data) AS data FROM `
 	recordBlocks  = `
-LEFT JOIN blocks b ON b.k = r.k AND (r.cid IS NULL OR b.cid = r.cid)
+LEFT JOIN blocks b ON b.id = r.b AND b.k = r.k AND r.cid IS NULL
 LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 `
 	// recordCIDValue is the records.cid a writer stores for the CID bound
 	// to it, once the record's block is stored: NULL unless the block is in
 	// blocks_overflow.
 	recordCIDValue = `(SELECT o.cid FROM blocks_overflow o WHERE o.cid = ?)`
+	// recordBlockValue is the records.b a writer stores for the key bound
+	// to it, once the record's block is stored: the id of the blocks row
+	// at that key (a seek in blocks_k alone), which holds the record's CID
+	// unless records.cid is set.
+	recordBlockValue = `(SELECT x.id FROM blocks x WHERE x.k = ?)`
 
 	getRecordSQL = Q(recordColumns + `repos p
 JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlocks + `WHERE p.did = ?`)
@@ -81,4 +89,17 @@ func (t *Tx) RepoRecords(ctx context.Context, repo int64, collection, from strin
 		return nil, fmt.Errorf("repo records: %w", err)
 	}
 	return out, nil
+}
+
+// recordRow is the VALUES row of a records insert (repo, collection, rkey,
+// cid, k, b), whose recordRowArgs arguments recordArgs gives.
+var recordRow = `(?, ?, ?, ` + recordCIDValue + `, ?, ` + recordBlockValue + `)`
+
+// recordRowArgs is the number of arguments of recordRow.
+const recordRowArgs = 6
+
+// recordArgs returns the arguments of recordRow for the record at
+// collection/rkey of repo whose CID is cb, with block key k.
+func recordArgs(repo int64, collection, rkey string, cb []byte, k int64) []any {
+	return []any{repo, collection, rkey, cb, k, k}
 }

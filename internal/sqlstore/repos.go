@@ -16,8 +16,8 @@ var (
 	repoExistsSQL   = Q(`SELECT count(*) FROM repos WHERE did = ?`)
 	headSQL         = QLock(Q(`SELECT id, head, data, rev, signing_key, key_encrypted, status FROM repos WHERE did = ?`))
 	moveHeadSQL     = Q(`UPDATE repos SET head = ?, data = ?, rev = ?, updated = ? WHERE id = ?`)
-	upsertRecordSQL = Q(`INSERT INTO records (repo, collection, rkey, cid, k) VALUES (?, ?, ?, ` + recordCIDValue + `, ?)
-ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`)
+	upsertRecordSQL = Q(`INSERT INTO records (repo, collection, rkey, cid, k, b) VALUES ` + recordRow + `
+ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k, b = excluded.b`)
 	deleteRecordSQL  = Q(`DELETE FROM records WHERE repo = ? AND collection = ? AND rkey = ?`)
 	insertBlobRefSQL = Q(`INSERT INTO blob_refs (repo, path, cid, rev) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	dropBlobRefsSQL  = Q(`DELETE FROM blob_refs WHERE repo = ? AND path = ?`)
@@ -59,7 +59,7 @@ func (t *Tx) ApplyCommit(ctx context.Context, c *storage.CommitChange) error {
 	for _, r := range c.Records {
 		var err error
 		if r.CID.Defined() {
-			_, err = t.exec(ctx, upsertRecordSQL, c.Repo, r.Collection, r.RKey, r.CID.Bytes(), BlockKey(r.CID))
+			_, err = t.exec(ctx, upsertRecordSQL, recordArgs(c.Repo, r.Collection, r.RKey, r.CID.Bytes(), BlockKey(r.CID))...)
 		} else {
 			_, err = t.exec(ctx, deleteRecordSQL, c.Repo, r.Collection, r.RKey)
 		}

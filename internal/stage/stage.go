@@ -37,14 +37,14 @@ func wrap(err error) error {
 const (
 	schemaSQL = `CREATE TABLE raw (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
 CREATE TABLE keep (k INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
-CREATE TABLE recs (collection TEXT NOT NULL, rkey TEXT NOT NULL, cid BLOB NOT NULL, k INTEGER NOT NULL);
+CREATE TABLE recs (collection TEXT NOT NULL, rkey TEXT NOT NULL, cid BLOB NOT NULL, k INTEGER NOT NULL, n INTEGER);
 CREATE TABLE refs (rec BLOB NOT NULL, blob BLOB NOT NULL);`
 	rawSQL      = `INSERT INTO raw (k, cid, data) VALUES (?, ?, ?)`
 	rawIndexSQL = `CREATE INDEX raw_k ON raw (k)`
 	rawGetSQL   = `SELECT cid, data FROM raw WHERE k = ?`
 	rawDupSQL   = `SELECT cid, count(*) FROM raw GROUP BY k, cid HAVING count(*) > 1 LIMIT 1`
 	keepSQL     = `INSERT INTO keep (k, cid, data) VALUES `
-	recSQL      = `INSERT INTO recs (collection, rkey, cid, k) VALUES `
+	recSQL      = `INSERT INTO recs (collection, rkey, cid, k, n) VALUES `
 	refSQL      = `INSERT INTO refs (rec, blob) VALUES `
 	refIndexSQL = `CREATE INDEX refs_rec ON refs (rec)`
 	seenSQL     = `CREATE TABLE seen (cid BLOB PRIMARY KEY) WITHOUT ROWID`
@@ -62,20 +62,29 @@ CREATE TABLE refs (rec BLOB NOT NULL, blob BLOB NOT NULL);`
 // which runs them in an import's write transaction instead of streaming the
 // rows.
 var Copy = sqlstore.StageImport{
-	Blocks: `INSERT INTO main.blocks (k, cid, data) SELECT k, cid, data FROM stage.keep WHERE true ON CONFLICT (k) DO NOTHING`,
+	// In the order kept: when every block is new, the one kept nth (keep's
+	// rowid) gets the id base + n (SQLite gives a new row the highest
+	// rowid plus one; copyStage checks the highest after), so a record's
+	// row can name it without a look-up.
+	Blocks: `INSERT INTO main.blocks (k, cid, data) SELECT k, cid, data FROM stage.keep WHERE true ORDER BY rowid ON CONFLICT (k) DO NOTHING`,
 	Overflow: `INSERT OR IGNORE INTO main.blocks_overflow (cid, data)
 SELECT s.cid, s.data FROM stage.keep s JOIN main.blocks b ON b.k = s.k WHERE b.cid != s.cid`,
-	// records.cid: NULL unless the block is in blocks_overflow (see
-	// sqlstore's recordCIDValue).
-	Records: `INSERT INTO main.records (repo, collection, rkey, cid, k)
-SELECT ?, s.collection, s.rkey, (SELECT o.cid FROM main.blocks_overflow o WHERE o.cid = s.cid), s.k FROM stage.recs s WHERE true
-ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k`,
+	// records.cid: NULL unless the block is in blocks_overflow; records.b:
+	// the id of the blocks row at k (see sqlstore's recordCIDValue and
+	// recordBlockValue). When every kept block was stored (the third
+	// argument 1), the block kept nth (recs.n) is at base + n (base: the
+	// second argument); the look-up by key is for the others.
+	Records: `INSERT INTO main.records (repo, collection, rkey, cid, k, b)
+SELECT ?1, s.collection, s.rkey, (SELECT o.cid FROM main.blocks_overflow o WHERE o.cid = s.cid), s.k,
+	CASE WHEN ?3 AND s.n IS NOT NULL THEN ?2 + s.n ELSE (SELECT x.id FROM main.blocks x WHERE x.k = s.k) END
+FROM stage.recs s WHERE true
+ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid, k = excluded.k, b = excluded.b`,
 	BlobRefs: `INSERT INTO main.blob_refs (repo, path, cid, rev)
 SELECT ?, r.collection || '/' || r.rkey, f.blob, ? FROM stage.recs r JOIN stage.refs f ON f.rec = r.cid WHERE true ON CONFLICT DO NOTHING`,
 	// 8 MiB: `atlite import` of bench/'s 100k-record CAR (28.9 MB) peaked
 	// at 115 MB of RSS with the default 32 MiB cache through the copy, 64
 	// MB with 8 MiB and 80 MB with 16 MiB, in the same time.
-	CopyCacheKiB: 8 << 10,
+	CopyCacheKiB: 64 << 10,
 }
 
 // File is a staging file; see the package documentation.
@@ -88,6 +97,16 @@ type File struct {
 	raw, rawGet, seenAdd, seenHas *sql.Stmt
 	// Kept blocks and records go in multi-row inserts of batchRows rows.
 	keep, rec, ref *batch
+	// pending is the record staged last, held until the next Keep: if
+	// that keeps the record's block, the record names its row (recs.n).
+	pending    pendingRecord
+	hasPending bool
+}
+
+// pendingRecord is a record index entry that File.Record holds back.
+type pendingRecord struct {
+	collection, rkey string
+	cid              cid.Cid
 }
 
 // batchRows is the size of a staging file's multi-row inserts: one statement
@@ -178,7 +197,7 @@ func Open(ctx context.Context) (f *File, err error) {
 	if f.keep, err = newBatch(ctx, f.tx, keepSQL, 3); err != nil {
 		return nil, wrap(err)
 	}
-	if f.rec, err = newBatch(ctx, f.tx, recSQL, 4); err != nil {
+	if f.rec, err = newBatch(ctx, f.tx, recSQL, 5); err != nil {
 		return nil, wrap(err)
 	}
 	if f.ref, err = newBatch(ctx, f.tx, refSQL, 2); err != nil {
@@ -210,6 +229,9 @@ func (f *File) Close() {
 // read it, and closes the staging file's own connection. After Seal only
 // URI, the ForEach methods and Close may be called.
 func (f *File) Seal(ctx context.Context) error {
+	if err := f.flushPending(ctx); err != nil {
+		return err
+	}
 	for _, b := range []*batch{f.keep, f.rec, f.ref} {
 		if err := b.flush(ctx); err != nil {
 			return wrap(err)
@@ -300,12 +322,38 @@ func (f *File) GetRaw(ctx context.Context, c cid.Cid) ([]byte, error) {
 // Keep stages the block c for the import to store. It holds data until
 // the next batch is written: the caller must not change it.
 func (f *File) Keep(ctx context.Context, c cid.Cid, data []byte) error {
+	if p := f.pending; f.hasPending && p.cid == c {
+		// The block of the record staged just before: it is the next row.
+		f.hasPending = false
+		if err := f.rec.add(ctx, p.collection, p.rkey, c.Bytes(), sqlstore.BlockKey(c), f.keep.n+1); err != nil {
+			return wrap(err)
+		}
+	} else if err := f.flushPending(ctx); err != nil {
+		return err
+	}
 	return wrap(f.keep.add(ctx, sqlstore.BlockKey(c), c.Bytes(), data))
 }
 
-// Record stages the record index entry collection/rkey -> c.
+// Record stages the record index entry collection/rkey -> c. When the
+// next block kept is c (a walk stages a record, then its block), the entry
+// names that row of keep, so that the copy need not look the block up.
 func (f *File) Record(ctx context.Context, collection, rkey string, c cid.Cid) error {
-	return wrap(f.rec.add(ctx, collection, rkey, c.Bytes(), sqlstore.BlockKey(c)))
+	if err := f.flushPending(ctx); err != nil {
+		return err
+	}
+	f.pending, f.hasPending = pendingRecord{collection: collection, rkey: rkey, cid: c}, true
+	return nil
+}
+
+// flushPending stages the record held back, if any, as one whose block
+// was kept before (recs.n NULL: the copy finds it by key).
+func (f *File) flushPending(ctx context.Context) error {
+	if !f.hasPending {
+		return nil
+	}
+	p := f.pending
+	f.hasPending = false
+	return wrap(f.rec.add(ctx, p.collection, p.rkey, p.cid.Bytes(), sqlstore.BlockKey(p.cid), nil))
 }
 
 // BlobRef stages a blob that the record block rec cites (once per record
