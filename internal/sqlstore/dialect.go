@@ -131,17 +131,16 @@ func (d *Dialect) conflict(err error) error {
 // staging file (internal/stage) attached as "stage" to the write connection
 // into the store's tables (as "main"); see [Dialect.StageImport].
 type StageImport struct {
-	// Blocks stores the staged blocks whose key is free, in the order
-	// staged: when it stores all of them, the block staged nth has the id
-	// base + n, base being the highest id before.
+	// Blocks stores the staged blocks whose key is free, the block
+	// staged nth with the id base + n, base (the one argument) being the
+	// highest id before.
 	Blocks string
 	// Overflow stores in blocks_overflow the staged blocks whose key
 	// another CID holds.
 	Overflow string
 	// Records adds the staged record index to the repo given as the first
-	// argument; the second is the highest block id before Blocks, the
-	// third 1 when Blocks stored every staged block at base + n (0
-	// otherwise).
+	// argument; the second is the base that Blocks was given, the third 1
+	// when Blocks stored every staged block (0 otherwise).
 	Records string
 	// BlobRefs adds the staged blob references; its arguments are the repo
 	// and the rev.

@@ -253,7 +253,7 @@ func (t *Tx) copyStage(ctx context.Context, si *StageImport, s storage.Staged, r
 	if err := t.tx.QueryRowxContext(ctx, maxBlockIDSQL).Scan(&base); err != nil {
 		return err
 	}
-	res, err := t.tx.ExecContext(ctx, si.Blocks)
+	res, err := t.tx.ExecContext(ctx, si.Blocks, base)
 	if err != nil {
 		return err
 	}
@@ -266,14 +266,6 @@ func (t *Tx) copyStage(ctx context.Context, si *StageImport, s storage.Staged, r
 		if _, err := t.tx.ExecContext(ctx, si.Overflow); err != nil {
 			return err
 		}
-	} else {
-		// Every block is new, at base+1 to base+n unless SQLite chose
-		// other rowids: then the records look their blocks up.
-		var top int64
-		if err := t.tx.QueryRowxContext(ctx, maxBlockIDSQL).Scan(&top); err != nil {
-			return err
-		}
-		all = top == base+n
 	}
 	if _, err := t.tx.ExecContext(ctx, si.Records, repo, base, all); err != nil {
 		return err
