@@ -73,6 +73,10 @@ func TestImportPaths(t *testing.T) {
 		cars = append(cars, buf.Bytes())
 	}
 
+	// The commits named each record's block row too (from the ids of the
+	// blocks they inserted, or by key for the repeated records).
+	checkRecordBlockIDs(t, src, 260)
+
 	type table struct {
 		name, q string
 	}

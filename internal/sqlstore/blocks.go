@@ -210,6 +210,14 @@ func (t *Tx) GetBlocksByID(ctx context.Context, lo, hi int64, cids []cid.Cid, in
 // block in the common case; when the key is taken, a look at which CID
 // holds it, and the overflow table if it is another one.
 func (t *Tx) PutBlocks(ctx context.Context, blocks []storage.Block) error {
+	return t.putBlocks(ctx, blocks, nil)
+}
+
+// putBlocks is PutBlocks; when ids is not nil, it also gets the row id of
+// each block it inserts one statement at a time (the others: a block
+// stored already, or a backend that inserts several in one statement,
+// are left to a look-up by key).
+func (t *Tx) putBlocks(ctx context.Context, blocks []storage.Block, ids map[cid.Cid]int64) error {
 	ins, err := t.prep(ctx, insertBlockSQL)
 	if err != nil {
 		return err
@@ -231,6 +239,11 @@ func (t *Tx) PutBlocks(ctx context.Context, blocks []storage.Block) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 1 {
+			if ids != nil {
+				if id, err := res.LastInsertId(); err == nil {
+					ids[b.CID] = id
+				}
+			}
 			continue
 		}
 		var have []byte

@@ -348,7 +348,7 @@ func (t *Tx) streamStage(ctx context.Context, s storage.Staged, repo int64, rev 
 
 	recs := newBatcher(t, importRecordsSQL, upsertRecordSQL, recordRowArgs)
 	err = s.ForEachRecord(ctx, func(coll, rkey string, cb []byte, k int64) error {
-		return recs.add(ctx, recordArgs(repo, coll, rkey, cb, k)...)
+		return recs.add(ctx, recordArgs(repo, coll, rkey, cb, k, nil)...)
 	})
 	if err == nil {
 		err = recs.flush(ctx)

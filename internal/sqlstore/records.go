@@ -23,11 +23,12 @@ LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 	// to it, once the record's block is stored: NULL unless the block is in
 	// blocks_overflow.
 	recordCIDValue = `(SELECT o.cid FROM blocks_overflow o WHERE o.cid = ?)`
-	// recordBlockValue is the records.b a writer stores for the key bound
-	// to it, once the record's block is stored: the id of the blocks row
-	// at that key (a seek in blocks_k alone), which holds the record's CID
-	// unless records.cid is set.
-	recordBlockValue = `(SELECT x.id FROM blocks x WHERE x.k = ?)`
+	// recordBlockValue is the records.b a writer stores for the id and the
+	// key bound to it, once the record's block is stored: the id of the
+	// blocks row at that key, which holds the record's CID unless
+	// records.cid is set. The id is that of the block the writer just
+	// inserted, or NULL: then a seek in blocks_k finds it.
+	recordBlockValue = `coalesce(?, (SELECT x.id FROM blocks x WHERE x.k = ?))`
 
 	getRecordSQL = Q(recordColumns + `repos p
 JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlocks + `WHERE p.did = ?`)
@@ -96,10 +97,11 @@ func (t *Tx) RepoRecords(ctx context.Context, repo int64, collection, from strin
 var recordRow = `(?, ?, ?, ` + recordCIDValue + `, ?, ` + recordBlockValue + `)`
 
 // recordRowArgs is the number of arguments of recordRow.
-const recordRowArgs = 6
+const recordRowArgs = 7
 
 // recordArgs returns the arguments of recordRow for the record at
-// collection/rkey of repo whose CID is cb, with block key k.
-func recordArgs(repo int64, collection, rkey string, cb []byte, k int64) []any {
-	return []any{repo, collection, rkey, cb, k, k}
+// collection/rkey of repo whose CID is cb, with block key k; id is the
+// row id of the block, if the caller has it, or nil.
+func recordArgs(repo int64, collection, rkey string, cb []byte, k int64, id any) []any {
+	return []any{repo, collection, rkey, cb, k, id, k}
 }

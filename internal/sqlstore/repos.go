@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/atlite-dev/atlite/internal/storage"
 )
 
@@ -53,13 +55,22 @@ func (t *Tx) LockHead(ctx context.Context, did string) (storage.HeadRow, error) 
 
 // ApplyCommit implements storage.RepoWriter.
 func (t *Tx) ApplyCommit(ctx context.Context, c *storage.CommitChange) error {
-	if err := t.PutBlocks(ctx, c.Blocks); err != nil {
+	// The ids of the blocks inserted, for the record index (records.b).
+	var ids map[cid.Cid]int64
+	if len(c.Records) > 0 && !t.db.D.MultiRowBlocks {
+		ids = make(map[cid.Cid]int64, len(c.Blocks))
+	}
+	if err := t.putBlocks(ctx, c.Blocks, ids); err != nil {
 		return err
 	}
 	for _, r := range c.Records {
 		var err error
 		if r.CID.Defined() {
-			_, err = t.exec(ctx, upsertRecordSQL, recordArgs(c.Repo, r.Collection, r.RKey, r.CID.Bytes(), BlockKey(r.CID))...)
+			var id any // nil: found by key
+			if v, ok := ids[r.CID]; ok {
+				id = v
+			}
+			_, err = t.exec(ctx, upsertRecordSQL, recordArgs(c.Repo, r.Collection, r.RKey, r.CID.Bytes(), BlockKey(r.CID), id)...)
 		} else {
 			_, err = t.exec(ctx, deleteRecordSQL, c.Repo, r.Collection, r.RKey)
 		}
