@@ -170,6 +170,7 @@ func (s *Store) RotateKeyEncryptionKey(ctx context.Context, newKEK []byte) (int,
 		return 0, fmt.Errorf("rotate key-encryption key: %w", err)
 	}
 	s.kek = kek
+	s.pubKeys.Purge() // keyed by the sealed bytes, which changed: only tidiness
 	return n, nil
 }
 

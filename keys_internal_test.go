@@ -5,6 +5,9 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+
+	"github.com/atlite-dev/atlite/keys"
+	"github.com/atlite-dev/atlite/syntax"
 )
 
 // TestResealSecureDeleteOff checks that resealing turns SQLite's
@@ -38,4 +41,56 @@ func TestResealSecureDeleteOff(t *testing.T) {
 		t.Fatal("RotateKeyEncryptionKey with the wrong current key succeeded")
 	}
 	check("after a failed rotation")
+}
+
+// TestRepoPublicKeysCached checks that LoadRepo derives a repo's public
+// keys once (Store.publicKey) and still answers the keys stored: after the
+// keys are sealed, under a changed key-encryption key (which must fail as
+// before), and with the cache full of other entries.
+func TestRepoPublicKeysCached(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pub.db")
+	s := openInternal(t, path, &Options{KeyEncryptionKey: bytes.Repeat([]byte{1}, 32)})
+	sk, err := keys.K256FromSeed(11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := keys.K256FromSeed(12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	did := syntax.DID("did:web:pub.example")
+	if _, err := s.CreateRepo(ctx, did, &CreateRepoOptions{SigningKey: sk, RotationKey: rk}); err != nil {
+		t.Fatal(err)
+	}
+	load := func(when string) {
+		t.Helper()
+		r, err := s.LoadRepo(ctx, did.AtIdentifier())
+		if err != nil {
+			t.Fatalf("LoadRepo %s: %v", when, err)
+		}
+		if r.SigningKey.DIDKey() != sk.PublicKey().DIDKey() || r.RotationKey.DIDKey() != rk.PublicKey().DIDKey() {
+			t.Errorf("LoadRepo %s: keys %s, %s; want %s, %s", when, r.SigningKey.DIDKey(), r.RotationKey.DIDKey(), sk.PublicKey().DIDKey(), rk.PublicKey().DIDKey())
+		}
+	}
+	s.pubKeys.Purge()
+	load("first")
+	// The did:key of the signing key, and both sealed keys.
+	if n := s.pubKeys.Len(); n != 3 {
+		t.Errorf("%d public keys cached, want 3", n)
+	}
+	load("again")
+	if n := s.pubKeys.Len(); n != 3 {
+		t.Errorf("%d public keys cached after a second load, want 3", n)
+	}
+	kek := s.kek
+	s.kek = bytes.Repeat([]byte{2}, 32)
+	if _, err := s.LoadRepo(ctx, did.AtIdentifier()); err == nil {
+		t.Error("LoadRepo under another key-encryption key succeeded from the cache")
+	}
+	s.kek = kek
+	for i := range pubKeyCacheSize {
+		s.pubKeys.Add([32]byte{byte(i), byte(i >> 8), 1}, nil)
+	}
+	load("with the cache full of others")
 }

@@ -2,6 +2,8 @@ package atlite
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -252,25 +254,70 @@ func (s *Store) repo(r *repoRow) (*Repo, error) {
 	}
 	out.Mirror = len(r.SigningKey) == 0
 	if r.SigningPub != nil {
-		if out.SigningKey, err = keys.ParseDIDKey(*r.SigningPub); err != nil {
+		pub := *r.SigningPub
+		if out.SigningKey, err = s.publicKey(func() (keys.PublicKey, error) { return keys.ParseDIDKey(pub) }, "did:key", pub); err != nil {
 			return nil, fmt.Errorf("stored repo %s: signing key: %w", r.DID, err)
 		}
 	}
 	if !out.Mirror && (!r.KeyEncrypted || s.kek != nil) {
-		k, err := s.openKey(r.DID, r.SigningKey, r.KeyEncrypted)
-		if err != nil {
+		if out.SigningKey, err = s.sealedPublicKey(r.DID, r.SigningKey, r.KeyEncrypted); err != nil {
 			return nil, err
 		}
-		out.SigningKey = k.PublicKey()
 		if r.RotationKey != nil {
-			rk, err := s.openKey(r.DID, r.RotationKey, r.KeyEncrypted)
-			if err != nil {
+			if out.RotationKey, err = s.sealedPublicKey(r.DID, r.RotationKey, r.KeyEncrypted); err != nil {
 				return nil, err
 			}
-			out.RotationKey = rk.PublicKey()
 		}
 	}
 	return out, nil
+}
+
+// pubKeyCacheSize is the number of public keys Store.publicKey keeps.
+const pubKeyCacheSize = 1024
+
+// publicKey returns the public key that derive gives for the input named
+// by parts, from the Store's cache when derive gave it before: parsing a
+// did:key decompresses a point, and a private key's public key is a
+// scalar multiplication (K-256: 15% of `atlite serve`'s CPU for getRecord,
+// which loads the repo each request). The cache is keyed by a SHA-256 of
+// parts, so it holds no key material in the clear; errors are not cached.
+func (s *Store) publicKey(derive func() (keys.PublicKey, error), parts ...string) (keys.PublicKey, error) {
+	h := sha256.New()
+	for _, p := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	if pub, ok := s.pubKeys.Get(k); ok {
+		return pub, nil
+	}
+	pub, err := derive()
+	if err != nil {
+		return nil, err
+	}
+	s.pubKeys.Add(k, pub)
+	return pub, nil
+}
+
+// sealedPublicKey returns the public key of the private key that sealed
+// holds for did (see Store.openKey), through the cache of publicKey. The
+// key-encryption key is part of the cache key: a store whose key changed
+// opens the sealed key again (and fails as openKey does).
+func (s *Store) sealedPublicKey(did string, sealed []byte, encrypted bool) (keys.PublicKey, error) {
+	enc := "clear"
+	if encrypted {
+		enc = "sealed"
+	}
+	return s.publicKey(func() (keys.PublicKey, error) {
+		k, err := s.openKey(did, sealed, encrypted)
+		if err != nil {
+			return nil, err
+		}
+		return k.PublicKey(), nil
+	}, "private key", did, enc, string(sealed), string(s.kek))
 }
 
 // LoadRepo returns the repo whose DID or handle is id (a handle matches

@@ -17,6 +17,7 @@ import (
 	"github.com/atlite-dev/atlite/internal/postgres"
 	"github.com/atlite-dev/atlite/internal/sqlite"
 	"github.com/atlite-dev/atlite/internal/storage"
+	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/mst"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -169,13 +170,14 @@ type Store struct {
 	subsMu sync.Mutex
 	subs   map[*Subscription]struct{}
 
-	clock     *syntax.Clock               // hands out revs
-	keyCache  sync.Map                    // DID -> keys.PrivateKey, decrypted signing keys
-	nodeCache *lru.Cache[cid.Cid, []byte] // MST node blocks for commits; nil when disabled
-	decoded   *mst.NodeCache              // the same nodes decoded; nil when disabled
-	group     committer                   // queue of concurrent commits
-	groups    sync.WaitGroup              // group commits running in goroutines of their own
-	gcMarked  func()                      // tests: run by GC between its mark and its sweep
+	clock     *syntax.Clock                        // hands out revs
+	keyCache  sync.Map                             // DID -> keys.PrivateKey, decrypted signing keys
+	pubKeys   *lru.Cache[[32]byte, keys.PublicKey] // see Store.publicKey
+	nodeCache *lru.Cache[cid.Cid, []byte]          // MST node blocks for commits; nil when disabled
+	decoded   *mst.NodeCache                       // the same nodes decoded; nil when disabled
+	group     committer                            // queue of concurrent commits
+	groups    sync.WaitGroup                       // group commits running in goroutines of their own
+	gcMarked  func()                               // tests: run by GC between its mark and its sweep
 }
 
 // Open opens the atlite database at path, creating it when it does not exist,
@@ -300,6 +302,7 @@ func newStore(b storage.Backend, o Options, mem bool) *Store {
 	if o.NodeCacheSize == 0 {
 		o.NodeCacheSize = DefaultNodeCacheSize
 	}
+	s.pubKeys, _ = lru.New[[32]byte, keys.PublicKey](pubKeyCacheSize)
 	if o.NodeCacheSize > 0 {
 		s.nodeCache, _ = lru.New[cid.Cid, []byte](o.NodeCacheSize)
 		s.decoded = mst.NewNodeCache(o.NodeCacheSize)

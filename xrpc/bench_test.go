@@ -372,3 +372,50 @@ func BenchmarkCreateRecord(b *testing.B) {
 		b.ReportMetric(float64(testutil.ProcessCPU()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 	})
 }
+
+// BenchmarkGetRecord: com.atproto.repo.getRecord over loopback (http), as
+// bench/pdsload's getRecord workload calls it (the repo's first 1000
+// records in turn, no token), against Store.GetRecord of the same records
+// (direct). cpu-us/op is the CPU time of the whole process, the HTTP
+// client's included.
+func BenchmarkGetRecord(b *testing.B) {
+	st, hs := benchServer(b)
+	ctx := context.Background()
+	recs, _, err := st.ListRecords(ctx, benchDID, "app.bsky.feed.post", &atlite.ListRecordsOptions{Limit: 1000})
+	if err != nil || len(recs) != 1000 {
+		b.Fatalf("ListRecords = %d records, %v", len(recs), err)
+	}
+	client := &http.Client{}
+	b.Run("http", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := testutil.ProcessCPU()
+		i := 0
+		for b.Loop() {
+			rec := recs[i%len(recs)]
+			i++
+			resp, err := client.Get(hs.URL + "/xrpc/com.atproto.repo.getRecord?repo=" + benchDID.String() + "&collection=app.bsky.feed.post&rkey=" + rec.RKey.String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(rec.CID.String())) {
+				b.Fatalf("getRecord: %d %s %v", resp.StatusCode, body, err)
+			}
+		}
+		b.ReportMetric(float64(testutil.ProcessCPU()-cpu)/1e3/float64(b.N), "cpu-us/op")
+	})
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := testutil.ProcessCPU()
+		i := 0
+		for b.Loop() {
+			rec := recs[i%len(recs)]
+			i++
+			if _, err := st.GetRecord(ctx, benchDID, "app.bsky.feed.post", rec.RKey); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(testutil.ProcessCPU()-cpu)/1e3/float64(b.N), "cpu-us/op")
+	})
+}
