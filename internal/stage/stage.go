@@ -62,11 +62,13 @@ CREATE TABLE refs (rec BLOB NOT NULL, blob BLOB NOT NULL);`
 // which runs them in an import's write transaction instead of streaming the
 // rows.
 var Copy = sqlstore.StageImport{
-	// The block kept nth (keep's rowid) gets the id base + n (base: the
-	// argument), so that a record's row can name it without a look-up when
-	// every block was new. (An ORDER BY rowid and the ids SQLite picks
-	// would do the same, but SQLite then copies the blocks into a
-	// temporary table first: 50 MB more RSS for bench/'s 100k records.)
+	// The block kept nth gets the id base + n (base: the argument), so
+	// that a record's row can name it without a look-up when every block
+	// was new. keep is only appended to, one batch after another, so its
+	// rowid is n: SQLite gives a new row the highest rowid plus one.
+	// (Keep counts n the same way for recs.n.) The ids are given, not left
+	// to main.blocks' own next rowid, so that they do not depend on the
+	// order of this scan.
 	Blocks: `INSERT INTO main.blocks (id, k, cid, data) SELECT ? + rowid, k, cid, data FROM stage.keep WHERE true ON CONFLICT (k) DO NOTHING`,
 	Overflow: `INSERT OR IGNORE INTO main.blocks_overflow (cid, data)
 SELECT s.cid, s.data FROM stage.keep s JOIN main.blocks b ON b.k = s.k WHERE b.cid != s.cid`,
