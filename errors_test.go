@@ -28,6 +28,7 @@ func TestNotFoundErrors(t *testing.T) {
 	_, repoCases["LoadRepo(did)"] = s.LoadRepo(ctx, ghost.AtIdentifier())
 	_, repoCases["LoadRepo(handle)"] = s.LoadRepo(ctx, syntax.AtIdentifier("nobody.example"))
 	_, repoCases["GetRecord"] = s.GetRecord(ctx, ghost, "app.bsky.feed.post", "3k00000000000")
+	_, repoCases["GetActiveRecord"] = s.GetActiveRecord(ctx, ghost, "app.bsky.feed.post", "3k00000000000")
 	_, _, repoCases["ListRecords"] = s.ListRecords(ctx, ghost, "app.bsky.feed.post", nil)
 	_, repoCases["Collections"] = s.Collections(ctx, ghost)
 	_, repoCases["Commit"] = s.Commit(ctx, ghost, []commit.Write{w}, nil)
@@ -46,6 +47,10 @@ func TestNotFoundErrors(t *testing.T) {
 	_, err := s.GetRecord(ctx, did, "app.bsky.feed.post", "3k00000000099")
 	if !errors.Is(err, atlite.ErrRecordNotFound) || !errors.Is(err, atlite.ErrNotFound) || errors.Is(err, atlite.ErrRepoNotFound) {
 		t.Errorf("GetRecord(missing record) = %v, want ErrRecordNotFound (and ErrNotFound), not ErrRepoNotFound", err)
+	}
+	_, err = s.GetActiveRecord(ctx, did, "app.bsky.feed.post", "3k00000000099")
+	if !errors.Is(err, atlite.ErrRecordNotFound) || !errors.Is(err, atlite.ErrNotFound) || errors.Is(err, atlite.ErrRepoNotFound) {
+		t.Errorf("GetActiveRecord(missing record) = %v, want ErrRecordNotFound (and ErrNotFound), not ErrRepoNotFound", err)
 	}
 	// An empty collection of a repo that exists is an empty list.
 	if recs, _, err := s.ListRecords(ctx, did, "com.example.none", nil); err != nil || len(recs) != 0 {

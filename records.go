@@ -72,25 +72,40 @@ func recordOf(r *recordRow, did syntax.DID) (Record, error) {
 	return Record{DID: did, Collection: syntax.NSID(r.Collection), RKey: syntax.RecordKey(r.RKey), CID: c, Data: r.Data}, nil
 }
 
-// GetRecord returns the current record at collection/rkey in the repo did.
-// It returns ErrRecordNotFound when the repo holds no such record and
-// ErrRepoNotFound when there is no such repo (both wrap ErrNotFound). Its
-// bytes are checked against its CID ([ErrCorrupt]).
+// GetRecord returns the current record at collection/rkey in the repo did,
+// whatever the repo's status. It returns ErrRecordNotFound when the repo
+// holds no such record and ErrRepoNotFound when there is no such repo (both
+// wrap ErrNotFound). Its bytes are checked against its CID ([ErrCorrupt]).
 func (s *Store) GetRecord(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
+	return s.getRecord(ctx, did, collection, rkey, false)
+}
+
+// GetActiveRecord is [Store.GetRecord] for a server that answers for
+// active repos only, as a PDS serves com.atproto.repo.getRecord: when the
+// repo did is not active (deactivated, taken down, suspended, ...) it
+// returns an [*InactiveRepoError], whether or not the record exists. The
+// repo's status and the record are read in one statement.
+func (s *Store) GetActiveRecord(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
+	return s.getRecord(ctx, did, collection, rkey, true)
+}
+
+// getRecord is GetRecord, and GetActiveRecord when active is set.
+func (s *Store) getRecord(ctx context.Context, did syntax.DID, collection syntax.NSID, rkey syntax.RecordKey, active bool) (*Record, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	row, err := s.b.Reader().Record(ctx, did.String(), collection.String(), rkey.String())
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			if err := s.repoExists(ctx, did); err != nil {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%s/%s/%s: %w", did, collection, rkey, ErrRecordNotFound)
-		}
+	status, row, err := s.b.Reader().Record(ctx, did.String(), collection.String(), rkey.String())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, fmt.Errorf("%s: %w", did, ErrRepoNotFound)
+	case err != nil:
 		return nil, fmt.Errorf("get record %s/%s/%s: %w", did, collection, rkey, err)
+	case active && status != StatusActive:
+		return nil, &InactiveRepoError{DID: did.String(), Status: status}
+	case row.Collection == "":
+		return nil, fmt.Errorf("%s/%s/%s: %w", did, collection, rkey, ErrRecordNotFound)
 	}
 	rec, err := recordOf(&row, did)
 	if err != nil {

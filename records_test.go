@@ -198,3 +198,43 @@ func TestPutRecordSwap(t *testing.T) {
 		t.Errorf("last seq %d, want 5 (3 for the repo, then the create and the update)", seq)
 	}
 }
+
+// TestGetActiveRecord checks that GetActiveRecord answers as GetRecord for
+// an active repo and with an *InactiveRepoError for any other, record or
+// not, while GetRecord still reads an inactive repo's records.
+func TestGetActiveRecord(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := seedRepo(t, s, "did:web:user.com", 3)
+	want := cid.MustParse("bafyreidzffww2yjhrth55guhjgvi22rxbvsippq5dvczan3x55yvcrcqvq") // {"$type":"app.bsky.feed.post","i":0,"text":"hello"}
+	get := func(name string, f func(context.Context, syntax.DID, syntax.NSID, syntax.RecordKey) (*atlite.Record, error)) {
+		t.Helper()
+		rec, err := f(ctx, did, "app.bsky.feed.post", "3k00000000000")
+		if err != nil || rec.CID != want || rec.DID != did || rec.URI() != "at://did:web:user.com/app.bsky.feed.post/3k00000000000" {
+			t.Fatalf("%s = %+v, %v; want the record %s", name, rec, err, want)
+		}
+	}
+	get("GetActiveRecord(active)", s.GetActiveRecord)
+	for _, tc := range []struct {
+		status string
+		set    func(context.Context, syntax.DID) error
+	}{
+		{atlite.StatusDeactivated, s.Deactivate},
+		{atlite.StatusTakendown, s.Takedown},
+	} {
+		if err := tc.set(ctx, did); err != nil {
+			t.Fatal(err)
+		}
+		for _, rkey := range []syntax.RecordKey{"3k00000000000", "3k00000000099"} {
+			rec, err := s.GetActiveRecord(ctx, did, "app.bsky.feed.post", rkey)
+			var inactive *atlite.InactiveRepoError
+			if !errors.As(err, &inactive) || inactive.DID != did.String() || inactive.Status != tc.status || rec != nil || errors.Is(err, atlite.ErrNotFound) {
+				t.Errorf("GetActiveRecord(%s, %s) = %v, %v; want an InactiveRepoError %s", tc.status, rkey, rec, err, tc.status)
+			}
+		}
+		get("GetRecord("+tc.status+")", s.GetRecord)
+	}
+	if err := s.Activate(ctx, did); err != nil {
+		t.Fatal(err)
+	}
+	get("GetActiveRecord(active again)", s.GetActiveRecord)
+}

@@ -394,13 +394,22 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	repo, err := s.servedRepo(r.Context(), id)
-	if err != nil {
-		return err
+	// A DID reads the repo's status and the record in one statement; a
+	// handle is resolved first.
+	d, ok := id.AsDID()
+	if !ok {
+		repo, err := s.servedRepo(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		d = repo.DID
 	}
-	rec, err := s.store.GetRecord(r.Context(), repo.DID, coll, rkey)
-	if errors.Is(err, atlite.ErrNotFound) || (err == nil && c.Defined() && !c.Equals(rec.CID)) {
-		return Errorf(http.StatusBadRequest, "RecordNotFound", "Could not locate record: %s", atURI(repo.DID, coll.String()+"/"+rkey.String()))
+	rec, err := s.store.GetActiveRecord(r.Context(), d, coll, rkey)
+	if errors.Is(err, atlite.ErrRepoNotFound) {
+		return Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo: %s", id)
+	}
+	if errors.Is(err, atlite.ErrRecordNotFound) || (err == nil && c.Defined() && !c.Equals(rec.CID)) {
+		return Errorf(http.StatusBadRequest, "RecordNotFound", "Could not locate record: %s", atURI(d, coll.String()+"/"+rkey.String()))
 	}
 	if err != nil {
 		return err

@@ -148,7 +148,10 @@ func TestGetRecordErrors(t *testing.T) {
 		{"missing", "repo=alice.pds.test&collection=app.bsky.feed.post&rkey=nope", "RecordNotFound", aliceURI + "nope"},
 		{"other cid", "repo=alice.pds.test&collection=app.bsky.feed.post&rkey=hello&cid=bafyreifopfvhllxlclfjqzd3a5rzs36h5ehqeurxogc7va5sjm23uh67la", "RecordNotFound", "hello"},
 		{"other collection", "repo=alice.pds.test&collection=app.bsky.feed.like&rkey=hello", "RecordNotFound", ""},
-		{"unknown repo", "repo=did:web:nobody.test&collection=app.bsky.feed.post&rkey=hello", "RepoNotFound", "did:web:nobody.test"},
+		{"missing by did", "repo=did:web:alice.pds.test&collection=app.bsky.feed.post&rkey=nope", "RecordNotFound", aliceURI + "nope"},
+		{"other cid by did", "repo=did:web:alice.pds.test&collection=app.bsky.feed.post&rkey=hello&cid=bafyreifopfvhllxlclfjqzd3a5rzs36h5ehqeurxogc7va5sjm23uh67la", "RecordNotFound", aliceURI + "hello"},
+		{"unknown repo", "repo=did:web:nobody.test&collection=app.bsky.feed.post&rkey=hello", "RepoNotFound", "Could not find repo: did:web:nobody.test"},
+		{"unknown handle", "repo=nobody.pds.test&collection=app.bsky.feed.post&rkey=hello", "RepoNotFound", "Could not find repo: nobody.pds.test"},
 		{"no repo", "collection=app.bsky.feed.post&rkey=hello", "InvalidRequest", `"repo"`},
 		{"bad repo", "repo=-bad-&collection=app.bsky.feed.post&rkey=hello", "InvalidRequest", "repo must be a valid value"},
 		{"bad nsid", "repo=alice.pds.test&collection=post&rkey=hello", "InvalidRequest", "collection must be a valid value"},
@@ -162,6 +165,45 @@ func TestGetRecordErrors(t *testing.T) {
 				t.Errorf("message %q, want it to contain %q", msg, tt.msgPart)
 			}
 		})
+	}
+}
+
+// TestGetRecordInactiveRepo checks that getRecord answers a repo that is
+// not active with its status, by DID or handle, record or not, and the
+// record again once the repo is active.
+func TestGetRecordInactiveRepo(t *testing.T) {
+	e := newEnv(t, nil)
+	s := e.login(aliceDID, aliceHandle)
+	var created struct{ CID string }
+	e.ok("POST", "com.atproto.repo.createRecord", s.AccessJwt, map[string]any{"repo": aliceHandle, "collection": postNSID, "rkey": "hello", "record": json.RawMessage(helloPost)}, &created)
+	queries := []string{
+		"repo=did:web:alice.pds.test&collection=app.bsky.feed.post&rkey=hello",
+		"repo=alice.pds.test&collection=app.bsky.feed.post&rkey=hello",
+		"repo=did:web:alice.pds.test&collection=app.bsky.feed.post&rkey=nope",
+	}
+	for _, tc := range []struct {
+		set  func(context.Context, syntax.DID) error
+		name string
+	}{
+		{e.st.Deactivate, "RepoDeactivated"},
+		{e.st.Takedown, "RepoTakendown"},
+	} {
+		if err := tc.set(context.Background(), aliceDID); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range queries {
+			if msg := e.fail("GET", "com.atproto.repo.getRecord?"+q, "", nil, 400, tc.name); !strings.Contains(msg, "did:web:alice.pds.test") {
+				t.Errorf("getRecord?%s: message %q, want the repo's DID", q, msg)
+			}
+		}
+	}
+	if err := e.st.Activate(context.Background(), aliceDID); err != nil {
+		t.Fatal(err)
+	}
+	var got recordOutput
+	e.ok("GET", "com.atproto.repo.getRecord?"+queries[0], "", nil, &got)
+	if created.CID != helloPostCID || got.CID != helloPostCID || got.URI != aliceURI+"hello" {
+		t.Errorf("getRecord after activate = %s %s (created %s), want %s %s", got.URI, got.CID, created.CID, aliceURI+"hello", helloPostCID)
 	}
 }
 

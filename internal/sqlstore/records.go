@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/atlite-dev/atlite/internal/storage"
@@ -30,8 +31,11 @@ LEFT JOIN blocks_overflow o ON b.id IS NULL AND o.cid = r.cid
 	// inserted, or NULL: then a seek in blocks_k finds it.
 	recordBlockValue = `coalesce(?, (SELECT x.id FROM blocks x WHERE x.k = ?))`
 
-	getRecordSQL = Q(recordColumns + `repos p
-JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlocks + `WHERE p.did = ?`)
+	// getRecordSQL reads the repo's status with the record: one statement
+	// answers a read that serves active repos only, and tells a missing
+	// record (a row without one) from a missing repo (no row).
+	getRecordSQL = Q(`SELECT coalesce(p.status, ''), r.collection, r.rkey, coalesce(r.cid, b.cid), coalesce(b.data, o.data) FROM repos p
+LEFT JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlocks + `WHERE p.did = ?`)
 	listWhere           = `WHERE r.repo = (SELECT id FROM repos WHERE did = ?) AND r.collection = ?`
 	listAscSQL          = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 	listDescFromSQL     = Q(recordColumns + `records r` + recordBlocks + listWhere + ` AND r.rkey < ? ORDER BY r.rkey DESC LIMIT ?`)
@@ -40,11 +44,21 @@ JOIN records r ON r.repo = p.id AND r.collection = ? AND r.rkey = ?` + recordBlo
 	repoRecordsAfterSQL = Q(`SELECT r.rkey, coalesce(r.cid, b.cid), coalesce(b.data, o.data) FROM records r` + recordBlocks + `WHERE r.repo = ? AND r.collection = ? AND r.rkey > ? ORDER BY r.rkey LIMIT ?`)
 )
 
-// Record implements storage.RecordReader.
-func (t *Tx) Record(ctx context.Context, did, collection, rkey string) (storage.RecordRow, error) {
+// Record implements storage.RecordReader. It scans the row itself, without
+// reflection: getRecord runs it once a request.
+func (t *Tx) Record(ctx context.Context, did, collection, rkey string) (string, storage.RecordRow, error) {
 	var r storage.RecordRow
-	err := t.get(ctx, &r, getRecordSQL, collection, rkey, did)
-	return r, err
+	st, err := t.prep(ctx, getRecordSQL)
+	if err != nil {
+		return "", r, err
+	}
+	var status string
+	var coll, key sql.NullString
+	if err := st.QueryRowContext(ctx, collection, rkey, did).Scan(&status, &coll, &key, &r.CID, &r.Data); err != nil {
+		return "", storage.RecordRow{}, notFound(err)
+	}
+	r.Collection, r.RKey = coll.String, key.String
+	return status, r, nil
 }
 
 // Records implements storage.RecordReader.

@@ -55,9 +55,11 @@ type CommitChange struct {
 
 // RecordReader reads the record index.
 type RecordReader interface {
-	// Record returns the record collection/rkey of the repo did, or
-	// ErrNotFound.
-	Record(ctx context.Context, did, collection, rkey string) (RecordRow, error)
+	// Record returns, in one read, the status of the repo did ("" when it
+	// is active) and its record collection/rkey: ErrNotFound when there is
+	// no such repo, a RecordRow with an empty Collection when the repo
+	// holds no such record.
+	Record(ctx context.Context, did, collection, rkey string) (status string, r RecordRow, err error)
 	// Records lists records.
 	Records(ctx context.Context, q RecordsQuery) ([]RecordRow, error)
 	// RepoRecords returns up to limit records of one collection of the
