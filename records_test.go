@@ -238,3 +238,23 @@ func TestGetActiveRecord(t *testing.T) {
 	}
 	get("GetActiveRecord(active again)", s.GetActiveRecord)
 }
+
+// TestGetRecordCancelled checks that a read with a context already ended
+// fails with the context's error: the record read does not arm SQLite's
+// interrupt (pointRead), so it checks the context first.
+func TestGetRecordCancelled(t *testing.T) {
+	s := testutil.MustOpenStore(t, nil)
+	did := seedRepo(t, s, "did:web:user.com", 3)
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	for name, f := range map[string]func(context.Context, syntax.DID, syntax.NSID, syntax.RecordKey) (*atlite.Record, error){
+		"GetRecord": s.GetRecord, "GetActiveRecord": s.GetActiveRecord,
+	} {
+		if rec, err := f(c, did, "app.bsky.feed.post", "3k00000000000"); !errors.Is(err, context.Canceled) || rec != nil {
+			t.Errorf("%s(cancelled) = %v, %v; want context.Canceled", name, rec, err)
+		}
+	}
+	if _, err := s.GetActiveRecord(ctx, did, "app.bsky.feed.post", "3k00000000000"); err != nil {
+		t.Errorf("GetActiveRecord after = %v", err)
+	}
+}

@@ -52,6 +52,10 @@ func (t *Tx) Record(ctx context.Context, did, collection, rkey string) (string, 
 	if err != nil {
 		return "", r, err
 	}
+	ctx, err = pointRead(ctx)
+	if err != nil {
+		return "", r, err
+	}
 	var status string
 	var coll, key sql.NullString
 	if err := st.QueryRowContext(ctx, collection, rkey, did).Scan(&status, &coll, &key, &r.CID, &r.Data); err != nil {
