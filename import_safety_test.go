@@ -561,13 +561,7 @@ func TestExportInactive(t *testing.T) {
 	d := seedRepo(t, s, "did:web:user.com", 12)
 	repo, _ := s.LoadRepo(ctx, d.AtIdentifier())
 	want := exportCAR(t, s, d, nil)
-	for _, step := range []struct {
-		status string
-		set    func(context.Context, syntax.DID) error
-	}{
-		{atlite.StatusDeactivated, s.Deactivate},
-		{atlite.StatusTakendown, s.Takedown},
-	} {
+	for _, step := range inactiveSteps(s) {
 		if err := step.set(ctx, d); err != nil {
 			t.Fatal(err)
 		}

@@ -214,13 +214,7 @@ func TestGetActiveRecord(t *testing.T) {
 		}
 	}
 	get("GetActiveRecord(active)", s.GetActiveRecord)
-	for _, tc := range []struct {
-		status string
-		set    func(context.Context, syntax.DID) error
-	}{
-		{atlite.StatusDeactivated, s.Deactivate},
-		{atlite.StatusTakendown, s.Takedown},
-	} {
+	for _, tc := range inactiveSteps(s) {
 		if err := tc.set(ctx, did); err != nil {
 			t.Fatal(err)
 		}
@@ -257,4 +251,15 @@ func TestGetRecordCancelled(t *testing.T) {
 	if _, err := s.GetActiveRecord(ctx, did, "app.bsky.feed.post", "3k00000000000"); err != nil {
 		t.Errorf("GetActiveRecord after = %v", err)
 	}
+}
+
+// statusStep makes a repo inactive: set gives it status.
+type statusStep struct {
+	status string
+	set    func(context.Context, syntax.DID) error
+}
+
+// inactiveSteps deactivates, then takes down a repo of s.
+func inactiveSteps(s *atlite.Store) []statusStep {
+	return []statusStep{{atlite.StatusDeactivated, s.Deactivate}, {atlite.StatusTakendown, s.Takedown}}
 }
