@@ -66,10 +66,11 @@ var ErrInvalidWrite = errors.New("invalid write")
 var ErrInvalidCAR = errors.New("invalid CAR")
 
 // InactiveRepoError is returned when writing to a repo whose status is not
-// active (deactivated, taken down, tombstoned or deleted).
+// active (deactivated, taken down, tombstoned or deleted), and by the reads
+// that serve active repos only, such as [Store.GetActiveRecord].
 type InactiveRepoError struct {
-	DID    string
-	Status string
+	DID    string // the repo
+	Status string // its status: StatusDeactivated, StatusTakendown, ...
 }
 
 // Error implements error.
