@@ -2,6 +2,7 @@ package atlite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/atlite-dev/atlite"
@@ -115,4 +116,34 @@ func ExampleStore_Subscribe_context() {
 	_, open := <-sub.Events()
 	fmt.Println(open, sub.Err())
 	// Output: false context canceled
+}
+
+// A server that answers for active repos only reads with GetActiveRecord:
+// once the repo is deactivated it gets an *InactiveRepoError, while
+// GetRecord still reads the record.
+func ExampleStore_GetActiveRecord() {
+	ctx := context.Background()
+	s, _ := atlite.Open(":memory:", nil)
+	defer s.Close()
+	did, _ := syntax.ParseDID("did:web:alice.example")
+	key, _ := keys.K256FromSeed(2349872879569)
+	s.CreateRepo(ctx, did, &atlite.CreateRepoOptions{SigningKey: key})
+	post := []byte(`{"text":"hello","createdAt":"2026-11-22T00:00:00.000Z"}`)
+	if _, err := s.PutRecordJSON(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a", post); err != nil {
+		panic(err)
+	}
+
+	rec, err := s.GetActiveRecord(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a")
+	fmt.Println(rec.CID, err)
+
+	s.Deactivate(ctx, did)
+	_, err = s.GetActiveRecord(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a")
+	var inactive *atlite.InactiveRepoError
+	fmt.Println(errors.As(err, &inactive), inactive.Status)
+	rec, err = s.GetRecord(ctx, did, "app.bsky.feed.post", "3jzfcijpj2z2a")
+	fmt.Println(rec.CID, err)
+	// Output:
+	// bafyreidjvbc4ldqhlyjlcpehgjyfm4wmzj5fxnouvh7fbfskpi7gikjg5e <nil>
+	// true deactivated
+	// bafyreidjvbc4ldqhlyjlcpehgjyfm4wmzj5fxnouvh7fbfskpi7gikjg5e <nil>
 }
