@@ -394,11 +394,11 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	// A DID reads the repo's status and the record in one statement; a
-	// handle is resolved first.
+	// GetActiveRecord reads the repo's status with the record, in one
+	// statement; a handle is only resolved to its DID first.
 	d, ok := id.AsDID()
 	if !ok {
-		repo, err := s.servedRepo(r.Context(), id)
+		repo, err := s.repoByID(r.Context(), id)
 		if err != nil {
 			return err
 		}
@@ -406,7 +406,7 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec, err := s.store.GetActiveRecord(r.Context(), d, coll, rkey)
 	if errors.Is(err, atlite.ErrRepoNotFound) {
-		return Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo: %s", id)
+		return repoNotFound(id)
 	}
 	if errors.Is(err, atlite.ErrRecordNotFound) || (err == nil && c.Defined() && !c.Equals(rec.CID)) {
 		return Errorf(http.StatusBadRequest, "RecordNotFound", "Could not locate record: %s", atURI(d, coll.String()+"/"+rkey.String()))

@@ -62,9 +62,14 @@ func (s *Server) didDoc(r *atlite.Repo) *did.Document {
 func (s *Server) repoByID(ctx context.Context, id syntax.AtIdentifier) (*atlite.Repo, error) {
 	repo, err := s.store.LoadRepo(ctx, id)
 	if errors.Is(err, atlite.ErrNotFound) {
-		return nil, Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo: %s", id)
+		return nil, repoNotFound(id)
 	}
 	return repo, err
+}
+
+// repoNotFound is the answer for a repo id that names no repo.
+func repoNotFound(id syntax.AtIdentifier) *Error {
+	return Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo: %s", id)
 }
 
 // sessionOutput is the answer of createSession, refreshSession and
