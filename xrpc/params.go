@@ -2,6 +2,7 @@ package xrpc
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/ipfs/go-cid"
@@ -15,11 +16,21 @@ import (
 // reads them all and checks once.
 type Params struct {
 	r   *http.Request
+	q   url.Values // the parsed query, on the first read
 	err *Error
 }
 
 // ParamsOf returns the parameters of r.
 func ParamsOf(r *http.Request) *Params { return &Params{r: r} }
+
+// query parses the request's query once: URL.Query parses it anew each
+// call.
+func (p *Params) query() url.Values {
+	if p.q == nil {
+		p.q = p.r.URL.Query()
+	}
+	return p.q
+}
 
 // Err returns the first problem met, as 400 InvalidRequest naming the
 // parameter, or nil.
@@ -34,7 +45,7 @@ func (p *Params) get(name string, required bool) (string, bool) {
 	if p.err != nil {
 		return "", false
 	}
-	v := p.r.URL.Query().Get(name)
+	v := p.query().Get(name)
 	if v == "" {
 		if required {
 			p.err = InvalidRequest("Error: Params must have the property %q", name)
@@ -137,7 +148,7 @@ func (p *Params) CIDs(name string, required bool) []cid.Cid {
 	if p.err != nil {
 		return nil
 	}
-	vs := p.r.URL.Query()[name]
+	vs := p.query()[name]
 	if len(vs) == 0 && required {
 		p.err = InvalidRequest("Error: Params must have the property %q", name)
 		return nil

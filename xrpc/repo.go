@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -414,11 +415,48 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := recordOut(rec)
+	return writeRecord(w, rec)
+}
+
+// writeRecord writes getRecord's answer, {"uri", "cid", "value"}, built by
+// hand with its Content-Length: the value is atproto JSON already, which
+// json.Encoder would scan and copy again, and an answer past 2 KiB would go
+// out chunked.
+func writeRecord(w http.ResponseWriter, rec *atlite.Record) error {
+	j, err := rec.JSON()
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, out)
+	uri, c := rec.URI().String(), rec.CID.String()
+	buf := make([]byte, 0, len(j)+len(uri)+len(c)+len(`{"uri":"","cid":"","value":}`)+1)
+	buf = append(buf, `{"uri":`...)
+	buf = appendJSONString(buf, uri)
+	buf = append(buf, `,"cid":`...)
+	buf = appendJSONString(buf, c)
+	buf = append(buf, `,"value":`...)
+	buf = append(buf, j...)
+	buf = append(buf, "}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(buf)))
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(buf)
+	return err
+}
+
+// appendJSONString appends s as a JSON string. AT URIs and CIDs are
+// printable ASCII without quotes or backslashes, which need no escape;
+// anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) error {

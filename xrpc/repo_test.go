@@ -168,6 +168,66 @@ func TestGetRecordErrors(t *testing.T) {
 	}
 }
 
+// TestGetRecordAnswer checks getRecord's answer byte for byte for a record
+// past 2 KiB whose text needs escapes, and that it carries its length
+// rather than going out chunked.
+func TestGetRecordAnswer(t *testing.T) {
+	e := newEnv(t, nil)
+	s := e.login(aliceDID, aliceHandle)
+	text := strings.Repeat("<b>&amp; \"quoted\" back\\slash\ttab\u2028 é ", 60)
+	// A collection without a lexicon here: a post's text is at most 300
+	// graphemes.
+	rec := map[string]any{"$type": "com.example.note", "text": text}
+	var created struct{ URI, CID string }
+	e.ok("POST", "com.atproto.repo.createRecord", s.AccessJwt, map[string]any{"repo": aliceHandle, "collection": "com.example.note", "rkey": "big", "record": rec}, &created)
+	status, h, b := e.do("GET", "com.atproto.repo.getRecord?repo=alice.pds.test&collection=com.example.note&rkey=big", "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("getRecord = %d %s", status, b)
+	}
+	value, err := datamodel.ToJSON(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"uri":"at://did:web:alice.pds.test/com.example.note/big","cid":"` + created.CID + `","value":` + string(value) + "}\n"
+	if string(b) != want {
+		t.Errorf("getRecord = %s, want %s", b, want)
+	}
+	if len(b) <= 2048 {
+		t.Errorf("answer of %d bytes, want one past 2 KiB", len(b))
+	}
+	if got := h.Get("Content-Length"); got != fmt.Sprint(len(want)) {
+		t.Errorf("Content-Length %q, want %d", got, len(want))
+	}
+	if got := h.Get("Content-Type"); got != "application/json; charset=utf-8" {
+		t.Errorf("Content-Type %q", got)
+	}
+	var out recordOutput
+	if err := json.Unmarshal(b, &out); err != nil || out.CID != created.CID {
+		t.Errorf("answer decodes to %+v, %v", out, err)
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", `""`},
+		{"at://did:plc:abc/app.bsky.feed.post/3jzfcijpj2z2a", `"at://did:plc:abc/app.bsky.feed.post/3jzfcijpj2z2a"`},
+		{`a"b`, `"a\"b"`},
+		{`a\b`, `"a\\b"`},
+		{"a\nb", `"a\nb"`},
+		{"\x7f", "\"\x7f\""},
+		{"é<", `"é\u003c"`},
+	} {
+		got := string(appendJSONString([]byte("x"), tt.in))
+		if got != "x"+tt.want {
+			t.Errorf("appendJSONString(%q) = %s, want x%s", tt.in, got, tt.want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got[1:]), &back); err != nil || back != tt.in {
+			t.Errorf("appendJSONString(%q) reads back as %q, %v", tt.in, back, err)
+		}
+	}
+}
+
 // TestGetRecordInactiveRepo checks that getRecord answers a repo that is
 // not active with its status, by DID or handle, record or not, and the
 // record again once the repo is active.
