@@ -84,9 +84,10 @@ var Dialect = sqlstore.Dialect{
 	FreshBlobs:    true,
 	ManyBlocksSQL: `SELECT b.cid, b.data FROM json_each(?) j CROSS JOIN blocks b ON b.k = j.value`,
 	// The write transaction holds the file's write lock, so no other writer
-	// can take the same seq.
-	InsertEventSQL: `INSERT INTO events (seq, did, kind, time, rev, body)
-VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq`,
+	// can take the same seq: the row id SQLite gives the event, one past the
+	// largest seq.
+	InsertEventSQL:  `INSERT INTO events (did, kind, time, rev, body) VALUES (?, ?, ?, ?, ?)`,
+	EventSeqIsRowID: true,
 	BeforeClose: func(db *sqlstore.DB) {
 		// Checkpoint so the file is whole without its -wal on a clean close,
 		// if that can be done at once: a TRUNCATE checkpoint waits for every

@@ -35,6 +35,13 @@ type Dialect struct {
 	// The seq must be gapless and increase in commit order.
 	InsertEventSQL string
 
+	// EventSeqIsRowID says that InsertEventSQL returns no row: the seq is
+	// the row id the insert gave the event, read from the result's
+	// LastInsertId (SQLite: an INTEGER PRIMARY KEY left out takes one past
+	// the largest, and PruneEvents always keeps the newest event). A
+	// RETURNING clause would cost the insert an ephemeral table.
+	EventSeqIsRowID bool
+
 	// AfterEvent, when set, runs in the transaction after each event is
 	// appended (PostgreSQL: NOTIFY the tailing subscribers).
 	AfterEvent string

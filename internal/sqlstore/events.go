@@ -66,7 +66,15 @@ func (t *Tx) AppendEvent(ctx context.Context, e storage.EventRow) (int64, error)
 		return 0, err
 	}
 	var seq int64
-	if err := st.QueryRowxContext(ctx, e.DID, e.Kind, e.Time, e.Rev, e.Body).Scan(&seq); err != nil {
+	if t.db.D.EventSeqIsRowID {
+		res, err := st.ExecContext(ctx, e.DID, e.Kind, e.Time, e.Rev, e.Body)
+		if err == nil {
+			seq, err = res.LastInsertId()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("insert event: %w", err)
+		}
+	} else if err := st.QueryRowxContext(ctx, e.DID, e.Kind, e.Time, e.Rev, e.Body).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("insert event: %w", err)
 	}
 	if t.db.D.AfterEvent != "" {
