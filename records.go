@@ -32,11 +32,7 @@ func (r *Record) URI() syntax.ATURI {
 // JSON returns the record's value as atproto JSON (see datamodel.ToJSON:
 // CIDs as {"$link": ...}, bytes as {"$bytes": ...}), keys sorted.
 func (r *Record) JSON() ([]byte, error) {
-	v, err := datamodel.Unmarshal(r.Data)
-	if err != nil {
-		return nil, fmt.Errorf("record %s: %w", r.Path(), err)
-	}
-	j, err := datamodel.ToJSON(v)
+	j, err := datamodel.CBORToJSON(r.Data)
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.Path(), err)
 	}

@@ -119,3 +119,37 @@ func BenchmarkParseCID(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkCBORToJSONPost(b *testing.B) {
+	enc, err := datamodel.Marshal(benchPost())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(enc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := datamodel.CBORToJSON(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUnmarshalToJSONPost is what CBORToJSON replaces: the value
+// built, then written as JSON.
+func BenchmarkUnmarshalToJSONPost(b *testing.B) {
+	enc, err := datamodel.Marshal(benchPost())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(enc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := datamodel.Unmarshal(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := datamodel.ToJSON(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -118,6 +118,8 @@ type decoder struct {
 	// typeEnd to where it ends. typeAt stays 0 otherwise (no map value
 	// starts at offset 0).
 	typeAt, typeEnd int
+	// scratch is CBORToJSON's buffer for reordering a map's entries.
+	scratch []byte
 }
 
 // errAt wraps kind (and, when kind does not already wrap it,

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/atlite-dev/atlite"
-	"github.com/atlite-dev/atlite/datamodel"
 	"github.com/atlite-dev/atlite/keys"
 	"github.com/atlite-dev/atlite/syntax"
 )
@@ -303,11 +302,7 @@ func cmdCarUnpack(fl *flag.FlagSet, e *env) runner {
 		}
 		n := 0
 		err := e.withCARRecords(ctx, pos[0], func(d syntax.DID, rec atlite.Record) error {
-			v, err := datamodel.Unmarshal(rec.Data)
-			if err != nil {
-				return err
-			}
-			j, err := datamodel.ToJSON(v)
+			j, err := rec.JSON()
 			if err != nil {
 				return err
 			}
