@@ -416,3 +416,37 @@ func BenchmarkGetRecord(b *testing.B) {
 		}
 	}))
 }
+
+// BenchmarkListRecords pages through the posts of the bench repo with
+// listRecords, 100 records a page (the lexicon's most), from the start
+// again after the last page: records/s and the process's CPU a record.
+func BenchmarkListRecords(b *testing.B) {
+	_, hs := benchServer(b)
+	client := &http.Client{}
+	b.ReportAllocs()
+	cpu := testutil.ProcessCPU()
+	cursor, n := "", 0
+	for b.Loop() {
+		u := hs.URL + "/xrpc/com.atproto.repo.listRecords?repo=" + benchDID.String() + "&collection=app.bsky.feed.post&limit=100"
+		if cursor != "" {
+			u += "&cursor=" + cursor
+		}
+		resp, err := client.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var page struct {
+			Cursor  string
+			Records []json.RawMessage
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || len(page.Records) == 0 {
+			b.Fatalf("listRecords: %d, %d records, %v", resp.StatusCode, len(page.Records), err)
+		}
+		n += len(page.Records)
+		cursor = page.Cursor
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(testutil.ProcessCPU()-cpu)/1e3/float64(n), "cpu-us/record")
+}

@@ -371,21 +371,6 @@ func (s *Server) servedRepo(ctx context.Context, id syntax.AtIdentifier) (*atlit
 	return repo, nil
 }
 
-// recordOutput is a record as getRecord and listRecords answer it.
-type recordOutput struct {
-	URI   string          `json:"uri"`
-	CID   string          `json:"cid"`
-	Value json.RawMessage `json:"value"`
-}
-
-func recordOut(rec *atlite.Record) (recordOutput, error) {
-	j, err := rec.JSON()
-	if err != nil {
-		return recordOutput{}, err
-	}
-	return recordOutput{URI: rec.URI().String(), CID: rec.CID.String(), Value: j}, nil
-}
-
 func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {
 	p := ParamsOf(r)
 	id := p.AtIdentifier("repo", true)
@@ -420,27 +405,39 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {
 
 // writeRecord writes getRecord's answer, {"uri", "cid", "value"}, built by
 // hand with its Content-Length: the value is atproto JSON already, which
-// json.Encoder would scan and copy again, and an answer past 2 KiB would go
-// out chunked.
+// json.Encoder would scan and copy again (and escape <, > and & in), and an
+// answer past 2 KiB would go out chunked.
 func writeRecord(w http.ResponseWriter, rec *atlite.Record) error {
-	j, err := rec.JSON()
+	buf, err := appendRecord(make([]byte, 0, 2*len(rec.Data)+160), rec)
 	if err != nil {
 		return err
 	}
-	uri, c := rec.URI().String(), rec.CID.String()
-	buf := make([]byte, 0, len(j)+len(uri)+len(c)+len(`{"uri":"","cid":"","value":}`)+1)
+	return writeJSONBytes(w, append(buf, '\n'))
+}
+
+// appendRecord appends {"uri", "cid", "value"} for rec to buf.
+func appendRecord(buf []byte, rec *atlite.Record) ([]byte, error) {
+	j, err := rec.JSON()
+	if err != nil {
+		return nil, err
+	}
 	buf = append(buf, `{"uri":`...)
-	buf = appendJSONString(buf, uri)
+	buf = appendJSONString(buf, rec.URI().String())
 	buf = append(buf, `,"cid":`...)
-	buf = appendJSONString(buf, c)
+	buf = appendJSONString(buf, rec.CID.String())
 	buf = append(buf, `,"value":`...)
 	buf = append(buf, j...)
-	buf = append(buf, "}\n"...)
+	return append(buf, '}'), nil
+}
+
+// writeJSONBytes writes buf, a JSON answer, with status 200 and its
+// Content-Length.
+func writeJSONBytes(w http.ResponseWriter, buf []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(buf)))
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(buf)
+	_, err := w.Write(buf)
 	return err
 }
 
@@ -479,18 +476,26 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Cursor  string         `json:"cursor,omitempty"`
-		Records []recordOutput `json:"records"`
-	}{Cursor: next, Records: make([]recordOutput, 0, len(recs))}
+	// {"cursor", "records": [{"uri", "cid", "value"}, ...]}, built by hand
+	// as getRecord's is.
+	buf := make([]byte, 0, 1024+len(recs)*512)
+	buf = append(buf, '{')
+	if next != "" {
+		buf = append(buf, `"cursor":`...)
+		buf = appendJSONString(buf, next)
+		buf = append(buf, ',')
+	}
+	buf = append(buf, `"records":[`...)
 	for i := range recs {
-		ro, err := recordOut(&recs[i])
-		if err != nil {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		if buf, err = appendRecord(buf, &recs[i]); err != nil {
 			return err
 		}
-		out.Records = append(out.Records, ro)
 	}
-	return WriteJSON(w, out)
+	buf = append(buf, "]}\n"...)
+	return writeJSONBytes(w, buf)
 }
 
 func (s *Server) describeRepo(w http.ResponseWriter, r *http.Request) error {

@@ -27,6 +27,13 @@ const (
 	helloKey = "3jzfcijpj2z2a"
 )
 
+// recordOutput is a record as getRecord and listRecords answer it.
+type recordOutput struct {
+	URI   string          `json:"uri"`
+	CID   string          `json:"cid"`
+	Value json.RawMessage `json:"value"`
+}
+
 func post(text string) map[string]any {
 	return map[string]any{"$type": postNSID, "text": text, "createdAt": "2022-01-02T03:04:05Z"}
 }
@@ -376,9 +383,24 @@ func TestListRecords(t *testing.T) {
 	page("&limit=2&reverse=true&cursor=b", []string{"c", "d"}, "d")
 	page("&cursor=a", nil, "")
 	page("&reverse=true&cursor=e", nil, "")
-	b := e.ok("GET", "com.atproto.repo.listRecords?repo=alice.pds.test&collection=app.bsky.feed.repost", "", nil, nil)
-	if strings.TrimSpace(string(b)) != `{"records":[]}` {
-		t.Errorf("empty collection = %s", b)
+	// A page byte for byte, with its length.
+	status, h, b := e.do("GET", "com.atproto.repo.listRecords?repo=alice.pds.test&collection=app.bsky.feed.post&limit=2", "", nil)
+	rec := func(k string) string {
+		v, err := datamodel.ToJSON(post(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return `{"uri":"` + aliceURI + k + `","cid":"` + cids[k] + `","value":` + string(v) + `}`
+	}
+	if want := `{"cursor":"d","records":[` + rec("e") + `,` + rec("d") + "]}\n"; status != 200 || string(b) != want {
+		t.Errorf("listRecords limit=2 = %d %s, want %s", status, b, want)
+	}
+	if got := h.Get("Content-Length"); got != fmt.Sprint(len(b)) {
+		t.Errorf("listRecords Content-Length %q, want %d", got, len(b))
+	}
+	b = e.ok("GET", "com.atproto.repo.listRecords?repo=alice.pds.test&collection=app.bsky.feed.repost", "", nil, nil)
+	if string(b) != "{\"records\":[]}\n" {
+		t.Errorf("empty collection = %q", b)
 	}
 	for _, q := range []string{"repo=alice.pds.test", "collection=app.bsky.feed.post", "repo=alice.pds.test&collection=nsid",
 		"repo=alice.pds.test&collection=app.bsky.feed.post&limit=0", "repo=alice.pds.test&collection=app.bsky.feed.post&limit=101",

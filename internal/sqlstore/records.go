@@ -66,18 +66,38 @@ func (t *Tx) Record(ctx context.Context, did, collection, rkey string) (string, 
 }
 
 // Records implements storage.RecordReader.
+// The rows are scanned by hand, without sqlx's reflection (a listRecords
+// page reads up to 100).
 func (t *Tx) Records(ctx context.Context, q storage.RecordsQuery) ([]storage.RecordRow, error) {
-	var rows []storage.RecordRow
-	var err error
+	sql, args := listAscSQL, []any{q.DID, q.Collection, q.After, q.Limit}
 	switch {
 	case !q.Reverse:
-		err = t.sel(ctx, &rows, listAscSQL, q.DID, q.Collection, q.After, q.Limit)
 	case q.After != "":
-		err = t.sel(ctx, &rows, listDescFromSQL, q.DID, q.Collection, q.After, q.Limit)
+		sql = listDescFromSQL
 	default:
-		err = t.sel(ctx, &rows, listDescSQL, q.DID, q.Collection, q.Limit)
+		sql, args = listDescSQL, []any{q.DID, q.Collection, q.Limit}
 	}
-	return rows, err
+	st, err := t.prep(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
+	defer rows.Close()
+	out := make([]storage.RecordRow, 0, max(0, min(q.Limit, 1024)))
+	for rows.Next() {
+		var r storage.RecordRow
+		if err := rows.Scan(&r.Collection, &r.RKey, &r.CID, &r.Data); err != nil {
+			return nil, fmt.Errorf("records: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
+	return out, nil
 }
 
 // RepoRecords implements storage.RecordReader. It scans the rows itself,
