@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 )
 
 // CBORToJSON converts one strict DAG-CBOR value to atproto JSON in one pass,
@@ -43,16 +41,12 @@ func (d *decoder) appendJSON(w []byte, depth int) ([]byte, error) {
 		return nil, err
 	}
 	switch major {
-	case majUint:
-		if arg > math.MaxInt64 {
-			return nil, errAt(start, ErrIntegerRange, "%d", arg)
+	case majUint, majNegint:
+		n, err := intValue(start, major, arg)
+		if err != nil {
+			return nil, err
 		}
-		return strconv.AppendUint(w, arg, 10), nil
-	case majNegint:
-		if arg > math.MaxInt64 {
-			return nil, errAt(start, ErrIntegerRange, "-1-%d", arg)
-		}
-		return strconv.AppendInt(w, -1-int64(arg), 10), nil
+		return strconv.AppendInt(w, n, 10), nil
 	case majBytes:
 		n, err := d.length(start, arg, 1, "byte string")
 		if err != nil {
@@ -107,20 +101,14 @@ func (d *decoder) appendJSON(w []byte, depth int) ([]byte, error) {
 		w = append(w, c.String()...)
 		return append(w, `"}`...), nil
 	default: // majSimple
-		switch info {
-		case 20:
-			return append(w, "false"...), nil
-		case 21:
-			return append(w, "true"...), nil
-		case 22:
+		v, err := simpleValue(start, info, arg)
+		switch {
+		case err != nil:
+			return nil, err
+		case v == nil:
 			return append(w, "null"...), nil
-		case 25, 26, 27:
-			return nil, errAt(start, ErrFloat, "%d-byte float", 1<<(info-24))
-		case 23:
-			return nil, errAt(start, ErrUnsupportedSimple, "undefined")
-		default:
-			return nil, errAt(start, ErrUnsupportedSimple, "simple value %d", arg)
 		}
+		return strconv.AppendBool(w, v.(bool)), nil
 	}
 }
 
@@ -132,8 +120,8 @@ type jsonEntry struct {
 	from, to int // its text in the output
 }
 
-// appendJSONMap appends the JSON object of the n entries at d.pos, which
-// the decoder's rules check as mapEntries does, in bytewise key order.
+// appendJSONMap appends the JSON object of the n entries at d.pos, checked
+// as mapEntries checks them, in bytewise key order.
 func (d *decoder) appendJSONMap(w []byte, n int, depth int) ([]byte, error) {
 	w = append(w, '{')
 	base := len(w)
@@ -141,32 +129,8 @@ func (d *decoder) appendJSONMap(w []byte, n int, depth int) ([]byte, error) {
 	entries := small[:0]
 	var prev []byte
 	for i := range n {
-		start := d.pos
-		major, _, arg, err := d.head()
+		kb, _, err := d.mapKey(i, prev)
 		if err != nil {
-			return nil, err
-		}
-		if major != majText {
-			return nil, errAt(start, ErrMapKey, "major type %d", major>>5)
-		}
-		kl, err := d.length(start, arg, 1, "map key")
-		if err != nil {
-			return nil, err
-		}
-		kb := d.data[d.pos : d.pos+kl]
-		if i > 0 {
-			c := len(prev) - len(kb)
-			if c == 0 {
-				c = bytes.Compare(prev, kb)
-			}
-			switch {
-			case c == 0:
-				return nil, errAt(start, ErrDuplicateKey, "%q", kb)
-			case c > 0:
-				return nil, errAt(start, ErrNonCanonical, "map key %q after %q", kb, prev)
-			}
-		}
-		if _, err := d.textBytes(start, arg); err != nil {
 			return nil, err
 		}
 		prev = kb
@@ -284,21 +248,6 @@ func (d *decoder) kindAt(off int) string {
 		}
 		return "boolean"
 	}
-}
-
-// textBytes reads the body of a text string whose head has been read,
-// checking it as text does, and returns its bytes in d.data.
-func (d *decoder) textBytes(start int, arg uint64) ([]byte, error) {
-	n, err := d.length(start, arg, 1, "text string")
-	if err != nil {
-		return nil, err
-	}
-	b := d.data[d.pos : d.pos+n]
-	if !utf8.Valid(b) {
-		return nil, errAt(start, ErrInvalidUTF8, "text string %q", b)
-	}
-	d.pos += n
-	return b, nil
 }
 
 // appendJSONText appends s (valid UTF-8) as a JSON string, escaped as

@@ -188,16 +188,12 @@ func (d *decoder) value(depth int) (any, error) {
 		return nil, err
 	}
 	switch major {
-	case majUint:
-		if arg > math.MaxInt64 {
-			return nil, errAt(start, ErrIntegerRange, "%d", arg)
+	case majUint, majNegint:
+		n, err := intValue(start, major, arg)
+		if err != nil {
+			return nil, err
 		}
-		return int64(arg), nil
-	case majNegint:
-		if arg > math.MaxInt64 {
-			return nil, errAt(start, ErrIntegerRange, "-1-%d", arg)
-		}
-		return -1 - int64(arg), nil
+		return n, nil
 	case majBytes:
 		n, err := d.length(start, arg, 1, "byte string")
 		if err != nil {
@@ -263,43 +259,70 @@ func (d *decoder) value(depth int) (any, error) {
 		}
 		return c, nil
 	default: // majSimple
-		switch info {
-		case 20:
-			return false, nil
-		case 21:
-			return true, nil
-		case 22:
-			return nil, nil
-		case 25, 26, 27:
-			return nil, errAt(start, ErrFloat, "%d-byte float", 1<<(info-24))
-		case 23:
-			return nil, errAt(start, ErrUnsupportedSimple, "undefined")
-		default:
-			return nil, errAt(start, ErrUnsupportedSimple, "simple value %d", arg)
-		}
+		return simpleValue(start, info, arg)
+	}
+}
+
+// intValue returns the integer of a head of major type 0 or 1 read at
+// start, or ErrIntegerRange outside int64.
+func intValue(start int, major byte, arg uint64) (int64, error) {
+	switch {
+	case arg <= math.MaxInt64 && major == majUint:
+		return int64(arg), nil
+	case arg <= math.MaxInt64:
+		return -1 - int64(arg), nil
+	case major == majUint:
+		return 0, errAt(start, ErrIntegerRange, "%d", arg)
+	}
+	return 0, errAt(start, ErrIntegerRange, "-1-%d", arg)
+}
+
+// simpleValue returns false, true or nil for a head of major type 7 read
+// at start, and the error for the others: floats, undefined and other
+// simple values.
+func simpleValue(start int, info byte, arg uint64) (any, error) {
+	switch info {
+	case 20:
+		return false, nil
+	case 21:
+		return true, nil
+	case 22:
+		return nil, nil
+	case 25, 26, 27:
+		return nil, errAt(start, ErrFloat, "%d-byte float", 1<<(info-24))
+	case 23:
+		return nil, errAt(start, ErrUnsupportedSimple, "undefined")
+	default:
+		return nil, errAt(start, ErrUnsupportedSimple, "simple value %d", arg)
 	}
 }
 
 // text reads the body of a text string whose head has been read.
 func (d *decoder) text(start int, arg uint64) (string, error) {
-	n, err := d.length(start, arg, 1, "text string")
-	if err != nil {
+	off := d.pos
+	b, err := d.textBytes(start, arg)
+	if err != nil || d.check {
 		return "", err
-	}
-	b := d.data[d.pos : d.pos+n]
-	if !utf8.Valid(b) {
-		return "", errAt(start, ErrInvalidUTF8, "text string %q", b)
-	}
-	if d.check {
-		d.pos += n
-		return "", nil
 	}
 	if d.str == "" {
 		d.str = string(d.data)
 	}
-	s := d.str[d.pos : d.pos+n]
+	return d.str[off : off+len(b)], nil
+}
+
+// textBytes reads the body of a text string whose head has been read,
+// checking its length and UTF-8, and returns its bytes in d.data.
+func (d *decoder) textBytes(start int, arg uint64) ([]byte, error) {
+	n, err := d.length(start, arg, 1, "text string")
+	if err != nil {
+		return nil, err
+	}
+	b := d.data[d.pos : d.pos+n]
+	if !utf8.Valid(b) {
+		return nil, errAt(start, ErrInvalidUTF8, "text string %q", b)
+	}
 	d.pos += n
-	return s, nil
+	return b, nil
 }
 
 // mapEntries reads n key/value pairs, checking that keys are text strings in
@@ -311,36 +334,16 @@ func (d *decoder) mapEntries(n int, depth int) (map[string]any, error) {
 	}
 	var prev []byte
 	for i := 0; i < n; i++ {
-		start := d.pos
-		major, _, arg, err := d.head()
+		kb, off, err := d.mapKey(i, prev)
 		if err != nil {
 			return nil, err
 		}
-		if major != majText {
-			return nil, errAt(start, ErrMapKey, "major type %d", major>>5)
-		}
-		kl, err := d.length(start, arg, 1, "map key")
-		if err != nil {
-			return nil, err
-		}
-		kb := d.data[d.pos : d.pos+kl]
-		if i > 0 {
-			// compareKeys on the bytes (converting them to strings here
-			// allocated).
-			c := len(prev) - len(kb)
-			if c == 0 {
-				c = bytes.Compare(prev, kb)
+		var k string
+		if !d.check {
+			if d.str == "" {
+				d.str = string(d.data)
 			}
-			switch {
-			case c == 0:
-				return nil, errAt(start, ErrDuplicateKey, "%q", kb)
-			case c > 0:
-				return nil, errAt(start, ErrNonCanonical, "map key %q after %q", kb, prev)
-			}
-		}
-		k, err := d.text(start, arg)
-		if err != nil {
-			return nil, err
+			k = d.str[off : off+len(kb)]
 		}
 		prev = kb
 		typ := depth == 0 && d.check && d.typeAt == -1 && string(kb) == "$type"
@@ -359,6 +362,45 @@ func (d *decoder) mapEntries(n int, depth int) (map[string]any, error) {
 		}
 	}
 	return m, nil
+}
+
+// mapKey reads the key of entry i of a map, checking that it is a text
+// string (valid UTF-8) after prev, the key before it, in strictly
+// increasing canonical order. It returns the key's bytes in d.data and
+// their offset there.
+func (d *decoder) mapKey(i int, prev []byte) ([]byte, int, error) {
+	start := d.pos
+	major, _, arg, err := d.head()
+	if err != nil {
+		return nil, 0, err
+	}
+	if major != majText {
+		return nil, 0, errAt(start, ErrMapKey, "major type %d", major>>5)
+	}
+	kl, err := d.length(start, arg, 1, "map key")
+	if err != nil {
+		return nil, 0, err
+	}
+	kb := d.data[d.pos : d.pos+kl]
+	if i > 0 {
+		// compareKeys on the bytes (converting them to strings here
+		// allocated).
+		c := len(prev) - len(kb)
+		if c == 0 {
+			c = bytes.Compare(prev, kb)
+		}
+		switch {
+		case c == 0:
+			return nil, 0, errAt(start, ErrDuplicateKey, "%q", kb)
+		case c > 0:
+			return nil, 0, errAt(start, ErrNonCanonical, "map key %q after %q", kb, prev)
+		}
+	}
+	off := d.pos
+	if _, err := d.textBytes(start, arg); err != nil {
+		return nil, 0, err
+	}
+	return kb, off, nil
 }
 
 // cid reads the content of tag 42: a byte string holding 0x00 and a CID.
