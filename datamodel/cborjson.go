@@ -250,9 +250,10 @@ func (d *decoder) kindAt(off int) string {
 	}
 }
 
-// appendJSONText appends s (valid UTF-8) as a JSON string, escaped as
-// jsonWriter.string escapes.
-func appendJSONText(w, s []byte) []byte {
+// appendJSONText appends s (valid UTF-8) as a JSON string: quotes and
+// backslashes escaped, control characters as \n, \r, \t or \u00XX, nothing
+// else (ToJSON and CBORToJSON both write strings with it).
+func appendJSONText[T string | []byte](w []byte, s T) []byte {
 	w = append(w, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {

@@ -565,30 +565,7 @@ func (w *jsonWriter) string(s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%w: %q", ErrInvalidUTF8, s)
 	}
-	w.buf = append(w.buf, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		w.buf = append(w.buf, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			w.buf = append(w.buf, '\\', c)
-		case '\n':
-			w.buf = append(w.buf, '\\', 'n')
-		case '\r':
-			w.buf = append(w.buf, '\\', 'r')
-		case '\t':
-			w.buf = append(w.buf, '\\', 't')
-		default:
-			w.buf = append(w.buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	w.buf = append(w.buf, s[start:]...)
-	w.buf = append(w.buf, '"')
+	w.buf = appendJSONText(w.buf, s)
 	return nil
 }
 
