@@ -66,42 +66,30 @@ func (t *Tx) Record(ctx context.Context, did, collection, rkey string) (string, 
 }
 
 // Records implements storage.RecordReader.
-// The rows are scanned by hand, without sqlx's reflection (a listRecords
-// page reads up to 100).
 func (t *Tx) Records(ctx context.Context, q storage.RecordsQuery) ([]storage.RecordRow, error) {
-	sql, args := listAscSQL, []any{q.DID, q.Collection, q.After, q.Limit}
+	query, args := listAscSQL, []any{q.DID, q.Collection, q.After, q.Limit}
 	switch {
 	case !q.Reverse:
 	case q.After != "":
-		sql = listDescFromSQL
+		query = listDescFromSQL
 	default:
-		sql, args = listDescSQL, []any{q.DID, q.Collection, q.Limit}
+		query, args = listDescSQL, []any{q.DID, q.Collection, q.Limit}
 	}
-	st, err := t.prep(ctx, sql)
+	st, err := t.prep(ctx, query)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := st.QueryContext(ctx, args...)
+	out, err := scanRecords(rows, err, q.Limit, func(r *storage.RecordRow) []any {
+		return []any{&r.Collection, &r.RKey, &r.CID, &r.Data}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("records: %w", err)
-	}
-	defer rows.Close()
-	out := make([]storage.RecordRow, 0, max(0, min(q.Limit, 1024)))
-	for rows.Next() {
-		var r storage.RecordRow
-		if err := rows.Scan(&r.Collection, &r.RKey, &r.CID, &r.Data); err != nil {
-			return nil, fmt.Errorf("records: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("records: %w", err)
 	}
 	return out, nil
 }
 
-// RepoRecords implements storage.RecordReader. It scans the rows itself,
-// without reflection: an export reads every record of the repo through it.
+// RepoRecords implements storage.RecordReader.
 func (t *Tx) RepoRecords(ctx context.Context, repo int64, collection, from string, after bool, limit int) ([]storage.RecordRow, error) {
 	q := repoRecordsSQL
 	if after {
@@ -112,22 +100,36 @@ func (t *Tx) RepoRecords(ctx context.Context, repo int64, collection, from strin
 		return nil, err
 	}
 	rows, err := st.QueryContext(ctx, repo, collection, from, limit)
+	out, err := scanRecords(rows, err, limit, func(r *storage.RecordRow) []any {
+		r.Collection = collection
+		return []any{&r.RKey, &r.CID, &r.Data}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("repo records: %w", err)
 	}
+	return out, nil
+}
+
+// scanRecords reads the rows of a records query (err: the query's), at
+// most limit, scanned by hand (no sqlx reflection, which export and
+// listRecords would pay a row) into the fields of one RecordRow that dest
+// names, copied out after each row: Scan gives each row new strings and
+// slices, and overwrites every field it names.
+func scanRecords(rows *sql.Rows, err error, limit int, dest func(*storage.RecordRow) []any) ([]storage.RecordRow, error) {
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
-	out := make([]storage.RecordRow, 0, min(limit, 1024))
+	out := make([]storage.RecordRow, 0, max(0, min(limit, 1024)))
+	var r storage.RecordRow
+	fields := dest(&r)
 	for rows.Next() {
-		r := storage.RecordRow{Collection: collection}
-		if err := rows.Scan(&r.RKey, &r.CID, &r.Data); err != nil {
-			return nil, fmt.Errorf("repo records: %w", err)
+		if err := rows.Scan(fields...); err != nil {
+			return nil, err
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("repo records: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // recordRow is the VALUES row of a records insert (repo, collection, rkey,
