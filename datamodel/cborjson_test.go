@@ -30,8 +30,9 @@ func checkCBORToJSON(t *testing.T, b []byte) {
 		t.Fatalf("CBORToJSON(%x) = %s, want an error like %v", b, got, jerr)
 	case got != nil:
 		t.Fatalf("CBORToJSON(%x) = %q with error %v, want nil", b, got, err)
-	case uerr != nil && !errors.Is(err, datamodel.ErrInvalidCBOR) && !errors.Is(err, datamodel.ErrInvalidJSON):
-		t.Fatalf("CBORToJSON(%x) = %v, want ErrInvalidCBOR or ErrInvalidJSON (Unmarshal: %v)", b, err, uerr)
+	case uerr != nil && !errors.Is(err, datamodel.ErrInvalidJSON) && err.Error() != uerr.Error():
+		// Unmarshal's own error, unless a map ToJSON refuses came first.
+		t.Fatalf("CBORToJSON(%x) = %v, want Unmarshal's error %v (or ErrInvalidJSON)", b, err, uerr)
 	case uerr == nil && !errors.Is(err, datamodel.ErrInvalidJSON):
 		t.Fatalf("CBORToJSON(%x) = %v, want ErrInvalidJSON (ToJSON: %v)", b, err, jerr)
 	}
